@@ -1,0 +1,67 @@
+// Package caller reads who is invoking a transaction from the creator's certificate.
+package caller
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// Node roles come from the NodeOU the org's Fabric CA wrote into the certificate.
+const (
+	NodeRoleAdmin  = "admin"
+	NodeRoleClient = "client"
+	NodeRolePeer   = "peer"
+)
+
+// Identity is the caller as the chaincode sees it; every field comes from the
+// signed certificate, never from transaction arguments.
+type Identity struct {
+	MSPID    string `json:"mspId"`
+	Subject  string `json:"subject"`
+	NodeRole string `json:"nodeRole"`
+	Role     string `json:"role"`
+}
+
+// Of returns the identity that signed the current proposal.
+func Of(ctx contractapi.TransactionContextInterface) (Identity, error) {
+	id := ctx.GetClientIdentity()
+	mspID, err := id.GetMSPID()
+	if err != nil {
+		return Identity{}, fmt.Errorf("reading caller MSP ID: %w", err)
+	}
+	cert, err := id.GetX509Certificate()
+	if err != nil || cert == nil {
+		return Identity{}, fmt.Errorf("reading caller certificate: %v", err)
+	}
+	role, _, err := id.GetAttributeValue("role")
+	if err != nil {
+		return Identity{}, fmt.Errorf("reading caller role attribute: %w", err)
+	}
+	return Identity{
+		MSPID:    mspID,
+		Subject:  cert.Subject.CommonName,
+		NodeRole: nodeRole(cert.Subject.OrganizationalUnit),
+		Role:     role,
+	}, nil
+}
+
+// nodeRole picks the NodeOU; the CA also writes affiliation OUs, which are ignored.
+func nodeRole(units []string) string {
+	for _, r := range []string{NodeRoleAdmin, NodeRolePeer, NodeRoleClient, "orderer"} {
+		if slices.Contains(units, r) {
+			return r
+		}
+	}
+	return ""
+}
+
+// RequireAdmin fails unless the caller is an admin of its organization.
+func (c Identity) RequireAdmin(action string) error {
+	if c.NodeRole != NodeRoleAdmin {
+		return fmt.Errorf("%s needs an org admin identity; caller %q of %s has node role %q",
+			action, c.Subject, c.MSPID, c.NodeRole)
+	}
+	return nil
+}

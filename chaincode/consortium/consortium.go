@@ -1,0 +1,167 @@
+// Package consortium records which organizations are members of the consortium.
+package consortium
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/caller"
+)
+
+// Version is the chaincode version, set at link time by the network tooling.
+var Version = "dev"
+
+const memberKeyType = "member"
+
+// MaxDisplayNameLen bounds what a member may call itself.
+const MaxDisplayNameLen = 64
+
+// Member is one organization's record in the consortium.
+type Member struct {
+	MSPID       string `json:"mspId"`
+	DisplayName string `json:"displayName"`
+	Admin       string `json:"admin"`
+	JoinedAt    string `json:"joinedAt"`
+	JoinedTxID  string `json:"joinedTxId"`
+	UpdatedAt   string `json:"updatedAt"`
+}
+
+// Info describes the deployed chaincode.
+type Info struct {
+	Version string `json:"version"`
+	Members int    `json:"members"`
+}
+
+// Contract is the Consortium contract.
+type Contract struct {
+	contractapi.Contract
+}
+
+// New returns the contract under its public name.
+func New() *Contract {
+	c := &Contract{}
+	c.Name = "Consortium"
+	return c
+}
+
+// Join records (or renames) the caller's organization; only its admins may.
+func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName string) (*Member, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.RequireAdmin("Join"); err != nil {
+		return nil, err
+	}
+	if n := utf8.RuneCountInString(displayName); n == 0 || n > MaxDisplayNameLen {
+		return nil, fmt.Errorf("display name must be 1 to %d characters, got %d", MaxDisplayNameLen, n)
+	}
+	now, err := txTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stub := ctx.GetStub()
+	key, err := stub.CreateCompositeKey(memberKeyType, []string{who.MSPID})
+	if err != nil {
+		return nil, err
+	}
+	member, err := readMember(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if member == nil {
+		member = &Member{MSPID: who.MSPID, JoinedAt: now, JoinedTxID: stub.GetTxID()}
+	}
+	member.DisplayName = displayName
+	member.Admin = who.Subject
+	member.UpdatedAt = now
+	raw, err := json.Marshal(member)
+	if err != nil {
+		return nil, err
+	}
+	if err := stub.PutState(key, raw); err != nil {
+		return nil, err
+	}
+	return member, stub.SetEvent("MemberJoined", raw)
+}
+
+// GetMember returns one member by MSP ID.
+func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID string) (*Member, error) {
+	key, err := ctx.GetStub().CreateCompositeKey(memberKeyType, []string{mspID})
+	if err != nil {
+		return nil, fmt.Errorf("invalid MSP ID %q: %w", mspID, err)
+	}
+	member, err := readMember(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if member == nil {
+		return nil, fmt.Errorf("no member with MSP ID %q", mspID)
+	}
+	return member, nil
+}
+
+// ListMembers returns every member, ordered by MSP ID.
+func (c *Contract) ListMembers(ctx contractapi.TransactionContextInterface) ([]*Member, error) {
+	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(memberKeyType, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer iter.Close()
+	members := []*Member{}
+	for iter.HasNext() {
+		kv, err := iter.Next()
+		if err != nil {
+			return nil, err
+		}
+		var m Member
+		if err := json.Unmarshal(kv.Value, &m); err != nil {
+			return nil, fmt.Errorf("member record %q is corrupt: %w", kv.Key, err)
+		}
+		members = append(members, &m)
+	}
+	return members, nil
+}
+
+// WhoAmI returns the caller as the chaincode sees it, role attribute included.
+func (c *Contract) WhoAmI(ctx contractapi.TransactionContextInterface) (*caller.Identity, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &who, nil
+}
+
+// Info returns the chaincode version and the member count.
+func (c *Contract) Info(ctx contractapi.TransactionContextInterface) (*Info, error) {
+	members, err := c.ListMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Info{Version: Version, Members: len(members)}, nil
+}
+
+func readMember(ctx contractapi.TransactionContextInterface, key string) (*Member, error) {
+	raw, err := ctx.GetStub().GetState(key)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var m Member
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("member record %q is corrupt: %w", key, err)
+	}
+	return &m, nil
+}
+
+// txTime is the proposal's timestamp: the same on every endorser, unlike a clock.
+func txTime(ctx contractapi.TransactionContextInterface) (string, error) {
+	ts, err := ctx.GetStub().GetTxTimestamp()
+	if err != nil {
+		return "", err
+	}
+	return ts.AsTime().UTC().Format(time.RFC3339Nano), nil
+}

@@ -1,0 +1,1 @@
+"""Bring a Hyperledger Fabric consortium up natively, from one topology file."""

@@ -1,0 +1,391 @@
+"""A running consortium: bring-up, restart, stop, status and chaincode deployment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from . import binaries as binaries_mod
+from . import configgen
+from .binaries import Binaries
+from .chaincode import Deployment, Lifecycle, build_server, package
+from .identities import CertificateAuthority
+from .layout import Layout
+from .peercli import AdminTools, FabricCommandError
+from .processes import ProcessTable, http_ok, port_in_use, wait_until
+from .topology import HOST, Organization, Topology, load
+
+HEALTH_TIMEOUT = 60.0
+
+
+class NetworkError(RuntimeError):
+    """Bring-up or an operation failed; the message names the node and its log."""
+
+
+class PortBusyError(NetworkError):
+    """A port of the topology is taken by another program."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One long-lived process of the network."""
+
+    name: str
+    kind: str  # ca, orderer, peer, chaincode
+    org: Organization
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str | None = None
+    cwd: Path | None = None
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    kind: str
+    org: str
+    running: bool
+    healthy: bool
+    height: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Network:
+    """The consortium described by one topology, with its state in one directory."""
+
+    def __init__(
+        self, topology: Topology, state_dir: Path, binaries: Binaries | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.topology = topology
+        self.layout = Layout(state_dir.resolve())
+        self.binaries = binaries or binaries_mod.default_binaries()
+        self.console = console or Console(stderr=True)
+        self.processes = ProcessTable(self.layout.processes)
+        self.tools = AdminTools(topology, self.layout, self.binaries)
+        self.lifecycle = Lifecycle(self.tools)
+
+    @classmethod
+    def from_state(cls, state_dir: Path, console: Console | None = None) -> Network:
+        """The network that was brought up in state_dir, with the topology it used."""
+        layout = Layout(state_dir)
+        if not layout.topology_copy.exists():
+            raise NetworkError(f"no network state in {state_dir}; run `fabricml network up` first")
+        return cls(load(layout.topology_copy), state_dir, console=console)
+
+    # ---- facts -------------------------------------------------------------------------
+
+    @property
+    def deployment_file(self) -> Path:
+        return self.layout.root / "deployment.json"
+
+    @property
+    def deployment(self) -> Deployment | None:
+        return Deployment.load(self.deployment_file)
+
+    @property
+    def initialized(self) -> bool:
+        return self.deployment is not None
+
+    def nodes(self) -> list[Node]:
+        """Every process in start order: CAs, orderers, peers, chaincode servers."""
+        base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+        nodes: list[Node] = []
+        for org in self.topology.organizations:
+            ca = CertificateAuthority(self.binaries, self.layout, org)
+            nodes.append(Node(org.ca_name, "ca", org, ca.server_argv(), {**base, **ca.server_env()},
+                              f"http://{HOST}:{org.port(1)}/healthz"))
+        for org in self.topology.organizations:
+            for o in org.orderers:
+                nodes.append(Node(o.name, "orderer", org, [str(self.binaries.path("orderer"))],
+                                  {**base, **configgen.orderer_env(org, o, self.layout)},
+                                  f"http://{HOST}:{o.operations_port}/healthz"))
+        for org in self.topology.organizations:
+            env = configgen.peer_env(org, self.layout) if self.layout.tls(org, "peer0").exists() else {}
+            nodes.append(Node(org.peer_name, "peer", org, [str(self.binaries.path("peer")), "node", "start"],
+                              {**base, **env}, f"http://{HOST}:{org.peer_operations_port}/healthz"))
+        deployment = self.deployment
+        if deployment is not None:
+            for org in self.topology.organizations:
+                env = configgen.chaincode_env(org, self.layout, deployment.package_id)
+                nodes.append(Node(org.chaincode_name, "chaincode", org, [deployment.binary], {**base, **env}))
+        return nodes
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes():
+            if n.name == name:
+                return n
+        raise NetworkError(f"no node named {name!r}; nodes: {', '.join(n.name for n in self.nodes())}")
+
+    def is_up(self) -> bool:
+        nodes = self.nodes()
+        return self.initialized and all(self.processes.alive(n.name) for n in nodes)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def up(self) -> bool:
+        """Start the network; False if it was already up. Stops what it started on failure."""
+        if self.is_up():
+            self.console.print(f"network {self.topology.name!r} is already up ({self.layout.root})")
+            return False
+        running = self.processes.running()
+        if running:
+            raise NetworkError(
+                f"network {self.topology.name!r} is partly running ({', '.join(sorted(running))}); "
+                "run `fabricml network down` first"
+            )
+        self.check_ports()
+        binaries_mod.ensure(self.console, self.binaries)
+        try:
+            if self.initialized:
+                self._restart()
+            else:
+                self._first_start()
+        except Exception:
+            self.processes.stop_all()
+            raise
+        return True
+
+    def check_ports(self) -> None:
+        busy = [(name, port) for name, port in self.topology.named_ports().items() if port_in_use(port)]
+        if busy:
+            listing = ", ".join(f"{name} needs {HOST}:{port}" for name, port in busy)
+            raise PortBusyError(f"ports already in use, nothing was started: {listing}")
+
+    def _step(self, title: str) -> _Step:
+        return _Step(self.console, title)
+
+    def _first_start(self) -> None:
+        if self.layout.root.exists() and any(self.layout.root.iterdir()):
+            # A half-finished earlier bring-up: start from a clean state.
+            shutil.rmtree(self.layout.root)
+        self.layout.root.mkdir(parents=True)
+        if self.topology.source is not None:
+            shutil.copy(self.topology.source, self.layout.topology_copy)
+        else:
+            raise NetworkError("the topology must come from a file so later commands can find it")
+        with self._step("start the organizations' certificate authorities"):
+            self._start_kind("ca")
+        with self._step("issue identities from each org's CA (admin, users, trainer, inference, auditor, nodes)"):
+            with ThreadPoolExecutor(max_workers=len(self.topology.organizations)) as pool:
+                list(pool.map(lambda o: CertificateAuthority(self.binaries, self.layout, o).issue_all(),
+                              self.topology.organizations))
+        with self._step(f"generate configtx.yaml and the genesis block of channel {self.topology.channel!r}"):
+            self._write_configs()
+            self._genesis_block()
+        with self._step(f"start {len(self.topology.orderers)} orderer(s) ({self.topology.consensus})"):
+            self._start_kind("orderer")
+        with self._step("join the orderers to the channel (osnadmin)"):
+            for o in self.topology.orderers:
+                self.tools.osnadmin(o, "channel", "join", "--channelID", self.topology.channel,
+                                    "--config-block", str(self.layout.genesis_block(self.topology.channel)))
+        with self._step("start the peers"):
+            self._start_kind("peer")
+        with self._step("join the peers to the channel"):
+            for org in self.topology.organizations:
+                self.tools.peer(org, "channel", "join", "-b", str(self.layout.genesis_block(self.topology.channel)))
+        self.deploy(self.topology.chaincode_version)
+        with self._step("record every organization as a consortium member (test transactions)"):
+            for org in self.topology.organizations:
+                self.invoke(org, "Consortium:Join", org.name)
+
+    def _restart(self) -> None:
+        for kind in ("ca", "orderer", "peer", "chaincode"):
+            with self._step(f"restart {kind} processes"):
+                self._start_kind(kind)
+
+    def _write_configs(self) -> None:
+        configgen.write_yaml(self.layout.config / "configtx.yaml", configgen.configtx(self.topology, self.layout))
+        core = configgen.core_yaml(self.binaries)
+        for org in self.topology.organizations:
+            configgen.write_yaml(self.layout.node_home(org.peer_name) / "core.yaml", core)
+            configgen.write_json(self.layout.profile(org), configgen.connection_profile(self.topology, org, self.layout))
+            for o in org.orderers:
+                home = self.layout.node_home(o.name)
+                home.mkdir(parents=True, exist_ok=True)
+                shutil.copy(self.binaries.sampleconfig / "orderer.yaml", home / "orderer.yaml")
+
+    def _genesis_block(self) -> None:
+        argv = [
+            str(self.binaries.path("configtxgen")), "-profile", configgen.PROFILE,
+            "-channelID", self.topology.channel,
+            "-outputBlock", str(self.layout.genesis_block(self.topology.channel)),
+        ]
+        env = {"PATH": os.environ.get("PATH", ""), "FABRIC_CFG_PATH": str(self.layout.config)}
+        result = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise NetworkError(f"configtxgen failed:\n{result.stderr.strip()[-2000:]}")
+
+    def _start_kind(self, kind: str) -> None:
+        nodes = [n for n in self.nodes() if n.kind == kind]
+        for n in nodes:
+            self.start_node(n.name, wait=False)
+        for n in nodes:
+            self._wait_healthy(n)
+
+    def start_node(self, name: str, wait: bool = True) -> None:
+        n = self.node(name)
+        if self.processes.alive(name):
+            return
+        self.processes.start(name, n.argv, n.env, self.layout.log(name), cwd=n.cwd)
+        if wait:
+            self._wait_healthy(n)
+
+    def stop_node(self, name: str) -> bool:
+        self.node(name)  # validates the name
+        return self.processes.stop(name)
+
+    def _wait_healthy(self, n: Node) -> None:
+        def ready() -> bool:
+            if not self.processes.alive(n.name):
+                raise NetworkError(f"{n.name} exited during start-up; see its log: {self.layout.log(n.name)}")
+            if n.health_url is not None:
+                return http_ok(n.health_url)
+            return port_in_use(n.org.chaincode_port)
+
+        if not wait_until(ready, HEALTH_TIMEOUT):
+            raise NetworkError(
+                f"{n.name} was not healthy after {HEALTH_TIMEOUT:.0f}s; see its log: {self.layout.log(n.name)}"
+            )
+
+    def down(self) -> list[str]:
+        """Stop every recorded process; ledgers and identities stay."""
+        return self.processes.stop_all()
+
+    def clean(self) -> None:
+        self.down()
+        if self.layout.root.exists():
+            shutil.rmtree(self.layout.root)
+
+    # ---- chaincode -----------------------------------------------------------------
+
+    def deploy(self, version: str) -> Deployment:
+        """Run the chaincode lifecycle for `version` with the next sequence; state is kept."""
+        if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}", version):
+            raise NetworkError(f"chaincode version {version!r}: use letters, digits, '.', '+', '_', '-'")
+        orgs = self.topology.organizations
+        current = self.lifecycle.committed(orgs[0])
+        if current is not None and current.get("version") == version:
+            raise NetworkError(f"chaincode version {version} is already committed; pick a new version")
+        sequence = 1 if current is None else int(str(current["sequence"])) + 1
+        out = self.layout.chaincode / version
+        with self._step(f"build chaincode {self.topology.chaincode_name} {version} (go build)"):
+            binary = build_server(version, out)
+            pkg = out / f"{self.topology.chaincode_name}-{version}.tar.gz"
+            package_id = package(f"{self.topology.chaincode_name}_{version}", pkg)
+        with self._step(f"install package {package_id[:40]}… on {len(orgs)} peers"):
+            for org in orgs:
+                self.lifecycle.install(org, pkg)
+        deployment = Deployment(version, sequence, package_id, str(binary))
+        previous = self.deployment
+        self.deployment_file.write_text(deployment.to_json())
+        try:
+            with self._step("start one chaincode server per organization (chaincode as a service)"):
+                for org in orgs:
+                    self.processes.stop(org.chaincode_name)
+                self._start_kind("chaincode")
+            with self._step(f"approve sequence {sequence} for every organization"):
+                for org in orgs:
+                    self.lifecycle.approve(org, version, package_id, sequence)
+            with self._step(f"commit {self.topology.chaincode_name} {version} (sequence {sequence})"):
+                self.lifecycle.commit(version, sequence)
+        except Exception:
+            if previous is not None:
+                self.deployment_file.write_text(previous.to_json())
+            raise
+        return deployment
+
+    def invoke(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
+        """Submit a transaction with the official peer CLI and wait for it to commit."""
+        endorsers = self._endorsers(org)
+        call = json.dumps({"Args": [function, *args]})
+        return self.tools.peer(
+            org, "chaincode", "invoke", *self.tools.orderer_args(org), "-C", self.topology.channel,
+            "-n", self.topology.chaincode_name, *self.tools.peer_target_args(endorsers),
+            "-c", call, "--waitForEvent", identity=identity,
+        )
+
+    def query(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
+        call = json.dumps({"Args": [function, *args]})
+        return self.tools.peer(
+            org, "chaincode", "query", "-C", self.topology.channel, "-n", self.topology.chaincode_name,
+            "-c", call, identity=identity,
+        ).strip()
+
+    def _endorsers(self, org: Organization) -> list[Organization]:
+        """The calling org's peer first, then enough others to satisfy the endorsement rule."""
+        others = [o for o in self.topology.organizations if o.name != org.name]
+        n = len(self.topology.organizations)
+        need = {"ANY": 1, "ALL": n, "MAJORITY": n // 2 + 1}[self.topology.endorsement]
+        return [org, *others][:need]
+
+    # ---- status --------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        result = []
+        for n in self.nodes():
+            running = self.processes.alive(n.name)
+            healthy = running and (http_ok(n.health_url) if n.health_url else port_in_use(n.org.chaincode_port))
+            st = NodeStatus(n.name, n.kind, n.org.name, running, healthy)
+            if healthy and n.kind == "peer":
+                st.height = self.peer_height(n.org)
+                committed = self._committed_quietly(n.org)
+                if committed:
+                    st.extra["chaincode"] = f"{committed.get('version')} (sequence {committed.get('sequence')})"
+            if healthy and n.kind == "orderer":
+                st.height = self.orderer_height(n.name)
+            result.append(st)
+        return result
+
+    def _committed_quietly(self, org: Organization) -> dict[str, object] | None:
+        try:
+            return self.lifecycle.committed(org)
+        except FabricCommandError:
+            return None
+
+    def peer_height(self, org: Organization) -> int | None:
+        try:
+            out = self.tools.peer(org, "channel", "getinfo", "-c", self.topology.channel, timeout=20)
+        except FabricCommandError:
+            return None
+        m = re.search(r'"height":(\d+)', out)
+        return int(m.group(1)) if m else None
+
+    def orderer_height(self, name: str) -> int | None:
+        orderer = next(o for o in self.topology.orderers if o.name == name)
+        try:
+            out = self.tools.osnadmin(orderer, "channel", "list", "--channelID", self.topology.channel, timeout=20)
+        except FabricCommandError:
+            return None
+        m = re.search(r'"height":\s*(\d+)', out)
+        return int(m.group(1)) if m else None
+
+
+class _Step:
+    """Prints a spinner while a bring-up step runs and a check mark when it is done."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.status = console.status(title + " …")
+
+    def __enter__(self) -> _Step:
+        self.status.__enter__()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.status.__exit__(None, None, None)
+        mark = "[green]✓[/]" if exc_type is None else "[red]✗[/]"
+        self.console.print(f"{mark} {self.title}")
+
+
+def json_status(statuses: list[NodeStatus]) -> str:
+    return json.dumps([s.__dict__ for s in statuses], indent=2)

@@ -1,0 +1,227 @@
+"""The topology file: organizations, nodes, port plan and channel settings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HOST = "127.0.0.1"
+PORTS_PER_ORG = 100
+MAX_ORDERERS_PER_ORG = 4
+CONSENSUS = ("raft", "bft")
+ENDORSEMENT_RULES = ("MAJORITY", "ANY", "ALL")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_CHANNEL = re.compile(r"^[a-z][a-z0-9.-]{0,48}$")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")
+
+# Offsets inside an organization's block of ports.
+CA_PORT, CA_OPS_PORT = 0, 1
+PEER_PORT, PEER_CC_PORT, PEER_OPS_PORT = 10, 11, 12
+ORDERER_PORT = 20  # orderer k uses 20+3k (listen), 21+3k (admin), 22+3k (operations)
+CHAINCODE_PORT = 40
+
+
+class TopologyError(ValueError):
+    """The topology file is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Orderer:
+    org: str
+    index: int
+    port: int
+    admin_port: int
+    operations_port: int
+
+    @property
+    def name(self) -> str:
+        return f"orderer{self.index}.{self.org}"
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str
+    index: int
+    base_port: int
+    orderer_count: int
+
+    @property
+    def msp_id(self) -> str:
+        return self.name.replace("-", " ").title().replace(" ", "") + "MSP"
+
+    @property
+    def ca_name(self) -> str:
+        return f"ca.{self.name}"
+
+    @property
+    def peer_name(self) -> str:
+        return f"peer0.{self.name}"
+
+    @property
+    def chaincode_name(self) -> str:
+        return f"chaincode.{self.name}"
+
+    def port(self, offset: int) -> int:
+        return self.base_port + offset
+
+    @property
+    def ca_port(self) -> int:
+        return self.port(CA_PORT)
+
+    @property
+    def peer_port(self) -> int:
+        return self.port(PEER_PORT)
+
+    @property
+    def peer_address(self) -> str:
+        return f"{HOST}:{self.peer_port}"
+
+    @property
+    def peer_operations_port(self) -> int:
+        return self.port(PEER_OPS_PORT)
+
+    @property
+    def chaincode_port(self) -> int:
+        return self.port(CHAINCODE_PORT)
+
+    @property
+    def orderers(self) -> list[Orderer]:
+        return [
+            Orderer(
+                org=self.name,
+                index=k,
+                port=self.port(ORDERER_PORT + 3 * k),
+                admin_port=self.port(ORDERER_PORT + 1 + 3 * k),
+                operations_port=self.port(ORDERER_PORT + 2 + 3 * k),
+            )
+            for k in range(self.orderer_count)
+        ]
+
+    def named_ports(self) -> dict[str, int]:
+        """Every port this organization's processes listen on, by what uses it."""
+        ports = {
+            f"{self.ca_name} (CA)": self.ca_port,
+            f"{self.ca_name} (operations)": self.port(CA_OPS_PORT),
+            f"{self.peer_name} (peer)": self.peer_port,
+            f"{self.peer_name} (chaincode listener)": self.port(PEER_CC_PORT),
+            f"{self.peer_name} (operations)": self.peer_operations_port,
+            f"{self.chaincode_name} (chaincode server)": self.chaincode_port,
+        }
+        for o in self.orderers:
+            ports[f"{o.name} (orderer)"] = o.port
+            ports[f"{o.name} (admin)"] = o.admin_port
+            ports[f"{o.name} (operations)"] = o.operations_port
+        return ports
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    channel: str
+    consensus: str
+    endorsement: str
+    chaincode_name: str
+    chaincode_version: str
+    base_port: int
+    organizations: list[Organization] = field(default_factory=list)
+    source: Path | None = None
+
+    @property
+    def orderers(self) -> list[Orderer]:
+        return [o for org in self.organizations for o in org.orderers]
+
+    def org(self, name: str) -> Organization:
+        for org in self.organizations:
+            if org.name == name:
+                return org
+        known = ", ".join(o.name for o in self.organizations)
+        raise TopologyError(f"unknown organization {name!r}; this topology has: {known}")
+
+    def named_ports(self) -> dict[str, int]:
+        ports: dict[str, int] = {}
+        for org in self.organizations:
+            ports.update(org.named_ports())
+        return ports
+
+
+def load(path: Path) -> Topology:
+    """Read and validate a topology file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TopologyError(f"topology file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"topology file {path} is not valid YAML: {exc}") from None
+    return parse(raw, source=path)
+
+
+def parse(raw: Any, source: Path | None = None) -> Topology:
+    if not isinstance(raw, dict):
+        raise TopologyError("topology must be a mapping with name, channel and organizations")
+    name = _text(raw, "name", "fabricml", _NAME, "lowercase letters, digits and '-'")
+    channel = _text(raw, "channel", "consortium", _CHANNEL, "lowercase letters, digits, '.' and '-'")
+    consensus = str(raw.get("consensus", "raft"))
+    if consensus not in CONSENSUS:
+        raise TopologyError(f"consensus is {consensus!r}; allowed: {', '.join(CONSENSUS)}")
+    endorsement = str(raw.get("endorsement", "MAJORITY")).upper()
+    if endorsement not in ENDORSEMENT_RULES:
+        allowed = ", ".join(ENDORSEMENT_RULES)
+        raise TopologyError(f"endorsement is {endorsement!r}; allowed: {allowed}")
+    cc = raw.get("chaincode") or {}
+    if not isinstance(cc, dict):
+        raise TopologyError("chaincode must be a mapping with name and version")
+    cc_name = _text(cc, "name", "fabricml", _NAME, "lowercase letters, digits and '-'")
+    cc_version = _text(cc, "version", "1.0", _VERSION, "letters, digits, '.', '+', '_' and '-'")
+    base = (raw.get("ports") or {}).get("base", 7000)
+    if not isinstance(base, int) or not 1024 <= base <= 60000:
+        raise TopologyError(f"ports.base is {base!r}; allowed: an integer from 1024 to 60000")
+    orgs_raw = raw.get("organizations")
+    if not isinstance(orgs_raw, list) or not orgs_raw:
+        raise TopologyError("organizations must be a non-empty list of {name: ...}")
+    orgs = [_organization(i, o, base) for i, o in enumerate(orgs_raw)]
+    names = [o.name for o in orgs]
+    if len(set(names)) != len(names):
+        raise TopologyError(f"organization names must be unique, got {names}")
+    if orgs[-1].base_port + PORTS_PER_ORG > 65535:
+        raise TopologyError(f"ports.base {base} leaves no room for {len(orgs)} organizations")
+    topo = Topology(name, channel, consensus, endorsement, cc_name, cc_version, base, orgs, source)
+    if not topo.orderers:
+        raise TopologyError("at least one organization must run an orderer")
+    if consensus == "bft" and len(topo.orderers) < 4:
+        raise TopologyError(
+            f"bft consensus needs at least 4 orderer nodes, the topology has {len(topo.orderers)}"
+        )
+    return topo
+
+
+def _organization(index: int, raw: Any, base: int) -> Organization:
+    if not isinstance(raw, dict):
+        raise TopologyError(f"organizations[{index}] must be a mapping like {{name: org1}}")
+    name = _text(raw, "name", None, _NAME, "lowercase letters, digits and '-'", f"organizations[{index}].")
+    orderers = raw.get("orderers", 1)
+    if not isinstance(orderers, int) or not 0 <= orderers <= MAX_ORDERERS_PER_ORG:
+        raise TopologyError(
+            f"organizations[{index}].orderers is {orderers!r}; allowed: 0 to {MAX_ORDERERS_PER_ORG}"
+        )
+    return Organization(name, index, base + PORTS_PER_ORG * index, orderers)
+
+
+def _text(
+    raw: dict[str, Any], key: str, default: str | None, pattern: re.Pattern[str], allowed: str,
+    prefix: str = "",
+) -> str:
+    value = raw.get(key, default)
+    if value is None:
+        raise TopologyError(f"{prefix}{key} is required")
+    value = str(value)
+    if not pattern.match(value):
+        raise TopologyError(f"{prefix}{key} is {value!r}; allowed: {allowed}")
+    return value
