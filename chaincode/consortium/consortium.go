@@ -15,7 +15,10 @@ import (
 // Version is the chaincode version, set at link time by the network tooling.
 var Version = "dev"
 
-const memberKeyType = "member"
+const (
+	memberKeyType    = "member"
+	heartbeatKeyType = "heartbeat"
+)
 
 // MaxDisplayNameLen bounds what a member may call itself.
 const MaxDisplayNameLen = 64
@@ -28,6 +31,15 @@ type Member struct {
 	JoinedAt    string `json:"joinedAt"`
 	JoinedTxID  string `json:"joinedTxId"`
 	UpdatedAt   string `json:"updatedAt"`
+}
+
+// Heartbeat proves that an organization could get a transaction endorsed,
+// ordered and committed at a given time.
+type Heartbeat struct {
+	MSPID   string `json:"mspId"`
+	Subject string `json:"subject"`
+	At      string `json:"at"`
+	TxID    string `json:"txId"`
 }
 
 // Info describes the deployed chaincode.
@@ -87,6 +99,30 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 		return nil, err
 	}
 	return member, stub.SetEvent("MemberJoined", raw)
+}
+
+// Heartbeat records that the caller's organization can commit transactions now.
+func (c *Contract) Heartbeat(ctx contractapi.TransactionContextInterface) (*Heartbeat, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now, err := txTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stub := ctx.GetStub()
+	// One key per organization, so heartbeats of different orgs never conflict.
+	key, err := stub.CreateCompositeKey(heartbeatKeyType, []string{who.MSPID})
+	if err != nil {
+		return nil, err
+	}
+	hb := &Heartbeat{MSPID: who.MSPID, Subject: who.Subject, At: now, TxID: stub.GetTxID()}
+	raw, err := json.Marshal(hb)
+	if err != nil {
+		return nil, err
+	}
+	return hb, stub.PutState(key, raw)
 }
 
 // GetMember returns one member by MSP ID.

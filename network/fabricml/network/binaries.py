@@ -75,9 +75,7 @@ def ensure(console: Console | None = None, binaries: Binaries | None = None) -> 
     if binaries.complete():
         return binaries
     if shutil.which("go") is None:
-        raise BuildError(
-            "step 'find go': the go command is not on PATH; install Go >= 1.24 to build Fabric"
-        )
+        raise BuildError("step 'find go': the go command is not on PATH; install Go >= 1.24 to build Fabric")
     work = binaries.root / "build"
     logs = binaries.root / "logs"
     for d in (binaries.bin, work, logs):
@@ -85,16 +83,44 @@ def ensure(console: Console | None = None, binaries: Binaries | None = None) -> 
     fabric_mod = _wrapper_module(work / "fabric", FABRIC_MODULE, FABRIC_PSEUDO_VERSION, "1.24.2")
     ca_mod = _wrapper_module(work / "fabric-ca", FABRIC_CA_MODULE, f"v{FABRIC_CA_VERSION}", "1.25.0")
     steps: list[tuple[str, Path, list[str], dict[str, str]]] = [
-        (f"download Fabric {FABRIC_VERSION} modules", fabric_mod,
-         ["go", "mod", "download", "-x", FABRIC_MODULE], {}),
-        (f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)", fabric_mod,
-         ["go", "build", "-trimpath", "-o", str(binaries.bin) + "/",
-          *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS]], {}),
-        (f"build Fabric CA {FABRIC_CA_VERSION}", ca_mod,
-         ["go", "build", "-trimpath", "-o", str(binaries.bin) + "/",
-          *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS]], {"CGO_ENABLED": "1"}),
-        ("build the chaincode-as-a-service builder", CCBUILDER_SOURCE,
-         ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."], {}),
+        (
+            f"download Fabric {FABRIC_VERSION} modules",
+            fabric_mod,
+            ["go", "mod", "download", "-x", FABRIC_MODULE],
+            {},
+        ),
+        (
+            f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)",
+            fabric_mod,
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-o",
+                str(binaries.bin) + "/",
+                *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS],
+            ],
+            {},
+        ),
+        (
+            f"build Fabric CA {FABRIC_CA_VERSION}",
+            ca_mod,
+            [
+                "go",
+                "build",
+                "-trimpath",
+                "-o",
+                str(binaries.bin) + "/",
+                *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS],
+            ],
+            {"CGO_ENABLED": "1"},
+        ),
+        (
+            "build the chaincode-as-a-service builder",
+            CCBUILDER_SOURCE,
+            ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."],
+            {},
+        ),
     ]
     for i, (title, cwd, argv, extra_env) in enumerate(steps, 1):
         log = logs / f"{i:02d}-{argv[1]}-{cwd.name}.log"
@@ -131,8 +157,11 @@ def _run_step(title: str, argv: list[str], cwd: Path, log: Path, extra_env: dict
 def _copy_sampleconfig(fabric_mod: Path, dest: Path) -> None:
     out = subprocess.run(
         ["go", "list", "-m", "-f", "{{.Dir}}", FABRIC_MODULE],
-        cwd=fabric_mod, env={**os.environ, "GOFLAGS": "-mod=mod"},
-        capture_output=True, text=True, check=True,
+        cwd=fabric_mod,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     src = Path(out.stdout.strip()) / "sampleconfig"
     if dest.exists():

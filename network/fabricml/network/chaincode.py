@@ -10,14 +10,12 @@ import os
 import re
 import subprocess
 import tarfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .binaries import REPO_ROOT, BuildError
 from .configgen import CONNECTION_TEMPLATE
-from .peercli import AdminTools, FabricCommandError
+from .peercli import AdminTools, FabricCommandError, retry_transient
 from .topology import Organization
 
 CHAINCODE_SOURCE = REPO_ROOT / "chaincode"
@@ -49,12 +47,23 @@ def build_server(version: str, out_dir: Path) -> Path:
     binary = out_dir / "fabricml-chaincode"
     log = out_dir / "build.log"
     argv = [
-        "go", "build", "-trimpath", "-ldflags", f"-X {VERSION_SYMBOL}={version}",
-        "-o", str(binary), "./cmd/fabricml-chaincode",
+        "go",
+        "build",
+        "-trimpath",
+        "-ldflags",
+        f"-X {VERSION_SYMBOL}={version}",
+        "-o",
+        str(binary),
+        "./cmd/fabricml-chaincode",
     ]
     with log.open("w") as out:
-        rc = subprocess.run(argv, cwd=CHAINCODE_SOURCE, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, "CGO_ENABLED": "0"}).returncode
+        rc = subprocess.run(
+            argv,
+            cwd=CHAINCODE_SOURCE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "CGO_ENABLED": "0"},
+        ).returncode
     if rc != 0:
         raise BuildError(f"step 'build chaincode {version}' failed (exit {rc}); log: {log}")
     return binary
@@ -71,18 +80,29 @@ def _tar_bytes(files: dict[str, bytes]) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def package(label: str, out: Path) -> str:
-    """Write the CCaaS package and return its package ID (label:sha256 of the file)."""
+def package_bytes(label: str) -> bytes:
+    """The CCaaS package: metadata.json plus code.tar.gz holding the connection template."""
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
         raise ValueError(f"chaincode label {label!r} may only hold letters, digits and _ . + -")
     code = _tar_bytes({"connection.json": json.dumps(CONNECTION_TEMPLATE, sort_keys=True).encode()})
-    pkg = _tar_bytes({
-        "metadata.json": json.dumps({"label": label, "type": "ccaas"}).encode(),
-        "code.tar.gz": code,
-    })
+    return _tar_bytes(
+        {
+            "metadata.json": json.dumps({"label": label, "type": "ccaas"}).encode(),
+            "code.tar.gz": code,
+        }
+    )
+
+
+def package_id_for(label: str) -> str:
+    """Fabric's package ID, label:sha256(package); the same label always gives the same ID."""
+    return f"{label}:{hashlib.sha256(package_bytes(label)).hexdigest()}"
+
+
+def package(label: str, out: Path) -> str:
+    """Write the package file once; every peer installs this same file."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(pkg)
-    return f"{label}:{hashlib.sha256(pkg).hexdigest()}"
+    out.write_bytes(package_bytes(label))
+    return package_id_for(label)
 
 
 class Lifecycle:
@@ -95,14 +115,22 @@ class Lifecycle:
     def committed(self, org: Organization) -> dict[str, object] | None:
         try:
             out = self.tools.peer(
-                org, "lifecycle", "chaincode", "querycommitted", "--channelID", self.topo.channel,
-                "--name", self.topo.chaincode_name, "-O", "json",
+                org,
+                "lifecycle",
+                "chaincode",
+                "querycommitted",
+                "--channelID",
+                self.topo.channel,
+                "--name",
+                self.topo.chaincode_name,
+                "-O",
+                "json",
             )
         except FabricCommandError as exc:
             if "not defined" in str(exc) or "not found" in str(exc):
                 return None
             raise
-        return dict(json.loads(out[out.index("{"):]))
+        return dict(json.loads(out[out.index("{") :]))
 
     def install(self, org: Organization, pkg: Path) -> None:
         try:
@@ -113,36 +141,42 @@ class Lifecycle:
 
     def approve(self, org: Organization, version: str, package_id: str, sequence: int) -> None:
         args = [
-            "lifecycle", "chaincode", "approveformyorg", *self.tools.orderer_args(org),
-            "--channelID", self.topo.channel, "--name", self.topo.chaincode_name,
-            "--version", version, "--package-id", package_id, "--sequence", str(sequence),
-            "--waitForEventTimeout", "60s",
+            "lifecycle",
+            "chaincode",
+            "approveformyorg",
+            *self.tools.orderer_args(org),
+            "--channelID",
+            self.topo.channel,
+            "--name",
+            self.topo.chaincode_name,
+            "--version",
+            version,
+            "--package-id",
+            package_id,
+            "--sequence",
+            str(sequence),
+            "--waitForEventTimeout",
+            "60s",
         ]
-        _retry(lambda: self.tools.peer(org, *args))
+        retry_transient(lambda: self.tools.peer(org, *args))
 
     def commit(self, version: str, sequence: int) -> None:
         org = self.topo.organizations[0]
         args = [
-            "lifecycle", "chaincode", "commit", *self.tools.orderer_args(org),
-            "--channelID", self.topo.channel, "--name", self.topo.chaincode_name,
-            "--version", version, "--sequence", str(sequence),
+            "lifecycle",
+            "chaincode",
+            "commit",
+            *self.tools.orderer_args(org),
+            "--channelID",
+            self.topo.channel,
+            "--name",
+            self.topo.chaincode_name,
+            "--version",
+            version,
+            "--sequence",
+            str(sequence),
             *self.tools.peer_target_args(self.topo.organizations),
-            "--waitForEventTimeout", "60s",
+            "--waitForEventTimeout",
+            "60s",
         ]
-        _retry(lambda: self.tools.peer(org, *args))
-
-
-def _retry(call: Callable[[], object], attempts: int = 20, delay: float = 1.5) -> None:
-    """Ordering is briefly unavailable while a new channel elects its leader."""
-    for i in range(attempts):
-        try:
-            call()
-            return
-        except FabricCommandError as exc:
-            transient = any(s in str(exc) for s in (
-                "SERVICE_UNAVAILABLE", "no Raft leader", "connection refused", "not yet ready",
-                "failed to connect", "could not connect", "context deadline exceeded",
-            ))
-            if not transient or i == attempts - 1:
-                raise
-            time.sleep(delay)
+        retry_transient(lambda: self.tools.peer(org, *args))

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from . import binaries, compose
 from .binaries import REPO_ROOT, BuildError
 from .layout import default_state_dir
 from .network import Network, NetworkError, json_status
@@ -35,11 +36,13 @@ def _fail(exc: Exception) -> None:
 
 
 topology_option = click.option(
-    "--topology", type=click.Path(path_type=Path, dir_okay=False),
+    "--topology",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="Topology file (default: network/topology.yaml or $FABRICML_TOPOLOGY).",
 )
 state_option = click.option(
-    "--state-dir", type=click.Path(path_type=Path, file_okay=False),
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
     help="Where identities, ledgers and logs live (default: .fabricml/<name> or $FABRICML_HOME/<name>).",
 )
 
@@ -109,8 +112,12 @@ def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None
     table = Table("node", "kind", "org", "running", "healthy", "height", "chaincode")
     for s in statuses:
         table.add_row(
-            s.name, s.kind, s.org, "yes" if s.running else "[red]no[/]",
-            "yes" if s.healthy else "[red]no[/]", "" if s.height is None else str(s.height),
+            s.name,
+            s.kind,
+            s.org,
+            "yes" if s.running else "[red]no[/]",
+            "yes" if s.healthy else "[red]no[/]",
+            "" if s.height is None else str(s.height),
             s.extra.get("chaincode", ""),
         )
     Console().print(table)
@@ -190,3 +197,79 @@ def ports(topology: Path | None, as_json: bool) -> None:
         return
     for name, port in plan.items():
         click.echo(f"{port:6} {name}")
+
+
+@network_group.command("compose")
+@topology_option
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=REPO_ROOT / "docker-compose-fabric.yaml",
+    show_default=True,
+)
+@click.option("--check", is_flag=True, help="Fail if the file differs from what the topology gives.")
+def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
+    """Write docker-compose-fabric.yaml from the topology (official Fabric images)."""
+    path = topology or DEFAULT_TOPOLOGY
+    try:
+        topo = load(path)
+    except TopologyError as exc:
+        _fail(exc)
+    try:
+        source = str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        source = str(path)
+    text = compose.render(topo, source)
+    if check:
+        if not output.exists() or output.read_text() != text:
+            _fail(NetworkError(f"{output} is out of date; run `fabricml network compose`"))
+        console.print(f"{output} matches {source}")
+        return
+    output.write_text(text)
+    console.print(f"wrote {output}")
+
+
+@network_group.command()
+def build() -> None:
+    """Build the pinned Fabric and Fabric CA binaries into the cache (skipped when present)."""
+    try:
+        b = binaries.ensure(console)
+    except BuildError as exc:
+        _fail(exc)
+    console.print(
+        f"Fabric {binaries.FABRIC_VERSION} and Fabric CA {binaries.FABRIC_CA_VERSION} ready in {b.bin}"
+    )
+
+
+@network_group.command()
+@topology_option
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def demo(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """Submit a transaction with Fabric's peer CLI through one org and read it back through another."""
+    try:
+        net = _network(topology, state_dir)
+        writer, reader = (
+            net.topology.organizations[1 % len(net.topology.organizations)],
+            net.topology.organizations[-1],
+        )
+        name = f"{writer.name} (renamed {time.strftime('%H:%M:%S')})"
+        with console.status(f"submitting Consortium:Join through {writer.peer_name} …"):
+            net.invoke(writer, "Consortium:Join", name)
+        members = json.loads(net.query(reader, "Consortium:ListMembers"))
+    except (NetworkError, TopologyError, FabricCommandError) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps({"writer": writer.name, "reader": reader.name, "members": members}, indent=2))
+        return
+    console.print(
+        f"[green]✓[/] {writer.name} renamed itself to {name!r}; read back through {reader.peer_name}:"
+    )
+    table = Table("MSP ID", "display name", "joined at", "joined in transaction")
+    for m in members:
+        table.add_row(m["mspId"], m["displayName"], m["joinedAt"], m["joinedTxId"][:16] + "…")
+    Console().print(table)
+    console.print(
+        "next: `fabricml network status`, `fabricml network logs <node>`, "
+        "`fabricml network down` (keeps ledgers) or `fabricml network clean`."
+    )

@@ -46,7 +46,9 @@ def _orderer_section(topo: Topology, layout: Layout) -> dict[str, Any]:
     section: dict[str, Any] = {
         "BatchTimeout": BATCH_TIMEOUT,
         "BatchSize": {
-            "MaxMessageCount": 500, "AbsoluteMaxBytes": "10 MB", "PreferredMaxBytes": "2 MB",
+            "MaxMessageCount": 500,
+            "AbsoluteMaxBytes": "10 MB",
+            "PreferredMaxBytes": "2 MB",
         },
         "Organizations": [_org_section(org, layout) for org in topo.organizations if org.orderers],
         "Policies": {
@@ -70,8 +72,11 @@ def _orderer_section(topo: Topology, layout: Layout) -> dict[str, Any]:
                 for o in topo.orderers
             ],
             "Options": {
-                "TickInterval": "500ms", "ElectionTick": 10, "HeartbeatTick": 1,
-                "MaxInflightBlocks": 5, "SnapshotIntervalSize": "16 MB",
+                "TickInterval": "500ms",
+                "ElectionTick": 10,
+                "HeartbeatTick": 1,
+                "MaxInflightBlocks": 5,
+                "SnapshotIntervalSize": "16 MB",
             },
         }
     else:
@@ -89,11 +94,16 @@ def _orderer_section(topo: Topology, layout: Layout) -> dict[str, Any]:
             for i, o in enumerate(topo.orderers, 1)
         ]
         section["SmartBFT"] = {
-            "RequestBatchMaxInterval": "200ms", "RequestForwardTimeout": "5s",
-            "RequestComplainTimeout": "20s", "RequestAutoRemoveTimeout": "3m0s",
-            "ViewChangeResendInterval": "5s", "ViewChangeTimeout": "20s",
-            "LeaderHeartbeatTimeout": "1m0s", "CollectTimeout": "1s",
-            "IncomingMessageBufferSize": 200, "RequestPoolSize": 100000,
+            "RequestBatchMaxInterval": "200ms",
+            "RequestForwardTimeout": "5s",
+            "RequestComplainTimeout": "20s",
+            "RequestAutoRemoveTimeout": "3m0s",
+            "ViewChangeResendInterval": "5s",
+            "ViewChangeTimeout": "20s",
+            "LeaderHeartbeatTimeout": "1m0s",
+            "CollectTimeout": "1s",
+            "IncomingMessageBufferSize": 200,
+            "RequestPoolSize": 100000,
             "LeaderHeartbeatCount": 10,
         }
     return section
@@ -132,8 +142,11 @@ def core_yaml(binaries: Binaries) -> dict[str, Any]:
     core: dict[str, Any] = yaml.safe_load((binaries.sampleconfig / "core.yaml").read_text())
     core["vm"]["endpoint"] = ""
     core["chaincode"]["externalBuilders"] = [
-        {"name": "fabricml-ccaas", "path": str(binaries.builder),
-         "propagateEnvironment": [BUILDER_CONFIG_ENV]},
+        {
+            "name": "fabricml-ccaas",
+            "path": str(binaries.builder),
+            "propagateEnvironment": [BUILDER_CONFIG_ENV],
+        },
     ]
     return core
 
@@ -160,12 +173,16 @@ def peer_env(org: Organization, layout: Layout) -> dict[str, str]:
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(home / "snapshots"),
         "CORE_OPERATIONS_LISTENADDRESS": f"{HOST}:{org.peer_operations_port}",
         "CORE_METRICS_PROVIDER": "prometheus",
-        BUILDER_CONFIG_ENV: json.dumps(chaincode_connection(org, layout), sort_keys=True),
     }
 
 
+def builder_config_file(org: Organization, layout: Layout) -> Path:
+    """Per-peer values for connection.json; the peer gets them in BUILDER_CONFIG_ENV."""
+    return layout.node_home(org.peer_name) / "ccaas-builder.json"
+
+
 def chaincode_connection(org: Organization, layout: Layout) -> dict[str, str]:
-    """Values the builder puts into connection.json: this org's chaincode server, over mutual TLS."""
+    """This org's chaincode server, reached over mutual TLS with the peer's TLS identity."""
     tls = layout.tls(org, "peer0")
     return {
         "address": f"{HOST}:{org.chaincode_port}",
@@ -270,7 +287,10 @@ def connection_profile(topo: Topology, org: Organization, layout: Layout) -> dic
             for o in topo.organizations
         },
         "orderers": {
-            o.name: {"url": f"grpcs://{o.address}", "tlsCACerts": {"path": str(layout.ca_cert(topo.org(o.org)))}}
+            o.name: {
+                "url": f"grpcs://{o.address}",
+                "tlsCACerts": {"path": str(layout.ca_cert(topo.org(o.org)))},
+            }
             for o in topo.orderers
         },
         "certificateAuthorities": {
@@ -289,6 +309,8 @@ def write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode)
+    path.chmod(mode)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

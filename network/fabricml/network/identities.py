@@ -39,8 +39,7 @@ def identity_specs(org: Organization) -> list[IdentitySpec]:
         IdentitySpec("chaincode", "client", tls=True, hosts=(org.chaincode_name, *hosts)),
     ]
     specs += [
-        IdentitySpec(f"orderer{o.index}", "orderer", tls=True, hosts=(o.name, *hosts))
-        for o in org.orderers
+        IdentitySpec(f"orderer{o.index}", "orderer", tls=True, hosts=(o.name, *hosts)) for o in org.orderers
     ]
     return specs
 
@@ -84,10 +83,12 @@ class CertificateAuthority:
             return dict(json.loads(self.secrets_file.read_text()))
         return {}
 
-    def secret(self, name: str) -> str:
+    def secret(self, name: str, create: bool = True) -> str:
         """The enrollment secret of a registered identity, created on first use."""
         known = self.secrets()
         if name not in known:
+            if not create:
+                return ""
             known[name] = secrets.token_urlsafe(18)
             self.home.mkdir(parents=True, exist_ok=True)
             self.secrets_file.write_text(json.dumps(known, indent=2, sort_keys=True))
@@ -102,15 +103,24 @@ class CertificateAuthority:
     def server_cert(self) -> Path:
         return self.home / "ca-cert.pem"
 
-    def server_argv(self) -> list[str]:
+    def server_argv(self, admin_secret: str, executable: str | None = None) -> list[str]:
         return [
-            str(self.binaries.path("fabric-ca-server")), "start",
-            "--home", str(self.home),
-            "-b", f"{CA_ADMIN}:{self.secret(CA_ADMIN)}",
-            "--address", HOST, "--port", str(self.org.ca_port),
-            "--ca.name", self.org.ca_name,
-            "--csr.cn", self.org.ca_name,
-            "--csr.hosts", f"{HOST},localhost,{self.org.ca_name}",
+            executable or str(self.binaries.path("fabric-ca-server")),
+            "start",
+            "--home",
+            str(self.home),
+            "-b",
+            f"{CA_ADMIN}:{admin_secret}",
+            "--address",
+            HOST,
+            "--port",
+            str(self.org.ca_port),
+            "--ca.name",
+            self.org.ca_name,
+            "--csr.cn",
+            self.org.ca_name,
+            "--csr.hosts",
+            f"{HOST},localhost,{self.org.ca_name}",
             "--tls.enabled",
         ]
 
@@ -118,14 +128,18 @@ class CertificateAuthority:
         return {
             "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{self.org.port(1)}",
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "prometheus",
-            "FABRIC_CA_SERVER_CSR_NAMES_0_O": self.org.name,
         }
 
     def _client(self, *args: str, home: Path) -> str:
         argv = [
-            str(self.binaries.path("fabric-ca-client")), *args,
-            "--caname", self.org.ca_name, "--tls.certfiles", str(self.server_cert),
-            "-H", str(home),
+            str(self.binaries.path("fabric-ca-client")),
+            *args,
+            "--caname",
+            self.org.ca_name,
+            "--tls.certfiles",
+            str(self.server_cert),
+            "-H",
+            str(home),
         ]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
@@ -142,14 +156,23 @@ class CertificateAuthority:
 
     def enroll_registrar(self) -> None:
         self._client(
-            "enroll", "-u", f"https://{CA_ADMIN}:{self.secret(CA_ADMIN)}@{HOST}:{self.org.ca_port}",
+            "enroll",
+            "-u",
+            f"https://{CA_ADMIN}:{self.secret(CA_ADMIN)}@{HOST}:{self.org.ca_port}",
             home=self.registrar_home,
         )
 
     def register(self, spec: IdentitySpec) -> None:
         args = [
-            "register", "-u", self.url, "--id.name", spec.name, "--id.secret", self.secret(spec.name),
-            "--id.type", spec.type,
+            "register",
+            "-u",
+            self.url,
+            "--id.name",
+            spec.name,
+            "--id.secret",
+            self.secret(spec.name),
+            "--id.type",
+            spec.type,
         ]
         if spec.role:
             # ':ecert' puts the attribute into the enrollment certificate for chaincode to read.
@@ -169,8 +192,18 @@ class CertificateAuthority:
         if spec.tls:
             raw = target / "tls-enroll"
             self._client(
-                "enroll", "-u", url, "-M", str(raw), "--enrollment.profile", "tls",
-                "--csr.cn", spec.name, "--csr.hosts", ",".join(spec.hosts), home=target,
+                "enroll",
+                "-u",
+                url,
+                "-M",
+                str(raw),
+                "--enrollment.profile",
+                "tls",
+                "--csr.cn",
+                spec.name,
+                "--csr.hosts",
+                ",".join(spec.hosts),
+                home=target,
             )
             tls = target / "tls"
             tls.mkdir(parents=True, exist_ok=True)

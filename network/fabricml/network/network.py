@@ -17,9 +17,9 @@ from . import binaries as binaries_mod
 from . import configgen
 from .binaries import Binaries
 from .chaincode import Deployment, Lifecycle, build_server, package
-from .identities import CertificateAuthority
+from .identities import CA_ADMIN, CertificateAuthority
 from .layout import Layout
-from .peercli import AdminTools, FabricCommandError
+from .peercli import AdminTools, FabricCommandError, retry_transient
 from .processes import ProcessTable, http_ok, port_in_use, wait_until
 from .topology import HOST, Organization, Topology, load
 
@@ -62,7 +62,10 @@ class Network:
     """The consortium described by one topology, with its state in one directory."""
 
     def __init__(
-        self, topology: Topology, state_dir: Path, binaries: Binaries | None = None,
+        self,
+        topology: Topology,
+        state_dir: Path,
+        binaries: Binaries | None = None,
         console: Console | None = None,
     ) -> None:
         self.topology = topology
@@ -101,17 +104,43 @@ class Network:
         nodes: list[Node] = []
         for org in self.topology.organizations:
             ca = CertificateAuthority(self.binaries, self.layout, org)
-            nodes.append(Node(org.ca_name, "ca", org, ca.server_argv(), {**base, **ca.server_env()},
-                              f"http://{HOST}:{org.port(1)}/healthz"))
+            nodes.append(
+                Node(
+                    org.ca_name,
+                    "ca",
+                    org,
+                    ca.server_argv(ca.secret(CA_ADMIN, create=False)),
+                    {**base, **ca.server_env()},
+                    f"http://{HOST}:{org.port(1)}/healthz",
+                )
+            )
         for org in self.topology.organizations:
             for o in org.orderers:
-                nodes.append(Node(o.name, "orderer", org, [str(self.binaries.path("orderer"))],
-                                  {**base, **configgen.orderer_env(org, o, self.layout)},
-                                  f"http://{HOST}:{o.operations_port}/healthz"))
+                nodes.append(
+                    Node(
+                        o.name,
+                        "orderer",
+                        org,
+                        [str(self.binaries.path("orderer"))],
+                        {**base, **configgen.orderer_env(org, o, self.layout)},
+                        f"http://{HOST}:{o.operations_port}/healthz",
+                    )
+                )
         for org in self.topology.organizations:
-            env = configgen.peer_env(org, self.layout) if self.layout.tls(org, "peer0").exists() else {}
-            nodes.append(Node(org.peer_name, "peer", org, [str(self.binaries.path("peer")), "node", "start"],
-                              {**base, **env}, f"http://{HOST}:{org.peer_operations_port}/healthz"))
+            env = configgen.peer_env(org, self.layout)
+            builder_config = configgen.builder_config_file(org, self.layout)
+            if builder_config.exists():
+                env[configgen.BUILDER_CONFIG_ENV] = builder_config.read_text()
+            nodes.append(
+                Node(
+                    org.peer_name,
+                    "peer",
+                    org,
+                    [str(self.binaries.path("peer")), "node", "start"],
+                    {**base, **env},
+                    f"http://{HOST}:{org.peer_operations_port}/healthz",
+                )
+            )
         deployment = self.deployment
         if deployment is not None:
             for org in self.topology.organizations:
@@ -167,17 +196,27 @@ class Network:
         if self.layout.root.exists() and any(self.layout.root.iterdir()):
             # A half-finished earlier bring-up: start from a clean state.
             shutil.rmtree(self.layout.root)
-        self.layout.root.mkdir(parents=True)
+        self.layout.root.mkdir(parents=True, exist_ok=True)
         if self.topology.source is not None:
             shutil.copy(self.topology.source, self.layout.topology_copy)
         else:
             raise NetworkError("the topology must come from a file so later commands can find it")
         with self._step("start the organizations' certificate authorities"):
+            for org in self.topology.organizations:
+                CertificateAuthority(self.binaries, self.layout, org).secret(CA_ADMIN)
             self._start_kind("ca")
-        with self._step("issue identities from each org's CA (admin, users, trainer, inference, auditor, nodes)"):
-            with ThreadPoolExecutor(max_workers=len(self.topology.organizations)) as pool:
-                list(pool.map(lambda o: CertificateAuthority(self.binaries, self.layout, o).issue_all(),
-                              self.topology.organizations))
+        with (
+            self._step(
+                "issue identities from each org's CA (admin, users, trainer, inference, auditor, nodes)"
+            ),
+            ThreadPoolExecutor(max_workers=len(self.topology.organizations)) as pool,
+        ):
+            list(
+                pool.map(
+                    lambda o: CertificateAuthority(self.binaries, self.layout, o).issue_all(),
+                    self.topology.organizations,
+                )
+            )
         with self._step(f"generate configtx.yaml and the genesis block of channel {self.topology.channel!r}"):
             self._write_configs()
             self._genesis_block()
@@ -185,29 +224,55 @@ class Network:
             self._start_kind("orderer")
         with self._step("join the orderers to the channel (osnadmin)"):
             for o in self.topology.orderers:
-                self.tools.osnadmin(o, "channel", "join", "--channelID", self.topology.channel,
-                                    "--config-block", str(self.layout.genesis_block(self.topology.channel)))
+                self.tools.osnadmin(
+                    o,
+                    "channel",
+                    "join",
+                    "--channelID",
+                    self.topology.channel,
+                    "--config-block",
+                    str(self.layout.genesis_block(self.topology.channel)),
+                )
         with self._step("start the peers"):
             self._start_kind("peer")
         with self._step("join the peers to the channel"):
             for org in self.topology.organizations:
-                self.tools.peer(org, "channel", "join", "-b", str(self.layout.genesis_block(self.topology.channel)))
+                self.tools.peer(
+                    org, "channel", "join", "-b", str(self.layout.genesis_block(self.topology.channel))
+                )
         self.deploy(self.topology.chaincode_version)
-        with self._step("record every organization as a consortium member (test transactions)"):
+        with self._step("record every organization as a consortium member"):
             for org in self.topology.organizations:
                 self.invoke(org, "Consortium:Join", org.name)
+        self._heartbeats()
 
     def _restart(self) -> None:
         for kind in ("ca", "orderer", "peer", "chaincode"):
             with self._step(f"restart {kind} processes"):
                 self._start_kind(kind)
+        self._heartbeats()
+
+    def _heartbeats(self) -> None:
+        """The network is up only when every org gets a transaction committed."""
+        with self._step("commit a heartbeat transaction from every organization"):
+            for org in self.topology.organizations:
+                self.invoke(org, "Consortium:Heartbeat")
 
     def _write_configs(self) -> None:
-        configgen.write_yaml(self.layout.config / "configtx.yaml", configgen.configtx(self.topology, self.layout))
+        configgen.write_yaml(
+            self.layout.config / "configtx.yaml", configgen.configtx(self.topology, self.layout)
+        )
         core = configgen.core_yaml(self.binaries)
         for org in self.topology.organizations:
             configgen.write_yaml(self.layout.node_home(org.peer_name) / "core.yaml", core)
-            configgen.write_json(self.layout.profile(org), configgen.connection_profile(self.topology, org, self.layout))
+            configgen.write_json(
+                configgen.builder_config_file(org, self.layout),
+                configgen.chaincode_connection(org, self.layout),
+                mode=0o600,
+            )
+            configgen.write_json(
+                self.layout.profile(org), configgen.connection_profile(self.topology, org, self.layout)
+            )
             for o in org.orderers:
                 home = self.layout.node_home(o.name)
                 home.mkdir(parents=True, exist_ok=True)
@@ -215,9 +280,13 @@ class Network:
 
     def _genesis_block(self) -> None:
         argv = [
-            str(self.binaries.path("configtxgen")), "-profile", configgen.PROFILE,
-            "-channelID", self.topology.channel,
-            "-outputBlock", str(self.layout.genesis_block(self.topology.channel)),
+            str(self.binaries.path("configtxgen")),
+            "-profile",
+            configgen.PROFILE,
+            "-channelID",
+            self.topology.channel,
+            "-outputBlock",
+            str(self.layout.genesis_block(self.topology.channel)),
         ]
         env = {"PATH": os.environ.get("PATH", ""), "FABRIC_CFG_PATH": str(self.layout.config)}
         result = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -252,13 +321,13 @@ class Network:
             return port_in_use(n.org.chaincode_port)
 
         if not wait_until(ready, HEALTH_TIMEOUT):
-            raise NetworkError(
-                f"{n.name} was not healthy after {HEALTH_TIMEOUT:.0f}s; see its log: {self.layout.log(n.name)}"
-            )
+            log = self.layout.log(n.name)
+            raise NetworkError(f"{n.name} was not healthy after {HEALTH_TIMEOUT:.0f}s; see its log: {log}")
 
     def down(self) -> list[str]:
-        """Stop every recorded process; ledgers and identities stay."""
-        return self.processes.stop_all()
+        """Stop every recorded process, clients of a node before the node; ledgers stay."""
+        stopped = [n.name for n in reversed(self.nodes()) if self.processes.stop(n.name)]
+        return stopped + self.processes.stop_all()
 
     def clean(self) -> None:
         self.down()
@@ -304,20 +373,42 @@ class Network:
         return deployment
 
     def invoke(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
-        """Submit a transaction with the official peer CLI and wait for it to commit."""
+        """Submit a transaction with the official peer CLI and wait for it to commit.
+
+        Retries while ordering is unavailable (a Raft or BFT leader being elected)."""
         endorsers = self._endorsers(org)
         call = json.dumps({"Args": [function, *args]})
-        return self.tools.peer(
-            org, "chaincode", "invoke", *self.tools.orderer_args(org), "-C", self.topology.channel,
-            "-n", self.topology.chaincode_name, *self.tools.peer_target_args(endorsers),
-            "-c", call, "--waitForEvent", identity=identity,
+        return retry_transient(
+            lambda: self.tools.peer(
+                org,
+                "chaincode",
+                "invoke",
+                *self.tools.orderer_args(org),
+                "-C",
+                self.topology.channel,
+                "-n",
+                self.topology.chaincode_name,
+                *self.tools.peer_target_args(endorsers),
+                "-c",
+                call,
+                "--waitForEvent",
+                identity=identity,
+            )
         )
 
     def query(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
         call = json.dumps({"Args": [function, *args]})
         return self.tools.peer(
-            org, "chaincode", "query", "-C", self.topology.channel, "-n", self.topology.chaincode_name,
-            "-c", call, identity=identity,
+            org,
+            "chaincode",
+            "query",
+            "-C",
+            self.topology.channel,
+            "-n",
+            self.topology.chaincode_name,
+            "-c",
+            call,
+            identity=identity,
         ).strip()
 
     def _endorsers(self, org: Organization) -> list[Organization]:
@@ -333,13 +424,17 @@ class Network:
         result = []
         for n in self.nodes():
             running = self.processes.alive(n.name)
-            healthy = running and (http_ok(n.health_url) if n.health_url else port_in_use(n.org.chaincode_port))
+            healthy = running and (
+                http_ok(n.health_url) if n.health_url else port_in_use(n.org.chaincode_port)
+            )
             st = NodeStatus(n.name, n.kind, n.org.name, running, healthy)
             if healthy and n.kind == "peer":
                 st.height = self.peer_height(n.org)
                 committed = self._committed_quietly(n.org)
                 if committed:
-                    st.extra["chaincode"] = f"{committed.get('version')} (sequence {committed.get('sequence')})"
+                    st.extra["chaincode"] = (
+                        f"{committed.get('version')} (sequence {committed.get('sequence')})"
+                    )
             if healthy and n.kind == "orderer":
                 st.height = self.orderer_height(n.name)
             result.append(st)
@@ -362,7 +457,9 @@ class Network:
     def orderer_height(self, name: str) -> int | None:
         orderer = next(o for o in self.topology.orderers if o.name == name)
         try:
-            out = self.tools.osnadmin(orderer, "channel", "list", "--channelID", self.topology.channel, timeout=20)
+            out = self.tools.osnadmin(
+                orderer, "channel", "list", "--channelID", self.topology.channel, timeout=20
+            )
         except FabricCommandError:
             return None
         m = re.search(r'"height":\s*(\d+)', out)

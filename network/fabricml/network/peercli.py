@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .binaries import Binaries
 from .layout import Layout
@@ -60,11 +63,16 @@ class AdminTools:
         org = self.topology.org(orderer.org)
         tls = self.layout.tls(org, f"orderer{orderer.index}")
         argv = [
-            str(self.binaries.path("osnadmin")), *args,
-            "-o", f"127.0.0.1:{orderer.admin_port}",
-            "--ca-file", str(tls / "ca.crt"),
-            "--client-cert", str(tls / "server.crt"),
-            "--client-key", str(tls / "server.key"),
+            str(self.binaries.path("osnadmin")),
+            *args,
+            "-o",
+            f"127.0.0.1:{orderer.admin_port}",
+            "--ca-file",
+            str(tls / "ca.crt"),
+            "--client-cert",
+            str(tls / "server.crt"),
+            "--client-key",
+            str(tls / "server.key"),
         ]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
         return _run(argv, env, timeout)
@@ -79,3 +87,27 @@ def _run(argv: list[str], env: dict[str, str], timeout: float) -> str:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-6:])
         raise FabricCommandError(f"{' '.join(argv[:4])} failed (exit {result.returncode}):\n{tail}")
     return result.stdout
+
+
+T = TypeVar("T")
+TRANSIENT = (
+    "SERVICE_UNAVAILABLE",
+    "no Raft leader",
+    "connection refused",
+    "not yet ready",
+    "failed to connect",
+    "could not connect",
+    "context deadline exceeded",
+)
+
+
+def retry_transient(call: Callable[[], T], attempts: int = 40, delay: float = 1.0) -> T:
+    """Retry while ordering is briefly unavailable, e.g. while a channel elects its leader."""
+    for i in range(attempts):
+        try:
+            return call()
+        except FabricCommandError as exc:
+            if not any(s in str(exc) for s in TRANSIENT) or i == attempts - 1:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")

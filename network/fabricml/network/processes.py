@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,8 +50,13 @@ class ProcessTable:
             out.write(f"\n=== fabricml: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode())
             out.flush()
             proc = subprocess.Popen(
-                argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                argv,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         record = ProcessRecord(name, proc.pid, os.path.realpath(argv[0]), str(log))
         records = self.records()
@@ -111,10 +117,9 @@ def _terminate(record: ProcessRecord, grace: float) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Only our own children can be reaped; others are reaped by their parent.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

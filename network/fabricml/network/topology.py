@@ -215,7 +215,11 @@ def _organization(index: int, raw: Any, base: int) -> Organization:
 
 
 def _text(
-    raw: dict[str, Any], key: str, default: str | None, pattern: re.Pattern[str], allowed: str,
+    raw: dict[str, Any],
+    key: str,
+    default: str | None,
+    pattern: re.Pattern[str],
+    allowed: str,
     prefix: str = "",
 ) -> str:
     value = raw.get(key, default)

@@ -1,0 +1,5 @@
+"""`python -m fabricml.cli` runs the fabricml command."""
+
+from fabricml.cli import main
+
+main()

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's first command: set everything up, bring the three-organization
+# consortium up, and show it doing real work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+.venv/bin/fabricml network up
+.venv/bin/fabricml network status
+.venv/bin/fabricml network demo

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install what fabricml needs into the repo: a Python venv with the package and its
+# dev tools, and the pinned Fabric binaries (built once into ~/.cache/fabricml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! command -v "$python" >/dev/null; then
+  echo "setup: $python not found; install Python 3.11 or newer" >&2
+  exit 1
+fi
+if ! command -v go >/dev/null; then
+  echo "setup: the go command is not on PATH; install Go 1.24 or newer to build Fabric" >&2
+  exit 1
+fi
+
+# Reinstall only when the dependency list changed.
+stamp=.venv/.fabricml-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$python" -m venv .venv
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing fabricml and its dependencies into .venv"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+.venv/bin/fabricml network build

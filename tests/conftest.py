@@ -1,0 +1,63 @@
+"""Shared test fixtures: the real Fabric network the integration tests run against."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fabricml.network.network import Network
+from fabricml.network.topology import load
+
+TOPOLOGIES = Path(__file__).parent / "topologies"
+FABRICML = [sys.executable, "-m", "fabricml.cli"]
+
+
+def fabricml(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `fabricml` CLI, as a user would."""
+    result = subprocess.run([*FABRICML, *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"fabricml {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def fabric_pids(state_dir: Path) -> list[int]:
+    """Processes still running whose command line or environment points into state_dir."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if str(state_dir).encode() in environ + cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def running_network(topology: Path, state_dir: Path) -> Iterator[Network]:
+    """Bring a network up with the CLI, hand it to the tests, always tear it down."""
+    try:
+        fabricml("network", "up", "--topology", str(topology), "--state-dir", str(state_dir))
+        yield Network(load(topology), state_dir)
+    finally:
+        fabricml("network", "down", "--topology", str(topology), "--state-dir", str(state_dir), check=False)
+        left = fabric_pids(state_dir)
+        if left:
+            subprocess.run(["kill", "-9", *map(str, left)], check=False)
+            raise AssertionError(f"processes left behind after `network down`: {left}")
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """One three-organization Raft network for the whole test run."""
+    os.environ.setdefault("FABRICML_HOME", str(tmp_path_factory.mktemp("fabricml-home")))
+    yield from running_network(TOPOLOGIES / "raft3.yaml", tmp_path_factory.mktemp("raft3"))
