@@ -20,8 +20,10 @@ def test_raft_configtx_has_one_consenter_per_org_and_majority_endorsement() -> N
     consenters = profile["Orderer"]["EtcdRaft"]["Consenters"]
     assert [c["Port"] for c in consenters] == [o.port for o in topo.orderers]
     assert profile["Application"]["Policies"]["Endorsement"]["Rule"] == "MAJORITY Endorsement"
-    anchors = [o["AnchorPeers"][0]["Port"] for o in profile["Application"]["Organizations"]]
-    assert anchors == [o.peer_port for o in topo.organizations]
+    endpoints = [o["OrdererEndpoints"] for o in profile["Orderer"]["Organizations"]]
+    assert endpoints == [[o.address] for o in topo.orderers]
+    # Anchor peers are set by a config update after the peers join, not in the genesis block.
+    assert all("AnchorPeers" not in o for o in profile["Application"]["Organizations"])
 
 
 def test_bft_configtx_maps_four_consenters_and_the_v3_channel_capability() -> None:

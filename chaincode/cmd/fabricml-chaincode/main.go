@@ -8,6 +8,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/fabricml/fabricml/chaincode/conformance"
 	"github.com/fabricml/fabricml/chaincode/consortium"
 )
 
@@ -16,7 +17,9 @@ func main() {
 	if ccid == "" || address == "" {
 		log.Fatal("CHAINCODE_ID and CHAINCODE_SERVER_ADDRESS must be set (package ID and host:port to listen on)")
 	}
-	cc, err := contractapi.NewChaincode(consortium.New())
+	// The org whose peer this server serves; the Conformance contract behaves per org.
+	localMSPID := os.Getenv("CHAINCODE_LOCAL_MSPID")
+	cc, err := contractapi.NewChaincode(consortium.New(), conformance.New(localMSPID))
 	if err != nil {
 		log.Fatalf("building chaincode: %v", err)
 	}
@@ -26,7 +29,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("loading TLS material: %v", err)
 	}
-	server := &shim.ChaincodeServer{CCID: ccid, Address: address, CC: cc, TLSProps: tls}
+	server := &shim.ChaincodeServer{CCID: ccid, Address: address, CC: recovering{cc}, TLSProps: tls}
 	log.Printf("fabricml chaincode %s serving %s on %s (tls=%t)", consortium.Version, ccid, address, !tls.Disabled)
 	if err := server.Start(); err != nil {
 		log.Fatalf("chaincode server stopped: %v", err)

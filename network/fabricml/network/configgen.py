@@ -38,7 +38,6 @@ def _org_section(org: Organization, layout: Layout) -> dict[str, Any]:
             "Endorsement": _signature(f"OR('{m}.peer')"),
         },
         "OrdererEndpoints": [o.address for o in org.orderers],
-        "AnchorPeers": [{"Host": HOST, "Port": org.peer_port}],
     }
 
 
@@ -208,6 +207,7 @@ def chaincode_env(org: Organization, layout: Layout, package_id: str) -> dict[st
     return {
         "CHAINCODE_ID": package_id,
         "CHAINCODE_SERVER_ADDRESS": f"{HOST}:{org.chaincode_port}",
+        "CHAINCODE_LOCAL_MSPID": org.msp_id,
         "CHAINCODE_TLS_CERT_FILE": str(tls / "server.crt"),
         "CHAINCODE_TLS_KEY_FILE": str(tls / "server.key"),
         "CHAINCODE_TLS_CLIENT_CA_FILE": str(tls / "ca.crt"),

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from . import binaries as binaries_mod
 from . import configgen
+from .anchors import AnchorPeers
 from .binaries import Binaries
 from .chaincode import Deployment, Lifecycle, build_server, package
 from .identities import CA_ADMIN, CertificateAuthority
@@ -240,6 +242,10 @@ class Network:
                 self.tools.peer(
                     org, "channel", "join", "-b", str(self.layout.genesis_block(self.topology.channel))
                 )
+        with self._step("set each organization's anchor peer (channel config update)"):
+            anchors = AnchorPeers(self.tools)
+            for org in self.topology.organizations:
+                anchors.set(org)
         self.deploy(self.topology.chaincode_version)
         with self._step("record every organization as a consortium member"):
             for org in self.topology.organizations:
@@ -253,10 +259,33 @@ class Network:
         self._heartbeats()
 
     def _heartbeats(self) -> None:
-        """The network is up only when every org gets a transaction committed."""
+        """The network is up only when every org gets a transaction committed and every
+        peer's gossip knows all the others (the Gateway's discovery depends on it)."""
         with self._step("commit a heartbeat transaction from every organization"):
             for org in self.topology.organizations:
                 self.invoke(org, "Consortium:Heartbeat")
+        with self._step("wait until every peer's gossip sees the other organizations' peers"):
+            others = len(self.topology.organizations) - 1
+            for org in self.topology.organizations:
+                if not wait_until(lambda o=org: self.gossip_peers(o) == others, HEALTH_TIMEOUT):  # type: ignore[misc]
+                    raise NetworkError(
+                        f"{org.peer_name} knows {self.gossip_peers(org)} of {others} other peers after "
+                        f"{HEALTH_TIMEOUT:.0f}s; see its log: {self.layout.log(org.peer_name)}"
+                    )
+
+    def gossip_peers(self, org: Organization) -> int | None:
+        """How many other peers this org's peer knows on the channel (from its metrics)."""
+        url = f"http://{HOST}:{org.peer_operations_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        pattern = (
+            rf'^gossip_membership_total_peers_known{{channel="{re.escape(self.topology.channel)}"}} (\d+)'
+        )
+        m = re.search(pattern, text, re.MULTILINE)
+        return int(m.group(1)) if m else None
 
     def _write_configs(self) -> None:
         configgen.write_yaml(

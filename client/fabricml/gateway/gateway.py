@@ -1,0 +1,213 @@
+"""Gateway -> Network -> Contract: the entry points of the client.
+
+The caller creates and owns the gRPC channel; closing a Gateway leaves it open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import grpc
+from fabric_protos.common import common_pb2
+from fabric_protos.gateway import gateway_pb2
+from fabric_protos.peer import proposal_pb2
+
+from . import _messages
+from ._client import Client, Deadlines
+from .checkpoint import Checkpointer
+from .errors import CommitError
+from .events import BlockEvents, BlockKind, ChaincodeEvents
+from .identity import Identity
+from .signing import Hash, Signer, sha256
+from .transaction import Commit, Proposal, Transaction
+
+Argument = str | bytes
+
+
+def _as_bytes(value: Argument) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError(f"arguments must be str or bytes, got {type(value).__name__}")
+
+
+def connect(
+    channel: grpc.aio.Channel,
+    identity: Identity,
+    signer: Signer | None = None,
+    hash: Hash = sha256,
+    deadlines: Deadlines | None = None,
+) -> Gateway:
+    """A Gateway for `identity` over a channel to one peer. Without a signer every step
+    must be signed offline."""
+    return Gateway(Client(channel, identity, signer, hash, deadlines or Deadlines()))
+
+
+class Gateway:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @property
+    def identity(self) -> Identity:
+        return self._client.identity
+
+    def get_network(self, name: str) -> Network:
+        if not name:
+            raise ValueError("network (channel) name must not be empty")
+        return Network(self._client, name)
+
+    def new_signed_proposal(self, proposal_bytes: bytes, signature: bytes) -> Proposal:
+        proposed = gateway_pb2.ProposedTransaction.FromString(proposal_bytes)
+        proposed.proposal.signature = signature
+        return Proposal(
+            self._client, _messages.channel_of_proposal(proposed.proposal.proposal_bytes), proposed
+        )
+
+    def new_signed_transaction(self, transaction_bytes: bytes, signature: bytes) -> Transaction:
+        prepared = gateway_pb2.PreparedTransaction.FromString(transaction_bytes)
+        prepared.envelope.signature = signature
+        return Transaction(self._client, _messages.channel_of_envelope(prepared.envelope), prepared)
+
+    def new_signed_commit(self, commit_bytes: bytes, signature: bytes) -> Commit:
+        signed = gateway_pb2.SignedCommitStatusRequest.FromString(commit_bytes)
+        signed.signature = signature
+        request = gateway_pb2.CommitStatusRequest.FromString(signed.request)
+        return Commit(self._client, request.transaction_id, signed)
+
+    def close(self) -> None:
+        """Nothing to release: the caller owns the gRPC channel."""
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Network:
+    """One channel."""
+
+    def __init__(self, client: Client, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    def get_contract(self, chaincode_name: str, contract_name: str | None = None) -> Contract:
+        return Contract(self._client, self.name, chaincode_name, contract_name)
+
+    def chaincode_events(
+        self, chaincode_name: str, start_block: int | None = None, checkpointer: Checkpointer | None = None
+    ) -> ChaincodeEvents:
+        """Events of one chaincode from start_block (default: the next commit), or resuming
+        where a checkpointer left off."""
+        after_tx = None
+        if checkpointer is not None and checkpointer.block_number is not None:
+            start_block, after_tx = checkpointer.block_number, checkpointer.transaction_id
+        request = _messages.chaincode_events_request(
+            self.name, chaincode_name, self._client.creator, start_block, after_tx
+        )
+        signed = gateway_pb2.SignedChaincodeEventsRequest(
+            request=request, signature=self._client.sign(request)
+        )
+        self._client.require_signature(signed.signature, "chaincode events request")
+        return ChaincodeEvents(self._client.gateway.ChaincodeEvents(signed))
+
+    def block_events(
+        self,
+        start_block: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        kind: BlockKind = "full",
+    ) -> BlockEvents:
+        """Blocks from start_block (default: the next commit): full blocks, "filtered" blocks
+        (transaction IDs, status and events only) or blocks with "private" data."""
+        if checkpointer is not None and checkpointer.block_number is not None:
+            start_block = checkpointer.block_number
+        payload = _messages.seek_envelope_payload(self.name, self._client.creator, start_block)
+        envelope = common_pb2.Envelope(payload=payload, signature=self._client.sign(payload))
+        self._client.require_signature(envelope.signature, "block events request")
+        method = {
+            "full": self._client.deliver.Deliver,
+            "filtered": self._client.deliver.DeliverFiltered,
+            "private": self._client.deliver.DeliverWithPrivateData,
+        }[kind]
+        return BlockEvents(method(iter([envelope])))
+
+
+class Contract:
+    """One chaincode, optionally one named contract inside it."""
+
+    def __init__(self, client: Client, channel: str, chaincode_name: str, contract_name: str | None) -> None:
+        self._client = client
+        self._channel = channel
+        self.chaincode_name = chaincode_name
+        self.contract_name = contract_name
+
+    def _qualified(self, function: str) -> str:
+        if not function:
+            raise ValueError("transaction function name must not be empty")
+        return f"{self.contract_name}:{function}" if self.contract_name else function
+
+    def new_proposal(
+        self,
+        function: str,
+        arguments: Sequence[Argument] = (),
+        transient: Mapping[str, Argument] | None = None,
+        endorsing_organizations: Iterable[str] = (),
+    ) -> Proposal:
+        args = [self._qualified(function).encode(), *(_as_bytes(a) for a in arguments)]
+        transient_bytes = {k: _as_bytes(v) for k, v in (transient or {}).items()}
+        tx_id, proposal_bytes = _messages.proposal(
+            self._channel, self.chaincode_name, args, transient_bytes, self._client.creator
+        )
+        signed = gateway_pb2.ProposedTransaction(
+            transaction_id=tx_id,
+            proposal=_signed_proposal(proposal_bytes, self._client.sign(proposal_bytes)),
+            endorsing_organizations=list(endorsing_organizations),
+        )
+        return Proposal(self._client, self._channel, signed)
+
+    async def evaluate_transaction(
+        self,
+        function: str,
+        *arguments: Argument,
+        transient: Mapping[str, Argument] | None = None,
+        endorsing_organizations: Iterable[str] = (),
+    ) -> bytes:
+        """Evaluate on a peer and return the result. Raises EvaluateError."""
+        return await self.new_proposal(function, arguments, transient, endorsing_organizations).evaluate()
+
+    async def submit_async(
+        self,
+        function: str,
+        *arguments: Argument,
+        transient: Mapping[str, Argument] | None = None,
+        endorsing_organizations: Iterable[str] = (),
+    ) -> tuple[bytes, Commit]:
+        """Endorse and submit; return the result and a Commit without waiting for it.
+
+        Raises EndorseError, SubmitError."""
+        transaction = await self.new_proposal(
+            function, arguments, transient, endorsing_organizations
+        ).endorse()
+        return transaction.result, await transaction.submit()
+
+    async def submit_transaction(
+        self,
+        function: str,
+        *arguments: Argument,
+        transient: Mapping[str, Argument] | None = None,
+        endorsing_organizations: Iterable[str] = (),
+    ) -> bytes:
+        """Endorse, submit and wait for a valid commit; return the result.
+
+        Raises EndorseError, SubmitError, CommitStatusError, CommitError."""
+        result, commit = await self.submit_async(
+            function, *arguments, transient=transient, endorsing_organizations=endorsing_organizations
+        )
+        status = await commit.status()
+        if not status.successful:
+            raise CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
+        return result
+
+
+def _signed_proposal(proposal_bytes: bytes, signature: bytes) -> proposal_pb2.SignedProposal:
+    return proposal_pb2.SignedProposal(proposal_bytes=proposal_bytes, signature=signature)

@@ -1,0 +1,87 @@
+"""Connection profiles written by `fabricml network up`: peer addresses, TLS roots, identities."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from .identity import Identity, identity_from_msp
+from .signing import Hash, Signer, signer_from_msp
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    name: str
+    address: str
+    tls_root: bytes
+    server_name: str
+
+    def channel(self, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+        """A new TLS channel to this peer; the caller owns and closes it."""
+        creds = grpc.ssl_channel_credentials(root_certificates=self.tls_root)
+        opts = [("grpc.ssl_target_name_override", self.server_name), *(options or [])]
+        return grpc.aio.secure_channel(self.address, creds, options=opts)
+
+
+@dataclass(frozen=True)
+class ConnectionProfile:
+    path: Path
+    raw: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> ConnectionProfile:
+        try:
+            raw = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"no connection profile at {path}; is the network up?") from None
+        return cls(Path(path), raw)
+
+    @property
+    def organization(self) -> str:
+        return str(self.raw["client"]["organization"])
+
+    @property
+    def msp_id(self) -> str:
+        return str(self.raw["organizations"][self.organization]["mspid"])
+
+    @property
+    def channel_name(self) -> str:
+        return str(self.raw["channel"])
+
+    @property
+    def chaincode_name(self) -> str:
+        return str(self.raw["chaincode"])
+
+    def identities(self) -> list[str]:
+        return sorted(self.raw["identities"])
+
+    def peer(self, organization: str | None = None) -> PeerEndpoint:
+        """The (first) peer of an organization, by default the profile's own."""
+        org = organization or self.organization
+        if org not in self.raw["organizations"]:
+            raise ValueError(
+                f"unknown organization {org!r}; known: {', '.join(sorted(self.raw['organizations']))}"
+            )
+        name = self.raw["organizations"][org]["peers"][0]
+        peer = self.raw["peers"][name]
+        return PeerEndpoint(
+            name=name,
+            address=peer["url"].removeprefix("grpcs://"),
+            tls_root=Path(peer["tlsCACerts"]["path"]).read_bytes(),
+            server_name=peer["grpcOptions"]["ssl-target-name-override"],
+        )
+
+    def identity(self, name: str) -> tuple[Identity, Signer, Hash]:
+        """One of the org's identities (admin, user1, trainer, inference, auditor) with its signer."""
+        entry = self.raw["identities"].get(name)
+        if entry is None:
+            raise ValueError(
+                f"no identity {name!r} for {self.organization}; known: {', '.join(self.identities())}"
+            )
+        msp = Path(entry["mspDir"])
+        signer, hash = signer_from_msp(msp)
+        return identity_from_msp(self.msp_id, msp), signer, hash
