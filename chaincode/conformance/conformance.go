@@ -4,6 +4,8 @@
 package conformance
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -77,6 +79,17 @@ func (c *Contract) EchoTransient(ctx contractapi.TransactionContextInterface, na
 		return "", fmt.Errorf("no transient field %q", name)
 	}
 	return string(v), nil
+}
+
+// HashTransient returns the SHA-256 (hex) of the transient field `name`: proof that the
+// chaincode saw it, without the value reaching the ledger.
+func (c *Contract) HashTransient(ctx contractapi.TransactionContextInterface, name string) (string, error) {
+	v, err := c.EchoTransient(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Fail always returns an error with the given message.

@@ -109,3 +109,16 @@ def block_number_of(block: Any) -> int:
     if isinstance(block, events_pb2.BlockAndPrivateData):
         return int(block.block.header.number)
     return int(block.header.number)
+
+
+def transaction_ids(block: Any) -> list[str]:
+    """The transaction IDs in a Block, FilteredBlock or BlockAndPrivateData, in block order."""
+    if isinstance(block, events_pb2.FilteredBlock):
+        return [t.txid for t in block.filtered_transactions]
+    if isinstance(block, events_pb2.BlockAndPrivateData):
+        block = block.block
+    ids = []
+    for raw in block.data.data:
+        payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(raw).payload)
+        ids.append(common_pb2.ChannelHeader.FromString(payload.header.channel_header).tx_id)
+    return ids

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from . import sync
 from .identity import Identity, identity_from_msp
 from .signing import Hash, Signer, signer_from_msp
 
@@ -20,11 +21,19 @@ class PeerEndpoint:
     tls_root: bytes
     server_name: str
 
-    def channel(self, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
-        """A new TLS channel to this peer; the caller owns and closes it."""
-        creds = grpc.ssl_channel_credentials(root_certificates=self.tls_root)
-        opts = [("grpc.ssl_target_name_override", self.server_name), *(options or [])]
-        return grpc.aio.secure_channel(self.address, creds, options=opts)
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(root_certificates=self.tls_root)
+
+    def options(self) -> list[tuple[str, Any]]:
+        return [("grpc.ssl_target_name_override", self.server_name)]
+
+    def channel(self) -> grpc.aio.Channel:
+        """A new asyncio TLS channel to this peer; the caller owns and closes it."""
+        return grpc.aio.secure_channel(self.address, self.credentials(), options=self.options())
+
+    def sync_channel(self) -> sync.Channel:
+        """A new channel for the synchronous facade; the caller owns and closes it."""
+        return sync.Channel(self.address, self.credentials(), self.options())
 
 
 @dataclass(frozen=True)
