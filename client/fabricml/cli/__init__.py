@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 from fabricml.network.cli import network_group
 
+from .events import events_command
+from .identity import identity_group
+from .tx import tx_group
+
 
 @click.group()
 @click.version_option(package_name="fabricml")
@@ -13,3 +17,6 @@ def main() -> None:
 
 
 main.add_command(network_group)
+main.add_command(tx_group)
+main.add_command(events_command)
+main.add_command(identity_group)

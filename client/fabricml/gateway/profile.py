@@ -66,7 +66,13 @@ class ConnectionProfile:
         return str(self.raw["chaincode"])
 
     def identities(self) -> list[str]:
-        return sorted(self.raw["identities"])
+        """Bring-up identities plus any enrolled since."""
+        names = set(self.raw["identities"])
+        enrolled = Path(self.raw.get("identitiesDir", "/nonexistent"))
+        if enrolled.is_dir():
+            names |= {p.parent.parent.name for p in enrolled.glob("*/msp/signcerts")}
+
+        return sorted(names)
 
     def peer(self, organization: str | None = None) -> PeerEndpoint:
         """The (first) peer of an organization, by default the profile's own."""
@@ -87,10 +93,13 @@ class ConnectionProfile:
     def identity(self, name: str) -> tuple[Identity, Signer, Hash]:
         """One of the org's identities (admin, user1, trainer, inference, auditor) with its signer."""
         entry = self.raw["identities"].get(name)
-        if entry is None:
-            raise ValueError(
-                f"no identity {name!r} for {self.organization}; known: {', '.join(self.identities())}"
-            )
-        msp = Path(entry["mspDir"])
+        enrolled = Path(self.raw.get("identitiesDir", "/nonexistent")) / name / "msp"
+        if entry is not None:
+            msp = Path(entry["mspDir"])
+        elif "/" not in name and (enrolled / "signcerts").is_dir():
+            msp = enrolled
+        else:
+            known = ", ".join(self.identities())
+            raise ValueError(f"no identity {name!r} for {self.organization}; known: {known}")
         signer, hash = signer_from_msp(msp)
         return identity_from_msp(self.msp_id, msp), signer, hash

@@ -301,6 +301,8 @@ def connection_profile(topo: Topology, org: Organization, layout: Layout) -> dic
             }
         },
         "identities": identities,
+        # Identities enrolled later (`fabricml identity enroll`) are found here by name.
+        "identitiesDir": str(layout.org_dir(org) / "identities"),
     }
 
 

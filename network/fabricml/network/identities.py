@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -162,7 +163,7 @@ class CertificateAuthority:
             home=self.registrar_home,
         )
 
-    def register(self, spec: IdentitySpec) -> None:
+    def register(self, spec: IdentitySpec, secret: str | None = None) -> None:
         args = [
             "register",
             "-u",
@@ -170,7 +171,7 @@ class CertificateAuthority:
             "--id.name",
             spec.name,
             "--id.secret",
-            self.secret(spec.name),
+            secret or self.secret(spec.name),
             "--id.type",
             spec.type,
         ]
@@ -180,12 +181,44 @@ class CertificateAuthority:
         try:
             self._client(*args, home=self.registrar_home)
         except CAError as exc:
-            if "already registered" not in str(exc):
+            if secret is not None or "already registered" not in str(exc):
                 raise
 
-    def enroll(self, spec: IdentitySpec) -> None:
+    def revoke(self, name: str, reason: str) -> bytes:
+        """Revoke every certificate of `name` and return the CA's new CRL (PEM)."""
+        self._client("revoke", "-u", self.url, "-e", name, "-r", reason, home=self.registrar_home)
+        crl = self.registrar_home / "msp" / "crls" / "crl.pem"
+        crl.unlink(missing_ok=True)
+        self._client("gencrl", "-u", self.url, home=self.registrar_home)
+        if not crl.exists() or not crl.read_bytes().strip():
+            raise CAError(f"{self.org.ca_name} produced no certificate revocation list at {crl}")
+        return crl.read_bytes()
+
+    def list_identities(self) -> list[dict[str, str]]:
+        """Identities registered at this CA: name, type, max enrollments and role attribute."""
+        out = self._client("identity", "list", "-u", self.url, home=self.registrar_home)
+        identities = []
+        for line in out.splitlines():
+            m = re.match(
+                r"Name: ([^,]+), Type: ([^,]+), Affiliation: ([^,]*), Max Enrollments: ([^,]+)", line
+            )
+            if not m:
+                continue
+            role = re.search(r"\{Name:role Value:([^ }]+)", line)
+            identities.append(
+                {
+                    "name": m.group(1),
+                    "type": m.group(2),
+                    "maxEnrollments": m.group(4),
+                    "role": role.group(1) if role else "",
+                }
+            )
+        return identities
+
+    def enroll(self, spec: IdentitySpec, secret: str | None = None) -> Path:
+        """Enroll into the org's identities folder; returns the identity's directory."""
         target = self.layout.identity(self.org, spec.name)
-        url = f"https://{spec.name}:{self.secret(spec.name)}@{HOST}:{self.org.ca_port}"
+        url = f"https://{spec.name}:{secret or self.secret(spec.name)}@{HOST}:{self.org.ca_port}"
         msp = target / "msp"
         self._client("enroll", "-u", url, "-M", str(msp), "--csr.cn", spec.name, home=target)
         _normalize_msp(msp, self.server_cert)
@@ -211,6 +244,7 @@ class CertificateAuthority:
             shutil.copy(next((raw / "keystore").iterdir()), tls / "server.key")
             shutil.copy(self.server_cert, tls / "ca.crt")
             shutil.rmtree(raw)
+        return target
 
     def write_org_msp(self) -> None:
         """The organization's public MSP, as configtx.yaml puts it in the channel config."""

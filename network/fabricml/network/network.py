@@ -16,9 +16,9 @@ from rich.console import Console
 
 from . import binaries as binaries_mod
 from . import configgen
-from .anchors import AnchorPeers
 from .binaries import Binaries
 from .chaincode import Deployment, Lifecycle, build_server, package
+from .channelconfig import ChannelConfig
 from .identities import CA_ADMIN, CertificateAuthority
 from .layout import Layout
 from .peercli import AdminTools, FabricCommandError, retry_transient
@@ -243,9 +243,9 @@ class Network:
                     org, "channel", "join", "-b", str(self.layout.genesis_block(self.topology.channel))
                 )
         with self._step("set each organization's anchor peer (channel config update)"):
-            anchors = AnchorPeers(self.tools)
+            config = ChannelConfig(self.tools)
             for org in self.topology.organizations:
-                anchors.set(org)
+                config.set_anchor_peer(org)
         self.deploy(self.topology.chaincode_version)
         with self._step("record every organization as a consortium member"):
             for org in self.topology.organizations:

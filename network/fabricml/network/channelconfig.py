@@ -1,15 +1,18 @@
-"""Anchor peers, set by a channel configuration update once every peer has joined.
+"""Channel configuration updates signed by an organization's admin: anchor peers, CRLs.
 
-Putting them in the genesis block instead makes each peer probe the others while
-they are still joining; gossip does not retry, and discovery then sees no other org."""
+Anchor peers are set by such an update once every peer has joined: putting them in
+the genesis block makes each peer probe the others while they are still joining;
+gossip does not retry, and the Gateway's discovery then sees no other org."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from .topology import HOST, Organization
 CONFIG_UPDATE = 2  # common.HeaderType.CONFIG_UPDATE
 
 
-class AnchorPeers:
+class ChannelConfig:
     def __init__(self, tools: AdminTools) -> None:
         self.tools = tools
         self.channel = tools.topology.channel
@@ -43,9 +46,14 @@ class AnchorPeers:
         self._configtxlator("proto_encode", "--input", str(src), "--type", kind, "--output", str(out))
         return out
 
-    def set(self, org: Organization) -> None:
-        """Make the org's peer its anchor peer, signed by the org's admin."""
-        with tempfile.TemporaryDirectory(prefix="anchors-") as tmp:
+    def update_org(
+        self,
+        org: Organization,
+        mutate: Callable[[dict[str, Any]], None],
+        groups: tuple[str, ...] = ("Application",),
+    ) -> None:
+        """Apply `mutate` to the org's group in each of `groups` and commit it, signed by the org's admin."""
+        with tempfile.TemporaryDirectory(prefix="channel-config-") as tmp:
             work = Path(tmp)
             block = work / "config_block.pb"
             retry_transient(
@@ -62,12 +70,8 @@ class AnchorPeers:
             )
             config = self._decode(block, "common.Block")["data"]["data"][0]["payload"]["data"]["config"]
             updated = copy.deepcopy(config)
-            group = updated["channel_group"]["groups"]["Application"]["groups"][org.msp_id]
-            group["values"]["AnchorPeers"] = {
-                "mod_policy": "Admins",
-                "value": {"anchor_peers": [{"host": HOST, "port": org.peer_port}]},
-                "version": "0",
-            }
+            for group in groups:
+                mutate(updated["channel_group"]["groups"][group]["groups"][org.msp_id])
             original = self._encode(config, "common.Config", work / "original.pb")
             modified = self._encode(updated, "common.Config", work / "modified.pb")
             update_pb = work / "update.pb"
@@ -102,3 +106,25 @@ class AnchorPeers:
                     *self.tools.orderer_args(org),
                 )
             )
+
+    def set_anchor_peer(self, org: Organization) -> None:
+        """Make the org's peer its anchor peer."""
+
+        def mutate(group: dict[str, Any]) -> None:
+            group["values"]["AnchorPeers"] = {
+                "mod_policy": "Admins",
+                "value": {"anchor_peers": [{"host": HOST, "port": org.peer_port}]},
+                "version": "0",
+            }
+
+        self.update_org(org, mutate)
+
+    def set_revocation_list(self, org: Organization, crl_pem: bytes) -> None:
+        """Publish the org CA's certificate revocation list in the channel's copy of its MSP."""
+
+        def mutate(group: dict[str, Any]) -> None:
+            msp = group["values"]["MSP"]["value"]["config"]
+            msp["revocation_list"] = [base64.b64encode(crl_pem).decode()]
+
+        # An org that runs orderers has its MSP in the orderer group too; both must agree.
+        self.update_org(org, mutate, ("Application", "Orderer") if org.orderers else ("Application",))
