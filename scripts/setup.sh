@@ -28,4 +28,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The official Node Gateway client: the interop tests' and benchmarks' reference.
+node_dir=tests/interop/node
+if ! command -v npm >/dev/null; then
+  echo "setup: npm not found; install Node.js 20 or newer" >&2
+  exit 1
+fi
+node_stamp=$node_dir/node_modules/.fabricml-installed
+node_want=$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
+  echo "setup: installing the Node reference client (npm ci)"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$node_want" > "$node_stamp"
+fi
+
 .venv/bin/fabricml network build
+
