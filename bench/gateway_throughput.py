@@ -29,7 +29,6 @@ sys.path.insert(0, str(REPO))
 
 from fabricml.gateway import connect, sha256  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
-
 from tests.interop.nodeclient import node_config, run_node  # noqa: E402
 
 FUNCTION = "Conformance:Put"

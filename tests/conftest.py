@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fabricml.network.network import Network
 from fabricml.network.topology import load
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from fabricml.gateway import sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network

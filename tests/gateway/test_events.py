@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fabricml.gateway import FileCheckpointer, sync
 from fabricml.gateway.events import block_number_of, transaction_ids
 from fabricml.network.network import Network
-
 from tests.gateway.conftest import GatewayFactory, contract
 
 KINDS = ["full", "filtered", "private"]

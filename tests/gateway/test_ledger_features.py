@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from fabricml.gateway import CommitError, EndorseError, EvaluateError
 from fabricml.gateway.events import transaction_ids
 from fabricml.network.network import Network
 from fabricml.network.processes import wait_until
-
 from tests.gateway.conftest import GatewayFactory, contract
 
 ORG1_COLLECTION = "_implicit_org_Org1MSP"

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from fabricml.gateway import (
     CommitError,
     EndorseError,
@@ -24,7 +25,6 @@ from fabricml.gateway import (
 )
 from fabricml.gateway._client import UnsignedError
 from fabricml.network.network import Network
-
 from tests.gateway.conftest import GatewayFactory, contract
 
 

@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from fabricml.network.network import Network, PortBusyError
 from fabricml.network.topology import load
-
 from tests.conftest import TOPOLOGIES, fabricml, running_network
 
 

@@ -6,7 +6,6 @@ import json
 import time
 
 from fabricml.network.network import Network
-
 from tests.conftest import fabricml
 
 

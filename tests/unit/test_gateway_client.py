@@ -17,6 +17,9 @@ from cryptography.x509.oid import NameOID
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+
 from fabricml.gateway import (
     CommitError,
     EndorseError,
@@ -28,8 +31,6 @@ from fabricml.gateway import (
 )
 from fabricml.gateway._client import UnsignedError
 from fabricml.gateway.signing import identity_hash
-from google.protobuf import any_pb2
-from google.rpc import status_pb2
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 

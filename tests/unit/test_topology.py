@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fabricml.network.topology import TopologyError, load, parse
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from fabricml.network.cli import network_group
 
 from .events import events_command

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich.console import Console
+
 from fabricml.gateway.errors import GatewayError
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.cli import DEFAULT_TOPOLOGY
 from fabricml.network.layout import default_state_dir
 from fabricml.network.network import Network
 from fabricml.network.topology import load
-from rich.console import Console
 
 console = Console(stderr=True)
 

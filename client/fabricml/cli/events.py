@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from fabricml.gateway import FileCheckpointer, GatewayError, sync
 from fabricml.gateway.events import ChaincodeEvent, block_number_of, transaction_ids
 from fabricml.network.topology import TopologyError

@@ -6,12 +6,13 @@ import secrets
 from pathlib import Path
 
 import click
+from rich.table import Table
+
 from fabricml.network.channelconfig import ChannelConfig
 from fabricml.network.identities import CAError, CertificateAuthority, IdentitySpec
 from fabricml.network.network import Network
 from fabricml.network.peercli import FabricCommandError
 from fabricml.network.topology import TopologyError
-from rich.table import Table
 
 from .common import console, echo_json, fail, network_options, open_network
 

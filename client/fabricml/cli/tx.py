@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from fabricml.gateway import CommitError, GatewayError, sync
 from fabricml.network.topology import TopologyError
 
