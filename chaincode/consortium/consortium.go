@@ -4,12 +4,12 @@ package consortium
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 	"unicode/utf8"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/fabricml/fabricml/chaincode/caller"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // Version is the chaincode version, set at link time by the network tooling.
@@ -193,11 +193,19 @@ func readMember(ctx contractapi.TransactionContextInterface, key string) (*Membe
 	return &m, nil
 }
 
-// txTime is the proposal's timestamp: the same on every endorser, unlike a clock.
 func txTime(ctx contractapi.TransactionContextInterface) (string, error) {
-	ts, err := ctx.GetStub().GetTxTimestamp()
+	return ledgerutil.TxTime(ctx)
+}
+
+// MemberMSPIDs lists the MSP IDs of the consortium's members, in order.
+func MemberMSPIDs(ctx contractapi.TransactionContextInterface) ([]string, error) {
+	members, err := (&Contract{}).ListMembers(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return ts.AsTime().UTC().Format(time.RFC3339Nano), nil
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.MSPID
+	}
+	return ids, nil
 }

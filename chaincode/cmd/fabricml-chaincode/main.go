@@ -10,6 +10,7 @@ import (
 
 	"github.com/fabricml/fabricml/chaincode/conformance"
 	"github.com/fabricml/fabricml/chaincode/consortium"
+	"github.com/fabricml/fabricml/chaincode/registry"
 )
 
 func main() {
@@ -19,7 +20,7 @@ func main() {
 	}
 	// The org whose peer this server serves; the Conformance contract behaves per org.
 	localMSPID := os.Getenv("CHAINCODE_LOCAL_MSPID")
-	cc, err := contractapi.NewChaincode(consortium.New(), conformance.New(localMSPID))
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), conformance.New(localMSPID))
 	if err != nil {
 		log.Fatalf("building chaincode: %v", err)
 	}

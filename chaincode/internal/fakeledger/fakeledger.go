@@ -13,25 +13,31 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Stub keeps world state in a map; methods the contracts do not use panic.
 type Stub struct {
 	shim.ChaincodeStubInterface
-	State  map[string][]byte
-	TxID   string
-	Time   time.Time
-	Events map[string][]byte
+	State     map[string][]byte
+	Private   map[string]map[string][]byte
+	Transient map[string][]byte
+	TxID      string
+	Time      time.Time
+	Events    map[string][]byte
 }
 
 // NewStub returns an empty world state at a fixed transaction time.
 func NewStub() *Stub {
 	return &Stub{
-		State:  map[string][]byte{},
-		TxID:   "tx1",
-		Time:   time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Events: map[string][]byte{},
+		State:     map[string][]byte{},
+		Private:   map[string]map[string][]byte{},
+		Transient: map[string][]byte{},
+		TxID:      "tx1",
+		Time:      time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Events:    map[string][]byte{},
 	}
 }
 
@@ -54,6 +60,37 @@ func (s *Stub) GetTxTimestamp() (*timestamppb.Timestamp, error) { return timesta
 func (s *Stub) SetEvent(name string, payload []byte) error {
 	s.Events[name] = append([]byte(nil), payload...)
 	return nil
+}
+
+func (s *Stub) GetTransient() (map[string][]byte, error) { return s.Transient, nil }
+
+func (s *Stub) PutPrivateData(collection, key string, value []byte) error {
+	if s.Private[collection] == nil {
+		s.Private[collection] = map[string][]byte{}
+	}
+	s.Private[collection][key] = append([]byte(nil), value...)
+	return nil
+}
+
+// GetStateByPartialCompositeKeyWithPagination pages through keys in order; the
+// bookmark is the first key of the next page.
+func (s *Stub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32,
+	bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+	it, err := s.GetStateByPartialCompositeKey(objectType, attrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := it.(*iterator).kvs
+	start := 0
+	for start < len(all) && bookmark != "" && all[start].Key < bookmark {
+		start++
+	}
+	end := min(start+int(pageSize), len(all))
+	next := ""
+	if end < len(all) {
+		next = all[end].Key
+	}
+	return &iterator{kvs: all[start:end]}, &peer.QueryResponseMetadata{FetchedRecordsCount: int32(end - start), Bookmark: next}, nil
 }
 
 func (s *Stub) CreateCompositeKey(objectType string, attributes []string) (string, error) {

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/conformance"
+	"github.com/fabricml/fabricml/chaincode/consortium"
+	"github.com/fabricml/fabricml/chaincode/registry"
+)
+
+// The contract API refuses contracts whose types it cannot describe; catch that here.
+func TestEveryContractBuildsIntoOneChaincode(t *testing.T) {
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), conformance.New("Org1MSP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.DefaultContract != "Consortium" {
+		t.Fatalf("default contract is %q", cc.DefaultContract)
+	}
+}

@@ -1,0 +1,324 @@
+package registry
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/caller"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
+)
+
+const (
+	modelKeyType      = "model"
+	policyKeyType     = "modelpolicy"
+	voteKeyType       = "modelpolicyvote"
+	confidentialField = "confidential"
+	maxReasonLen      = 256
+	maxLineageNodes   = 512
+)
+
+var getJSON = ledgerutil.GetJSON
+
+// Contract is the Registry contract.
+type Contract struct {
+	contractapi.Contract
+}
+
+// New returns the contract under its public name.
+func New() *Contract {
+	c := &Contract{}
+	c.Name = "Registry"
+	return c
+}
+
+func modelKey(ctx contractapi.TransactionContextInterface, name, version string) (string, error) {
+	return ctx.GetStub().CreateCompositeKey(modelKeyType, []string{name, version})
+}
+
+func actor(ctx contractapi.TransactionContextInterface, who caller.Identity) (Actor, error) {
+	now, err := ledgerutil.TxTime(ctx)
+	if err != nil {
+		return Actor{}, err
+	}
+	return Actor{MSPID: who.MSPID, Subject: who.Subject, At: now, TxID: ctx.GetStub().GetTxID()}, nil
+}
+
+// ImplicitCollection is the org's own private data collection.
+func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
+
+// Register records a new model version. The caller needs role=trainer or must be an org
+// admin; its org comes from its certificate and must be among the training orgs.
+// Confidential provenance (transient field "confidential") goes to the caller org's
+// private collection; only its SHA-256 is public.
+func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request string) (*ModelVersion, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
+		return nil, fmt.Errorf("Register needs an identity with role=trainer or an org admin; %q of %s has role %q",
+			who.Subject, who.MSPID, who.Role)
+	}
+	if len(request) > MaxRequestBytes {
+		return nil, fmt.Errorf("registration is %d bytes; the limit is %d (put large provenance in the manifest)",
+			len(request), MaxRequestBytes)
+	}
+	var req RegistrationRequest
+	if err := ledgerutil.DecodeStrict([]byte(request), "registration", &req); err != nil {
+		return nil, err
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(req.TrainingOrgs, who.MSPID) {
+		return nil, fmt.Errorf("trainingOrgs %v must include the caller's organization %s", req.TrainingOrgs, who.MSPID)
+	}
+	_, members, err := requiredApprovals(ctx, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, org := range req.TrainingOrgs {
+		if !slices.Contains(members, org) {
+			return nil, fmt.Errorf("training org %s is not a consortium member (members: %v)", org, members)
+		}
+	}
+	key, err := modelKey(ctx, req.Name, req.Version)
+	if err != nil {
+		return nil, err
+	}
+	var existing ModelVersion
+	if found, err := getJSON(ctx, key, &existing); err != nil || found {
+		if err == nil {
+			err = fmt.Errorf("model %s version %s is already registered (transaction %s)", req.Name, req.Version, existing.RegisteredBy.TxID)
+		}
+		return nil, err
+	}
+	for _, parent := range req.Parents {
+		if _, err := c.Get(ctx, parent); err != nil {
+			return nil, fmt.Errorf("parent %s: %w", parent, err)
+		}
+	}
+	by, err := actor(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	m := &ModelVersion{RegistrationRequest: req, RegisteredBy: by, Status: StatusRegistered, Approvals: []Actor{}}
+	if m.Parents == nil {
+		m.Parents = []string{}
+	}
+	if m.Datasets == nil {
+		m.Datasets = []DatasetFingerprint{}
+	}
+	transient, err := ctx.GetStub().GetTransient()
+	if err != nil {
+		return nil, err
+	}
+	if secret, ok := transient[confidentialField]; ok && len(secret) > 0 {
+		if err := ctx.GetStub().PutPrivateData(ImplicitCollection(who.MSPID), key, secret); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(secret)
+		m.ConfidentialDigest = hex.EncodeToString(sum[:])
+	}
+	return m, c.save(ctx, key, m, "ModelRegistered")
+}
+
+// Approve records the caller org's approval; org admins only, once per org per version.
+func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.RequireAdmin("Approve"); err != nil {
+		return nil, err
+	}
+	m, key, err := c.load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status == StatusRevoked || m.Status == StatusDeprecated {
+		return nil, fmt.Errorf("%s is %s and cannot be approved", ref, m.Status)
+	}
+	for _, a := range m.Approvals {
+		if a.MSPID == who.MSPID {
+			return nil, fmt.Errorf("%s already approved %s (transaction %s)", who.MSPID, ref, a.TxID)
+		}
+	}
+	need, members, err := requiredApprovals(ctx, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(members, who.MSPID) {
+		return nil, fmt.Errorf("%s is not a consortium member and cannot approve", who.MSPID)
+	}
+	a, err := actor(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	m.Approvals = append(m.Approvals, a)
+	if m.Status == StatusRegistered && len(m.Approvals) >= need {
+		m.Status = StatusApproved
+		m.ApprovedAt = a.At
+	}
+	return m, c.save(ctx, key, m, "ModelApproved")
+}
+
+// Revoke withdraws a version for good; any member org's admin may, with a reason.
+func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
+	return c.changeStatus(ctx, ref, reason, StatusRevoked, "ModelRevoked")
+}
+
+// Deprecate retires a version; only an admin of an org that trained it may.
+func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
+	return c.changeStatus(ctx, ref, reason, StatusDeprecated, "ModelDeprecated")
+}
+
+func (c *Contract) changeStatus(ctx contractapi.TransactionContextInterface, ref, reason, status, event string) (*ModelVersion, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.RequireAdmin(event[len("Model"):]); err != nil {
+		return nil, err
+	}
+	if n := utf8.RuneCountInString(reason); n == 0 || n > maxReasonLen {
+		return nil, fmt.Errorf("a reason of 1 to %d characters is required", maxReasonLen)
+	}
+	m, key, err := c.load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status == StatusRevoked {
+		return nil, fmt.Errorf("%s is already revoked (transaction %s)", ref, m.Revocation.TxID)
+	}
+	if status == StatusDeprecated {
+		if m.Status == StatusDeprecated {
+			return nil, fmt.Errorf("%s is already deprecated", ref)
+		}
+		if !slices.Contains(m.TrainingOrgs, who.MSPID) {
+			return nil, fmt.Errorf("only an admin of a training org (%v) may deprecate %s", m.TrainingOrgs, ref)
+		}
+	}
+	a, err := actor(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	change := &StatusChange{Actor: a, Reason: reason}
+	if status == StatusRevoked {
+		m.Revocation = change
+	} else {
+		m.Deprecation = change
+	}
+	m.Status = status
+	return m, c.save(ctx, key, m, event)
+}
+
+// VoteDeploymentPolicy is an org admin's vote for the approval rule of a model name;
+// the rule takes effect when a majority of members voted for it.
+func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterface, name, rule string) (*DeploymentPolicy, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.RequireAdmin("VoteDeploymentPolicy"); err != nil {
+		return nil, err
+	}
+	if !namePattern.MatchString(name) {
+		return nil, fmt.Errorf("model name %q is invalid", name)
+	}
+	if err := checkRule(rule); err != nil {
+		return nil, err
+	}
+	_, members, err := requiredApprovals(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(members, who.MSPID) {
+		return nil, fmt.Errorf("%s is not a consortium member and cannot vote", who.MSPID)
+	}
+	if _, err := threshold(rule, len(members)); err != nil {
+		return nil, err
+	}
+	stub := ctx.GetStub()
+	voteKey, err := stub.CreateCompositeKey(voteKeyType, []string{name, who.MSPID})
+	if err != nil {
+		return nil, err
+	}
+	a, err := actor(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ledgerutil.PutJSON(ctx, voteKey, PolicyVote{ModelName: name, Rule: rule, Voter: a}); err != nil {
+		return nil, err
+	}
+	voters := []string{}
+	for _, org := range members {
+		k, err := stub.CreateCompositeKey(voteKeyType, []string{name, org})
+		if err != nil {
+			return nil, err
+		}
+		var v PolicyVote
+		found, err := getJSON(ctx, k, &v)
+		if err != nil {
+			return nil, err
+		}
+		if (found && v.Rule == rule) || org == who.MSPID {
+			voters = append(voters, org)
+		}
+	}
+	current, err := policyFor(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(voters) < len(members)/2+1 {
+		return current, nil
+	}
+	policy := &DeploymentPolicy{ModelName: name, Rule: rule, Voters: voters, At: a.At, TxID: a.TxID}
+	key, err := stub.CreateCompositeKey(policyKeyType, []string{name})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := ledgerutil.PutJSON(ctx, key, policy)
+	if err != nil {
+		return nil, err
+	}
+	return policy, stub.SetEvent("DeploymentPolicyChanged", raw)
+}
+
+// GetDeploymentPolicy returns the rule in force for a model name.
+func (c *Contract) GetDeploymentPolicy(ctx contractapi.TransactionContextInterface, name string) (*DeploymentPolicy, error) {
+	return policyFor(ctx, name)
+}
+
+func (c *Contract) load(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, string, error) {
+	name, version, err := SplitRef(ref)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := modelKey(ctx, name, version)
+	if err != nil {
+		return nil, "", err
+	}
+	var m ModelVersion
+	found, err := getJSON(ctx, key, &m)
+	if err != nil {
+		return nil, "", err
+	}
+	if !found {
+		return nil, "", fmt.Errorf("model %s is not registered", ref)
+	}
+	return &m, key, nil
+}
+
+func (c *Contract) save(ctx contractapi.TransactionContextInterface, key string, m *ModelVersion, event string) error {
+	raw, err := ledgerutil.PutJSON(ctx, key, m)
+	if err != nil {
+		return err
+	}
+	return ctx.GetStub().SetEvent(event, raw)
+}
