@@ -88,8 +88,8 @@ type ModelVersion struct {
 	Status             string        `json:"status"`
 	Approvals          []Actor       `json:"approvals"`
 	ApprovedAt         string        `json:"approvedAt"`
-	Revocation         *StatusChange `json:"revocation,omitempty"`
-	Deprecation        *StatusChange `json:"deprecation,omitempty"`
+	Revocation         *StatusChange `json:"revocation,omitempty" metadata:",optional"`
+	Deprecation        *StatusChange `json:"deprecation,omitempty" metadata:",optional"`
 }
 
 // Ref is "name@version".

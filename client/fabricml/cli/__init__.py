@@ -8,6 +8,7 @@ from fabricml.network.cli import network_group
 
 from .events import events_command
 from .identity import identity_group
+from .model import model_group
 from .tx import tx_group
 
 
@@ -21,3 +22,4 @@ main.add_command(network_group)
 main.add_command(tx_group)
 main.add_command(events_command)
 main.add_command(identity_group)
+main.add_command(model_group)

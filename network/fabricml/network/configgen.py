@@ -303,6 +303,14 @@ def connection_profile(topo: Topology, org: Organization, layout: Layout) -> dic
         "identities": identities,
         # Identities enrolled later (`fabricml identity enroll`) are found here by name.
         "identitiesDir": str(layout.org_dir(org) / "identities"),
+        "artifactStore": str(layout.artifact_store(org)),
+        "artifactServers": {
+            o.name: {
+                "url": f"https://{HOST}:{o.artifacts_port}",
+                "tlsCACerts": {"path": str(layout.ca_cert(o))},
+            }
+            for o in topo.organizations
+        },
     }
 
 

@@ -38,6 +38,7 @@ def identity_specs(org: Organization) -> list[IdentitySpec]:
         IdentitySpec("auditor", "client", role="auditor"),
         IdentitySpec("peer0", "peer", tls=True, hosts=(org.peer_name, *hosts)),
         IdentitySpec("chaincode", "client", tls=True, hosts=(org.chaincode_name, *hosts)),
+        IdentitySpec("artifacts", "client", tls=True, hosts=(org.artifacts_name, *hosts)),
     ]
     specs += [
         IdentitySpec(f"orderer{o.index}", "orderer", tls=True, hosts=(o.name, *hosts)) for o in org.orderers

@@ -75,5 +75,10 @@ class Layout:
     def log(self, node: str) -> Path:
         return self.logs / f"{node}.log"
 
+    def artifact_store(self, org: Organization) -> Path:
+        """The org's local content-addressed artifact store."""
+        return self.root / "artifacts" / org.name
+
     def profile(self, org: Organization) -> Path:
+
         return self.profiles / f"{org.name}.json"

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,12 +42,18 @@ class Node:
     """One long-lived process of the network."""
 
     name: str
-    kind: str  # ca, orderer, peer, chaincode
+    kind: str  # ca, orderer, peer, chaincode, artifacts
     org: Organization
     argv: list[str]
     env: dict[str, str]
-    health_url: str | None = None
+    health_url: str | None = None  # an operations /healthz endpoint, or else
+    listen_port: int | None = None  # a port that accepts connections once the node is ready
     cwd: Path | None = None
+
+    def healthy(self) -> bool:
+        if self.health_url is not None:
+            return http_ok(self.health_url)
+        return self.listen_port is not None and port_in_use(self.listen_port)
 
 
 @dataclass
@@ -147,8 +154,29 @@ class Network:
         if deployment is not None:
             for org in self.topology.organizations:
                 env = configgen.chaincode_env(org, self.layout, deployment.package_id)
-                nodes.append(Node(org.chaincode_name, "chaincode", org, [deployment.binary], {**base, **env}))
+                nodes.append(
+                    Node(
+                        org.chaincode_name, "chaincode", org, [deployment.binary], {**base, **env},
+                        listen_port=org.chaincode_port,
+                    )
+                )  # fmt: skip
+        for org in self.topology.organizations:
+            nodes.append(Node(org.artifacts_name, "artifacts", org, self._artifacts_argv(org), base,
+                              listen_port=org.artifacts_port))  # fmt: skip
         return nodes
+
+    def _artifacts_argv(self, org: Organization) -> list[str]:
+        """The org's artifact store, served to members over mutual TLS."""
+        tls = self.layout.tls(org, "artifacts")
+        argv = [
+            sys.executable, "-m", "fabricml.registry.artifact_server",
+            "--root", str(self.layout.artifact_store(org)), "--port", str(org.artifacts_port),
+            "--cert", str(tls / "server.crt"), "--key", str(tls / "server.key"),
+            "--own-ca", str(self.layout.ca_cert(org)),
+        ]  # fmt: skip
+        for member in self.topology.organizations:
+            argv += ["--member-ca", str(self.layout.ca_cert(member))]
+        return argv
 
     def node(self, name: str) -> Node:
         for n in self.nodes():
@@ -250,10 +278,12 @@ class Network:
         with self._step("record every organization as a consortium member"):
             for org in self.topology.organizations:
                 self.invoke(org, "Consortium:Join", org.name)
+        with self._step("start each organization's artifact store (mutual TLS)"):
+            self._start_kind("artifacts")
         self._heartbeats()
 
     def _restart(self) -> None:
-        for kind in ("ca", "orderer", "peer", "chaincode"):
+        for kind in ("ca", "orderer", "peer", "chaincode", "artifacts"):
             with self._step(f"restart {kind} processes"):
                 self._start_kind(kind)
         self._heartbeats()
@@ -345,9 +375,7 @@ class Network:
         def ready() -> bool:
             if not self.processes.alive(n.name):
                 raise NetworkError(f"{n.name} exited during start-up; see its log: {self.layout.log(n.name)}")
-            if n.health_url is not None:
-                return http_ok(n.health_url)
-            return port_in_use(n.org.chaincode_port)
+            return n.healthy()
 
         if not wait_until(ready, HEALTH_TIMEOUT):
             log = self.layout.log(n.name)
@@ -453,9 +481,7 @@ class Network:
         result = []
         for n in self.nodes():
             running = self.processes.alive(n.name)
-            healthy = running and (
-                http_ok(n.health_url) if n.health_url else port_in_use(n.org.chaincode_port)
-            )
+            healthy = running and (n.healthy())
             st = NodeStatus(n.name, n.kind, n.org.name, running, healthy)
             if healthy and n.kind == "peer":
                 st.height = self.peer_height(n.org)

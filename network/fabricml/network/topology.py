@@ -23,6 +23,7 @@ CA_PORT, CA_OPS_PORT = 0, 1
 PEER_PORT, PEER_CC_PORT, PEER_OPS_PORT = 10, 11, 12
 ORDERER_PORT = 20  # orderer k uses 20+3k (listen), 21+3k (admin), 22+3k (operations)
 CHAINCODE_PORT = 40
+ARTIFACTS_PORT = 50
 
 
 class TopologyError(ValueError):
@@ -93,6 +94,14 @@ class Organization:
         return self.port(CHAINCODE_PORT)
 
     @property
+    def artifacts_name(self) -> str:
+        return f"artifacts.{self.name}"
+
+    @property
+    def artifacts_port(self) -> int:
+        return self.port(ARTIFACTS_PORT)
+
+    @property
     def orderers(self) -> list[Orderer]:
         return [
             Orderer(
@@ -114,6 +123,7 @@ class Organization:
             f"{self.peer_name} (chaincode listener)": self.port(PEER_CC_PORT),
             f"{self.peer_name} (operations)": self.peer_operations_port,
             f"{self.chaincode_name} (chaincode server)": self.chaincode_port,
+            f"{self.artifacts_name} (artifact store)": self.artifacts_port,
         }
         for o in self.orderers:
             ports[f"{o.name} (orderer)"] = o.port

@@ -1,0 +1,1 @@
+"""The model registry's off-chain half: provenance manifests, artifacts, verification."""
