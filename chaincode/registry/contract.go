@@ -53,8 +53,6 @@ func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
 
 // Register records a new model version. The caller needs role=trainer or must be an org
 // admin; its org comes from its certificate and must be among the training orgs.
-// Confidential provenance (transient field "confidential") goes to the caller org's
-// private collection; only its SHA-256 is public.
 func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request string) (*ModelVersion, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
@@ -114,18 +112,39 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 	if m.Datasets == nil {
 		m.Datasets = []DatasetFingerprint{}
 	}
+	return m, c.save(ctx, key, m, "ModelRegistered")
+}
+
+// PutConfidential stores confidential provenance (transient field "confidential") in the
+// registering org's own collection. Endorsed by that org alone, so the plaintext never
+// reaches another org's peer; it must hash to the digest recorded at registration.
+func (c *Contract) PutConfidential(ctx contractapi.TransactionContextInterface, ref string) error {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return err
+	}
+	m, key, err := c.load(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if who.MSPID != m.RegisteredBy.MSPID || (who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin) {
+		return fmt.Errorf("only a trainer or admin of %s, which registered %s, may store its confidential provenance",
+			m.RegisteredBy.MSPID, ref)
+	}
+	if m.ConfidentialDigest == "" {
+		return fmt.Errorf("%s was registered without a confidentialDigest", ref)
+	}
 	transient, err := ctx.GetStub().GetTransient()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if secret, ok := transient[confidentialField]; ok && len(secret) > 0 {
-		if err := ctx.GetStub().PutPrivateData(ImplicitCollection(who.MSPID), key, secret); err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(secret)
-		m.ConfidentialDigest = hex.EncodeToString(sum[:])
+	secret := transient[confidentialField]
+	sum := sha256.Sum256(secret)
+	if len(secret) == 0 || hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
+		return fmt.Errorf("transient field %q must hold the data whose SHA-256 was registered for %s",
+			confidentialField, ref)
 	}
-	return m, c.save(ctx, key, m, "ModelRegistered")
+	return ctx.GetStub().PutPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key, secret)
 }
 
 // Approve records the caller org's approval; org admins only, once per org per version.

@@ -64,6 +64,9 @@ type RegistrationRequest struct {
 	TrainingOrgs   []string             `json:"trainingOrgs"`
 	StorageURIs    []string             `json:"storageUris"`
 	Metrics        map[string]float64   `json:"metrics"`
+	// ConfidentialDigest is the SHA-256 of confidential provenance that the registering
+	// org then stores with PutConfidential in its own private collection ("" if none).
+	ConfidentialDigest string `json:"confidentialDigest" metadata:",optional"`
 }
 
 // Actor is who did something, and when, in which transaction.
@@ -83,13 +86,12 @@ type StatusChange struct {
 // ModelVersion is the on-chain record of one registered version.
 type ModelVersion struct {
 	RegistrationRequest
-	ConfidentialDigest string        `json:"confidentialDigest"`
-	RegisteredBy       Actor         `json:"registeredBy"`
-	Status             string        `json:"status"`
-	Approvals          []Actor       `json:"approvals"`
-	ApprovedAt         string        `json:"approvedAt"`
-	Revocation         *StatusChange `json:"revocation,omitempty" metadata:",optional"`
-	Deprecation        *StatusChange `json:"deprecation,omitempty" metadata:",optional"`
+	RegisteredBy Actor         `json:"registeredBy"`
+	Status       string        `json:"status"`
+	Approvals    []Actor       `json:"approvals"`
+	ApprovedAt   string        `json:"approvedAt"`
+	Revocation   *StatusChange `json:"revocation,omitempty" metadata:",optional"`
+	Deprecation  *StatusChange `json:"deprecation,omitempty" metadata:",optional"`
 }
 
 // Ref is "name@version".
@@ -165,6 +167,11 @@ func (r *RegistrationRequest) validate() error {
 		parsed, err := url.Parse(u)
 		if err != nil || !slices.Contains(storageSchemes, parsed.Scheme) {
 			return fmt.Errorf("storage URI %q is invalid; allowed schemes: file://, ipfs://, s3://", u)
+		}
+	}
+	if r.ConfidentialDigest != "" {
+		if err := checkDigest("confidentialDigest", r.ConfidentialDigest); err != nil {
+			return err
 		}
 	}
 	if len(r.Metrics) > 32 {

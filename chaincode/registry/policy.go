@@ -78,7 +78,7 @@ func policyFor(ctx contractapi.TransactionContextInterface, name string) (*Deplo
 		return nil, err
 	}
 	if !found {
-		return &DeploymentPolicy{ModelName: name, Rule: DefaultRule}, nil
+		return &DeploymentPolicy{ModelName: name, Rule: DefaultRule, Voters: []string{}}, nil
 	}
 	return &p, nil
 }

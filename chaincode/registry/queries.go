@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -175,4 +177,29 @@ func (c *Contract) Lineage(ctx contractapi.TransactionContextInterface, ref stri
 		}
 	}
 	return out, nil
+}
+
+// GetConfidential returns the confidential provenance of a version from the caller's
+// org collection; only peers of the registering org hold it, and it must match the
+// public digest.
+func (c *Contract) GetConfidential(ctx contractapi.TransactionContextInterface, ref string) (string, error) {
+	m, key, err := c.load(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if m.ConfidentialDigest == "" {
+		return "", fmt.Errorf("%s has no confidential provenance", ref)
+	}
+	raw, err := ctx.GetStub().GetPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key)
+	if err != nil {
+		return "", err
+	}
+	if raw == nil {
+		return "", fmt.Errorf("the confidential provenance of %s is held only by %s's peers", ref, m.RegisteredBy.MSPID)
+	}
+	sum := sha256.Sum256(raw)
+	if hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
+		return "", fmt.Errorf("the confidential provenance of %s does not match its public digest", ref)
+	}
+	return string(raw), nil
 }

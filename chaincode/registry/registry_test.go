@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -115,12 +117,22 @@ func TestADuplicateNameAndVersionIsRefused(t *testing.T) {
 	}
 }
 
-func TestConfidentialProvenanceGoesToThePrivateCollectionWithOnlyItsHashPublic(t *testing.T) {
+func TestConfidentialProvenanceMustMatchItsRegisteredDigestAndStaysPrivate(t *testing.T) {
 	stub := consortiumOfThree(t)
-	stub.Transient["confidential"] = []byte(`{"dataset":"claims from ward 7"}`)
-	m := register(t, stub, "m@1")
-	if len(m.ConfidentialDigest) != 64 {
-		t.Fatalf("no confidential digest: %+v", m)
+	secret := []byte(`{"dataset":"claims from ward 7"}`)
+	sum := sha256.Sum256(secret)
+	register(t, stub, "m@1", func(r *RegistrationRequest) { r.ConfidentialDigest = hex.EncodeToString(sum[:]) })
+	c := New()
+	stub.Transient["confidential"] = []byte("something else")
+	if err := c.PutConfidential(fakeledger.Context(stub, trainer1), "m@1"); err == nil {
+		t.Fatal("data not matching the registered digest was stored")
+	}
+	stub.Transient["confidential"] = secret
+	if err := c.PutConfidential(fakeledger.Context(stub, admins[1]), "m@1"); err == nil {
+		t.Fatal("another org stored confidential provenance")
+	}
+	if err := c.PutConfidential(fakeledger.Context(stub, trainer1), "m@1"); err != nil {
+		t.Fatal(err)
 	}
 	if len(stub.Private[ImplicitCollection("Org1MSP")]) != 1 {
 		t.Fatal("confidential data not in the org's collection")

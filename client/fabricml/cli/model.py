@@ -13,11 +13,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from fabricml.gateway import CommitError, GatewayError, sync
+from fabricml.gateway import CommitError, GatewayError
 from fabricml.network.topology import TopologyError
 from fabricml.registry import cyclonedx, lineage_view, report
-from fabricml.registry.artifact_client import ArtifactClient
-from fabricml.registry.artifacts import ArtifactError, ArtifactStore
+from fabricml.registry.artifacts import ArtifactError
+from fabricml.registry.connect import open_registry
 from fabricml.registry.datasets import fingerprint_path
 from fabricml.registry.manifest import ManifestError
 from fabricml.registry.service import ModelRegistry, ModelVerificationError
@@ -41,26 +41,8 @@ ERRORS = (
 def registry_for(
     org: str, identity: str, topology: Path | None, state_dir: Path | None
 ) -> Iterator[ModelRegistry]:
-    profile = profile_for(topology, state_dir, org)
-    ident, signer, hash_ = profile.identity(identity)
-    entry = profile.raw["identities"].get(identity)
-    msp = Path(entry["mspDir"]) if entry else Path(profile.raw["identitiesDir"]) / identity / "msp"
-    key = next(p for p in (msp / "keystore").iterdir() if p.is_file())
-    cas = [Path(s["tlsCACerts"]["path"]) for s in profile.raw["artifactServers"].values()]
-    remotes = [
-        ArtifactClient(s["url"], cas, msp / "signcerts" / "cert.pem", key)
-        for name, s in sorted(profile.raw["artifactServers"].items())
-        if name != profile.organization
-    ]
-    with profile.peer().sync_channel() as channel:
-        contract = (
-            sync.connect(channel, ident, signer, hash_)
-            .get_network(profile.channel_name)
-            .get_contract(profile.chaincode_name, "Registry")
-        )
-        yield ModelRegistry(
-            contract, ArtifactStore(Path(profile.raw["artifactStore"])), remotes, profile.msp_id
-        )
+    with open_registry(profile_for(topology, state_dir, org), identity) as registry:
+        yield registry
 
 
 def _who(default_identity: str) -> Callable[[F], F]:

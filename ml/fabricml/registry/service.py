@@ -11,7 +11,7 @@ from fabricml.gateway import sync
 from .artifact_client import ArtifactClient
 from .artifacts import ArtifactError, ArtifactStore
 from .datasets import DatasetFingerprint
-from .digests import canonical_json
+from .digests import canonical_json, sha256_bytes
 from .manifest import ProvenanceManifest, build
 from .weights import hash_model
 
@@ -55,11 +55,20 @@ class ModelRegistry:
             storage=[self.store.root.resolve().as_uri()], code_dir=code_dir,
         )  # fmt: skip
         self.store.put_model(model_dir, manifest)
-        transient = {"confidential": canonical_json(confidential)} if confidential else None
-        raw = self.contract.submit_transaction(
-            "Register", json.dumps(manifest.registration(), sort_keys=True), transient=transient
+        request = manifest.registration()
+        secret = canonical_json(confidential) if confidential else b""
+        if secret:
+            request["confidentialDigest"] = sha256_bytes(secret)
+        record = dict(
+            json.loads(self.contract.submit_transaction("Register", json.dumps(request, sort_keys=True)))
         )
-        return dict(json.loads(raw))
+        if secret:
+            # Endorsed by our org alone: the plaintext never reaches another org's peer.
+            self.contract.submit_transaction(
+                "PutConfidential", manifest.ref, transient={"confidential": secret},
+                endorsing_organizations=[self.msp_id],
+            )  # fmt: skip
+        return record
 
     def _submit(self, function: str, *args: str) -> dict[str, Any]:
         return dict(json.loads(self.contract.submit_transaction(function, *args)))
@@ -96,7 +105,12 @@ class ModelRegistry:
     def lineage(self, ref: str) -> dict[str, Any]:
         return dict(self._evaluate("Lineage", ref))
 
+    def confidential(self, ref: str) -> dict[str, Any]:
+        """Confidential provenance, readable only through the registering org's peer."""
+        return dict(json.loads(self.contract.evaluate_transaction("GetConfidential", ref)))
+
     def policy(self, name: str) -> dict[str, Any]:
+
         return dict(self._evaluate("GetDeploymentPolicy", name))
 
     # ---- artifacts and verification ------------------------------------------------

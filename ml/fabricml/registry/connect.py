@@ -1,0 +1,45 @@
+"""Open an org's registry from its connection profile: Gateway, local store, members' stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fabricml.gateway import sync
+from fabricml.gateway.profile import ConnectionProfile
+
+from .artifact_client import ArtifactClient
+from .artifacts import ArtifactStore
+from .service import ModelRegistry
+
+
+def identity_files(profile: ConnectionProfile, identity: str) -> tuple[Path, Path]:
+    """(certificate, private key) of one of the org's identities, for mutual TLS."""
+    entry = profile.raw["identities"].get(identity)
+    msp = Path(entry["mspDir"]) if entry else Path(profile.raw["identitiesDir"]) / identity / "msp"
+    keys = [p for p in (msp / "keystore").iterdir() if p.is_file()]
+    if len(keys) != 1:
+        raise ValueError(f"expected one private key for {identity} in {msp / 'keystore'}, found {len(keys)}")
+    return msp / "signcerts" / "cert.pem", keys[0]
+
+
+def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactClient]:
+    """Clients for the other members' artifact servers, authenticated as `identity`."""
+    cert, key = identity_files(profile, identity)
+    cas = [Path(s["tlsCACerts"]["path"]) for s in profile.raw["artifactServers"].values()]
+    return [
+        ArtifactClient(s["url"], cas, cert, key)
+        for name, s in sorted(profile.raw["artifactServers"].items())
+        if name != profile.organization
+    ]
+
+
+@contextmanager
+def open_registry(profile: ConnectionProfile, identity: str) -> Iterator[ModelRegistry]:
+    ident, signer, hash_ = profile.identity(identity)
+    with profile.peer().sync_channel() as channel:
+        gateway = sync.connect(channel, ident, signer, hash_)
+        contract = gateway.get_network(profile.channel_name).get_contract(profile.chaincode_name, "Registry")
+        store = ArtifactStore(Path(profile.raw["artifactStore"]))
+        yield ModelRegistry(contract, store, member_stores(profile, identity), profile.msp_id)

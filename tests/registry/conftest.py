@@ -1,0 +1,45 @@
+"""Registries of each org's identities on the session network, and model folders to register."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from fabricml.gateway.profile import ConnectionProfile
+from fabricml.network.network import Network
+from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistry
+
+RegistryFactory = Callable[..., ModelRegistry]
+
+
+@pytest.fixture
+def registry(network: Network) -> Iterator[RegistryFactory]:
+    """registry(org="org1", identity="trainer") -> that org's ModelRegistry."""
+    with ExitStack() as stack:
+
+        def make(org: str = "org1", identity: str = "trainer") -> ModelRegistry:
+            profile = ConnectionProfile.load(network.layout.profile(network.topology.org(org)))
+            return stack.enter_context(open_registry(profile, identity))
+
+        yield make
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A small model folder: weights, config, tokenizer in a subfolder."""
+    d = tmp_path / "model"
+    (d / "tokenizer").mkdir(parents=True)
+    (d / "model.safetensors").write_bytes(os.urandom(4096))
+    (d / "config.json").write_text('{"layers": 2}')
+    (d / "tokenizer" / "vocab.txt").write_text("a\nb\n")
+    return d
+
+
+def unique(name: str = "m") -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
