@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.benchnet import bench_network  # noqa: E402
 from fabricml.gateway import connect, sha256  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from tests.interop.nodeclient import node_config, run_node  # noqa: E402
@@ -84,32 +82,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    cli = [sys.executable, "-m", "fabricml.cli", "network"]
-    with tempfile.TemporaryDirectory(prefix="fabricml-gwbench-") as tmp:
-        topology = Path(tmp) / "topology.yaml"
-        topology.write_text(
-            (REPO / "network" / "topology.yaml").read_text()
-            .replace("name: fabricml", "name: fabricml-gwbench").replace("base: 7000", "base: 25000")
-        )  # fmt: skip
-        where = ["--topology", str(topology), "--state-dir", str(Path(tmp) / "state")]
-        subprocess.run([*cli, "up", *where], check=True, env=os.environ)
-        try:
-            state = Path(tmp) / "state"
-            profile = ConnectionProfile.load(state / "profiles" / "org1.json")
-            config = node_config(profile, "user1")
-            # Warm both clients (connections, chaincode, JIT) before measuring.
-            asyncio.run(python_round(profile, 50, args.concurrency))
-            run_node(config, "bench", FUNCTION, "50", str(args.concurrency))
-            py: list[dict[str, float]] = []
-            node: list[dict[str, Any]] = []
-            for _ in range(args.rounds):
-                py.append(asyncio.run(python_round(profile, args.transactions, args.concurrency)))
-                node.append(
-                    run_node(config, "bench", FUNCTION, str(args.transactions), str(args.concurrency))
-                )
-            signs = signing_rate(profile)
-        finally:
-            subprocess.run([*cli, "down", *where], check=False, env=os.environ)
+    with bench_network("fabricml-gwbench", 25000) as state:
+        profile = ConnectionProfile.load(state / "profiles" / "org1.json")
+        config = node_config(profile, "user1")
+        # Warm both clients (connections, chaincode, JIT) before measuring.
+        asyncio.run(python_round(profile, 50, args.concurrency))
+        run_node(config, "bench", FUNCTION, "50", str(args.concurrency))
+        py: list[dict[str, float]] = []
+        node: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            py.append(asyncio.run(python_round(profile, args.transactions, args.concurrency)))
+            node.append(run_node(config, "bench", FUNCTION, str(args.transactions), str(args.concurrency)))
+        signs = signing_rate(profile)
 
     best_py = max(py, key=lambda r: r["tps"])
     best_node = max(node, key=lambda r: r["tps"])

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TOPOLOGY = REPO / "network" / "topology.yaml"
+sys.path.insert(0, str(REPO))
+
+from bench.benchnet import topology_text  # noqa: E402
 
 
 def fabricml(env: dict[str, str], *args: str) -> float:
@@ -69,11 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fabricml-bench-") as tmp:
         root = Path(tmp)
         topology = root / "topology.yaml"
-        topology.write_text(
-            TOPOLOGY.read_text()
-            .replace("name: fabricml", "name: fabricml-bench")
-            .replace("base: 7000", "base: 24000")
-        )
+        topology.write_text(topology_text("fabricml-bench", 24000))
         base_env = {**os.environ}
         rows: list[tuple[str, float]] = []
         if not args.skip_cold:

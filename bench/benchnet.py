@@ -1,0 +1,34 @@
+"""A throwaway consortium for one benchmark: its own name, ports and state, always torn down."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "fabricml.cli", "network"]
+
+
+def topology_text(name: str, base_port: int) -> str:
+    text = (REPO / "network" / "topology.yaml").read_text()
+    text = re.sub(r"(?m)^name: .*$", f"name: {name}", text)
+    return re.sub(r"(?m)^  base: \d+$", f"  base: {base_port}", text)
+
+
+@contextmanager
+def bench_network(name: str, base_port: int) -> Iterator[Path]:
+    """Bring up a 3-org Raft consortium; yields its state directory."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        topology = Path(tmp) / "topology.yaml"
+        topology.write_text(topology_text(name, base_port))
+        where = ["--topology", str(topology), "--state-dir", str(Path(tmp) / "state")]
+        try:
+            subprocess.run([*CLI, "up", *where], check=True)
+            yield Path(tmp) / "state"
+        finally:
+            subprocess.run([*CLI, "down", *where], check=False)
