@@ -8,7 +8,9 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/fabricml/fabricml/chaincode/attestation"
 	"github.com/fabricml/fabricml/chaincode/conformance"
+
 	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/registry"
 )
@@ -20,7 +22,7 @@ func main() {
 	}
 	// The org whose peer this server serves; the Conformance contract behaves per org.
 	localMSPID := os.Getenv("CHAINCODE_LOCAL_MSPID")
-	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), conformance.New(localMSPID))
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), conformance.New(localMSPID))
 	if err != nil {
 		log.Fatalf("building chaincode: %v", err)
 	}

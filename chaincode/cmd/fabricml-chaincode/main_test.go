@@ -5,14 +5,16 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/fabricml/fabricml/chaincode/attestation"
 	"github.com/fabricml/fabricml/chaincode/conformance"
+
 	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/registry"
 )
 
 // The contract API refuses contracts whose types it cannot describe; catch that here.
 func TestEveryContractBuildsIntoOneChaincode(t *testing.T) {
-	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), conformance.New("Org1MSP"))
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), conformance.New("Org1MSP"))
 	if err != nil {
 		t.Fatal(err)
 	}

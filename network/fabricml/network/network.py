@@ -8,12 +8,16 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+
+from fabricml.gateway import CommitError, GatewayError, sync
+from fabricml.gateway.profile import ConnectionProfile
 
 from . import binaries as binaries_mod
 from . import configgen
@@ -289,11 +293,8 @@ class Network:
         self._heartbeats()
 
     def _heartbeats(self) -> None:
-        """The network is up only when every org gets a transaction committed and every
-        peer's gossip knows all the others (the Gateway's discovery depends on it)."""
-        with self._step("commit a heartbeat transaction from every organization"):
-            for org in self.topology.organizations:
-                self.invoke(org, "Consortium:Heartbeat")
+        """The network is up only when every peer's gossip knows all the others and every
+        org gets a transaction endorsed (through its Gateway's discovery) and committed."""
         with self._step("wait until every peer's gossip sees the other organizations' peers"):
             others = len(self.topology.organizations) - 1
             for org in self.topology.organizations:
@@ -302,6 +303,33 @@ class Network:
                         f"{org.peer_name} knows {self.gossip_peers(org)} of {others} other peers after "
                         f"{HEALTH_TIMEOUT:.0f}s; see its log: {self.layout.log(org.peer_name)}"
                     )
+        with self._step("commit a heartbeat from every organization through its Gateway"):
+            for org in self.topology.organizations:
+                self._gateway_heartbeat(org)
+
+    def _gateway_heartbeat(self, org: Organization) -> None:
+        # Discovery learns which peers run a new chaincode version by gossip, a little after
+        # the commit: until then the Gateway finds no endorsers, so retry for a while.
+        profile = ConnectionProfile.load(self.layout.profile(org))
+        identity, signer, hash_ = profile.identity("admin")
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        with profile.peer().sync_channel() as channel:
+            contract = (
+                sync.connect(channel, identity, signer, hash_)
+                .get_network(self.topology.channel)
+                .get_contract(self.topology.chaincode_name, "Consortium")
+            )
+            while True:
+                try:
+                    contract.submit_transaction("Heartbeat")
+                    return
+                except (GatewayError, CommitError) as exc:
+                    if time.monotonic() > deadline:
+                        raise NetworkError(
+                            f"{org.name} could not commit a heartbeat through its Gateway: {exc}; "
+                            f"see {self.layout.log(org.peer_name)}"
+                        ) from exc
+                    time.sleep(1)
 
     def gossip_peers(self, org: Organization) -> int | None:
         """How many other peers this org's peer knows on the channel (from its metrics)."""
@@ -427,6 +455,8 @@ class Network:
             if previous is not None:
                 self.deployment_file.write_text(previous.to_json())
             raise
+        if previous is not None:
+            self._heartbeats()  # an upgrade is done when every org's Gateway can use it
         return deployment
 
     def invoke(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:

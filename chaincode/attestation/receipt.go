@@ -1,0 +1,118 @@
+package attestation
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+)
+
+var safeText = regexp.MustCompile(`^[A-Za-z0-9@._:+\-/ ]{0,128}$`)
+
+// Receipt is what an inference service signs for every response.
+type Receipt struct {
+	Schema         string    `json:"schema"`
+	Model          string    `json:"model"`
+	ManifestDigest string    `json:"manifestDigest"`
+	InputDigest    string    `json:"inputDigest"`
+	OutputDigest   string    `json:"outputDigest"`
+	Service        ServiceID `json:"service"`
+	Certificate    string    `json:"certificate"`
+	Sequence       uint64    `json:"sequence"`
+	Time           string    `json:"time"`
+	Signature      string    `json:"signature"`
+}
+
+// ServiceID names an inference service by its identity.
+type ServiceID struct {
+	MSPID   string `json:"mspId"`
+	Subject string `json:"subject"`
+}
+
+// canonical is compact JSON with sorted keys and no HTML escaping: the same bytes
+// the Python client hashes and signs.
+func canonical(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(generic); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// body is the signed part: every field but the signature.
+func (r *Receipt) body() ([]byte, error) {
+	m := map[string]any{}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "signature")
+	return canonical(m)
+}
+
+// leaf is the Merkle leaf of the whole signed receipt.
+func (r *Receipt) leaf() ([]byte, error) {
+	raw, err := canonical(r)
+	if err != nil {
+		return nil, err
+	}
+	return leafHash(raw), nil
+}
+
+func (r *Receipt) validate() error {
+	if r.Schema != "fabricml.receipt/v1" {
+		return fmt.Errorf("receipt schema %q is not fabricml.receipt/v1", r.Schema)
+	}
+	for field, v := range map[string]string{"model": r.Model, "time": r.Time, "service.mspId": r.Service.MSPID, "service.subject": r.Service.Subject} {
+		if !safeText.MatchString(v) {
+			return fmt.Errorf("receipt %s %q holds characters outside [A-Za-z0-9@._:+-/ ]", field, v)
+		}
+	}
+	for field, v := range map[string]string{"manifestDigest": r.ManifestDigest, "inputDigest": r.InputDigest, "outputDigest": r.OutputDigest} {
+		if err := checkDigest("receipt "+field, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifySignature checks the receipt against the certificate of the identity now
+// invoking the chaincode: a service can only attest its own receipts.
+func (r *Receipt) verifySignature(cert *x509.Certificate) error {
+	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("receipts must be signed with an ECDSA key")
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.Signature)
+	if err != nil {
+		return fmt.Errorf("receipt signature is not base64: %w", err)
+	}
+	body, err := r.body()
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256(body)
+	if !ecdsa.VerifyASN1(key, digest[:], sig) {
+		return fmt.Errorf("receipt signature does not verify with the caller's certificate")
+	}
+	return nil
+}

@@ -1,0 +1,1 @@
+"""Inference attestation: signed receipts, Merkle batches anchored on the ledger, verification."""

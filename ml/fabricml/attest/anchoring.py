@@ -1,0 +1,194 @@
+"""Receipts survive crashes and are anchored exactly once.
+
+Every receipt is appended to a write-ahead log (fsync) before its response leaves.
+Every N receipts or T milliseconds the pending ones become one Merkle batch whose root
+is anchored with Attestation:AnchorBatch; the batch is then recorded locally. After a
+crash, receipts past the last recorded batch are pending again, and any batch the
+ledger already holds for them (anchored just before the crash) is adopted, not sent
+twice: the ledger's sequence numbers refuse replays anyway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabricml.gateway import Contract, GatewayError
+
+from . import merkle
+from .receipts import InferenceReceipt
+
+log = logging.getLogger("fabricml.attest")
+
+
+@dataclass(frozen=True)
+class AnchoredBatch:
+    sequence: int
+    first: int
+    last: int
+    root: str
+    tx_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "first": self.first, "last": self.last, "root": self.root,
+                "txId": self.tx_id}  # fmt: skip
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a torn last line from a crash: everything before it stands
+    return out
+
+
+class ReceiptLog:
+    """The write-ahead log of receipts and the record of anchored batches."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.receipts_path = self.dir / "receipts.wal"
+        self.batches_path = self.dir / "batches.log"
+        self.receipts: dict[int, InferenceReceipt] = {}
+        for raw in _read(self.receipts_path):
+            r = InferenceReceipt(raw)
+            self.receipts[r.sequence] = r
+        self.batches = [AnchoredBatch(b["sequence"], b["first"], b["last"], b["root"], b["txId"])
+                        for b in _read(self.batches_path)]  # fmt: skip
+
+    @property
+    def next_sequence(self) -> int:
+        return max(self.receipts, default=0) + 1
+
+    @property
+    def last_anchored_receipt(self) -> int:
+        return self.batches[-1].last if self.batches else 0
+
+    @property
+    def next_batch(self) -> int:
+        return self.batches[-1].sequence + 1 if self.batches else 1
+
+    def append(self, receipts: list[InferenceReceipt]) -> None:
+        """Durably log receipts with one fsync (group commit) before their responses leave."""
+        with self.receipts_path.open("a") as f:
+            f.write("".join(json.dumps(r.document, sort_keys=True) + "\n" for r in receipts))
+            f.flush()
+            os.fsync(f.fileno())
+        for r in receipts:
+            self.receipts[r.sequence] = r
+
+    def record(self, batch: AnchoredBatch) -> None:
+        _append(self.batches_path, batch.to_json())
+        self.batches.append(batch)
+
+    def pending(self) -> list[InferenceReceipt]:
+        return [self.receipts[s] for s in sorted(self.receipts) if s > self.last_anchored_receipt]
+
+    def batch_of(self, sequence: int) -> AnchoredBatch | None:
+        for b in self.batches:
+            if b.first <= sequence <= b.last:
+                return b
+        return None
+
+    def proof(self, sequence: int) -> dict[str, Any] | None:
+        """Receipt, batch, inclusion proof and anchoring transaction; None while pending."""
+        batch = self.batch_of(sequence)
+        if batch is None:
+            return None
+        leaves = [self.receipts[s].leaf() for s in range(batch.first, batch.last + 1)]
+        proof = merkle.prove(leaves, sequence - batch.first)
+        return {"receipt": self.receipts[sequence].document, "batch": batch.sequence,
+                "proof": proof.to_json(), "root": batch.root, "txId": batch.tx_id}  # fmt: skip
+
+
+class Anchorer:
+    """Anchors pending receipts every `max_receipts` receipts or `max_delay` seconds."""
+
+    def __init__(
+        self,
+        receipts: ReceiptLog,
+        contract: Contract,
+        model: str,
+        max_receipts: int = 256,
+        max_delay: float = 0.5,
+    ) -> None:
+        self.log = receipts
+        self.contract = contract
+        self.model = model
+        self.max_receipts = max_receipts
+        self.max_delay = max_delay
+        self.wakeup = asyncio.Event()
+        self.anchored_at: dict[int, float] = {}  # receipt sequence -> monotonic time it was anchored
+        self._lock = asyncio.Lock()
+
+    def notify(self) -> None:
+        if len(self.log.pending()) >= self.max_receipts:
+            self.wakeup.set()
+
+    async def recover(self, msp_id: str, subject: str) -> None:
+        """Adopt batches the ledger holds that the local record lost in a crash."""
+        state = json.loads(await self.contract.evaluate_transaction("GetService", msp_id, subject))
+        while self.log.next_batch <= state["lastSequence"]:
+            seq = self.log.next_batch
+            batch = json.loads(
+                await self.contract.evaluate_transaction("GetBatch", msp_id, subject, str(seq))
+            )
+            first, last = batch["firstReceipt"], batch["lastReceipt"]
+            leaves = [self.log.receipts[s].leaf() for s in range(first, last + 1)]
+            if merkle.root(leaves).hex() != batch["root"]:
+                raise RuntimeError(
+                    f"ledger batch {seq} does not match the receipts in {self.log.receipts_path}"
+                )
+            self.log.record(AnchoredBatch(seq, first, last, batch["root"], batch["txId"]))
+            log.info("adopted batch %d (receipts %d-%d) anchored before a restart", seq, first, last)
+
+    async def anchor_pending(self) -> AnchoredBatch | None:
+        async with self._lock:
+            pending = self.log.pending()[: self.max_receipts]
+            if not pending:
+                return None
+            first, last = pending[0].sequence, pending[-1].sequence
+            root = merkle.root([r.leaf() for r in pending]).hex()
+            sequence = self.log.next_batch
+            request = {"sequence": sequence, "model": self.model, "root": root, "count": len(pending),
+                       "firstReceipt": first, "lastReceipt": last}  # fmt: skip
+            result = json.loads(await self.contract.submit_transaction("AnchorBatch", json.dumps(request)))
+            batch = AnchoredBatch(sequence, first, last, root, result["txId"])
+
+            self.log.record(batch)
+            now = time.monotonic()
+            for r in pending:
+                self.anchored_at[r.sequence] = now
+            return batch
+
+    async def run(self) -> None:
+        """Anchor until cancelled; a failed anchoring is retried at the next tick."""
+        while True:
+            with contextlib.suppress(TimeoutError):  # the timer tick: anchor whatever is pending
+                await asyncio.wait_for(self.wakeup.wait(), timeout=self.max_delay)
+            self.wakeup.clear()
+            try:
+                while (
+                    await self.anchor_pending() is not None and len(self.log.pending()) >= self.max_receipts
+                ):
+                    pass
+            except GatewayError as exc:
+                log.warning("anchoring failed, will retry: %s", str(exc).splitlines()[0])

@@ -1,0 +1,253 @@
+"""The inference service: serves one approved model version and signs a receipt per answer.
+
+It loads the version only if the ledger says it is approved and its bytes match the
+registered digests, stops serving when a revocation event arrives, batches concurrent
+requests into one forward pass, and anchors its receipts' Merkle roots on the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
+
+from fabricml.gateway import connect
+from fabricml.gateway.profile import ConnectionProfile
+from fabricml.models import mlp
+from fabricml.registry.connect import open_registry
+
+from .anchoring import Anchorer, ReceiptLog
+from .receipts import InferenceReceipt, payload_digest
+
+log = logging.getLogger("fabricml.inference")
+ReceiptMode = Literal["batch", "per-inference", "off"]
+
+
+@dataclass
+class ServiceConfig:
+    profile: Path
+    model: str
+    state_dir: Path
+    identity: str = "inference"
+    receipts: ReceiptMode = "batch"
+    anchor_every: int = 256  # receipts per anchored batch...
+    anchor_ms: int = 500  # ...or this many milliseconds, whichever comes first
+    max_batch_rows: int = 256  # dynamic batching: rows per forward pass
+    max_wait_ms: float = 2.0  # how long the first request waits for company
+    max_rows: int = 1024  # rows per request
+    max_body_bytes: int = 1 << 20
+    device: str = field(default_factory=mlp.device)
+
+
+class PredictRequest(BaseModel):
+    inputs: list[list[float]] = Field(min_length=1, description="Rows of features.")
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+class _Batcher:
+    """Concurrent requests share one forward pass: the first waits up to max_wait for others."""
+
+    def __init__(self, model: torch.nn.Module, device: str, max_rows: int, max_wait: float) -> None:
+        self.model, self.device, self.max_rows, self.max_wait = model, device, max_rows, max_wait
+        self.queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[torch.Tensor]]] = asyncio.Queue()
+
+    async def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+        future: asyncio.Future[torch.Tensor] = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, future))
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            deadline = time.monotonic() + self.max_wait
+            rows = items[0][0].shape[0]
+            while rows < self.max_rows:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    items.append(await asyncio.wait_for(self.queue.get(), timeout))
+                except TimeoutError:
+                    break
+                rows += items[-1][0].shape[0]
+            try:
+                with torch.inference_mode():
+                    out = self.model(torch.cat([x for x, _ in items]).to(self.device)).float().cpu()
+                start = 0
+                for x, future in items:
+                    future.set_result(out[start : start + x.shape[0]])
+                    start += x.shape[0]
+            except Exception as exc:  # one bad batch fails its requests, not the server
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+
+
+class InferenceService:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.profile = ConnectionProfile.load(config.profile)
+        self.revoked = ""
+        self.receipts = ReceiptLog(config.state_dir)
+        self.metrics = CollectorRegistry()
+        self.requests = Counter(
+            "fabricml_inference_requests", "Predict requests", ["status"], registry=self.metrics
+        )
+        self.latency = Histogram("fabricml_inference_seconds", "Predict latency", registry=self.metrics)
+        self.anchored = Counter(
+            "fabricml_receipts_anchored", "Receipts anchored on-chain", registry=self.metrics
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seq_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        cfg = self.config
+        # Refuses an unapproved or revoked version and any byte that differs from the ledger.
+        model_dir = Path(tempfile.mkdtemp(prefix="fabricml-model-"))
+        with open_registry(self.profile, cfg.identity) as registry:
+            registry.load(cfg.model, model_dir)
+            self.manifest_digest = registry.get(cfg.model)["manifestDigest"]
+        self.model = mlp.load(model_dir, cfg.device)
+        identity, signer, hash_ = self.profile.identity(cfg.identity)
+        self.identity, self.signer = identity, signer
+        self.subject = cfg.identity
+        self.channel = self.profile.peer().channel()
+        gateway = connect(self.channel, identity, signer, hash_)
+        network = gateway.get_network(self.profile.channel_name)
+        self.attestation = network.get_contract(self.profile.chaincode_name, "Attestation")
+        self.anchorer = Anchorer(
+            self.receipts, self.attestation, cfg.model, cfg.anchor_every, cfg.anchor_ms / 1000
+        )
+        if cfg.receipts != "off":
+            await self.anchorer.recover(identity.msp_id, self.subject)
+            await self.anchorer.anchor_pending()  # receipts left over from before a crash
+        self.batcher = _Batcher(self.model, cfg.device, cfg.max_batch_rows, cfg.max_wait_ms / 1000)
+        self._tasks.append(asyncio.create_task(self.batcher.run()))
+        if cfg.receipts == "batch":
+            self._tasks.append(asyncio.create_task(self.anchorer.run()))
+        self._tasks.append(asyncio.create_task(self._watch_revocations(network)))
+        log.info("serving %s on %s (receipts: %s)", cfg.model, cfg.device, cfg.receipts)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self.config.receipts != "off":
+            with contextlib.suppress(Exception):
+                await self.anchorer.anchor_pending()
+        await self.channel.close()
+
+    async def _watch_revocations(self, network: Any) -> None:
+        events = network.chaincode_events(self.profile.chaincode_name)
+        async with events:
+            async for event in events:
+                if event.event_name not in ("ModelRevoked", "ModelDeprecated"):
+                    continue
+                record = json.loads(event.payload)
+                if f"{record['name']}@{record['version']}" == self.config.model:
+                    self.revoked = record["status"]
+                    log.warning(
+                        "%s was %s on the ledger; no longer serving it", self.config.model, self.revoked
+                    )
+
+    async def predict(self, inputs: list[list[float]]) -> dict[str, Any]:
+        if self.revoked:
+            raise ServiceUnavailable(f"{self.config.model} is {self.revoked} on the ledger and is not served")
+        rows = torch.tensor(inputs, dtype=torch.float32)
+        outputs = (await self.batcher(rows)).tolist()
+        if self.config.receipts == "off":
+            return {"outputs": outputs}
+        async with self._seq_lock:
+            receipt = InferenceReceipt.issue(
+                self.identity, self.subject, self.signer, self.config.model, self.manifest_digest,
+                payload_digest({"inputs": inputs}), payload_digest({"outputs": outputs}),
+                self.receipts.next_sequence,
+            )  # fmt: skip
+            self.receipts.append([receipt])
+        if self.config.receipts == "per-inference":
+            await self.anchorer.anchor_pending()
+        else:
+            self.anchorer.notify()
+        return {"outputs": outputs, "receipt": receipt.document}
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    service = InferenceService(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        yield
+        await service.stop()
+
+    app = FastAPI(title="fabricml inference service", lifespan=lifespan)
+    app.state.service = service
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            return JSONResponse(
+                {"detail": f"request body must be at most {config.max_body_bytes} bytes"}, 413
+            )
+        response: Response = await call_next(request)
+        return response
+
+    @app.post("/v1/predict")
+    async def predict(body: PredictRequest) -> dict[str, Any]:
+        if len(body.inputs) > config.max_rows:
+            service.requests.labels("refused").inc()
+            raise HTTPException(413, f"at most {config.max_rows} rows per request, got {len(body.inputs)}")
+        width = service.model.inputs
+        bad = [i for i, row in enumerate(body.inputs) if len(row) != width]
+        if bad:
+            service.requests.labels("refused").inc()
+            raise HTTPException(422, f"every row needs {width} features; rows {bad[:5]} do not")
+        with service.latency.time():
+            try:
+                result = await service.predict(body.inputs)
+            except ServiceUnavailable as exc:
+                service.requests.labels("unavailable").inc()
+                raise HTTPException(503, str(exc)) from None
+        service.requests.labels("ok").inc()
+        return result
+
+    @app.get("/v1/receipts/{sequence}/proof")
+    async def proof(sequence: int) -> JSONResponse:
+        if sequence not in service.receipts.receipts:
+            raise HTTPException(404, f"no receipt {sequence}")
+        found = service.receipts.proof(sequence)
+        if found is None:
+            return JSONResponse({"status": "pending", "detail": "not yet anchored; retry shortly"}, 202)
+        return JSONResponse(found)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        status = service.revoked or "serving"
+        body = {"status": status, "model": config.model, "device": config.device,
+                "pendingReceipts": len(service.receipts.pending())}  # fmt: skip
+        return JSONResponse(body, 200 if not service.revoked else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        service.anchored.inc(0)
+        return Response(generate_latest(service.metrics), media_type=CONTENT_TYPE_LATEST)
+
+    return app

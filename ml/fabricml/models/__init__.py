@@ -1,0 +1,1 @@
+"""Model architectures fabricml trains and serves, saved as safetensors plus config.json."""
