@@ -6,6 +6,7 @@ import click
 
 from fabricml.network.cli import network_group
 
+from .attest import attest_group, serve
 from .events import events_command
 from .identity import identity_group
 from .model import model_group
@@ -23,3 +24,5 @@ main.add_command(tx_group)
 main.add_command(events_command)
 main.add_command(identity_group)
 main.add_command(model_group)
+main.add_command(serve)
+main.add_command(attest_group)

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
-from fabricml.gateway import connect
+from fabricml.gateway import CommitError, GatewayError, connect
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
@@ -228,6 +228,34 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 raise HTTPException(503, str(exc)) from None
         service.requests.labels("ok").inc()
         return result
+
+    @app.post("/v1/claims/{claim_id}")
+    async def attest_claim(claim_id: str, body: PredictRequest) -> dict[str, Any]:
+        """Answer a claim's input and attest the answer on-chain for this org (k-of-n)."""
+        if config.receipts == "off":
+            raise HTTPException(409, "this service runs without receipts and cannot attest claims")
+        try:
+            result = await service.predict(body.inputs)
+        except ServiceUnavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+        sequence = result["receipt"]["sequence"]
+        bundle = service.receipts.proof(sequence)
+        while bundle is None:
+            await service.anchorer.anchor_pending()
+            bundle = service.receipts.proof(sequence)
+        try:
+            claim = await service.attestation.submit_transaction(
+                "AttestClaim",
+                claim_id,
+                json.dumps(bundle["receipt"]),
+                str(bundle["batch"]),
+                json.dumps(bundle["proof"]),
+            )
+        except (GatewayError, CommitError) as exc:
+            raise HTTPException(
+                409, f"the ledger refused the attestation: {str(exc).splitlines()[0]}"
+            ) from None
+        return {**result, "claim": json.loads(claim)}
 
     @app.get("/v1/receipts/{sequence}/proof")
     async def proof(sequence: int) -> JSONResponse:
