@@ -76,7 +76,7 @@ class ReceiptLog:
 
     @property
     def next_sequence(self) -> int:
-        return max(self.receipts, default=0) + 1
+        return max(max(self.receipts, default=0), self.last_anchored_receipt) + 1
 
     @property
     def last_anchored_receipt(self) -> int:
@@ -152,7 +152,11 @@ class Anchorer:
                 await self.contract.evaluate_transaction("GetBatch", msp_id, subject, str(seq))
             )
             first, last = batch["firstReceipt"], batch["lastReceipt"]
+            if not all(s in self.log.receipts for s in range(first, last + 1)):
+                self._start_after(state)
+                return
             leaves = [self.log.receipts[s].leaf() for s in range(first, last + 1)]
+
             if merkle.root(leaves).hex() != batch["root"]:
                 raise RuntimeError(
                     f"ledger batch {seq} does not match the receipts in {self.log.receipts_path}"
@@ -160,7 +164,25 @@ class Anchorer:
             self.log.record(AnchoredBatch(seq, first, last, batch["root"], batch["txId"]))
             log.info("adopted batch %d (receipts %d-%d) anchored before a restart", seq, first, last)
 
+    def _start_after(self, state: dict[str, Any]) -> None:
+        """The ledger holds batches of this identity that this log never wrote (a fresh log,
+        or another instance before it): number on after them, unless that would reuse
+        sequence numbers of receipts still pending here."""
+        clash = [s for s in self.log.receipts if self.log.last_anchored_receipt < s <= state["lastReceipt"]]
+        if clash:
+            raise RuntimeError(
+                f"receipts {clash[0]}..{clash[-1]} in {self.log.receipts_path} collide with receipts another "
+                "log of this identity anchored; give each inference service its own identity"
+            )
+        # An empty range (first > last) that only moves the counters on.
+        self.log.record(
+            AnchoredBatch(state["lastSequence"], state["lastReceipt"] + 1, state["lastReceipt"], "", "")
+        )
+        log.info("continuing after batch %d and receipt %d already on the ledger", state["lastSequence"],
+                 state["lastReceipt"])  # fmt: skip
+
     async def anchor_pending(self) -> AnchoredBatch | None:
+
         async with self._lock:
             pending = self.log.pending()[: self.max_receipts]
             if not pending:

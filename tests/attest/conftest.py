@@ -1,0 +1,125 @@
+"""Approved models and running inference services on the session network."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fabricml.gateway.profile import ConnectionProfile
+from fabricml.models.mlp import MLP, save
+from fabricml.network.network import Network
+from fabricml.registry.connect import open_registry
+
+FEATURES = 30
+
+
+def http(method: str, url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def register_model(
+    network: Network, tmp: Path, name: str, version: str, seed: int, approvers: tuple[str, ...]
+) -> str:
+    torch.manual_seed(seed)
+    model_dir = save(MLP([FEATURES, 16, 2]), tmp / f"{name}-{version}")
+    profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org1")))
+    with open_registry(profile, "trainer") as reg:
+        reg.register(model_dir, name, version, ["Org1MSP"])
+    for org in approvers:
+        p = ConnectionProfile.load(network.layout.profile(network.topology.org(org)))
+        with open_registry(p, "admin") as reg:
+            reg.approve(f"{name}@{version}")
+    return f"{name}@{version}"
+
+
+@pytest.fixture(scope="module")
+def approved_model(network: Network, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return register_model(network, tmp_path_factory.mktemp("models"), f"claims-{uuid.uuid4().hex[:6]}", "1.0", 0,
+                          ("org1", "org2"))  # fmt: skip
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log: Path
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+
+ServiceFactory = Callable[..., Service]
+
+
+@pytest.fixture
+def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
+    started: list[Service] = []
+    ports = iter(range(network.topology.org("org1").port(60), network.topology.org("org1").port(99)))
+
+    def start(
+        model: str, org: str = "org1", *extra: str, data_dir: Path | None = None, wait: bool = True
+    ) -> Service:
+        port = next(ports)
+        data = data_dir or tmp_path / f"receipts-{org}-{port}"
+        log = tmp_path / f"service-{port}.log"
+        argv = [sys.executable, "-m", "fabricml.cli", "serve", "--model", model, "--org", org, "--port", str(port),
+                "--data-dir", str(data), "--topology", str(network.topology.source),
+                "--state-dir", str(network.layout.root), *extra]  # fmt: skip
+        with log.open("ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        service = Service(f"http://127.0.0.1:{port}", proc, data, log)
+        started.append(service)
+        if wait:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise AssertionError(f"service exited: {log.read_text()[-2000:]}")
+                try:
+                    if http("GET", f"{service.url}/healthz")[0] == 200:
+                        return service
+                except (urllib.error.URLError, ConnectionError):
+                    pass
+                time.sleep(0.3)
+            raise AssertionError(f"service did not come up: {log.read_text()[-2000:]}")
+        return service
+
+    yield start
+    for s in started:
+        s.kill(signal.SIGKILL)
+
+
+def rows(n: int = 1, value: float = 0.5) -> list[list[float]]:
+    return [[value + i / 100] * FEATURES for i in range(n)]
+
+
+def proof_of(service: Service, sequence: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = http("GET", f"{service.url}/v1/receipts/{sequence}/proof")
+        if status == 200:
+            return dict(body)
+        time.sleep(0.2)
+    raise AssertionError(f"receipt {sequence} was not anchored within {timeout}s")
