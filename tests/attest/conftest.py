@@ -54,8 +54,14 @@ def register_model(
 
 @pytest.fixture(scope="module")
 def approved_model(network: Network, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return register_model(network, tmp_path_factory.mktemp("models"), f"claims-{uuid.uuid4().hex[:6]}", "1.0", 0,
-                          ("org1", "org2"))  # fmt: skip
+    return register_model(
+        network,
+        tmp_path_factory.mktemp("models"),
+        f"claims-{uuid.uuid4().hex[:6]}",
+        "1.0",
+        0,
+        ("org1", "org2"),
+    )
 
 
 @dataclass
@@ -85,9 +91,25 @@ def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
         port = next(ports)
         data = data_dir or tmp_path / f"receipts-{org}-{port}"
         log = tmp_path / f"service-{port}.log"
-        argv = [sys.executable, "-m", "fabricml.cli", "serve", "--model", model, "--org", org, "--port", str(port),
-                "--data-dir", str(data), "--topology", str(network.topology.source),
-                "--state-dir", str(network.layout.root), *extra]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "fabricml.cli",
+            "serve",
+            "--model",
+            model,
+            "--org",
+            org,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--topology",
+            str(network.topology.source),
+            "--state-dir",
+            str(network.layout.root),
+            *extra,
+        ]
         with log.open("ab") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
         service = Service(f"http://127.0.0.1:{port}", proc, data, log)

@@ -23,13 +23,25 @@ def _verify(
 ) -> tuple[int, dict[str, object]]:
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
-    result = fabricml("attest", "verify", str(path), "--json", "--org", "org3", "--topology",
-                      str(network.topology.source), "--state-dir", str(network.layout.root), *extra, check=False)  # fmt: skip
+    result = fabricml(
+        "attest",
+        "verify",
+        str(path),
+        "--json",
+        "--org",
+        "org3",
+        "--topology",
+        str(network.topology.source),
+        "--state-dir",
+        str(network.layout.root),
+        *extra,
+        check=False,
+    )
     return result.returncode, json.loads(result.stdout)
 
 
 def _checks(report: dict[str, object]) -> dict[str, bool]:
-    return {c["check"]: c["ok"] for c in report["checks"]}  # type: ignore[attr-defined,index]
+    return {c["check"]: c["ok"] for c in report["checks"]}  # type: ignore[attr-defined]
 
 
 def _attestation(network: Network, org: str, identity: str, channel: sync.Channel) -> sync.Contract:
@@ -56,8 +68,13 @@ def test_every_answer_carries_a_receipt_that_verifies_anywhere(
     bundle = proof_of(service, receipt["sequence"])
     code, report = _verify(network, bundle, tmp_path)
     assert code == 0 and report["ok"], report
-    assert set(_checks(report)) == {"signature", "certificate chain", "service identity", "inclusion proof",
-                                    "anchored on the ledger"}  # fmt: skip
+    assert set(_checks(report)) == {
+        "signature",
+        "certificate chain",
+        "service identity",
+        "inclusion proof",
+        "anchored on the ledger",
+    }
     offline_code, offline = _verify(network, bundle, tmp_path, "--offline")
     assert offline_code == 0 and "anchored on the ledger" not in _checks(offline)
 
@@ -120,16 +137,23 @@ def test_the_ledger_refuses_replayed_skipped_and_unauthorised_batches(
         svc = _attestation(network, "org3", "inference", channel)
         state = json.loads(svc.evaluate_transaction("GetService", "Org3MSP", "inference"))
         seq, last = state["lastSequence"], state["lastReceipt"]
-        batch = {"model": approved_model, "root": "ab" * 32, "count": 2, "firstReceipt": last + 1,
-                 "lastReceipt": last + 2}  # fmt: skip
+        batch = {
+            "model": approved_model,
+            "root": "ab" * 32,
+            "count": 2,
+            "firstReceipt": last + 1,
+            "lastReceipt": last + 2,
+        }
         svc.submit_transaction("AnchorBatch", json.dumps({**batch, "sequence": seq + 1}))
         nxt = {**batch, "firstReceipt": last + 3, "lastReceipt": last + 4}
         for bad_seq in (seq + 1, seq + 3):  # a replay, then a gap
             with pytest.raises(EndorseError, match="out of order"):
                 svc.submit_transaction("AnchorBatch", json.dumps({**nxt, "sequence": bad_seq}))
         with pytest.raises(EndorseError, match="receipt"):
-            svc.submit_transaction("AnchorBatch", json.dumps({**nxt, "sequence": seq + 2, "firstReceipt": last + 9,
-                                                              "lastReceipt": last + 10}))  # fmt: skip
+            svc.submit_transaction(
+                "AnchorBatch",
+                json.dumps({**nxt, "sequence": seq + 2, "firstReceipt": last + 9, "lastReceipt": last + 10}),
+            )
         user = _attestation(network, "org3", "user1", channel)
         with pytest.raises(EndorseError, match="role=inference"):
             user.submit_transaction("AnchorBatch", json.dumps({**nxt, "sequence": seq + 2}))
@@ -175,8 +199,19 @@ def test_a_revoked_version_stops_being_served_and_its_receipts_cannot_be_anchore
     ref = register_model(network, tmp_path, "to-revoke", "1.0", 4, ("org1", "org2"))
     service = start_service(ref, "org1", "--anchor-ms", "60000", "--anchor-every", "100000")
     assert http("POST", f"{service.url}/v1/predict", {"inputs": rows(1)})[0] == 200
-    fabricml("model", "revoke", ref, "--reason", "bias found", "--org", "org3", "--topology",
-             str(network.topology.source), "--state-dir", str(network.layout.root))  # fmt: skip
+    fabricml(
+        "model",
+        "revoke",
+        ref,
+        "--reason",
+        "bias found",
+        "--org",
+        "org3",
+        "--topology",
+        str(network.topology.source),
+        "--state-dir",
+        str(network.layout.root),
+    )
     import time
 
     deadline = time.monotonic() + 30
@@ -187,9 +222,22 @@ def test_a_revoked_version_stops_being_served_and_its_receipts_cannot_be_anchore
     service.kill(signal.SIGTERM)  # shutting down tries to anchor the pending receipt...
     profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org1")))
     with profile.peer().sync_channel() as channel:
-        state = json.loads(_attestation(network, "org1", "auditor", channel).evaluate_transaction(
-            "GetService", "Org1MSP", "inference"))  # fmt: skip
+        state = json.loads(
+            _attestation(network, "org1", "auditor", channel).evaluate_transaction(
+                "GetService", "Org1MSP", "inference"
+            )
+        )
         with pytest.raises(EndorseError, match="revoked, not approved for serving"):
-            _attestation(network, "org1", "inference", channel).submit_transaction("AnchorBatch", json.dumps({
-                "sequence": state["lastSequence"] + 1, "model": ref, "root": "cd" * 32, "count": 1,
-                "firstReceipt": state["lastReceipt"] + 1, "lastReceipt": state["lastReceipt"] + 1}))  # fmt: skip
+            _attestation(network, "org1", "inference", channel).submit_transaction(
+                "AnchorBatch",
+                json.dumps(
+                    {
+                        "sequence": state["lastSequence"] + 1,
+                        "model": ref,
+                        "root": "cd" * 32,
+                        "count": 1,
+                        "firstReceipt": state["lastReceipt"] + 1,
+                        "lastReceipt": state["lastReceipt"] + 1,
+                    }
+                ),
+            )
