@@ -34,10 +34,17 @@ class AnchoredBatch:
     last: int
     root: str
     tx_id: str
+    anchored_at: float = 0.0  # wall-clock time the commit was recorded here
 
     def to_json(self) -> dict[str, Any]:
-        return {"sequence": self.sequence, "first": self.first, "last": self.last, "root": self.root,
-                "txId": self.tx_id}  # fmt: skip
+        return {
+            "sequence": self.sequence,
+            "first": self.first,
+            "last": self.last,
+            "root": self.root,
+            "txId": self.tx_id,
+            "anchoredAt": self.anchored_at,
+        }
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
@@ -71,8 +78,12 @@ class ReceiptLog:
         for raw in _read(self.receipts_path):
             r = InferenceReceipt(raw)
             self.receipts[r.sequence] = r
-        self.batches = [AnchoredBatch(b["sequence"], b["first"], b["last"], b["root"], b["txId"])
-                        for b in _read(self.batches_path)]  # fmt: skip
+        self.batches = [
+            AnchoredBatch(
+                b["sequence"], b["first"], b["last"], b["root"], b["txId"], b.get("anchoredAt", 0.0)
+            )
+            for b in _read(self.batches_path)
+        ]
 
     @property
     def next_sequence(self) -> int:
@@ -115,8 +126,14 @@ class ReceiptLog:
             return None
         leaves = [self.receipts[s].leaf() for s in range(batch.first, batch.last + 1)]
         proof = merkle.prove(leaves, sequence - batch.first)
-        return {"receipt": self.receipts[sequence].document, "batch": batch.sequence,
-                "proof": proof.to_json(), "root": batch.root, "txId": batch.tx_id}  # fmt: skip
+        return {
+            "receipt": self.receipts[sequence].document,
+            "batch": batch.sequence,
+            "proof": proof.to_json(),
+            "root": batch.root,
+            "txId": batch.tx_id,
+            "anchoredAt": batch.anchored_at,
+        }
 
 
 class Anchorer:
@@ -136,7 +153,6 @@ class Anchorer:
         self.max_receipts = max_receipts
         self.max_delay = max_delay
         self.wakeup = asyncio.Event()
-        self.anchored_at: dict[int, float] = {}  # receipt sequence -> monotonic time it was anchored
         self._lock = asyncio.Lock()
 
     def notify(self) -> None:
@@ -193,12 +209,9 @@ class Anchorer:
             request = {"sequence": sequence, "model": self.model, "root": root, "count": len(pending),
                        "firstReceipt": first, "lastReceipt": last}  # fmt: skip
             result = json.loads(await self.contract.submit_transaction("AnchorBatch", json.dumps(request)))
-            batch = AnchoredBatch(sequence, first, last, root, result["txId"])
+            batch = AnchoredBatch(sequence, first, last, root, result["txId"], time.time())
 
             self.log.record(batch)
-            now = time.monotonic()
-            for r in pending:
-                self.anchored_at[r.sequence] = now
             return batch
 
     async def run(self) -> None:

@@ -20,7 +20,14 @@ from typing import Any, Literal
 import torch
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel, Field
 
 from fabricml.gateway import CommitError, GatewayError, connect
@@ -109,8 +116,9 @@ class InferenceService:
             "fabricml_inference_requests", "Predict requests", ["status"], registry=self.metrics
         )
         self.latency = Histogram("fabricml_inference_seconds", "Predict latency", registry=self.metrics)
-        self.anchored = Counter(
-            "fabricml_receipts_anchored", "Receipts anchored on-chain", registry=self.metrics
+        self.anchored = Gauge("fabricml_receipts_anchored", "Last receipt anchored", registry=self.metrics)
+        self.pending = Gauge(
+            "fabricml_receipts_pending", "Receipts awaiting anchoring", registry=self.metrics
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._seq_lock = asyncio.Lock()
@@ -130,9 +138,10 @@ class InferenceService:
         gateway = connect(self.channel, identity, signer, hash_)
         network = gateway.get_network(self.profile.channel_name)
         self.attestation = network.get_contract(self.profile.chaincode_name, "Attestation")
-        self.anchorer = Anchorer(
-            self.receipts, self.attestation, cfg.model, cfg.anchor_every, cfg.anchor_ms / 1000
-        )
+        # per-inference: every receipt is its own batch, anchored before its response.
+        per_batch = 1 if cfg.receipts == "per-inference" else cfg.anchor_every
+        self.anchorer = Anchorer(self.receipts, self.attestation, cfg.model, per_batch, cfg.anchor_ms / 1000)
+
         if cfg.receipts != "off":
             await self.anchorer.recover(identity.msp_id, self.subject)
             await self.anchorer.anchor_pending()  # receipts left over from before a crash
@@ -182,7 +191,9 @@ class InferenceService:
             )  # fmt: skip
             self.receipts.append([receipt])
         if self.config.receipts == "per-inference":
-            await self.anchorer.anchor_pending()
+            while self.receipts.batch_of(receipt.sequence) is None:
+                await self.anchorer.anchor_pending()
+
         else:
             self.anchorer.notify()
         return {"outputs": outputs, "receipt": receipt.document}
@@ -275,7 +286,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        service.anchored.inc(0)
+        service.anchored.set(service.receipts.last_anchored_receipt)
+        service.pending.set(len(service.receipts.pending()))
         return Response(generate_latest(service.metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app
