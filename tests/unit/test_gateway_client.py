@@ -255,3 +255,29 @@ def test_arguments_of_other_types_are_refused_by_name() -> None:
     gw, _ = _gateway(FakeGatewayStub())
     with pytest.raises(TypeError, match="int"):
         gw.get_network("consortium").get_contract("fabricml").new_proposal("Put", [1])
+
+
+def test_with_mutual_tls_block_event_requests_carry_the_client_certificate_hash() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    identity = _identity(key)
+    tls_cert = _identity(ec.generate_private_key(ec.SECP256R1())).credentials
+    sign, hash_ = signer_from_pem(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    sent: list[Any] = []
+
+    class FakeDeliver:
+        def Deliver(self, requests: Any) -> Any:
+            sent.extend(requests)
+            return None
+
+    gw = connect(FakeChannel(), identity, sign, hash_, tls_client_certificate=tls_cert)
+    gw._client.deliver = FakeDeliver()
+    gw.get_network("consortium").block_events(start_block=5)
+    header = common_pb2.Payload.FromString(sent[0].payload).header
+    channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
+    der = x509.load_pem_x509_certificate(tls_cert).public_bytes(serialization.Encoding.DER)
+    assert channel_header.tls_cert_hash == hashlib.sha256(der).digest()
+    assert channel_header.type == common_pb2.DELIVER_SEEK_INFO

@@ -26,6 +26,7 @@ from fabricml.registry.signatures import check_bundle
 from .common import echo_json, fail, network_options, profile_for
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 ERRORS = (
     GatewayError,
     CommitError,
@@ -43,6 +44,21 @@ def registry_for(
 ) -> Iterator[ModelRegistry]:
     with open_registry(profile_for(topology, state_dir, org), identity) as registry:
         yield registry
+
+
+def _using(
+    org: str,
+    identity: str,
+    topology: Path | None,
+    state_dir: Path | None,
+    action: Callable[[ModelRegistry], T],
+) -> T:
+    """Run one registry action as the org's identity; a failure prints a clear error and exits 1."""
+    try:
+        with registry_for(org, identity, topology, state_dir) as reg:
+            return action(reg)
+    except ERRORS as exc:
+        fail(exc)
 
 
 def _who(default_identity: str) -> Callable[[F], F]:
@@ -160,11 +176,7 @@ def approve(
     ref: str, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
 ) -> None:
     """Approve REF (name@version) for your organization; org admins only."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.approve(ref)
-    except ERRORS as exc:
-        fail(exc)
+    record = _using(org, identity, topology, state_dir, lambda reg: reg.approve(ref))
     _show(record, as_json)
 
 
@@ -180,11 +192,7 @@ def revoke(
     state_dir: Path | None,
 ) -> None:
     """Revoke REF for good; inference services stop serving it."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.revoke(ref, reason)
-    except ERRORS as exc:
-        fail(exc)
+    record = _using(org, identity, topology, state_dir, lambda reg: reg.revoke(ref, reason))
     _show(record, as_json)
 
 
@@ -200,11 +208,7 @@ def deprecate(
     state_dir: Path | None,
 ) -> None:
     """Retire REF; only an admin of an org that trained it may."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.deprecate(ref, reason)
-    except ERRORS as exc:
-        fail(exc)
+    record = _using(org, identity, topology, state_dir, lambda reg: reg.deprecate(ref, reason))
     _show(record, as_json)
 
 
@@ -233,11 +237,9 @@ def list_models(
     state_dir: Path | None,
 ) -> None:  # fmt: skip
     """Registered versions, a page at a time."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            page = reg.list_versions(name, page_size, bookmark)
-    except ERRORS as exc:
-        fail(exc)
+    page = _using(
+        org, identity, topology, state_dir, lambda reg: reg.list_versions(name, page_size, bookmark)
+    )
     if as_json:
         echo_json(page)
         return
@@ -256,11 +258,7 @@ def history(
     ref: str, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
 ) -> None:
     """Every committed change of REF's record."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            entries = reg.history(ref)
-    except ERRORS as exc:
-        fail(exc)
+    entries = _using(org, identity, topology, state_dir, lambda reg: reg.history(ref))
     if as_json:
         echo_json(entries)
         return
@@ -283,11 +281,7 @@ def lineage(
     state_dir: Path | None,
 ) -> None:
     """Ancestry of REF: parents, datasets, federated rounds."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            graph = reg.lineage(ref)
-    except ERRORS as exc:
-        fail(exc)
+    graph = _using(org, identity, topology, state_dir, lambda reg: reg.lineage(ref))
     if png:
         lineage_view.render_png(graph, png)
         click.echo(f"wrote {png}", err=True)
@@ -305,11 +299,7 @@ def verify(
     state_dir: Path | None,
 ) -> None:  # fmt: skip
     """Recompute MODEL_DIR's digests and compare them with REF on the ledger, file by file."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            problems = reg.verify_dir(ref, model_dir)
-    except ERRORS as exc:
-        fail(exc)
+    problems = _using(org, identity, topology, state_dir, lambda reg: reg.verify_dir(ref, model_dir))
     if as_json:
         echo_json({"ref": ref, "matches": not problems, "problems": problems})
     elif problems:
@@ -383,11 +373,7 @@ def import_signature(
     state_dir: Path | None,
 ) -> None:  # fmt: skip
     """Check an OpenSSF model-signing BUNDLE: valid signature, same files as REF on the ledger."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            check = check_bundle(reg, ref, bundle, public_key)
-    except ERRORS as exc:
-        fail(exc)
+    check = _using(org, identity, topology, state_dir, lambda reg: check_bundle(reg, ref, bundle, public_key))
     if as_json:
         echo_json(check.to_json())
     else:
@@ -419,11 +405,7 @@ def policy_vote(
     state_dir: Path | None,
 ) -> None:
     """Vote for RULE (MAJORITY, ALL, ANY, AT_LEAST_<n>) for model NAME."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            policy = reg.vote_policy(name, rule)
-    except ERRORS as exc:
-        fail(exc)
+    policy = _using(org, identity, topology, state_dir, lambda reg: reg.vote_policy(name, rule))
     if as_json:
         echo_json(policy)
     else:

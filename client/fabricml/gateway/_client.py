@@ -34,8 +34,11 @@ class Client:
         signer: Signer | None,
         hash: Hash,
         deadlines: Deadlines,
+        tls_cert_hash: bytes = b"",
     ) -> None:
         self.gateway = gateway_pb2_grpc.GatewayStub(channel)
+        # With mutual TLS the peer binds block-event requests to the client's TLS certificate.
+        self.tls_cert_hash = tls_cert_hash
         self.deliver = events_pb2_grpc.DeliverStub(channel)
         self.identity = identity
         self.creator = identity.creator()

@@ -4,9 +4,12 @@ The caller creates and owns the gRPC channel; closing a Gateway leaves it open."
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2
@@ -37,10 +40,16 @@ def connect(
     signer: Signer | None = None,
     hash: Hash = sha256,
     deadlines: Deadlines | None = None,
+    tls_client_certificate: bytes | None = None,
 ) -> Gateway:
     """A Gateway for `identity` over a channel to one peer. Without a signer every step
-    must be signed offline."""
-    return Gateway(Client(channel, identity, signer, hash, deadlines or Deadlines()))
+    must be signed offline. With mutual TLS, pass the channel's client certificate (PEM)
+    so block-event requests carry its hash, as peers require."""
+    cert_hash = b""
+    if tls_client_certificate:
+        der = x509.load_pem_x509_certificate(tls_client_certificate).public_bytes(serialization.Encoding.DER)
+        cert_hash = hashlib.sha256(der).digest()
+    return Gateway(Client(channel, identity, signer, hash, deadlines or Deadlines(), cert_hash))
 
 
 class Gateway:
@@ -121,14 +130,13 @@ class Network:
         (transaction IDs, status and events only) or blocks with "private" data."""
         if checkpointer is not None and checkpointer.block_number is not None:
             start_block = checkpointer.block_number
-        payload = _messages.seek_envelope_payload(self.name, self._client.creator, start_block)
+        payload = _messages.seek_envelope_payload(
+            self.name, self._client.creator, start_block, self._client.tls_cert_hash
+        )
         envelope = common_pb2.Envelope(payload=payload, signature=self._client.sign(payload))
         self._client.require_signature(envelope.signature, "block events request")
-        method = {
-            "full": self._client.deliver.Deliver,
-            "filtered": self._client.deliver.DeliverFiltered,
-            "private": self._client.deliver.DeliverWithPrivateData,
-        }[kind]
+        rpc = {"full": "Deliver", "filtered": "DeliverFiltered", "private": "DeliverWithPrivateData"}[kind]
+        method = getattr(self._client.deliver, rpc)
         return BlockEvents(method(iter([envelope])))
 
 

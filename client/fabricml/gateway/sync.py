@@ -70,8 +70,10 @@ def connect(
     signer: Signer | None = None,
     hash: Hash = sha256,
     deadlines: Deadlines | None = None,
+    tls_client_certificate: bytes | None = None,
 ) -> Gateway:
-    return Gateway(channel, aio_gateway.connect(channel.aio, identity, signer, hash, deadlines))
+    inner = aio_gateway.connect(channel.aio, identity, signer, hash, deadlines, tls_client_certificate)
+    return Gateway(channel, inner)
 
 
 class Gateway:

@@ -98,11 +98,17 @@ class ReceiptLog:
         return self.batches[-1].sequence + 1 if self.batches else 1
 
     def append(self, receipts: list[InferenceReceipt]) -> None:
-        """Durably log receipts with one fsync (group commit) before their responses leave."""
+        """Durably log receipts with one fsync before their responses leave."""
+        self.write(receipts)
+        self.remember(receipts)
+
+    def write(self, receipts: list[InferenceReceipt]) -> None:
         with self.receipts_path.open("a") as f:
             f.write("".join(json.dumps(r.document, sort_keys=True) + "\n" for r in receipts))
             f.flush()
             os.fsync(f.fileno())
+
+    def remember(self, receipts: list[InferenceReceipt]) -> None:
         for r in receipts:
             self.receipts[r.sequence] = r
 
@@ -134,6 +140,37 @@ class ReceiptLog:
             "txId": batch.tx_id,
             "anchoredAt": batch.anchored_at,
         }
+
+
+class GroupCommit:
+    """Concurrent receipts share one fsync (group commit); each caller waits until its
+    receipt is on disk. Receipts reach the log in the order they were handed in."""
+
+    def __init__(self, receipts: ReceiptLog) -> None:
+        self.log = receipts
+        self._buffer: list[tuple[InferenceReceipt, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def write(self, receipt: InferenceReceipt) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer.append((receipt, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._buffer:
+            batch, self._buffer = self._buffer, []
+            receipts = [r for r, _ in batch]
+            try:
+                await asyncio.to_thread(self.log.write, receipts)  # the fsync stays off the event loop
+            except OSError as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            self.log.remember(receipts)
+            for _, done in batch:
+                done.set_result(None)
 
 
 class Anchorer:

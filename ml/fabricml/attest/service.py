@@ -35,7 +35,7 @@ from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
 
-from .anchoring import Anchorer, ReceiptLog
+from .anchoring import Anchorer, GroupCommit, ReceiptLog
 from .receipts import InferenceReceipt, payload_digest
 
 log = logging.getLogger("fabricml.inference")
@@ -121,7 +121,6 @@ class InferenceService:
             "fabricml_receipts_pending", "Receipts awaiting anchoring", registry=self.metrics
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self._seq_lock = asyncio.Lock()
 
     async def start(self) -> None:
         cfg = self.config
@@ -145,6 +144,8 @@ class InferenceService:
         if cfg.receipts != "off":
             await self.anchorer.recover(identity.msp_id, self.subject)
             await self.anchorer.anchor_pending()  # receipts left over from before a crash
+        self._next_receipt = self.receipts.next_sequence
+        self.wal = GroupCommit(self.receipts)
         self.batcher = _Batcher(self.model, cfg.device, cfg.max_batch_rows, cfg.max_wait_ms / 1000)
         self._tasks.append(asyncio.create_task(self.batcher.run()))
         if cfg.receipts == "batch":
@@ -183,13 +184,19 @@ class InferenceService:
         outputs = (await self.batcher(rows)).tolist()
         if self.config.receipts == "off":
             return {"outputs": outputs}
-        async with self._seq_lock:
-            receipt = InferenceReceipt.issue(
-                self.identity, self.subject, self.signer, self.config.model, self.manifest_digest,
-                payload_digest({"inputs": inputs}), payload_digest({"outputs": outputs}),
-                self.receipts.next_sequence,
-            )  # fmt: skip
-            self.receipts.append([receipt])
+        # Numbered and issued without yielding to the event loop, so WAL order is sequence order.
+        receipt = InferenceReceipt.issue(
+            self.identity,
+            self.subject,
+            self.signer,
+            self.config.model,
+            self.manifest_digest,
+            payload_digest({"inputs": inputs}),
+            payload_digest({"outputs": outputs}),
+            self._next_receipt,
+        )
+        self._next_receipt += 1
+        await self.wal.write(receipt)
         if self.config.receipts == "per-inference":
             while self.receipts.batch_of(receipt.sequence) is None:
                 await self.anchorer.anchor_pending()
@@ -280,8 +287,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         status = service.revoked or "serving"
-        body = {"status": status, "model": config.model, "device": config.device,
-                "pendingReceipts": len(service.receipts.pending())}  # fmt: skip
+        body = {
+            "status": status,
+            "model": config.model,
+            "device": config.device,
+            "pendingReceipts": len(service.receipts.pending()),
+        }
         return JSONResponse(body, 200 if not service.revoked else 503)
 
     @app.get("/metrics")
