@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -21,7 +22,7 @@ type Receipt struct {
 	InputDigest    string    `json:"inputDigest"`
 	OutputDigest   string    `json:"outputDigest"`
 	Service        ServiceID `json:"service"`
-	Certificate    string    `json:"certificate"`
+	CertificateDig string    `json:"certificateDigest"`
 	Sequence       uint64    `json:"sequence"`
 	Time           string    `json:"time"`
 	Signature      string    `json:"signature"`
@@ -87,7 +88,8 @@ func (r *Receipt) validate() error {
 			return fmt.Errorf("receipt %s %q holds characters outside [A-Za-z0-9@._:+-/ ]", field, v)
 		}
 	}
-	for field, v := range map[string]string{"manifestDigest": r.ManifestDigest, "inputDigest": r.InputDigest, "outputDigest": r.OutputDigest} {
+	for field, v := range map[string]string{"manifestDigest": r.ManifestDigest, "inputDigest": r.InputDigest,
+		"outputDigest": r.OutputDigest, "certificateDigest": r.CertificateDig} {
 		if err := checkDigest("receipt "+field, v); err != nil {
 			return err
 		}
@@ -98,6 +100,10 @@ func (r *Receipt) validate() error {
 // verifySignature checks the receipt against the certificate of the identity now
 // invoking the chaincode: a service can only attest its own receipts.
 func (r *Receipt) verifySignature(cert *x509.Certificate) error {
+	sum := sha256.Sum256(cert.Raw)
+	if hex.EncodeToString(sum[:]) != r.CertificateDig {
+		return fmt.Errorf("the receipt names certificate %s, not the caller's", r.CertificateDig)
+	}
 	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
 		return fmt.Errorf("receipts must be signed with an ECDSA key")

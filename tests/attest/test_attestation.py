@@ -7,11 +7,13 @@ import copy
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
 
-from fabricml.attest.receipts import InferenceReceipt
-from fabricml.gateway import EndorseError, sync
+from fabricml.attest.receipts import InferenceReceipt, certificate_digest
+from fabricml.gateway import EndorseError, Signer, sha256, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from tests.attest.conftest import ServiceFactory, http, proof_of, rows
@@ -69,12 +71,9 @@ def test_every_answer_carries_a_receipt_that_verifies_anywhere(
     code, report = _verify(network, bundle, tmp_path)
     assert code == 0 and report["ok"], report
     assert set(_checks(report)) == {
-        "signature",
-        "certificate chain",
-        "service identity",
-        "inclusion proof",
+        "certificate", "signature", "certificate chain", "service identity", "inclusion proof",
         "anchored on the ledger",
-    }
+    }  # fmt: skip
     offline_code, offline = _verify(network, bundle, tmp_path, "--offline")
     assert offline_code == 0 and "anchored on the ledger" not in _checks(offline)
 
@@ -94,23 +93,27 @@ def test_tampered_receipts_and_foreign_keys_fail_verification(
     # Re-signed by org2's inference key: the signature is sound but the chain is not org1's.
     profile2 = ConnectionProfile.load(network.layout.profile(network.topology.org("org2")))
     ident2, signer2, _ = profile2.identity("inference")
-    forged = copy.deepcopy(bundle["receipt"])
-    forged["certificate"] = ident2.credentials.decode()
-    unsigned = InferenceReceipt({k: v for k, v in forged.items() if k != "signature"})
-    from fabricml.gateway import sha256
-
-    forged["signature"] = base64.b64encode(signer2(sha256(unsigned.body()))).decode()
-    code, report = _verify(network, {**bundle, "receipt": forged}, tmp_path)
+    code, report = _verify(network, _resigned(bundle, ident2.credentials, signer2), tmp_path)
     assert code == 1 and _checks(report)["signature"] and not _checks(report)["certificate chain"]
 
     # Signed by org1's ordinary client, not its inference identity.
     profile1 = ConnectionProfile.load(network.layout.profile(network.topology.org("org1")))
     ident1, signer1, _ = profile1.identity("user1")
-    by_user = {**copy.deepcopy(bundle["receipt"]), "certificate": ident1.credentials.decode()}
-    body = InferenceReceipt({k: v for k, v in by_user.items() if k != "signature"}).body()
-    by_user["signature"] = base64.b64encode(signer1(sha256(body))).decode()
-    code, report = _verify(network, {**bundle, "receipt": by_user}, tmp_path)
-    assert code == 1 and not _checks(report)["service identity"]
+    code, report = _verify(network, _resigned(bundle, ident1.credentials, signer1), tmp_path)
+    assert code == 1 and _checks(report)["signature"] and not _checks(report)["service identity"]
+
+    # The bundle swaps in another certificate than the one the receipt commits to.
+    code, report = _verify(network, {**bundle, "certificate": ident2.credentials.decode()}, tmp_path)
+    assert code == 1 and not _checks(report)["certificate"]
+
+
+def _resigned(bundle: dict[str, Any], certificate: bytes, signer: Signer) -> dict[str, Any]:
+    """The bundle's receipt, made to name `certificate` and signed with its key."""
+    receipt = {**copy.deepcopy(bundle["receipt"])}
+    receipt["certificateDigest"] = certificate_digest(x509.load_pem_x509_certificate(certificate))
+    body = InferenceReceipt({k: v for k, v in receipt.items() if k != "signature"}).body()
+    receipt["signature"] = base64.b64encode(signer(sha256(body))).decode()
+    return {**bundle, "receipt": receipt, "certificate": certificate.decode()}
 
 
 def test_a_proof_for_the_wrong_root_fails(

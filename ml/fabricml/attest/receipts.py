@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fabricml.gateway import Identity, Signer, sha256
@@ -44,51 +44,60 @@ class InferenceReceipt:
         """The receipt's Merkle leaf hash (over the signed receipt)."""
         return merkle.leaf_hash(canonical_json(self.document))
 
-    def certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.document["certificate"].encode())
+    def names(self, cert: x509.Certificate) -> bool:
+        """Whether this is the certificate the receipt commits to (by its SHA-256)."""
+        return certificate_digest(cert) == self.document.get("certificateDigest")
 
-    def signature_valid(self) -> bool:
-        key = self.certificate().public_key()
+    def signature_valid(self, cert: x509.Certificate) -> bool:
+        key = cert.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey):
             return False
         try:
             key.verify(base64.b64decode(self.document["signature"]), self.body(), ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, ValueError, KeyError):
             return False
         return True
 
-    def role(self) -> str:
-        """The `role` attribute the org's CA put in the signer's certificate."""
-        try:
-            ext = self.certificate().extensions.get_extension_for_oid(FABRIC_ATTRS_OID)
-        except x509.ExtensionNotFound:
-            return ""
-        value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
-        return str(json.loads(value).get("attrs", {}).get("role", ""))
 
-    @classmethod
-    def issue(
-        cls,
-        identity: Identity,
-        subject: str,
-        signer: Signer,
-        model: str,
-        manifest_digest: str,
-        input_digest: str,
-        output_digest: str,
-        sequence: int,
-    ) -> InferenceReceipt:
-        document: dict[str, Any] = {
-            "schema": SCHEMA,
-            "model": model,
-            "manifestDigest": manifest_digest,
-            "inputDigest": input_digest,
-            "outputDigest": output_digest,
-            "service": {"mspId": identity.msp_id, "subject": subject},
-            "certificate": identity.credentials.decode(),
-            "sequence": sequence,
-            "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
-        unsigned = cls(document)
-        signature = signer(sha256(unsigned.body()))
-        return cls({**document, "signature": base64.b64encode(signature).decode()})
+def certificate_digest(cert: x509.Certificate) -> str:
+    return sha256_bytes(cert.public_bytes(serialization.Encoding.DER))
+
+
+def role_of(cert: x509.Certificate) -> str:
+    """The `role` attribute the org's CA put in a certificate."""
+    try:
+        ext = cert.extensions.get_extension_for_oid(FABRIC_ATTRS_OID)
+    except x509.ExtensionNotFound:
+        return ""
+    value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
+    return str(json.loads(value).get("attrs", {}).get("role", ""))
+
+
+def issue(
+    identity: Identity,
+    subject: str,
+    signer: Signer,
+    model: str,
+    manifest_digest: str,
+    input_digest: str,
+    output_digest: str,
+    sequence: int,
+    cert_digest: str | None = None,
+) -> InferenceReceipt:
+    """Sign a receipt. It names the service's certificate by digest; the certificate itself
+    travels with the proof bundle (GET /v1/receipts/{n}/proof)."""
+    if cert_digest is None:
+        cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "model": model,
+        "manifestDigest": manifest_digest,
+        "inputDigest": input_digest,
+        "outputDigest": output_digest,
+        "service": {"mspId": identity.msp_id, "subject": subject},
+        "certificateDigest": cert_digest,
+        "sequence": sequence,
+        "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+    signature = signer(sha256(InferenceReceipt(document).body()))
+    return InferenceReceipt({**document, "signature": base64.b64encode(signature).decode()})

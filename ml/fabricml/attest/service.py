@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from cryptography import x509
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import (
@@ -36,7 +37,8 @@ from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
 
 from .anchoring import Anchorer, GroupCommit, ReceiptLog
-from .receipts import InferenceReceipt, payload_digest
+from .receipts import certificate_digest, payload_digest
+from .receipts import issue as issue_receipt
 
 log = logging.getLogger("fabricml.inference")
 ReceiptMode = Literal["batch", "per-inference", "off"]
@@ -132,6 +134,7 @@ class InferenceService:
         self.model = mlp.load(model_dir, cfg.device)
         identity, signer, hash_ = self.profile.identity(cfg.identity)
         self.identity, self.signer = identity, signer
+        self.cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
         self.subject = cfg.identity
         self.channel = self.profile.peer().channel()
         gateway = connect(self.channel, identity, signer, hash_)
@@ -185,7 +188,7 @@ class InferenceService:
         if self.config.receipts == "off":
             return {"outputs": outputs}
         # Numbered and issued without yielding to the event loop, so WAL order is sequence order.
-        receipt = InferenceReceipt.issue(
+        receipt = issue_receipt(
             self.identity,
             self.subject,
             self.signer,
@@ -194,6 +197,7 @@ class InferenceService:
             payload_digest({"inputs": inputs}),
             payload_digest({"outputs": outputs}),
             self._next_receipt,
+            self.cert_digest,
         )
         self._next_receipt += 1
         await self.wal.write(receipt)
@@ -229,7 +233,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return response
 
     @app.post("/v1/predict")
-    async def predict(body: PredictRequest) -> dict[str, Any]:
+    async def predict(body: PredictRequest) -> JSONResponse:
         if len(body.inputs) > config.max_rows:
             service.requests.labels("refused").inc()
             raise HTTPException(413, f"at most {config.max_rows} rows per request, got {len(body.inputs)}")
@@ -245,7 +249,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 service.requests.labels("unavailable").inc()
                 raise HTTPException(503, str(exc)) from None
         service.requests.labels("ok").inc()
-        return result
+        return JSONResponse(result)
 
     @app.post("/v1/claims/{claim_id}")
     async def attest_claim(claim_id: str, body: PredictRequest) -> dict[str, Any]:
@@ -282,7 +286,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         found = service.receipts.proof(sequence)
         if found is None:
             return JSONResponse({"status": "pending", "detail": "not yet anchored; retry shortly"}, 202)
-        return JSONResponse(found)
+        return JSONResponse({**found, "certificate": service.identity.credentials.decode()})
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

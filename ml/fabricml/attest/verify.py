@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from fabricml.gateway import GatewayError, sync
 
 from . import merkle
-from .receipts import InferenceReceipt
+from .receipts import InferenceReceipt, role_of
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,24 @@ class Check:
 def verify_receipt(
     bundle: dict[str, Any], ca: x509.Certificate | None, attestation: sync.Contract | None
 ) -> list[Check]:
-    """`bundle` is a receipt, or {receipt, batch, proof, root, txId} as the service returns it."""
+    """`bundle` is {receipt, certificate, batch, proof, root, txId} as the service returns it
+    (only receipt and certificate are needed for the offline checks)."""
     raw = bundle.get("receipt", bundle)
     receipt = InferenceReceipt(raw)
-    checks = []
     try:
-        cert = receipt.certificate()
+        cert = x509.load_pem_x509_certificate(str(bundle["certificate"]).encode())
     except (KeyError, ValueError) as exc:
-        return [Check("certificate", False, f"the receipt carries no readable certificate: {exc}")]
-    checks.append(
-        Check("signature", receipt.signature_valid(), "ECDSA over the receipt body, by its certificate's key")
-    )
+        return [Check("certificate", False, f"the bundle carries no readable service certificate: {exc}")]
+    checks = [
+        Check(
+            "certificate", receipt.names(cert), "the bundle's certificate is the one the receipt commits to"
+        ),
+        Check(
+            "signature",
+            receipt.signature_valid(cert),
+            "ECDSA over the receipt body, by that certificate's key",
+        ),
+    ]
     if ca is None:
         checks.append(
             Check("certificate chain", False, "no CA certificate given for the service's organization")
@@ -52,11 +59,14 @@ def verify_receipt(
             checks.append(Check("certificate chain", False, f"not issued by the org's CA: {exc!r}"))
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cn = str(names[0].value) if names else "?"
-    role = receipt.role()
+    role = role_of(cert)
     checks.append(
-        Check("service identity", cn == raw["service"]["subject"] and role == "inference",
-              f"certificate CN {cn}, role={role or 'none'}")
-    )  # fmt: skip
+        Check(
+            "service identity",
+            cn == raw["service"]["subject"] and role == "inference",
+            f"certificate CN {cn}, role={role or 'none'}",
+        )
+    )
     if "proof" not in bundle:
         checks.append(
             Check("inclusion proof", False, "the bundle has no inclusion proof (receipt not yet anchored?)")
