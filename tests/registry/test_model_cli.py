@@ -114,7 +114,7 @@ def test_an_openssf_model_signing_bundle_is_checked_against_the_registered_files
     _register(network, model_dir, tmp_path, name)
     private, public = _keypair(tmp_path, "publisher")
     bundle = tmp_path / "model.sig"
-    model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(model_dir, bundle)  # type: ignore[no-untyped-call]
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(model_dir, bundle)
     _, out, _ = _model(network, "import-signature", f"{name}@1.0", str(bundle), "--public-key", str(public),
                        "--org", "org2", "--json")  # fmt: skip
     check = json.loads(out)
@@ -133,7 +133,7 @@ def test_an_openssf_model_signing_bundle_is_checked_against_the_registered_files
     other.mkdir()
     (other / "weights.bin").write_bytes(b"different model")
     other_bundle = tmp_path / "other.sig"
-    model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(other, other_bundle)  # type: ignore[no-untyped-call]
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(other, other_bundle)
     code, out, _ = _model(network, "import-signature", f"{name}@1.0", str(other_bundle), "--public-key",
                           str(public), "--json", check=False)  # fmt: skip
     mismatch = json.loads(out)

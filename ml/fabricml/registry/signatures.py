@@ -65,7 +65,7 @@ def check_bundle(registry: ModelRegistry, ref: str, bundle: Path, public_key: Pa
             ref, Path(tmp) / Path(subjects[0]["name"] if subjects else "model"), require_deployable=False
         )
         try:
-            config = model_signing.verifying.Config()  # type: ignore[no-untyped-call]
+            config = model_signing.verifying.Config()
             config.use_elliptic_key_verifier(public_key=public_key).verify(model_dir, bundle)
             check.signature_valid = True
         except Exception as exc:  # model_signing raises ValueError and others for bad bundles
