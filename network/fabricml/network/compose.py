@@ -40,8 +40,8 @@ def compose(topo: Topology) -> dict[str, Any]:
         secret_var = f"FABRICML_CA_ADMIN_SECRET_{org.name.upper().replace('-', '_')}"
         services[org.ca_name] = service(
             f"hyperledger/fabric-ca:{FABRIC_CA_VERSION}",
-            ca.server_env(),
-            command=ca.server_argv(f"${{{secret_var}:?set the CA admin secret}}", "fabric-ca-server"),
+            ca.server_env(f"${{{secret_var}:?set the CA admin secret}}"),
+            command=ca.server_argv("fabric-ca-server"),
         )
     for org in topo.organizations:
         for o in org.orderers:

@@ -105,14 +105,12 @@ class CertificateAuthority:
     def server_cert(self) -> Path:
         return self.home / "ca-cert.pem"
 
-    def server_argv(self, admin_secret: str, executable: str | None = None) -> list[str]:
+    def server_argv(self, executable: str | None = None) -> list[str]:
         return [
             executable or str(self.binaries.path("fabric-ca-server")),
             "start",
             "--home",
             str(self.home),
-            "-b",
-            f"{CA_ADMIN}:{admin_secret}",
             "--address",
             HOST,
             "--port",
@@ -126,8 +124,10 @@ class CertificateAuthority:
             "--tls.enabled",
         ]
 
-    def server_env(self) -> dict[str, str]:
+    def server_env(self, admin_secret: str) -> dict[str, str]:
+        # The bootstrap secret goes in the environment: argv is readable by every local user.
         return {
+            "FABRIC_CA_SERVER_BOOT": f"{CA_ADMIN}:{admin_secret}",
             "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{self.org.port(1)}",
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "prometheus",
         }

@@ -122,8 +122,8 @@ class Network:
                     org.ca_name,
                     "ca",
                     org,
-                    ca.server_argv(ca.secret(CA_ADMIN, create=False)),
-                    {**base, **ca.server_env()},
+                    ca.server_argv(),
+                    {**base, **ca.server_env(ca.secret(CA_ADMIN, create=False))},
                     f"http://{HOST}:{org.port(1)}/healthz",
                 )
             )
