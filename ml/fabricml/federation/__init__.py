@@ -1,0 +1,1 @@
+"""Federated learning coordinated by chaincode: deterministic aggregation first."""

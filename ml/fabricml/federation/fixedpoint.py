@@ -1,0 +1,72 @@
+"""Fixed-point encoding of model updates, so every organization aggregates to the same bytes.
+
+A float value x becomes round(x * 2**SCALE_BITS) in int64, after clipping x to
+[-CLIP, CLIP]. With CLIP = 2**8 every encoded value fits in 33 bits, so a sum of up
+to 2**30 weighted values (weights up to 2**30 in total) cannot overflow int64:
+|q| * W < 2**32 * 2**30 < 2**63. Integer sums, sorts and medians are exact, so the
+result does not depend on the CPU, the GPU, the thread count or the order of work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+SCALE_BITS = 24
+CLIP = 2.0**8
+MAX_TOTAL_WEIGHT = 2**30
+
+Update = list[np.ndarray]  # one array per model tensor
+
+
+def encode(update: Sequence[np.ndarray]) -> Update:
+    """Float arrays to fixed-point int64 arrays (round half to even, after clipping)."""
+    out = []
+    for a in update:
+        x = np.asarray(a, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("updates must be finite: NaN or infinity found")
+        out.append(np.rint(np.clip(x, -CLIP, CLIP) * (1 << SCALE_BITS)).astype(np.int64))
+    return out
+
+
+def decode(update: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [np.asarray(q, dtype=np.int64).astype(np.float64) / (1 << SCALE_BITS) for q in update]
+
+
+def to_bytes(update: Sequence[np.ndarray]) -> bytes:
+    """A canonical serialization: a JSON header of shapes, then little-endian int64 data."""
+    arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in update]
+    header = json.dumps(
+        {
+            "format": "fabricml.fixedpoint/v1",
+            "scaleBits": SCALE_BITS,
+            "shapes": [list(a.shape) for a in arrays],
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return len(header).to_bytes(4, "little") + header.encode() + b"".join(a.tobytes() for a in arrays)
+
+
+def from_bytes(raw: bytes) -> Update:
+    n = int.from_bytes(raw[:4], "little")
+    header = json.loads(raw[4 : 4 + n])
+    if header.get("format") != "fabricml.fixedpoint/v1" or header.get("scaleBits") != SCALE_BITS:
+        raise ValueError(f"not a fabricml fixed-point update with scale 2**{SCALE_BITS}")
+    out, offset = [], 4 + n
+    for shape in header["shapes"]:
+        count = int(np.prod(shape)) if shape else 1
+        a = np.frombuffer(raw, dtype="<i8", count=count, offset=offset).reshape(shape).astype(np.int64)
+        out.append(a)
+        offset += 8 * count
+    if offset != len(raw):
+        raise ValueError("update bytes do not match their header")
+    return out
+
+
+def digest(update: Sequence[np.ndarray]) -> str:
+    return hashlib.sha256(to_bytes(update)).hexdigest()
