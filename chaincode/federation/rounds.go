@@ -1,0 +1,289 @@
+package federation
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/caller"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
+	"github.com/fabricml/fabricml/chaincode/token"
+)
+
+// Advance moves a round on: COMMIT ends when every active participant committed or its
+// deadline passed, REVEAL likewise, and an AGGREGATE phase past its deadline without a
+// quorum closes the round. Anyone may call it; the ledger's time decides.
+func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
+	t, k, err := c.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != StatusRunning {
+		return nil, fmt.Errorf("task %s is %s", id, t.Status)
+	}
+	now, err := txNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	commitments, err := c.Commitments(ctx, id, t.Round)
+	if err != nil {
+		return nil, err
+	}
+	revealed := 0
+	for _, cm := range commitments {
+		if cm.Revealed {
+			revealed++
+		}
+	}
+	switch t.Phase {
+	case PhaseCommit:
+		if len(commitments) < len(t.active()) && !t.pastDeadline(now) {
+			return nil, fmt.Errorf("%d of %d participants committed and the phase ends at %s", len(commitments), len(t.active()), t.PhaseDeadline)
+		}
+		if len(commitments) < t.MinParticipants {
+			return t, c.closeRound(ctx, k, t, now, fmt.Sprintf("only %d of the %d required participants committed before %s", len(commitments), t.MinParticipants, t.PhaseDeadline))
+		}
+		t.enterPhase(PhaseReveal, now)
+	case PhaseReveal:
+		if revealed < len(commitments) && !t.pastDeadline(now) {
+			return nil, fmt.Errorf("%d of %d commitments revealed and the phase ends at %s", revealed, len(commitments), t.PhaseDeadline)
+		}
+		if revealed < t.MinParticipants {
+			return t, c.closeRound(ctx, k, t, now, fmt.Sprintf("only %d of the %d required participants revealed before %s", revealed, t.MinParticipants, t.PhaseDeadline))
+		}
+		t.enterPhase(PhaseAggregate, now)
+	case PhaseAggregate:
+		if !t.pastDeadline(now) {
+			return nil, fmt.Errorf("the aggregate phase ends at %s", t.PhaseDeadline)
+		}
+		return t, c.closeRound(ctx, k, t, now, "no quorum of organizations posted the same aggregate before the deadline")
+	}
+	return t, c.save(ctx, k, t, "PhaseChanged")
+}
+
+// PostAggregate records the caller org's aggregate digest, scores and flags; the round is
+// finalized as soon as a majority of participating orgs posted the same digest.
+func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id string, round int, digest, scores string, flagged []string) (*RoundResult, error) {
+	t, k, err := c.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	who, now, err := c.requirePhase(ctx, t, round, PhaseAggregate)
+	if err != nil {
+		return nil, err
+	}
+	if who.NodeRole != caller.NodeRoleAdmin && who.Role != "trainer" {
+		return nil, fmt.Errorf("an org admin or trainer must post the aggregate")
+	}
+	orgs := t.orgs()
+	if !slices.Contains(orgs, who.MSPID) {
+		return nil, fmt.Errorf("%s has no active participant in task %s", who.MSPID, id)
+	}
+	if !digestPattern.MatchString(digest) {
+		return nil, fmt.Errorf("digest must be 64 lowercase hex characters (SHA-256), got %q", digest)
+	}
+	post := AggregatePost{MSPID: who.MSPID, Digest: digest, Scores: map[string]int64{}, Flagged: flagged, TxID: ctx.GetStub().GetTxID()}
+	if err := ledgerutil.DecodeStrict([]byte(scores), "scores", &post.Scores); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, p := range t.active() {
+		known[p.Key()] = true
+	}
+	for name, score := range post.Scores {
+		if !known[name] || score < 0 {
+			return nil, fmt.Errorf("score for %q: participants are %v and scores must not be negative", name, t.active())
+		}
+	}
+	for _, f := range flagged {
+		if !known[f] {
+			return nil, fmt.Errorf("flagged %q is not an active participant", f)
+		}
+	}
+	pk, err := ctx.GetStub().CreateCompositeKey(aggregateKeyType, []string{id, fmt.Sprintf("%06d", round), who.MSPID})
+	if err != nil {
+		return nil, err
+	}
+	var prior AggregatePost
+	if found, err := ledgerutil.GetJSON(ctx, pk, &prior); err != nil || found {
+		if err == nil {
+			err = fmt.Errorf("%s already posted an aggregate for round %d", who.MSPID, round)
+		}
+		return nil, err
+	}
+	if _, err := ledgerutil.PutJSON(ctx, pk, post); err != nil {
+		return nil, err
+	}
+	posts, err := c.aggregates(ctx, id, round)
+	if err != nil {
+		return nil, err
+	}
+	agreeing := []AggregatePost{}
+	for _, p := range posts {
+		if p.Digest == digest {
+			agreeing = append(agreeing, p)
+		}
+	}
+	if len(agreeing) < len(orgs)/2+1 {
+		return &RoundResult{TaskID: id, Round: round, Status: "pending", AggregateDigest: digest}, nil
+	}
+	return c.finalize(ctx, k, t, now, digest, agreeing, posts)
+}
+
+func (c *Contract) aggregates(ctx contractapi.TransactionContextInterface, id string, round int) ([]AggregatePost, error) {
+	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(aggregateKeyType, []string{id, fmt.Sprintf("%06d", round)})
+	if err != nil {
+		return nil, err
+	}
+	defer iter.Close()
+	out := []AggregatePost{}
+	for iter.HasNext() {
+		kv, err := iter.Next()
+		if err != nil {
+			return nil, err
+		}
+		var p AggregatePost
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// finalize settles a round the quorum agreed on: participants flagged by a majority of
+// the agreeing orgs, and those who committed but never revealed, lose their stake to the
+// reward pool; the rest share the round's reward by their median score.
+func (c *Contract) finalize(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, digest string, agreeing, posts []AggregatePost) (*RoundResult, error) {
+	commitments, err := c.Commitments(ctx, t.ID, t.Round)
+	if err != nil {
+		return nil, err
+	}
+	result := &RoundResult{TaskID: t.ID, Round: t.Round, Status: "FINALIZED", AggregateDigest: digest,
+		Agreeing: []string{}, Disagreeing: []string{}, Rewards: map[string]int64{}, Slashed: []string{}, TxID: ctx.GetStub().GetTxID()}
+	for _, p := range posts {
+		if p.Digest == digest {
+			result.Agreeing = append(result.Agreeing, p.MSPID)
+		} else {
+			result.Disagreeing = append(result.Disagreeing, p.MSPID)
+		}
+	}
+	revealed := map[string]bool{}
+	for _, cm := range commitments {
+		if cm.Revealed {
+			revealed[cm.Participant.Key()] = true
+		} else {
+			result.Slashed = append(result.Slashed, cm.Participant.Key())
+		}
+	}
+	for _, p := range t.active() {
+		flags := 0
+		for _, a := range agreeing {
+			if slices.Contains(a.Flagged, p.Key()) {
+				flags++
+			}
+		}
+		if flags >= len(agreeing)/2+1 && !slices.Contains(result.Slashed, p.Key()) {
+			result.Slashed = append(result.Slashed, p.Key())
+		}
+	}
+	slices.Sort(result.Slashed)
+	honest := []string{}
+	var total int64
+	scores := map[string]int64{}
+	for _, p := range t.active() {
+		if !revealed[p.Key()] || slices.Contains(result.Slashed, p.Key()) {
+			continue
+		}
+		values := []int64{}
+		for _, a := range agreeing {
+			values = append(values, a.Scores[p.Key()])
+		}
+		slices.Sort(values)
+		scores[p.Key()] = values[len(values)/2]
+		total += scores[p.Key()]
+		honest = append(honest, p.Key())
+	}
+	pool := t.RewardPerRound
+	for _, key := range result.Slashed {
+		i := slices.IndexFunc(t.Participants, func(p Participant) bool { return p.Key() == key })
+		t.Participants[i].Slashed = true
+		pool += t.Stake // the slashed stake joins this round's rewards
+	}
+	var paid int64
+	for i, key := range honest {
+		share := pool / int64(max(len(honest), 1))
+		if total > 0 {
+			share = pool * scores[key] / total
+		}
+		if i == len(honest)-1 {
+			share = pool - paid // integer remainders go to the last, so nothing is lost
+		}
+		result.Rewards[key] = share
+		paid += share
+		msp, _, _ := strings.Cut(key, "/")
+		if err := token.Move(ctx, msp, share); err != nil {
+			return nil, err
+		}
+	}
+	// What is not paid (no honest participant) stays in escrow and returns to the creator.
+	t.Escrow -= paid
+	if err := c.endRound(ctx, k, t, now, result); err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+func (c *Contract) closeRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, reason string) error {
+	result := &RoundResult{TaskID: t.ID, Round: t.Round, Status: "CLOSED", Reason: reason, Agreeing: []string{},
+		Disagreeing: []string{}, Rewards: map[string]int64{}, Slashed: []string{}, TxID: ctx.GetStub().GetTxID()}
+	return c.endRound(ctx, k, t, now, result)
+}
+
+// endRound records the result and starts the next round, or ends the task and returns
+// the remaining stakes and unspent rewards.
+func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, result *RoundResult) error {
+	rk, err := ctx.GetStub().CreateCompositeKey(roundKeyType, []string{t.ID, fmt.Sprintf("%06d", t.Round)})
+	if err != nil {
+		return err
+	}
+	raw, err := ledgerutil.PutJSON(ctx, rk, result)
+	if err != nil {
+		return err
+	}
+	if err := ctx.GetStub().SetEvent("Round"+capitalized(result.Status), raw); err != nil {
+		return err
+	}
+	if t.Round < t.Rounds && len(t.active()) >= t.MinParticipants {
+		t.Round++
+		t.enterPhase(PhaseCommit, now)
+		_, err := ledgerutil.PutJSON(ctx, k, t)
+		return err
+	}
+	t.Status, t.Phase, t.PhaseDeadline = StatusDone, "", ""
+	for _, p := range t.active() {
+		if err := token.Move(ctx, p.MSPID, t.Stake); err != nil {
+			return err
+		}
+		t.Escrow -= t.Stake
+	}
+	if t.Escrow > 0 {
+		if err := token.Move(ctx, t.Creator, t.Escrow); err != nil {
+			return err
+		}
+		t.Escrow = 0
+	}
+	_, err = ledgerutil.PutJSON(ctx, k, t)
+	return err
+}
+
+func capitalized(status string) string {
+	if status == "FINALIZED" {
+		return "Finalized"
+	}
+	return "Closed"
+}

@@ -1,0 +1,156 @@
+// Package token keeps the consortium's token balances, used for stakes, rewards and
+// slashing; new tokens are minted only when a majority of members voted for the same mint.
+package token
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/caller"
+	"github.com/fabricml/fabricml/chaincode/consortium"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
+)
+
+const (
+	balanceKeyType = "balance"
+	mintKeyType    = "mint"
+	maxAmount      = int64(1) << 50
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Balance is an organization's token account.
+type Balance struct {
+	MSPID  string `json:"mspId"`
+	Amount int64  `json:"amount"`
+}
+
+// MintProposal is minted once a majority of members voted for it.
+type MintProposal struct {
+	ID        string   `json:"id"`
+	Recipient string   `json:"recipient"`
+	Amount    int64    `json:"amount"`
+	Voters    []string `json:"voters"`
+	Minted    bool     `json:"minted"`
+	MintedTx  string   `json:"mintedTx"`
+}
+
+// Contract is the Token contract.
+type Contract struct {
+	contractapi.Contract
+}
+
+// New returns the contract under its public name.
+func New() *Contract {
+	c := &Contract{}
+	c.Name = "Token"
+	return c
+}
+
+func balanceKey(ctx contractapi.TransactionContextInterface, msp string) (string, error) {
+	return ctx.GetStub().CreateCompositeKey(balanceKeyType, []string{msp})
+}
+
+// BalanceOf returns an organization's balance (zero if it never held tokens).
+func BalanceOf(ctx contractapi.TransactionContextInterface, msp string) (int64, error) {
+	k, err := balanceKey(ctx, msp)
+	if err != nil {
+		return 0, err
+	}
+	var b Balance
+	if _, err := ledgerutil.GetJSON(ctx, k, &b); err != nil {
+		return 0, err
+	}
+	return b.Amount, nil
+}
+
+// Move adds delta (which may be negative) to an account, refusing to go below zero.
+func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) error {
+	current, err := BalanceOf(ctx, msp)
+	if err != nil {
+		return err
+	}
+	if current+delta < 0 {
+		return fmt.Errorf("%s holds %d tokens, %d are needed", msp, current, -delta)
+	}
+	if current+delta > maxAmount {
+		return fmt.Errorf("balance of %s would exceed %d", msp, maxAmount)
+	}
+	k, err := balanceKey(ctx, msp)
+	if err != nil {
+		return err
+	}
+	_, err = ledgerutil.PutJSON(ctx, k, Balance{MSPID: msp, Amount: current + delta})
+	return err
+}
+
+// GetBalance returns an organization's balance.
+func (c *Contract) GetBalance(ctx contractapi.TransactionContextInterface, msp string) (*Balance, error) {
+	amount, err := BalanceOf(ctx, msp)
+	if err != nil {
+		return nil, err
+	}
+	return &Balance{MSPID: msp, Amount: amount}, nil
+}
+
+// VoteMint is an org admin's vote to mint `amount` tokens for `recipient` under proposal
+// `id`; the tokens are minted when a majority of members voted for the same terms.
+func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (*MintProposal, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.RequireAdmin("VoteMint"); err != nil {
+		return nil, err
+	}
+	if !idPattern.MatchString(id) {
+		return nil, fmt.Errorf("proposal id %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", id)
+	}
+	if amount < 1 || amount > maxAmount {
+		return nil, fmt.Errorf("amount must be 1 to %d, got %d", maxAmount, amount)
+	}
+	members, err := consortium.MemberMSPIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(members, who.MSPID) || !slices.Contains(members, recipient) {
+		return nil, fmt.Errorf("voter %s and recipient %s must both be consortium members", who.MSPID, recipient)
+	}
+	k, err := ctx.GetStub().CreateCompositeKey(mintKeyType, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	p := MintProposal{ID: id, Recipient: recipient, Amount: amount, Voters: []string{}}
+	found, err := ledgerutil.GetJSON(ctx, k, &p)
+	if err != nil {
+		return nil, err
+	}
+	if found && (p.Recipient != recipient || p.Amount != amount) {
+		return nil, fmt.Errorf("proposal %s mints %d for %s; a vote must name the same terms", id, p.Amount, p.Recipient)
+	}
+	if p.Minted {
+		return nil, fmt.Errorf("proposal %s was already minted in transaction %s", id, p.MintedTx)
+	}
+	if slices.Contains(p.Voters, who.MSPID) {
+		return nil, fmt.Errorf("%s already voted for proposal %s", who.MSPID, id)
+	}
+	p.Voters = append(p.Voters, who.MSPID)
+	slices.Sort(p.Voters)
+	if len(p.Voters) >= len(members)/2+1 {
+		if err := Move(ctx, recipient, amount); err != nil {
+			return nil, err
+		}
+		p.Minted, p.MintedTx = true, ctx.GetStub().GetTxID()
+	}
+	raw, err := ledgerutil.PutJSON(ctx, k, p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Minted {
+		return &p, ctx.GetStub().SetEvent("TokensMinted", raw)
+	}
+	return &p, nil
+}
