@@ -118,10 +118,19 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 	if _, err := ledgerutil.PutJSON(ctx, pk, post); err != nil {
 		return nil, err
 	}
-	posts, err := c.aggregates(ctx, id, round)
+	// A range query does not see this transaction's own write: add the new post by hand.
+	committed, err := c.aggregates(ctx, id, round)
 	if err != nil {
 		return nil, err
 	}
+	posts := []AggregatePost{post}
+	for _, p := range committed {
+		if p.MSPID != who.MSPID {
+			posts = append(posts, p)
+		}
+	}
+	slices.SortFunc(posts, func(a, b AggregatePost) int { return strings.Compare(a.MSPID, b.MSPID) })
+
 	agreeing := []AggregatePost{}
 	for _, p := range posts {
 		if p.Digest == digest {
@@ -129,7 +138,9 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 		}
 	}
 	if len(agreeing) < len(orgs)/2+1 {
-		return &RoundResult{TaskID: id, Round: round, Status: "pending", AggregateDigest: digest}, nil
+		return &RoundResult{TaskID: id, Round: round, Status: "pending", AggregateDigest: digest, Agreeing: []string{},
+			Disagreeing: []string{}, Rewards: map[string]int64{}, Slashed: []string{}, TxID: ctx.GetStub().GetTxID()}, nil
+
 	}
 	return c.finalize(ctx, k, t, now, digest, agreeing, posts)
 }
@@ -215,6 +226,7 @@ func (c *Contract) finalize(ctx contractapi.TransactionContextInterface, k strin
 		pool += t.Stake // the slashed stake joins this round's rewards
 	}
 	var paid int64
+	deltas := map[string]int64{}
 	for i, key := range honest {
 		share := pool / int64(max(len(honest), 1))
 		if total > 0 {
@@ -226,13 +238,11 @@ func (c *Contract) finalize(ctx contractapi.TransactionContextInterface, k strin
 		result.Rewards[key] = share
 		paid += share
 		msp, _, _ := strings.Cut(key, "/")
-		if err := token.Move(ctx, msp, share); err != nil {
-			return nil, err
-		}
+		deltas[msp] += share
 	}
 	// What is not paid (no honest participant) stays in escrow and returns to the creator.
 	t.Escrow -= paid
-	if err := c.endRound(ctx, k, t, now, result); err != nil {
+	if err := c.endRound(ctx, k, t, now, result, deltas); err != nil {
 		return nil, err
 	}
 	return result, nil
@@ -241,12 +251,13 @@ func (c *Contract) finalize(ctx contractapi.TransactionContextInterface, k strin
 func (c *Contract) closeRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, reason string) error {
 	result := &RoundResult{TaskID: t.ID, Round: t.Round, Status: "CLOSED", Reason: reason, Agreeing: []string{},
 		Disagreeing: []string{}, Rewards: map[string]int64{}, Slashed: []string{}, TxID: ctx.GetStub().GetTxID()}
-	return c.endRound(ctx, k, t, now, result)
+	return c.endRound(ctx, k, t, now, result, map[string]int64{})
 }
 
 // endRound records the result and starts the next round, or ends the task and returns
-// the remaining stakes and unspent rewards.
-func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, result *RoundResult) error {
+// the remaining stakes and unspent rewards. Token movements are summed per org and
+// applied once each: a transaction does not read its own writes back.
+func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, result *RoundResult, deltas map[string]int64) error {
 	rk, err := ctx.GetStub().CreateCompositeKey(roundKeyType, []string{t.ID, fmt.Sprintf("%06d", t.Round)})
 	if err != nil {
 		return err
@@ -261,21 +272,27 @@ func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k strin
 	if t.Round < t.Rounds && len(t.active()) >= t.MinParticipants {
 		t.Round++
 		t.enterPhase(PhaseCommit, now)
-		_, err := ledgerutil.PutJSON(ctx, k, t)
-		return err
-	}
-	t.Status, t.Phase, t.PhaseDeadline = StatusDone, "", ""
-	for _, p := range t.active() {
-		if err := token.Move(ctx, p.MSPID, t.Stake); err != nil {
-			return err
+	} else {
+		t.Status, t.Phase, t.PhaseDeadline = StatusDone, "", ""
+		for _, p := range t.active() {
+			deltas[p.MSPID] += t.Stake
+			t.Escrow -= t.Stake
 		}
-		t.Escrow -= t.Stake
-	}
-	if t.Escrow > 0 {
-		if err := token.Move(ctx, t.Creator, t.Escrow); err != nil {
-			return err
-		}
+		deltas[t.Creator] += t.Escrow
 		t.Escrow = 0
+	}
+	orgs := make([]string, 0, len(deltas))
+	for msp := range deltas {
+		orgs = append(orgs, msp)
+	}
+	slices.Sort(orgs)
+	for _, msp := range orgs {
+		if deltas[msp] == 0 {
+			continue
+		}
+		if err := token.Move(ctx, msp, deltas[msp]); err != nil {
+			return err
+		}
 	}
 	_, err = ledgerutil.PutJSON(ctx, k, t)
 	return err
