@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 
 from fabricml.network.network import Network
+from fabricml.network.processes import wait_until
 from tests.conftest import fabricml
 
 
 def _heights(network: Network) -> dict[str, int | None]:
     return {org.name: network.peer_height(org) for org in network.topology.organizations}
-
-
-def _wait_for(predicate: object, timeout: float = 60) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_a_transaction_submitted_through_org2_is_readable_through_org3(network: Network) -> None:
@@ -110,7 +100,7 @@ def test_a_restarted_peer_catches_up_its_ledger(network: Network) -> None:
         assert target is not None
     finally:
         network.start_node(org3.peer_name)
-    assert _wait_for(lambda: (network.peer_height(org3) or 0) >= target), _heights(network)
+    assert wait_until(lambda: (network.peer_height(org3) or 0) >= target, 60), _heights(network)
     member = json.loads(network.query(org3, "Consortium:GetMember", "Org1MSP"))
     assert member["displayName"] == "Org One round 2"
 
