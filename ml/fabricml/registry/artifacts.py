@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .digests import CHUNK, check_digest, sha256_bytes, sha256_file
-from .manifest import ProvenanceManifest
+
+if TYPE_CHECKING:  # the artifact server stays light: no jsonschema or numpy at import
+    from .manifest import ProvenanceManifest
+
 
 
 class ArtifactError(RuntimeError):
