@@ -13,7 +13,6 @@ if TYPE_CHECKING:  # the artifact server stays light: no jsonschema or numpy at 
     from .manifest import ProvenanceManifest
 
 
-
 class ArtifactError(RuntimeError):
     """A blob is missing or its bytes do not match its digest."""
 
