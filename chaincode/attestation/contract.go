@@ -29,17 +29,11 @@ const (
 )
 
 var (
-	digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	amountPattern = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
 )
 
-func checkDigest(field, v string) error {
-	if !digestPattern.MatchString(v) {
-		return fmt.Errorf("%s must be 64 lowercase hex characters (SHA-256), got %q", field, v)
-	}
-	return nil
-}
+var checkDigest = ledgerutil.CheckDigest
 
 // ServiceState is where an inference service's batch sequence stands.
 type ServiceState struct {

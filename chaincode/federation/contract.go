@@ -228,8 +228,8 @@ func (c *Contract) Commit(ctx contractapi.TransactionContextInterface, id string
 	if !ok || t.Participants[i].Slashed {
 		return nil, fmt.Errorf("%s/%s is not an active participant of task %s", who.MSPID, who.Subject, id)
 	}
-	if !digestPattern.MatchString(digest) {
-		return nil, fmt.Errorf("digest must be 64 lowercase hex characters (SHA-256), got %q", digest)
+	if err := ledgerutil.CheckDigest("digest", digest); err != nil {
+		return nil, err
 	}
 	if samples < 1 || samples > 1<<30 {
 		return nil, fmt.Errorf("samples must be 1 to %d, got %d", 1<<30, samples)

@@ -83,8 +83,8 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 	if !slices.Contains(orgs, who.MSPID) {
 		return nil, fmt.Errorf("%s has no active participant in task %s", who.MSPID, id)
 	}
-	if !digestPattern.MatchString(digest) {
-		return nil, fmt.Errorf("digest must be 64 lowercase hex characters (SHA-256), got %q", digest)
+	if err := ledgerutil.CheckDigest("digest", digest); err != nil {
+		return nil, err
 	}
 	post := AggregatePost{MSPID: who.MSPID, Digest: digest, Scores: map[string]int64{}, Flagged: flagged, TxID: ctx.GetStub().GetTxID()}
 	if err := ledgerutil.DecodeStrict([]byte(scores), "scores", &post.Scores); err != nil {

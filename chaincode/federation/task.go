@@ -23,9 +23,8 @@ const (
 )
 
 var (
-	idPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	rulePattern   = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})$`)
+	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	rulePattern = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})$`)
 )
 
 // TaskRequest is what an org admin submits to open a federated task.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -50,6 +51,16 @@ func DecodeStrict(raw []byte, what string, v any) error {
 	}
 	if dec.More() {
 		return fmt.Errorf("%s must be a single JSON object", what)
+	}
+	return nil
+}
+
+var digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// CheckDigest refuses anything but a SHA-256 in lowercase hex, naming the field.
+func CheckDigest(field, value string) error {
+	if !digestPattern.MatchString(value) {
+		return fmt.Errorf("%s must be 64 lowercase hex characters (SHA-256), got %q", field, value)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // MaxRequestBytes bounds a registration: only hashes and small metadata go on-chain.
@@ -23,7 +25,6 @@ const (
 var (
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	versionPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$`)
-	digestPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	keyPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	storageSchemes = []string{"file", "ipfs", "s3"}
 )
@@ -185,9 +186,4 @@ func (r *RegistrationRequest) validate() error {
 	return nil
 }
 
-func checkDigest(field, value string) error {
-	if !digestPattern.MatchString(value) {
-		return fmt.Errorf("%s must be 64 lowercase hex characters (SHA-256), got %q", field, value)
-	}
-	return nil
-}
+var checkDigest = ledgerutil.CheckDigest
