@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fabricml.network.network import Network
 from fabricml.network.topology import load
@@ -44,8 +45,23 @@ def fabric_pids(state_dir: Path) -> list[int]:
     return pids
 
 
+def shifted(topology: Path, directory: Path) -> Path:
+    """The topology with its ports moved by FABRICML_TEST_PORT_SHIFT, so that two test
+    runs (two checkouts, or a developer and a helper) can share one machine."""
+    shift = int(os.environ.get("FABRICML_TEST_PORT_SHIFT", "0"))
+    if not shift:
+        return topology
+    raw = yaml.safe_load(topology.read_text())
+    raw["ports"]["base"] += shift
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / topology.name
+    out.write_text(yaml.safe_dump(raw))
+    return out
+
+
 def running_network(topology: Path, state_dir: Path) -> Iterator[Network]:
     """Bring a network up with the CLI, hand it to the tests, always tear it down."""
+    topology = shifted(topology, state_dir.parent / f"{state_dir.name}-topology")
     try:
         fabricml("network", "up", "--topology", str(topology), "--state-dir", str(state_dir))
         yield Network(load(topology), state_dir)

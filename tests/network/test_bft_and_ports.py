@@ -10,7 +10,7 @@ import pytest
 
 from fabricml.network.network import Network, PortBusyError
 from fabricml.network.topology import load
-from tests.conftest import TOPOLOGIES, fabricml, running_network
+from tests.conftest import TOPOLOGIES, fabricml, running_network, shifted
 
 
 def test_a_bft_network_with_four_orderers_commits_a_transaction(tmp_path: Path) -> None:
@@ -27,10 +27,12 @@ def test_a_bft_network_with_four_orderers_commits_a_transaction(tmp_path: Path) 
 
 
 def test_a_busy_port_is_reported_by_name_and_number_before_anything_starts(tmp_path: Path) -> None:
-    topology = load(TOPOLOGIES / "raft3.yaml")
+    source = shifted(TOPOLOGIES / "raft3.yaml", tmp_path / "shifted")
+    topology = load(source)
     peer_port = topology.org("org2").peer_port + 2000  # the clash topology is shifted by 2000
     clash = tmp_path / "clash.yaml"
-    clash.write_text((TOPOLOGIES / "raft3.yaml").read_text().replace("base: 21000", "base: 23000"))
+    base = f"base: {topology.base_port}"
+    clash.write_text(source.read_text().replace(base, f"base: {topology.base_port + 2000}"))
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", peer_port))
         blocker.listen()
