@@ -16,7 +16,7 @@ var (
 
 func TestJoinRecordsTheCallersOrgFromItsCertificate(t *testing.T) {
 	stub := fakeledger.NewStub()
-	m, err := New().Join(fakeledger.Context(stub, org1Admin), "City Hospital")
+	m, err := fakeledger.Submit(stub, org1Admin, func(ctx fakeledger.Ctx) (*Member, error) { return New().Join(ctx, "City Hospital") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestJoinRecordsTheCallersOrgFromItsCertificate(t *testing.T) {
 
 func TestJoinRefusesANonAdminAndStoresNothing(t *testing.T) {
 	stub := fakeledger.NewStub()
-	_, err := New().Join(fakeledger.Context(stub, org1User), "City Hospital")
+	_, err := fakeledger.Submit(stub, org1User, func(ctx fakeledger.Ctx) (*Member, error) { return New().Join(ctx, "City Hospital") })
 	if err == nil || !strings.Contains(err.Error(), "org admin") {
 		t.Fatalf("expected an org admin error, got %v", err)
 	}
@@ -46,7 +46,7 @@ func TestJoinRefusesANonAdminAndStoresNothing(t *testing.T) {
 func TestJoinRefusesEmptyAndOverlongDisplayNames(t *testing.T) {
 	for _, name := range []string{"", strings.Repeat("x", MaxDisplayNameLen+1)} {
 		stub := fakeledger.NewStub()
-		if _, err := New().Join(fakeledger.Context(stub, org1Admin), name); err == nil {
+		if _, err := fakeledger.Submit(stub, org1Admin, func(ctx fakeledger.Ctx) (*Member, error) { return New().Join(ctx, name) }); err == nil {
 			t.Fatalf("display name of %d characters was accepted", len(name))
 		}
 		if len(stub.State) != 0 {
@@ -58,12 +58,11 @@ func TestJoinRefusesEmptyAndOverlongDisplayNames(t *testing.T) {
 func TestRejoinKeepsTheOriginalJoinTime(t *testing.T) {
 	stub := fakeledger.NewStub()
 	c := New()
-	if _, err := c.Join(fakeledger.Context(stub, org1Admin), "First"); err != nil {
+	if _, err := fakeledger.Submit(stub, org1Admin, func(ctx fakeledger.Ctx) (*Member, error) { return c.Join(ctx, "First") }); err != nil {
 		t.Fatal(err)
 	}
-	stub.TxID = "tx2"
 	stub.Time = stub.Time.Add(3600e9)
-	m, err := c.Join(fakeledger.Context(stub, org1Admin), "Renamed")
+	m, err := fakeledger.Submit(stub, org1Admin, func(ctx fakeledger.Ctx) (*Member, error) { return c.Join(ctx, "Renamed") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,25 +75,25 @@ func TestListMembersIsOrderedByMSPID(t *testing.T) {
 	stub := fakeledger.NewStub()
 	c := New()
 	for _, who := range []fakeledger.Identity{org2Admin, org1Admin} {
-		if _, err := c.Join(fakeledger.Context(stub, who), who.MSPID); err != nil {
+		if _, err := fakeledger.Submit(stub, who, func(ctx fakeledger.Ctx) (*Member, error) { return c.Join(ctx, who.MSPID) }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	members, err := c.ListMembers(fakeledger.Context(stub, org1User))
+	members, err := c.ListMembers(fakeledger.Query(stub, org1User))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(members) != 2 || members[0].MSPID != "Org1MSP" || members[1].MSPID != "Org2MSP" {
 		t.Fatalf("unexpected order: %+v", members)
 	}
-	info, err := c.Info(fakeledger.Context(stub, org1User))
+	info, err := c.Info(fakeledger.Query(stub, org1User))
 	if err != nil || info.Members != 2 {
 		t.Fatalf("info = %+v, %v", info, err)
 	}
 }
 
 func TestGetMemberNamesTheMissingMSPID(t *testing.T) {
-	_, err := New().GetMember(fakeledger.Context(fakeledger.NewStub(), org1User), "Org9MSP")
+	_, err := New().GetMember(fakeledger.Query(fakeledger.NewStub(), org1User), "Org9MSP")
 	if err == nil || !strings.Contains(err.Error(), "Org9MSP") {
 		t.Fatalf("expected an error naming Org9MSP, got %v", err)
 	}
@@ -102,7 +101,7 @@ func TestGetMemberNamesTheMissingMSPID(t *testing.T) {
 
 func TestWhoAmIReportsTheRoleAttribute(t *testing.T) {
 	trainer := fakeledger.Identity{MSPID: "Org2MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
-	who, err := New().WhoAmI(fakeledger.Context(fakeledger.NewStub(), trainer))
+	who, err := New().WhoAmI(fakeledger.Query(fakeledger.NewStub(), trainer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +112,7 @@ func TestWhoAmIReportsTheRoleAttribute(t *testing.T) {
 
 func TestHeartbeatIsRecordedPerOrgAtTheTransactionTime(t *testing.T) {
 	stub := fakeledger.NewStub()
-	hb, err := New().Heartbeat(fakeledger.Context(stub, org1User))
+	hb, err := fakeledger.Submit(stub, org1User, func(ctx fakeledger.Ctx) (*Heartbeat, error) { return New().Heartbeat(ctx) })
 	if err != nil {
 		t.Fatal(err)
 	}

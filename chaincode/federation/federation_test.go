@@ -35,17 +35,21 @@ func consortiumWithTokens(t *testing.T) *fakeledger.Stub {
 	t.Helper()
 	stub := fakeledger.NewStub()
 	for _, a := range admins {
-		ctx := fakeledger.Context(stub, a)
-		if _, err := consortium.New().Join(ctx, a.MSPID); err != nil {
-			t.Fatal(err)
-		}
-		if err := token.Move(ctx, a.MSPID, 1000); err != nil {
+		if _, err := fakeledger.Submit(stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) {
+			m, err := consortium.New().Join(ctx, a.MSPID)
+			if err == nil {
+				err = token.Move(ctx, a.MSPID, 1000)
+			}
+			return m, err
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	req, _ := json.Marshal(registry.RegistrationRequest{Name: "base", Version: "1", ManifestDigest: d("a"),
 		Weights: registry.Weights{Digest: d("b"), Files: 1}, TrainingOrgs: []string{"Org1MSP"}})
-	if _, err := registry.New().Register(fakeledger.Context(stub, trainers[0]), string(req)); err != nil {
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) {
+		return registry.New().Register(ctx, string(req))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return stub
@@ -59,7 +63,7 @@ func task(rounds int) string {
 
 func balance(t *testing.T, stub *fakeledger.Stub, msp string) int64 {
 	t.Helper()
-	b, err := token.BalanceOf(fakeledger.Context(stub, admins[0]), msp)
+	b, err := token.BalanceOf(fakeledger.Query(stub, admins[0]), msp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,56 +73,66 @@ func balance(t *testing.T, stub *fakeledger.Stub, msp string) int64 {
 func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *testing.T) {
 	stub := consortiumWithTokens(t)
 	c := New()
-	if _, err := c.CreateTask(fakeledger.Context(stub, admins[0]), task(1)); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, task(1)) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, tr := range trainers {
-		if _, err := c.Join(fakeledger.Context(stub, tr), "t1"); err != nil {
+		if _, err := fakeledger.Submit(stub, tr, func(ctx fakeledger.Ctx) (*Task, error) { return c.Join(ctx, "t1") }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if balance(t, stub, "Org1MSP") != 1000-60-200 {
 		t.Fatalf("org1 should have escrowed 60 and staked 2x100, has %d", balance(t, stub, "Org1MSP"))
 	}
-	if _, err := c.Start(fakeledger.Context(stub, admins[1]), "t1"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*Task, error) { return c.Start(ctx, "t1") }); err != nil {
 		t.Fatal(err)
 	}
 	for i, tr := range trainers {
-		if _, err := c.Commit(fakeledger.Context(stub, tr), "t1", 1, d(string(rune('c'+i))), 10); err != nil {
+		if _, err := fakeledger.Submit(stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) {
+			return c.Commit(ctx, "t1", 1, d(string(rune('c'+i))), 10)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Commit(fakeledger.Context(stub, trainers[0]), "t1", 1, d("c"), 10); err == nil {
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("c"), 10) }); err == nil {
 		t.Fatal("a second commitment was accepted")
 	}
-	if _, err := c.Advance(fakeledger.Context(stub, admins[0]), "t1"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Reveal(fakeledger.Context(stub, trainers[0]), "t1", 1, d("f"), "https://x/blob"); err == nil {
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Reveal(ctx, "t1", 1, d("f"), "https://x/blob") }); err == nil {
 		t.Fatal("a reveal not matching its commitment was accepted")
 	}
 	for i, tr := range trainers[:3] { // trainers[3] (org3) never reveals
-		if _, err := c.Reveal(fakeledger.Context(stub, tr), "t1", 1, d(string(rune('c'+i))), "https://org/blob"); err != nil {
+		if _, err := fakeledger.Submit(stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) {
+			return c.Reveal(ctx, "t1", 1, d(string(rune('c'+i))), "https://org/blob")
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Advance(fakeledger.Context(stub, admins[0]), "t1"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") }); err == nil {
 		t.Fatal("REVEAL ended before its deadline with a reveal missing")
 	}
 	stub.Time = stub.Time.Add(2 * time.Minute)
-	if _, err := c.Advance(fakeledger.Context(stub, admins[0]), "t1"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") }); err != nil {
 		t.Fatal(err)
 	}
 	scores := `{"Org1MSP/trainer":3,"Org1MSP/trainer2":1,"Org2MSP/trainer":2,"Org3MSP/trainer":0}`
 	flag := []string{key(trainers[1])}
-	r, err := c.PostAggregate(fakeledger.Context(stub, admins[0]), "t1", 1, d("9"), scores, flag)
+	r, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*RoundResult, error) {
+		return c.PostAggregate(ctx, "t1", 1, d("9"), scores, flag)
+	})
 	if err != nil || r.Status != "pending" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	if _, err := c.PostAggregate(fakeledger.Context(stub, admins[2]), "t1", 1, d("8"), scores, nil); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*RoundResult, error) {
+		return c.PostAggregate(ctx, "t1", 1, d("8"), scores, nil)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	r, err = c.PostAggregate(fakeledger.Context(stub, admins[1]), "t1", 1, d("9"), scores, flag)
+	r, err = fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*RoundResult, error) {
+		return c.PostAggregate(ctx, "t1", 1, d("9"), scores, flag)
+	})
 	if err != nil || r.Status != "FINALIZED" {
 		t.Fatalf("two of three orgs agreeing must finalize: %+v %v", r, err)
 	}
@@ -129,7 +143,7 @@ func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *test
 	if r.Rewards[key(trainers[0])] != 156 || r.Rewards[key(trainers[2])] != 104 {
 		t.Fatalf("rewards %v", r.Rewards)
 	}
-	tk, _ := c.GetTask(fakeledger.Context(stub, admins[0]), "t1")
+	tk, _ := c.GetTask(fakeledger.Query(stub, admins[0]), "t1")
 	if tk.Status != StatusDone || tk.Escrow != 0 {
 		t.Fatalf("task should be done with an empty escrow: %+v", tk)
 	}
@@ -142,29 +156,29 @@ func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *test
 func TestAMissedDeadlineClosesTheRoundWithAReason(t *testing.T) {
 	stub := consortiumWithTokens(t)
 	c := New()
-	if _, err := c.CreateTask(fakeledger.Context(stub, admins[0]), task(2)); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, task(2)) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, tr := range trainers {
-		if _, err := c.Join(fakeledger.Context(stub, tr), "t1"); err != nil {
+		if _, err := fakeledger.Submit(stub, tr, func(ctx fakeledger.Ctx) (*Task, error) { return c.Join(ctx, "t1") }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Start(fakeledger.Context(stub, admins[0]), "t1"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Start(ctx, "t1") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Commit(fakeledger.Context(stub, trainers[0]), "t1", 1, d("c"), 10); err != nil {
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("c"), 10) }); err != nil {
 		t.Fatal(err)
 	}
 	stub.Time = stub.Time.Add(2 * time.Minute)
-	if _, err := c.Commit(fakeledger.Context(stub, trainers[1]), "t1", 1, d("d"), 10); err == nil || !strings.Contains(err.Error(), "ended") {
+	if _, err := fakeledger.Submit(stub, trainers[1], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("d"), 10) }); err == nil || !strings.Contains(err.Error(), "ended") {
 		t.Fatalf("a late commitment was accepted: %v", err)
 	}
-	tk, err := c.Advance(fakeledger.Context(stub, admins[2]), "t1")
+	tk, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.GetRound(fakeledger.Context(stub, admins[0]), "t1", 1)
+	r, err := c.GetRound(fakeledger.Query(stub, admins[0]), "t1", 1)
 	if err != nil || r.Status != "CLOSED" || !strings.Contains(r.Reason, "only 1 of the 3") {
 		t.Fatalf("%+v %v", r, err)
 	}
@@ -177,23 +191,23 @@ func TestBadTasksAndJoinsAreRefused(t *testing.T) {
 	stub := consortiumWithTokens(t)
 	c := New()
 	bad := strings.Replace(task(1), `"median"`, `"mean-ish"`, 1)
-	if _, err := c.CreateTask(fakeledger.Context(stub, admins[0]), bad); err == nil || !strings.Contains(err.Error(), "rule") {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, bad) }); err == nil || !strings.Contains(err.Error(), "rule") {
 		t.Fatalf("bad rule accepted: %v", err)
 	}
 	unknown := strings.Replace(task(1), `"base@1"`, `"nope@1"`, 1)
-	if _, err := c.CreateTask(fakeledger.Context(stub, admins[0]), unknown); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, unknown) }); err == nil {
 		t.Fatal("an unregistered initial model was accepted")
 	}
-	if _, err := c.CreateTask(fakeledger.Context(stub, trainers[0]), task(1)); err == nil {
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, task(1)) }); err == nil {
 		t.Fatal("a trainer created a task")
 	}
-	if _, err := c.CreateTask(fakeledger.Context(stub, admins[0]), task(1)); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.CreateTask(ctx, task(1)) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Join(fakeledger.Context(stub, admins[1]), "t1"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*Task, error) { return c.Join(ctx, "t1") }); err == nil {
 		t.Fatal("an admin without the trainer role joined")
 	}
-	if _, err := c.Start(fakeledger.Context(stub, admins[0]), "t1"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Start(ctx, "t1") }); err == nil {
 		t.Fatal("a task without participants started")
 	}
 }

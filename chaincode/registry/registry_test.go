@@ -29,7 +29,7 @@ func consortiumOfThree(t *testing.T) *fakeledger.Stub {
 	t.Helper()
 	stub := fakeledger.NewStub()
 	for _, a := range admins {
-		if _, err := consortium.New().Join(fakeledger.Context(stub, a), a.MSPID); err != nil {
+		if _, err := fakeledger.Submit(stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +56,9 @@ func request(name, version string, mutate ...func(*RegistrationRequest)) string 
 func register(t *testing.T, stub *fakeledger.Stub, ref string, mutate ...func(*RegistrationRequest)) *ModelVersion {
 	t.Helper()
 	name, version, _ := strings.Cut(ref, "@")
-	m, err := New().Register(fakeledger.Context(stub, trainer1), request(name, version, mutate...))
+	m, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) {
+		return New().Register(ctx, request(name, version, mutate...))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestRegisterRefusesBadInputAndStoresNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			stub := consortiumOfThree(t)
 			before := len(stub.State)
-			_, err := New().Register(fakeledger.Context(stub, tc.who), tc.request)
+			_, err := fakeledger.Submit(stub, tc.who, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return New().Register(ctx, tc.request) })
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want error containing %q, got %v", tc.want, err)
 			}
@@ -111,7 +113,7 @@ func TestRegisterRefusesBadInputAndStoresNothing(t *testing.T) {
 func TestADuplicateNameAndVersionIsRefused(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
-	_, err := New().Register(fakeledger.Context(stub, trainer1), request("m", "1"))
+	_, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return New().Register(ctx, request("m", "1")) })
 	if err == nil || !strings.Contains(err.Error(), "already registered") {
 		t.Fatalf("duplicate accepted: %v", err)
 	}
@@ -124,14 +126,14 @@ func TestConfidentialProvenanceMustMatchItsRegisteredDigestAndStaysPrivate(t *te
 	register(t, stub, "m@1", func(r *RegistrationRequest) { r.ConfidentialDigest = hex.EncodeToString(sum[:]) })
 	c := New()
 	stub.Transient["confidential"] = []byte("something else")
-	if err := c.PutConfidential(fakeledger.Context(stub, trainer1), "m@1"); err == nil {
+	if _, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (any, error) { return nil, c.PutConfidential(ctx, "m@1") }); err == nil {
 		t.Fatal("data not matching the registered digest was stored")
 	}
 	stub.Transient["confidential"] = secret
-	if err := c.PutConfidential(fakeledger.Context(stub, admins[1]), "m@1"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (any, error) { return nil, c.PutConfidential(ctx, "m@1") }); err == nil {
 		t.Fatal("another org stored confidential provenance")
 	}
-	if err := c.PutConfidential(fakeledger.Context(stub, trainer1), "m@1"); err != nil {
+	if _, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (any, error) { return nil, c.PutConfidential(ctx, "m@1") }); err != nil {
 		t.Fatal(err)
 	}
 	if len(stub.Private[ImplicitCollection("Org1MSP")]) != 1 {
@@ -148,15 +150,15 @@ func TestMajorityApprovalMakesAVersionDeployable(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
 	c := New()
-	m, err := c.Approve(fakeledger.Context(stub, admins[0]), "m@1")
+	m, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
 	if err != nil || m.Status != StatusRegistered {
 		t.Fatalf("one of three approvals must not deploy: %+v %v", m, err)
 	}
-	m, err = c.Approve(fakeledger.Context(stub, admins[1]), "m@1")
+	m, err = fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
 	if err != nil || m.Status != StatusApproved || len(m.Approvals) != 2 {
 		t.Fatalf("two of three approvals must deploy: %+v %v", m, err)
 	}
-	d, err := c.Deployable(fakeledger.Context(stub, user1), "m@1")
+	d, err := c.Deployable(fakeledger.Query(stub, user1), "m@1")
 	if err != nil || !d.Deployable || d.Required != 2 || d.Rule != "MAJORITY" {
 		t.Fatalf("deployability %+v %v", d, err)
 	}
@@ -166,22 +168,22 @@ func TestApprovalRulesAreEnforced(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
 	c := New()
-	if _, err := c.Approve(fakeledger.Context(stub, trainer1), "m@1"); err == nil || !strings.Contains(err.Error(), "org admin") {
+	if _, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err == nil || !strings.Contains(err.Error(), "org admin") {
 		t.Fatalf("non-admin approval accepted: %v", err)
 	}
-	if _, err := c.Approve(fakeledger.Context(stub, admins[0]), "m@1"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Approve(fakeledger.Context(stub, admins[0]), "m@1"); err == nil || !strings.Contains(err.Error(), "already approved") {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err == nil || !strings.Contains(err.Error(), "already approved") {
 		t.Fatalf("second approval by the same org accepted: %v", err)
 	}
-	if _, err := c.Revoke(fakeledger.Context(stub, admins[2]), "m@1", "bias found in audit"); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Revoke(ctx, "m@1", "bias found in audit") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Approve(fakeledger.Context(stub, admins[1]), "m@1"); err == nil || !strings.Contains(err.Error(), "revoked") {
+	if _, err := fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err == nil || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("approval of a revoked version accepted: %v", err)
 	}
-	d, _ := c.Deployable(fakeledger.Context(stub, user1), "m@1")
+	d, _ := c.Deployable(fakeledger.Query(stub, user1), "m@1")
 	if d.Deployable {
 		t.Fatal("revoked version is deployable")
 	}
@@ -191,13 +193,13 @@ func TestOnlyATrainingOrgMayDeprecateAndAReasonIsRequired(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
 	c := New()
-	if _, err := c.Deprecate(fakeledger.Context(stub, admins[1]), "m@1", "old"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Deprecate(ctx, "m@1", "old") }); err == nil {
 		t.Fatal("a non-training org deprecated the version")
 	}
-	if _, err := c.Deprecate(fakeledger.Context(stub, admins[0]), "m@1", ""); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Deprecate(ctx, "m@1", "") }); err == nil {
 		t.Fatal("deprecation without reason accepted")
 	}
-	m, err := c.Deprecate(fakeledger.Context(stub, admins[0]), "m@1", "superseded by 2.0")
+	m, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Deprecate(ctx, "m@1", "superseded by 2.0") })
 	if err != nil || m.Status != StatusDeprecated || m.Deprecation.Reason != "superseded by 2.0" {
 		t.Fatalf("%+v %v", m, err)
 	}
@@ -206,29 +208,31 @@ func TestOnlyATrainingOrgMayDeprecateAndAReasonIsRequired(t *testing.T) {
 func TestAVotedPolicyTakesEffectAtAMajorityOfMembers(t *testing.T) {
 	stub := consortiumOfThree(t)
 	c := New()
-	p, err := c.VoteDeploymentPolicy(fakeledger.Context(stub, admins[0]), "m", "ALL")
+	p, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*DeploymentPolicy, error) { return c.VoteDeploymentPolicy(ctx, "m", "ALL") })
 	if err != nil || p.Rule != "MAJORITY" {
 		t.Fatalf("one vote must not change the policy: %+v %v", p, err)
 	}
-	p, err = c.VoteDeploymentPolicy(fakeledger.Context(stub, admins[1]), "m", "ALL")
+	p, err = fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*DeploymentPolicy, error) { return c.VoteDeploymentPolicy(ctx, "m", "ALL") })
 	if err != nil || p.Rule != "ALL" || len(p.Voters) != 2 {
 		t.Fatalf("two votes must set ALL: %+v %v", p, err)
 	}
 	register(t, stub, "m@1")
 	for i := 0; i < 2; i++ {
-		m, _ := c.Approve(fakeledger.Context(stub, admins[i]), "m@1")
+		m, _ := fakeledger.Submit(stub, admins[i], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
 		if m.Status != StatusRegistered {
 			t.Fatalf("ALL must need three approvals, approved after %d", i+1)
 		}
 	}
-	m, _ := c.Approve(fakeledger.Context(stub, admins[2]), "m@1")
+	m, _ := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
 	if m.Status != StatusApproved {
 		t.Fatal("three approvals must satisfy ALL")
 	}
-	if _, err := c.VoteDeploymentPolicy(fakeledger.Context(stub, admins[0]), "m", "AT_LEAST_7"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*DeploymentPolicy, error) {
+		return c.VoteDeploymentPolicy(ctx, "m", "AT_LEAST_7")
+	}); err == nil {
 		t.Fatal("a rule needing more approvals than members was accepted")
 	}
-	if _, err := c.VoteDeploymentPolicy(fakeledger.Context(stub, admins[0]), "m", "SOME"); err == nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*DeploymentPolicy, error) { return c.VoteDeploymentPolicy(ctx, "m", "SOME") }); err == nil {
 		t.Fatal("an unknown rule was accepted")
 	}
 }
@@ -239,7 +243,7 @@ func TestLineageWalksEveryAncestorOnce(t *testing.T) {
 	register(t, stub, "a@1", func(r *RegistrationRequest) { r.Parents = []string{"base@1"} })
 	register(t, stub, "b@1", func(r *RegistrationRequest) { r.Parents = []string{"base@1"}; r.Round = "task-1/round-3" })
 	register(t, stub, "merged@1", func(r *RegistrationRequest) { r.Parents = []string{"a@1", "b@1"} })
-	l, err := New().Lineage(fakeledger.Context(stub, user1), "merged@1")
+	l, err := New().Lineage(fakeledger.Query(stub, user1), "merged@1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,15 +263,15 @@ func TestListPagesThroughVersionsInOrder(t *testing.T) {
 	}
 	register(t, stub, "other@1")
 	c := New()
-	page, err := c.List(fakeledger.Context(stub, user1), "m", 2, "")
+	page, err := c.List(fakeledger.Query(stub, user1), "m", 2, "")
 	if err != nil || len(page.Models) != 2 || page.Bookmark == "" {
 		t.Fatalf("%+v %v", page, err)
 	}
-	next, err := c.List(fakeledger.Context(stub, user1), "m", 2, page.Bookmark)
+	next, err := c.List(fakeledger.Query(stub, user1), "m", 2, page.Bookmark)
 	if err != nil || len(next.Models) != 1 || next.Models[0].Version != "3" || next.Bookmark != "" {
 		t.Fatalf("%+v %v", next, err)
 	}
-	if _, err := c.List(fakeledger.Context(stub, user1), "", 0, ""); err == nil {
+	if _, err := c.List(fakeledger.Query(stub, user1), "", 0, ""); err == nil {
 		t.Fatal("page size 0 accepted")
 	}
 }

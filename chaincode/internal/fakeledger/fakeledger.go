@@ -1,11 +1,23 @@
 // Package fakeledger fakes the lowest layer under the contracts for unit tests:
 // the chaincode stub (an in-memory world state) and the caller's identity.
+//
+// It keeps Fabric's transaction semantics, because contracts that rely on anything
+// else work in unit tests and fail on a real network:
+//
+//   - reads (GetState, GetPrivateData, range and partial composite key queries) see
+//     the state committed before the transaction, never the transaction's own writes;
+//   - writes (PutState, DelState, PutPrivateData) and the event are buffered and
+//     applied only when the transaction succeeds (Submit with a nil error); a
+//     transaction that returns an error leaves the ledger and the events unchanged;
+//   - a transaction carries one event: a second SetEvent replaces the first.
 package fakeledger
 
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,18 +30,23 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Stub keeps world state in a map; methods the contracts do not use panic.
+// Ctx is the context every contract function takes.
+type Ctx = contractapi.TransactionContextInterface
+
+// Stub is the ledger behind the fake: the committed world state, private data and
+// events, and what the next transaction is proposed with. Transactions run through
+// Submit (committed on success) or Query (never committed).
 type Stub struct {
-	shim.ChaincodeStubInterface
-	State     map[string][]byte
-	Private   map[string]map[string][]byte
-	Transient map[string][]byte
-	TxID      string
-	Time      time.Time
-	Events    map[string][]byte
+	State     map[string][]byte            // committed world state
+	Private   map[string]map[string][]byte // committed private data, by collection
+	Transient map[string][]byte            // transient data of the next transactions
+	TxID      string                       // id of the next transaction; Submit moves it on
+	Time      time.Time                    // timestamp of the next transactions
+	Events    map[string][]byte            // payload of the last committed event of each name
+	submitted int
 }
 
-// NewStub returns an empty world state at a fixed transaction time.
+// NewStub returns an empty ledger whose first transaction is "tx1" at a fixed time.
 func NewStub() *Stub {
 	return &Stub{
 		State:     map[string][]byte{},
@@ -41,42 +58,164 @@ func NewStub() *Stub {
 	}
 }
 
-func (s *Stub) GetState(key string) ([]byte, error) { return s.State[key], nil }
+// Submit runs f as one submitted transaction by who: f reads the committed state,
+// and its writes and event are applied only if it returns no error. Every call is a
+// new transaction with its own id (Stub.TxID, then "tx<n+1>" after the n-th).
+func Submit[R any](s *Stub, who Identity, f func(Ctx) (R, error)) (R, error) {
+	tx := s.begin()
+	s.submitted++
+	s.TxID = fmt.Sprintf("tx%d", s.submitted+1)
+	r, err := f(bind(tx, who))
+	if err == nil {
+		tx.commit()
+	}
+	return r, err
+}
 
-func (s *Stub) PutState(key string, value []byte) error {
+// Query returns the context of an evaluated transaction by who (Fabric's
+// evaluateTransaction): it reads the committed state, and whatever it writes is
+// discarded. Use it for queries; use Submit for anything that must commit.
+func Query(s *Stub, who Identity) *contractapi.TransactionContext {
+	return bind(s.begin(), who)
+}
+
+func bind(tx *txStub, who Identity) *contractapi.TransactionContext {
+	ctx := &contractapi.TransactionContext{}
+	ctx.SetStub(tx)
+	ctx.SetClientIdentity(who)
+	return ctx
+}
+
+func (s *Stub) begin() *txStub {
+	return &txStub{
+		ledger:    s,
+		id:        s.TxID,
+		time:      s.Time,
+		transient: maps.Clone(s.Transient),
+		writes:    map[string][]byte{},
+		private:   map[string]map[string][]byte{},
+	}
+}
+
+// txStub is the chaincode stub of one transaction; methods the contracts do not use
+// panic (the embedded interface is nil).
+type txStub struct {
+	shim.ChaincodeStubInterface
+	ledger    *Stub
+	id        string
+	time      time.Time
+	transient map[string][]byte
+	writes    map[string][]byte            // nil value: deleted
+	private   map[string]map[string][]byte // collection -> key -> value
+	event     *peer.ChaincodeEvent
+}
+
+// commit applies the transaction's writes and event to the ledger.
+func (t *txStub) commit() {
+	for k, v := range t.writes {
+		if v == nil {
+			delete(t.ledger.State, k)
+		} else {
+			t.ledger.State[k] = v
+		}
+	}
+	for coll, kvs := range t.private {
+		if t.ledger.Private[coll] == nil {
+			t.ledger.Private[coll] = map[string][]byte{}
+		}
+		maps.Copy(t.ledger.Private[coll], kvs)
+	}
+	if t.event != nil {
+		t.ledger.Events[t.event.EventName] = t.event.Payload
+	}
+}
+
+// GetState returns the committed value: like Fabric, it does not see this
+// transaction's own PutState or DelState.
+func (t *txStub) GetState(key string) ([]byte, error) {
+	return slices.Clone(t.ledger.State[key]), nil
+}
+
+func (t *txStub) PutState(key string, value []byte) error {
 	if key == "" {
 		return fmt.Errorf("empty key")
 	}
-	s.State[key] = append([]byte(nil), value...)
+	t.writes[key] = append([]byte{}, value...)
 	return nil
 }
 
-func (s *Stub) DelState(key string) error { delete(s.State, key); return nil }
-
-func (s *Stub) GetTxID() string { return s.TxID }
-
-func (s *Stub) GetTxTimestamp() (*timestamppb.Timestamp, error) { return timestamppb.New(s.Time), nil }
-
-func (s *Stub) SetEvent(name string, payload []byte) error {
-	s.Events[name] = append([]byte(nil), payload...)
-	return nil
-}
-
-func (s *Stub) GetTransient() (map[string][]byte, error) { return s.Transient, nil }
-
-func (s *Stub) PutPrivateData(collection, key string, value []byte) error {
-	if s.Private[collection] == nil {
-		s.Private[collection] = map[string][]byte{}
+func (t *txStub) DelState(key string) error {
+	if key == "" {
+		return fmt.Errorf("empty key")
 	}
-	s.Private[collection][key] = append([]byte(nil), value...)
+	t.writes[key] = nil
 	return nil
 }
 
-// GetStateByPartialCompositeKeyWithPagination pages through keys in order; the
-// bookmark is the first key of the next page.
-func (s *Stub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32,
+func (t *txStub) GetTxID() string { return t.id }
+
+func (t *txStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
+	return timestamppb.New(t.time), nil
+}
+
+// SetEvent sets the transaction's one event, replacing any set before, as Fabric does.
+func (t *txStub) SetEvent(name string, payload []byte) error {
+	if name == "" {
+		return fmt.Errorf("event name can not be empty string")
+	}
+	t.event = &peer.ChaincodeEvent{EventName: name, Payload: append([]byte(nil), payload...)}
+	return nil
+}
+
+func (t *txStub) GetTransient() (map[string][]byte, error) { return t.transient, nil }
+
+// GetPrivateData returns the committed value; it does not see this transaction's
+// own PutPrivateData.
+func (t *txStub) GetPrivateData(collection, key string) ([]byte, error) {
+	return slices.Clone(t.ledger.Private[collection][key]), nil
+}
+
+func (t *txStub) PutPrivateData(collection, key string, value []byte) error {
+	if key == "" {
+		return fmt.Errorf("empty key")
+	}
+	if t.private[collection] == nil {
+		t.private[collection] = map[string][]byte{}
+	}
+	t.private[collection][key] = append([]byte{}, value...)
+	return nil
+}
+
+func (t *txStub) CreateCompositeKey(objectType string, attributes []string) (string, error) {
+	return shim.CreateCompositeKey(objectType, attributes)
+}
+
+// GetStateByPartialCompositeKey iterates over the committed keys in order; this
+// transaction's own writes are not in it.
+func (t *txStub) GetStateByPartialCompositeKey(objectType string, attrs []string) (shim.StateQueryIteratorInterface, error) {
+	prefix, err := shim.CreateCompositeKey(objectType, attrs)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{}
+	for k := range t.ledger.State {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	it := &iterator{}
+	for _, k := range keys {
+		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: slices.Clone(t.ledger.State[k])})
+	}
+	return it, nil
+}
+
+// GetStateByPartialCompositeKeyWithPagination pages through committed keys in order;
+// the bookmark is the first key of the next page.
+func (t *txStub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32,
 	bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
-	it, err := s.GetStateByPartialCompositeKey(objectType, attrs)
+	it, err := t.GetStateByPartialCompositeKey(objectType, attrs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,29 +230,6 @@ func (s *Stub) GetStateByPartialCompositeKeyWithPagination(objectType string, at
 		next = all[end].Key
 	}
 	return &iterator{kvs: all[start:end]}, &peer.QueryResponseMetadata{FetchedRecordsCount: int32(end - start), Bookmark: next}, nil
-}
-
-func (s *Stub) CreateCompositeKey(objectType string, attributes []string) (string, error) {
-	return shim.CreateCompositeKey(objectType, attributes)
-}
-
-func (s *Stub) GetStateByPartialCompositeKey(objectType string, attrs []string) (shim.StateQueryIteratorInterface, error) {
-	prefix, err := shim.CreateCompositeKey(objectType, attrs)
-	if err != nil {
-		return nil, err
-	}
-	keys := []string{}
-	for k := range s.State {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	it := &iterator{}
-	for _, k := range keys {
-		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: s.State[k]})
-	}
-	return it, nil
 }
 
 type iterator struct {
@@ -150,12 +266,4 @@ func (i Identity) AssertAttributeValue(name, value string) error {
 
 func (i Identity) GetX509Certificate() (*x509.Certificate, error) {
 	return &x509.Certificate{Subject: pkix.Name{CommonName: i.Name, OrganizationalUnit: []string{i.OU, "org1"}}}, nil
-}
-
-// Context binds a stub and a caller the way the contract API does for a real proposal.
-func Context(stub *Stub, who Identity) *contractapi.TransactionContext {
-	ctx := &contractapi.TransactionContext{}
-	ctx.SetStub(stub)
-	ctx.SetClientIdentity(who)
-	return ctx
 }
