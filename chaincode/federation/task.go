@@ -24,7 +24,7 @@ const (
 
 var (
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	rulePattern = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})$`)
+	rulePattern = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})(\+normbound)?$`)
 )
 
 // TaskRequest is what an org admin submits to open a federated task.
@@ -82,7 +82,7 @@ func (r *TaskRequest) validate() error {
 		}
 	}
 	if !rulePattern.MatchString(r.Rule) {
-		return fmt.Errorf("rule %q is invalid; allowed: fedavg, median, trimmed:<k>, krum:<f>:<m>", r.Rule)
+		return fmt.Errorf("rule %q is invalid; allowed: fedavg, median, trimmed:<k>, krum:<f>:<m>, each optionally followed by +normbound", r.Rule)
 	}
 	return nil
 }

@@ -108,3 +108,38 @@ def bound_norm(u: Update, bound: int) -> Update:
     if n <= bound or n == 0:
         return [a.copy() for a in u]
     return [np.floor_divide(a * np.int64(bound), n) for a in u]
+
+
+def dot(a: Update, b: Update) -> int:
+    """Inner product in coarse fixed-point units, exactly."""
+    ca, cb = _coarse(a), _coarse(b)
+    bounds = range(1 << 20, ca.size, 1 << 20)
+    return sum(int(np.dot(x, y)) for x, y in zip(np.split(ca, bounds), np.split(cb, bounds), strict=True))
+
+
+RULES = "fedavg, median, trimmed:<k>, krum:<f>:<m>, each optionally followed by +normbound"
+
+
+def apply_rule(rule: str, updates: Sequence[Update], samples: Sequence[int]) -> Update:
+    """Aggregate by a task's rule string (the Federation contract validates the same
+    grammar). `+normbound` first scales every update down to the median update norm."""
+    base, bound, rest = rule.partition("+normbound")
+    if rest:
+        raise ValueError(f"rule {rule!r}: nothing may follow +normbound")
+    if bound:
+        limit = sorted(norm(u) for u in updates)[(len(updates) - 1) // 2]
+        updates = [bound_norm(u, limit) for u in updates]
+    name, *params = base.split(":")
+    try:
+        args = [int(p) for p in params]
+        if name == "fedavg" and not args:
+            return fedavg(updates, list(samples))
+        if name == "median" and not args:
+            return coordinate_median(updates)
+        if name == "trimmed" and len(args) == 1:
+            return trimmed_mean(updates, args[0])
+        if name == "krum" and len(args) == 2:
+            return multi_krum(updates, args[0], args[1])[0]
+    except ValueError as exc:
+        raise ValueError(f"rule {rule!r}: {exc}") from None
+    raise ValueError(f"unknown aggregation rule {rule!r}; allowed: {RULES}")

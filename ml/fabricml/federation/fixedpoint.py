@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,29 +38,45 @@ def decode(update: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(q, dtype=np.int64).astype(np.float64) / (1 << SCALE_BITS) for q in update]
 
 
-def to_bytes(update: Sequence[np.ndarray]) -> bytes:
-    """A canonical serialization: a JSON header of shapes, then little-endian int64 data."""
+def to_bytes(update: Sequence[np.ndarray], context: dict[str, Any] | None = None) -> bytes:
+    """A canonical serialization: a JSON header of shapes (and of the context, e.g. task,
+    round and participant, which binds the bytes to who committed them), then
+    little-endian int64 data."""
     arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in update]
-    header = json.dumps(
-        {
-            "format": "fabricml.fixedpoint/v1",
-            "scaleBits": SCALE_BITS,
-            "shapes": [list(a.shape) for a in arrays],
-        },
-        separators=(",", ":"),
-        sort_keys=True,
-    )
+    head: dict[str, Any] = {
+        "format": "fabricml.fixedpoint/v1",
+        "scaleBits": SCALE_BITS,
+        "shapes": [list(a.shape) for a in arrays],
+    }
+    if context:
+        head["context"] = context
+    header = json.dumps(head, separators=(",", ":"), sort_keys=True)
     return len(header).to_bytes(4, "little") + header.encode() + b"".join(a.tobytes() for a in arrays)
 
 
-def from_bytes(raw: bytes) -> Update:
+def header(raw: bytes) -> dict[str, Any]:
+    if len(raw) < 4:
+        raise ValueError("update bytes are too short to hold a header")
     n = int.from_bytes(raw[:4], "little")
-    header = json.loads(raw[4 : 4 + n])
-    if header.get("format") != "fabricml.fixedpoint/v1" or header.get("scaleBits") != SCALE_BITS:
+    try:
+        head: dict[str, Any] = json.loads(raw[4 : 4 + n])
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("update header is not JSON") from None
+    if head.get("format") != "fabricml.fixedpoint/v1" or head.get("scaleBits") != SCALE_BITS:
         raise ValueError(f"not a fabricml fixed-point update with scale 2**{SCALE_BITS}")
+    return head
+
+
+def from_bytes(raw: bytes) -> Update:
+    head = header(raw)
+    n = int.from_bytes(raw[:4], "little")
     out, offset = [], 4 + n
-    for shape in header["shapes"]:
+    if not isinstance(head.get("shapes"), list):
+        raise ValueError("update header lists no shapes")
+    for shape in head["shapes"]:
         count = int(np.prod(shape)) if shape else 1
+        if offset + 8 * count > len(raw):
+            raise ValueError("update bytes are shorter than their header says")
         a = np.frombuffer(raw, dtype="<i8", count=count, offset=offset).reshape(shape).astype(np.int64)
         out.append(a)
         offset += 8 * count
@@ -69,4 +86,5 @@ def from_bytes(raw: bytes) -> Update:
 
 
 def digest(update: Sequence[np.ndarray]) -> str:
+    """SHA-256 of the canonical bytes without context: the same values give the same digest."""
     return hashlib.sha256(to_bytes(update)).hexdigest()

@@ -1,14 +1,18 @@
-"""A multi-layer perceptron: the small tabular and digits models of the demos and benches."""
+"""A multi-layer perceptron (the tabular model of the demos and benches), and saving and
+loading any fabricml model: safetensors weights plus config.json."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from .cnn import SmallCNN
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -31,24 +35,35 @@ class MLP(nn.Module):
     def inputs(self) -> int:
         return self.layers[0]
 
+    def config(self) -> dict[str, object]:
+        return {"type": "mlp", "layers": self.layers}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(x)
         return out
 
 
-def save(model: MLP, directory: Path) -> Path:
+def save(model: MLP | SmallCNN, directory: Path) -> Path:
     """Weights as safetensors (no pickle) and the architecture as JSON."""
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS)
-    (directory / CONFIG).write_text(json.dumps({"type": "mlp", "layers": model.layers}, sort_keys=True))
+    (directory / CONFIG).write_text(json.dumps(model.config(), sort_keys=True))
     return directory
 
 
-def load(directory: Path, device: str = "cpu") -> MLP:
-    config = json.loads((directory / CONFIG).read_text())
-    if config.get("type") != "mlp":
-        raise ValueError(f"{directory / CONFIG} describes a {config.get('type')!r} model, not an mlp")
-    model = MLP(list(config["layers"]))
+def build(config: dict[str, Any]) -> MLP | SmallCNN:
+    """A fresh model from its config.json: {"type": "mlp", "layers": [...]} or
+    {"type": "cnn", "side": 8, "classes": 10, "channels": 16}."""
+    kind = config.get("type")
+    if kind == "mlp":
+        return MLP(list(config["layers"]))
+    if kind == "cnn":
+        return SmallCNN(int(config["side"]), int(config["classes"]), int(config.get("channels", 16)))
+    raise ValueError(f"unknown model type {kind!r}; allowed: mlp, cnn")
+
+
+def load(directory: Path, device: str = "cpu") -> MLP | SmallCNN:
+    model = build(json.loads((directory / CONFIG).read_text()))
     model.load_state_dict(load_file(directory / WEIGHTS, device="cpu"))
     return model.to(device).eval()
 
