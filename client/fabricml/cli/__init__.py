@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from fabricml.api.cli import api_group
 from fabricml.network.cli import network_group
 
 from .attest import attest_group, serve
@@ -26,3 +27,4 @@ main.add_command(identity_group)
 main.add_command(model_group)
 main.add_command(serve)
 main.add_command(attest_group)
+main.add_command(api_group)

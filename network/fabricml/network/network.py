@@ -24,13 +24,18 @@ from . import configgen
 from .binaries import Binaries
 from .chaincode import Deployment, Lifecycle, build_server, package
 from .channelconfig import ChannelConfig
-from .identities import CA_ADMIN, CertificateAuthority
+from .identities import CA_ADMIN, CertificateAuthority, IdentitySpec
 from .layout import Layout
 from .peercli import AdminTools, FabricCommandError, retry_transient
 from .processes import ProcessTable, http_ok, port_in_use, wait_until
 from .topology import HOST, Organization, Topology, load
 
 HEALTH_TIMEOUT = 60.0
+
+
+def api_identity(org: Organization) -> IdentitySpec:
+    """The identity whose TLS certificate the org's admin API serves with."""
+    return IdentitySpec("api", "client", tls=True, hosts=(org.api_name, HOST, "localhost"))
 
 
 class NetworkError(RuntimeError):
@@ -46,7 +51,7 @@ class Node:
     """One long-lived process of the network."""
 
     name: str
-    kind: str  # ca, orderer, peer, chaincode, artifacts
+    kind: str  # ca, orderer, peer, chaincode, artifacts, api
     org: Organization
     argv: list[str]
     env: dict[str, str]
@@ -167,7 +172,21 @@ class Network:
         for org in self.topology.organizations:
             nodes.append(Node(org.artifacts_name, "artifacts", org, self._artifacts_argv(org), base,
                               listen_port=org.artifacts_port))  # fmt: skip
+        for org in self.topology.organizations:
+            argv = [sys.executable, "-m", "fabricml.api", "--org", org.name]
+            argv += ["--state-dir", str(self.layout.root)]
+            nodes.append(Node(org.api_name, "api", org, argv, base, listen_port=org.api_port))
         return nodes
+
+    def _start_apis(self) -> None:
+        """Each org's admin API, with a TLS server certificate from the org's CA (issued once)."""
+        with self._step("start each organization's admin API and dashboard (mutual TLS)"):
+            for org in self.topology.organizations:
+                if not (self.layout.tls(org, "api") / "server.crt").exists():
+                    ca = CertificateAuthority(self.binaries, self.layout, org)
+                    ca.register(api_identity(org))
+                    ca.enroll(api_identity(org))
+            self._start_kind("api")
 
     def _artifacts_argv(self, org: Organization) -> list[str]:
         """The org's artifact store, served to members over mutual TLS."""
@@ -285,12 +304,14 @@ class Network:
         with self._step("start each organization's artifact store (mutual TLS)"):
             self._start_kind("artifacts")
         self._heartbeats()
+        self._start_apis()
 
     def _restart(self) -> None:
         for kind in ("ca", "orderer", "peer", "chaincode", "artifacts"):
             with self._step(f"restart {kind} processes"):
                 self._start_kind(kind)
         self._heartbeats()
+        self._start_apis()
 
     def _heartbeats(self) -> None:
         """The network is up only when every peer's gossip knows all the others and every

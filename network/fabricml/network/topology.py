@@ -24,6 +24,7 @@ PEER_PORT, PEER_CC_PORT, PEER_OPS_PORT = 10, 11, 12
 ORDERER_PORT = 20  # orderer k uses 20+3k (listen), 21+3k (admin), 22+3k (operations)
 CHAINCODE_PORT = 40
 ARTIFACTS_PORT = 50
+API_PORT = 60  # the org's admin REST API and dashboard (mutual TLS)
 
 
 class TopologyError(ValueError):
@@ -102,6 +103,14 @@ class Organization:
         return self.port(ARTIFACTS_PORT)
 
     @property
+    def api_name(self) -> str:
+        return f"api.{self.name}"
+
+    @property
+    def api_port(self) -> int:
+        return self.port(API_PORT)
+
+    @property
     def orderers(self) -> list[Orderer]:
         return [
             Orderer(
@@ -124,6 +133,7 @@ class Organization:
             f"{self.peer_name} (operations)": self.peer_operations_port,
             f"{self.chaincode_name} (chaincode server)": self.chaincode_port,
             f"{self.artifacts_name} (artifact store)": self.artifacts_port,
+            f"{self.api_name} (admin API)": self.api_port,
         }
         for o in self.orderers:
             ports[f"{o.name} (orderer)"] = o.port

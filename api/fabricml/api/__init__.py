@@ -1,0 +1,1 @@
+"""The org admin REST API and dashboard: one process per organization."""

@@ -1,0 +1,101 @@
+"""Who is calling: the client certificate of the TLS connection, issued by this org's CA.
+
+The server asks every client for a certificate during the TLS handshake and accepts
+those issued by any member org's CA (so another member gets a clear 403, not a broken
+connection); only this org's identities with an API role pass."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from fabricml.attest.receipts import role_of
+
+ROLES = ("admin", "auditor")
+
+
+class AuthError(Exception):
+    """401 (no usable certificate) or 403 (a certificate, but not allowed)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated API user."""
+
+    subject: str
+    msp_id: str
+    role: str  # admin or auditor
+    fingerprint: str  # sha256 of the certificate, for logs and rate limits
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "admin"
+
+
+def api_role(cert: x509.Certificate) -> str:
+    """admin for the org's admin identities (NodeOU), auditor for role=auditor, else ''."""
+    units = [str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)]
+    if "admin" in units:
+        return "admin"
+    return "auditor" if role_of(cert) == "auditor" else ""
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
+
+
+class CertificateAuthenticator:
+    def __init__(self, msp_id: str, own_ca: Path, member_cas: dict[str, Path], crl: Path) -> None:
+        self.msp_id = msp_id
+        self.own_ca = x509.load_pem_x509_certificate(own_ca.read_bytes())
+        self.member_cas = {m: x509.load_pem_x509_certificate(p.read_bytes()) for m, p in member_cas.items()}
+        self.crl_path = crl
+        self._crl: tuple[float, set[int]] = (-1.0, set())
+
+    def revoked_serials(self) -> set[int]:
+        """Serial numbers on the org CA's latest revocation list (re-read when it changes)."""
+        try:
+            mtime = self.crl_path.stat().st_mtime
+        except OSError:
+            return set()
+        if mtime != self._crl[0]:
+            crl = x509.load_pem_x509_crl(self.crl_path.read_bytes())
+            if not crl.is_signature_valid(self.own_ca.public_key()):  # type: ignore[arg-type]
+                return self._crl[1]
+            self._crl = (mtime, {r.serial_number for r in crl})
+        return self._crl[1]
+
+    def authenticate(self, pem: str | None) -> Caller:
+        if not pem:
+            raise AuthError(
+                401, f"a client certificate issued by {self.msp_id}'s CA is required (mutual TLS)"
+            )
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        if not _issued_by(cert, self.own_ca):
+            foreign = next((m for m, ca in self.member_cas.items() if _issued_by(cert, ca)), "an unknown CA")
+            raise AuthError(403, f"this API acts for {self.msp_id} only; the certificate is from {foreign}")
+        cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        subject = str(cn[0].value) if cn else "?"
+        if cert.serial_number in self.revoked_serials():
+            raise AuthError(401, f"the certificate of {subject} is revoked")
+        role = api_role(cert)
+        if role not in ROLES:
+            raise AuthError(
+                403, f"{subject} of {self.msp_id} has no API role (needs an admin or auditor identity)"
+            )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return Caller(subject, self.msp_id, role, hashlib.sha256(der).hexdigest())

@@ -1,0 +1,120 @@
+"""The org's ledger as the API uses it: one Gateway connection, one contract per identity.
+
+Every call runs in a worker thread (the Gateway facade blocks until the peer answers or
+the transaction commits), so the server's event loop never waits on the ledger."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from starlette.concurrency import run_in_threadpool
+
+from fabricml.gateway import CommitError, GatewayError, sync
+from fabricml.gateway._client import Deadlines
+from fabricml.gateway.profile import ConnectionProfile
+
+log = logging.getLogger("fabricml.api.ledger")
+
+CONTRACTS = ("Consortium", "Registry", "Federation", "Attestation", "Token")
+# Chaincode messages that mean "there is no such thing" rather than "you may not".
+_NOT_FOUND = (
+    "no model version",
+    "no federated task",
+    "has not ended",
+    "no claim",
+    "anchored no batch",
+    "no such",
+    "not found",
+    "does not exist",
+    "is not registered",
+)
+
+
+@dataclass(frozen=True)
+class LedgerError(Exception):
+    """The ledger refused or failed a call; carries what a client needs to look it up."""
+
+    status: int
+    message: str
+    transaction_id: str = ""
+    endorsers: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        tx = f" (transaction {self.transaction_id})" if self.transaction_id else ""
+        return self.message + tx
+
+
+def refusal(exc: GatewayError) -> LedgerError:
+    detail = next((d.message for d in exc.details if d.message), "") or str(exc).splitlines()[0]
+    # The peer wraps chaincode errors: keep the chaincode's own sentence.
+    message = detail.split("chaincode response 500, ", 1)[-1]
+    endorsers = tuple(f"{d.address} ({d.msp_id})" for d in exc.details)
+    if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return LedgerError(503, f"the ledger is unreachable: {message}", exc.transaction_id, endorsers)
+    status = 404 if any(s in message.lower() for s in _NOT_FOUND) else 409
+    return LedgerError(status, message, exc.transaction_id, endorsers)
+
+
+class OrgLedger:
+    """Contracts of the org's chaincode, signed by one of the org's identities each."""
+
+    def __init__(self, profile: ConnectionProfile, timeout_s: float = 60.0) -> None:
+        self.profile = profile
+        self._channel = profile.peer().sync_channel()
+        self._deadlines = Deadlines(commit_status=timeout_s)
+        self._contracts: dict[tuple[str, str], sync.Contract] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def channel(self) -> sync.Channel:
+        return self._channel
+
+    def gateway(self, identity: str) -> sync.Gateway:
+        ident, signer, hash_ = self.profile.identity(identity)
+        return sync.connect(self._channel, ident, signer, hash_, self._deadlines)
+
+    def contract(self, identity: str, name: str) -> sync.Contract:
+        with self._lock:
+            key = (identity, name)
+            if key not in self._contracts:
+                network = self.gateway(identity).get_network(self.profile.channel_name)
+                self._contracts[key] = network.get_contract(self.profile.chaincode_name, name)
+            return self._contracts[key]
+
+    def close(self) -> None:
+        self._channel.close()
+
+    # ---- calls (blocking; use the async versions from handlers) ---------------------
+
+    def evaluate_sync(self, identity: str, contract: str, function: str, *args: str) -> Any:
+        try:
+            raw = self.contract(identity, contract).evaluate_transaction(function, *args)
+        except GatewayError as exc:
+            raise refusal(exc) from exc
+        return json.loads(raw) if raw else None
+
+    def submit_sync(self, identity: str, contract: str, function: str, *args: str) -> Any:
+        try:
+            raw = self.contract(identity, contract).submit_transaction(function, *args)
+        except GatewayError as exc:
+            raise refusal(exc) from exc
+        except CommitError as exc:
+            raise LedgerError(
+                409,
+                f"the transaction was ordered but marked invalid: {exc.code_name} in block "
+                f"{exc.block_number}",
+                exc.transaction_id,
+            ) from exc
+        log.info("submitted %s:%s as %s", contract, function, identity)
+        return json.loads(raw) if raw else None
+
+    async def evaluate(self, identity: str, contract: str, function: str, *args: str) -> Any:
+        return await run_in_threadpool(self.evaluate_sync, identity, contract, function, *args)
+
+    async def submit(self, identity: str, contract: str, function: str, *args: str) -> Any:
+        return await run_in_threadpool(self.submit_sync, identity, contract, function, *args)

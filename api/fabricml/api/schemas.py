@@ -1,0 +1,373 @@
+"""Request and response bodies. Requests forbid unknown fields; ledger records allow the
+fields a newer chaincode may add."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Identifiers as the chaincode allows them; anything else (a slash, '..') is refused early.
+ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+ModelVersionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")]
+LedgerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+IdentityName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+MspId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.-]{0,63}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    transactionId: str = ""
+    endorsers: list[str] = []
+
+
+# ---- who --------------------------------------------------------------------------
+
+
+class WhoAmI(BaseModel):
+    subject: str
+    mspId: str
+    role: Literal["admin", "auditor"]
+    organization: str
+    canWrite: bool
+
+
+# ---- network ----------------------------------------------------------------------
+
+
+class NodeHealth(BaseModel):
+    name: str
+    kind: str
+    organization: str
+    healthy: bool
+    height: int | None = None
+
+
+class Member(Record):
+    mspId: str
+    displayName: str
+    joinedAt: str
+    joinedTxId: str
+
+
+class NetworkView(BaseModel):
+    organization: str
+    mspId: str
+    channel: str
+    chaincode: str
+    chaincodeVersion: str
+    members: list[Member]
+    nodes: list[NodeHealth]
+    healthy: int
+    total: int
+
+
+# ---- identities -------------------------------------------------------------------
+
+
+class IdentityEntry(BaseModel):
+    name: str
+    type: str
+    role: str
+    maxEnrollments: str
+
+
+class RegisterIdentity(Request):
+    name: IdentityName
+    type: Literal["client", "admin"] = "client"
+    role: Literal["trainer", "inference", "auditor"] | None = None
+
+
+class RegisteredIdentity(BaseModel):
+    name: str
+    type: str
+    role: str
+    secret: str = Field(description="One-time enrollment secret; shown once, stored nowhere")
+
+
+class EnrollIdentity(Request):
+    secret: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class EnrolledIdentity(BaseModel):
+    name: str
+    certificate: str = Field(description="PEM certificate; the private key stays on the server")
+
+
+class RevokeIdentity(Request):
+    reason: Literal[
+        "unspecified", "keycompromise", "affiliationchange", "superseded", "cessationofoperation"
+    ] = "unspecified"
+
+
+class RevokedIdentity(BaseModel):
+    name: str
+    revoked: bool
+    crlInChannel: bool
+
+
+# ---- models -----------------------------------------------------------------------
+
+
+class Actor(Record):
+    mspId: str
+    subject: str
+    at: str
+    txId: str
+
+
+class ModelRecord(Record):
+    name: str
+    version: str
+    status: str
+    manifestDigest: str
+    registeredBy: Actor
+    approvals: list[Actor] | None = None
+    trainingOrgs: list[str] | None = None
+    parents: list[str] | None = None
+
+
+class Deployability(Record):
+    ref: str
+    status: str
+    deployable: bool
+    approvals: int
+    required: int
+    rule: str
+
+
+class ModelDetail(BaseModel):
+    record: ModelRecord
+    deployability: Deployability
+
+
+class ModelPage(BaseModel):
+    models: list[ModelRecord]
+    bookmark: str
+
+
+class HistoryEntry(Record):
+    txId: str
+    timestamp: str
+    record: ModelRecord | None = None
+
+
+class Lineage(Record):
+    root: str
+    versions: list[ModelRecord] | None = None
+    edges: list[dict[str, str]] | None = None
+
+
+class RevokeModel(Request):
+    reason: Reason
+
+
+class ModelMetadata(Request):
+    """The JSON part of a model upload."""
+
+    name: ModelName
+    version: ModelVersionId
+    trainingOrgs: list[MspId] = Field(default=[], max_length=32, description="Other training orgs")
+    parents: list[Annotated[str, StringConstraints(max_length=100)]] = Field(default=[], max_length=32)
+    metrics: dict[Annotated[str, StringConstraints(max_length=64)], float] = Field(default={}, max_length=64)
+    hyperparameters: dict[Annotated[str, StringConstraints(max_length=64)], str | int | float | bool] = Field(
+        default={}, max_length=64
+    )
+    round: Annotated[str, StringConstraints(max_length=128)] = ""
+
+
+class Verification(BaseModel):
+    ref: str
+    ok: bool
+    weightsDigest: str
+    files: int
+    problems: list[str]
+
+
+# ---- federation -------------------------------------------------------------------
+
+
+class TaskRequest(Request):
+    id: LedgerId
+    initialModel: Annotated[str, StringConstraints(max_length=100)]
+    rounds: int = Field(ge=1, le=1000)
+    minParticipants: int = Field(ge=2, le=256)
+    stake: int = Field(ge=0, le=1 << 50)
+    rewardPerRound: int = Field(ge=0, le=1 << 40)
+    commitSeconds: int = Field(ge=1, le=604800)
+    revealSeconds: int = Field(ge=1, le=604800)
+    aggregateSeconds: int = Field(ge=1, le=604800)
+    rule: Annotated[
+        str, StringConstraints(pattern=r"^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})$")
+    ]
+
+
+class Participant(Record):
+    mspId: str
+    subject: str
+    slashed: bool
+
+
+class Task(Record):
+    id: str
+    initialModel: str
+    rounds: int
+    minParticipants: int
+    stake: int
+    rewardPerRound: int
+    rule: str
+    creator: str
+    status: str
+    round: int
+    phase: str
+    phaseDeadline: str
+    participants: list[Participant] | None = None
+    escrow: int
+
+
+class Commitment(Record):
+    participant: Participant
+    digest: str
+    samples: int
+    revealed: bool
+    uri: str
+    txId: str
+
+
+class RoundResult(Record):
+    taskId: str
+    round: int
+    status: str
+    reason: str
+    aggregateDigest: str
+    agreeing: list[str] | None = None
+    disagreeing: list[str] | None = None
+    rewards: dict[str, int] | None = None
+    slashed: list[str] | None = None
+    txId: str
+
+
+class RoundView(BaseModel):
+    round: int
+    state: str = Field(description="COMMIT, REVEAL, AGGREGATE while running; FINALIZED or CLOSED after")
+    commitments: list[Commitment]
+    result: RoundResult | None
+    metrics: dict[str, float] = Field(description="From the round's result or its registered global model")
+
+
+class TaskSummary(BaseModel):
+    id: str
+    status: str
+    round: int
+    phase: str
+    creator: str
+
+
+# ---- attestation ------------------------------------------------------------------
+
+
+class ServiceId(Record):
+    mspId: str
+    subject: str
+
+
+class ServiceState(Record):
+    service: ServiceId
+    lastSequence: int
+    lastReceipt: int
+
+
+class Batch(Record):
+    sequence: int
+    model: str
+    root: str
+    count: int
+    firstReceipt: int
+    lastReceipt: int
+    service: ServiceId
+    anchoredAt: str
+    txId: str
+
+
+class ReceiptBundle(Request):
+    receipt: dict[str, object]
+    certificate: Annotated[str, StringConstraints(max_length=8192)]
+    batch: int | None = Field(default=None, ge=0)
+    proof: dict[str, object] | None = None
+    root: Digest | None = None
+    txId: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+class CheckResult(BaseModel):
+    check: str
+    ok: bool
+    detail: str
+
+
+class ReceiptVerification(BaseModel):
+    ok: bool
+    checks: list[CheckResult]
+
+
+class OpenClaim(Request):
+    id: LedgerId
+    inputDigest: Digest
+    modelName: ModelName
+    k: int = Field(ge=1, le=64)
+
+
+class Claim(Record):
+    id: str
+    inputDigest: str
+    modelName: str
+    k: int
+    openedBy: str
+    status: str
+    acceptedOutput: str
+    agreeingOrgs: list[str] | None = None
+
+
+class ClaimDetail(BaseModel):
+    claim: Claim
+    attestations: list[dict[str, object]]
+
+
+# ---- tokens -----------------------------------------------------------------------
+
+
+class Balance(BaseModel):
+    mspId: str
+    amount: int
+    staked: int = Field(description="Held in escrow by federated tasks still enrolling or running")
+
+
+class MintVote(Request):
+    id: LedgerId
+    recipient: MspId
+    amount: int = Field(ge=1, le=1 << 50)
+
+
+class MintProposal(Record):
+    id: str
+    recipient: str
+    amount: int
+    voters: list[str] | None = None
+    minted: bool
+
+
+class Activity(BaseModel):
+    event: str
+    block: int
+    transactionId: str
+    summary: str
