@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -35,14 +34,16 @@ _NOT_FOUND = (
 )
 
 
-@dataclass(frozen=True)
 class LedgerError(Exception):
-    """The ledger refused or failed a call; carries what a client needs to look it up."""
+    """The ledger (or the org's CA) refused or failed a call; carries what a client needs
+    to look it up: an HTTP status, the message, the transaction id and the endorsers."""
 
-    status: int
-    message: str
-    transaction_id: str = ""
-    endorsers: tuple[str, ...] = ()
+    def __init__(self, status: int, message: str, transaction_id: str = "", endorsers: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.transaction_id = transaction_id
+        self.endorsers = endorsers
 
     def __str__(self) -> str:
         tx = f" (transaction {self.transaction_id})" if self.transaction_id else ""

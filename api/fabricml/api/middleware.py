@@ -23,6 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("fabricml.api.access")
 UPLOAD_PATHS = ("/api/v1/models",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+DRAIN_BYTES = 8 << 20  # an oversized body up to this much more is read and dropped before the 413
 
 
 class TokenBuckets:
@@ -156,7 +157,8 @@ class GuardMiddleware:
                     [],
                 )
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self._limit(scope)):
+        if length is not None and (not length.isdigit() or int(length) > self._limit(scope) + DRAIN_BYTES):
+            # Far too large to read and drop: answer at once (the client may see the connection close).
             return (
                 413,
                 {"error": "RequestTooLarge", "detail": f"request body over {self._limit(scope)} bytes"},
@@ -166,17 +168,20 @@ class GuardMiddleware:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> list[Message] | None:
         """Every body message, or None once the body passes the limit (nothing is stored)."""
-        limit, size, messages = self._limit(scope), 0, []
+        limit, size = self._limit(scope), 0
+        messages: list[Message] = []
         while True:
             message = await receive()
-            messages.append(message)
             if message["type"] != "http.request":
-                return messages
+                return [*messages, message]
             size += len(message.get("body", b""))
-            if size > limit:
+            if size <= limit:
+                messages.append(message)
+            elif size > limit + DRAIN_BYTES:
                 return None
             if not message.get("more_body", False):
-                return messages
+                # Over the limit: the rest was read and dropped, so the client reads our 413.
+                return messages if size <= limit else None
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("route")

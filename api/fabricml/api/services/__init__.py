@@ -1,0 +1,1 @@
+"""Ledger and CA access behind the handlers, one module per resource."""
