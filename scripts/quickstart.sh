@@ -8,3 +8,6 @@ scripts/setup.sh
 .venv/bin/fabricml network up
 .venv/bin/fabricml network status
 .venv/bin/fabricml network demo
+echo
+echo "Each organization's admin API and dashboard is running (mutual TLS with the org's own certificates):"
+.venv/bin/fabricml api urls

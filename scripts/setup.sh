@@ -2,6 +2,7 @@
 # Install what fabricml needs into the repo: a Python venv with the package and its
 # dev tools, and the pinned Fabric binaries (built once into ~/.cache/fabricml).
 set -euo pipefail
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # the browser tests use Debian's chromium, never a download
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
@@ -40,6 +41,17 @@ if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
   echo "setup: installing the Node reference client (npm ci)"
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$node_want" > "$node_stamp"
+fi
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads one).
+if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's chromium (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium not found; install Debian's chromium package for the browser tests" >&2
+  fi
 fi
 
 .venv/bin/fabricml network build

@@ -9,7 +9,7 @@ scripts/setup.sh
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy -p fabricml.network -p fabricml.gateway -p fabricml.registry -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.cli -p tests
+.venv/bin/mypy -p fabricml.network -p fabricml.gateway -p fabricml.registry -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.cli -p fabricml.api -p tests
 .venv/bin/shellcheck scripts/*.sh .ci/run
 test -z "$(gofmt -l chaincode network/ccbuilder)" || { gofmt -l chaincode network/ccbuilder; exit 1; }
 

@@ -55,14 +55,20 @@ def access_lines(topo: Topology, layout: Layout) -> list[str]:
     """URLs of each org's API and dashboard, and the certificates to authenticate with."""
     lines = []
     for org in topo.organizations:
-        ids = layout.org_dir(org) / "identities"
-        lines += [
-            f"{org.name}: dashboard https://127.0.0.1:{api_port(org)}/  API https://127.0.0.1:{api_port(org)}/api/v1/"
-            f"  (OpenAPI: /docs)",
-            f"  authenticate with a certificate of {org.msp_id}: admin (read/write) or auditor (read), e.g.",
-            f"  curl --cacert {layout.ca_cert(org)} --cert {ids}/admin/msp/signcerts/cert.pem "
-            f"--key {ids}/admin/msp/keystore/<key> https://127.0.0.1:{api_port(org)}/api/v1/whoami",
-        ]
+        url = f"https://127.0.0.1:{api_port(org)}"
+        lines.append(f"{org.name}: dashboard {url}/   API {url}/api/v1/   OpenAPI {url}/openapi.json")
+        for identity, can in (("admin", "read and write"), ("auditor", "read and verify")):
+            msp = layout.msp(org, identity)
+            keys = sorted((msp / "keystore").glob("*")) if (msp / "keystore").is_dir() else []
+            key = keys[0] if keys else msp / "keystore" / "<key>"
+            lines.append(
+                f"  as {identity} ({can}): curl --cacert {layout.ca_cert(org)} "
+                f"--cert {msp / 'signcerts' / 'cert.pem'} --key {key} {url}/api/v1/whoami"
+            )
+    lines.append(
+        "Browsers: import the certificate and key (e.g. as PKCS#12: openssl pkcs12 -export -in CERT "
+        "-inkey KEY -out admin.p12) and trust the org's CA (ca.pem); see docs/api.md."
+    )
     return lines
 
 
