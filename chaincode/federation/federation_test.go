@@ -119,22 +119,35 @@ func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *test
 	}
 	scores := `{"Org1MSP/trainer":3,"Org1MSP/trainer2":1,"Org2MSP/trainer":2,"Org3MSP/trainer":0}`
 	flag := []string{key(trainers[1])}
-	r, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*RoundResult, error) {
-		return c.PostAggregate(ctx, "t1", 1, d("9"), scores, flag)
-	})
-	if err != nil || r.Status != "pending" {
-		t.Fatalf("%+v %v", r, err)
+	post := func(admin fakeledger.Identity, digest string, flagged []string) {
+		t.Helper()
+		if _, err := fakeledger.Submit(stub, admin, func(ctx fakeledger.Ctx) (*AggregatePost, error) {
+			return c.PostAggregate(ctx, "t1", 1, d(digest), scores, flagged)
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*RoundResult, error) {
-		return c.PostAggregate(ctx, "t1", 1, d("8"), scores, nil)
-	}); err != nil {
-		t.Fatal(err)
+	advance := func() error {
+		_, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") })
+		return err
 	}
-	r, err = fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*RoundResult, error) {
+	post(admins[0], "9", flag)
+	post(admins[2], "8", nil)
+	if err := advance(); err == nil || !strings.Contains(err.Error(), "no quorum yet") {
+		t.Fatalf("one post per digest must not finalize: %v", err)
+	}
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*AggregatePost, error) {
 		return c.PostAggregate(ctx, "t1", 1, d("9"), scores, flag)
-	})
+	}); err == nil || !strings.Contains(err.Error(), "already posted") {
+		t.Fatalf("a second post by one org was accepted: %v", err)
+	}
+	post(admins[1], "9", flag)
+	if err := advance(); err != nil {
+		t.Fatalf("two of three orgs agreeing must finalize: %v", err)
+	}
+	r, err := c.GetRound(fakeledger.Query(stub, admins[0]), "t1", 1)
 	if err != nil || r.Status != "FINALIZED" {
-		t.Fatalf("two of three orgs agreeing must finalize: %+v %v", r, err)
+		t.Fatalf("%+v %v", r, err)
 	}
 	if !slices.Equal(r.Disagreeing, []string{"Org3MSP"}) || !slices.Equal(r.Slashed, []string{key(trainers[1]), key(trainers[3])}) {
 		t.Fatalf("unexpected result %+v", r)

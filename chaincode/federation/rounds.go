@@ -15,8 +15,9 @@ import (
 )
 
 // Advance moves a round on: COMMIT ends when every active participant committed or its
-// deadline passed, REVEAL likewise, and an AGGREGATE phase past its deadline without a
-// quorum closes the round. Anyone may call it; the ledger's time decides.
+// deadline passed, REVEAL likewise; AGGREGATE finalizes the round once a majority of
+// participating orgs posted the same digest, or closes it at its deadline without one.
+// Anyone may call it; the ledger's state and time decide.
 func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
 	t, k, err := c.load(ctx, id)
 	if err != nil {
@@ -57,30 +58,38 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 		}
 		t.enterPhase(PhaseAggregate, now)
 	case PhaseAggregate:
+		posts, err := c.aggregates(ctx, id, t.Round)
+		if err != nil {
+			return nil, err
+		}
+		if digest, agreeing := quorum(t, posts); digest != "" {
+			_, err := c.finalize(ctx, k, t, now, digest, agreeing, posts)
+			return t, err
+		}
 		if !t.pastDeadline(now) {
-			return nil, fmt.Errorf("the aggregate phase ends at %s", t.PhaseDeadline)
+			return nil, fmt.Errorf("%d of %d organizations posted an aggregate, no quorum yet, and the aggregate phase ends at %s", len(posts), len(t.orgs()), t.PhaseDeadline)
 		}
 		return t, c.closeRound(ctx, k, t, now, "no quorum of organizations posted the same aggregate before the deadline")
 	}
 	return t, c.save(ctx, k, t, "PhaseChanged")
 }
 
-// PostAggregate records the caller org's aggregate digest, scores and flags; the round is
-// finalized as soon as a majority of participating orgs posted the same digest.
-func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id string, round int, digest, scores string, flagged []string) (*RoundResult, error) {
-	t, k, err := c.load(ctx, id)
+// PostAggregate records the caller org's aggregate digest, scores and flags under its own
+// key, so posts from several orgs at once never conflict; Advance finalizes the round once
+// a majority of participating orgs posted the same digest.
+func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id string, round int, digest, scores string, flagged []string) (*AggregatePost, error) {
+	t, _, err := c.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	who, now, err := c.requirePhase(ctx, t, round, PhaseAggregate)
+	who, _, err := c.requirePhase(ctx, t, round, PhaseAggregate)
 	if err != nil {
 		return nil, err
 	}
 	if who.NodeRole != caller.NodeRoleAdmin && who.Role != "trainer" {
 		return nil, fmt.Errorf("an org admin or trainer must post the aggregate")
 	}
-	orgs := t.orgs()
-	if !slices.Contains(orgs, who.MSPID) {
+	if !slices.Contains(t.orgs(), who.MSPID) {
 		return nil, fmt.Errorf("%s has no active participant in task %s", who.MSPID, id)
 	}
 	if err := ledgerutil.CheckDigest("digest", digest); err != nil {
@@ -115,34 +124,36 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 		}
 		return nil, err
 	}
-	if _, err := ledgerutil.PutJSON(ctx, pk, post); err != nil {
-		return nil, err
-	}
-	// A range query does not see this transaction's own write: add the new post by hand.
-	committed, err := c.aggregates(ctx, id, round)
+	raw, err := ledgerutil.PutJSON(ctx, pk, post)
 	if err != nil {
 		return nil, err
 	}
-	posts := []AggregatePost{post}
-	for _, p := range committed {
-		if p.MSPID != who.MSPID {
-			posts = append(posts, p)
-		}
-	}
-	slices.SortFunc(posts, func(a, b AggregatePost) int { return strings.Compare(a.MSPID, b.MSPID) })
+	return &post, ctx.GetStub().SetEvent("AggregatePosted", raw)
+}
 
-	agreeing := []AggregatePost{}
+// Aggregates lists the posts of a round's participating orgs, by MSP ID.
+func (c *Contract) Aggregates(ctx contractapi.TransactionContextInterface, id string, round int) ([]AggregatePost, error) {
+	return c.aggregates(ctx, id, round)
+}
+
+// quorum is the digest a majority of participating orgs posted, with those posts.
+func quorum(t *Task, posts []AggregatePost) (string, []AggregatePost) {
+	counts := map[string]int{}
 	for _, p := range posts {
-		if p.Digest == digest {
-			agreeing = append(agreeing, p)
+		counts[p.Digest]++
+	}
+	for _, p := range posts { // posts are in MSP ID order, so the choice is deterministic
+		if counts[p.Digest] >= len(t.orgs())/2+1 {
+			agreeing := []AggregatePost{}
+			for _, q := range posts {
+				if q.Digest == p.Digest {
+					agreeing = append(agreeing, q)
+				}
+			}
+			return p.Digest, agreeing
 		}
 	}
-	if len(agreeing) < len(orgs)/2+1 {
-		return &RoundResult{TaskID: id, Round: round, Status: "pending", AggregateDigest: digest, Agreeing: []string{},
-			Disagreeing: []string{}, Rewards: map[string]int64{}, Slashed: []string{}, TxID: ctx.GetStub().GetTxID()}, nil
-
-	}
-	return c.finalize(ctx, k, t, now, digest, agreeing, posts)
+	return "", nil
 }
 
 func (c *Contract) aggregates(ctx contractapi.TransactionContextInterface, id string, round int) ([]AggregatePost, error) {

@@ -100,11 +100,15 @@ def test_a_federated_round_goes_from_stake_to_rewards_on_the_ledger(
             "PostAggregate", task_id, "1", aggregate, scores, flagged
         )
     )
-    assert first["status"] == "pending"
+    assert first["mspId"] == "Org1MSP" and first["digest"] == aggregate
+    with pytest.raises(EndorseError, match="no quorum yet"):
+        contract("org3", "auditor", "Federation").submit_transaction("Advance", task_id)
+    contract("org2", "admin", "Federation").submit_transaction(
+        "PostAggregate", task_id, "1", aggregate, scores, flagged
+    )
+    contract("org3", "auditor", "Federation").submit_transaction("Advance", task_id)
     result = json.loads(
-        contract("org2", "admin", "Federation").submit_transaction(
-            "PostAggregate", task_id, "1", aggregate, scores, flagged
-        )
+        contract("org3", "auditor", "Federation").evaluate_transaction("GetRound", task_id, "1")
     )
     assert result["status"] == "FINALIZED" and result["slashed"] == ["Org3MSP/trainer"]
     # Pool 90 + org3's slashed stake 100, split 2:1.

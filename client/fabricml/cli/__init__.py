@@ -9,6 +9,7 @@ from fabricml.network.cli import network_group
 
 from .attest import attest_group, serve
 from .events import events_command
+from .federated import agent_group, fed_group
 from .identity import identity_group
 from .model import model_group
 from .tx import tx_group
@@ -28,3 +29,5 @@ main.add_command(model_group)
 main.add_command(serve)
 main.add_command(attest_group)
 main.add_command(api_group)
+main.add_command(agent_group)
+main.add_command(fed_group)
