@@ -234,7 +234,7 @@ def test_malformed_wrong_typed_oversized_and_traversing_requests_get_4xx_and_sto
         data={"metadata": json.dumps({"name": name, "version": "1"})},
         files=[("files", ("../escape.bin", b"data", "application/octet-stream"))],
     )
-    assert bad_file.status_code == 422 and "file name" in bad_file.json()["detail"]
+    assert bad_file.status_code == 422 and "file name" in bad_file.json()["detail"][0]["msg"]
     bad_meta = admin.post("/api/v1/models", data={"metadata": "{nope"}, files=[("files", ("w.bin", b"d"))])
     assert bad_meta.status_code == 422
     assert admin.get(f"/api/v1/models/{name}/1").status_code == 404

@@ -72,13 +72,12 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
         LEDGER_ERRORS.labels(str(exc.status)).inc()
         request.state.transaction_id = exc.transaction_id
         log.info("ledger refused: %s", exc.message, extra={"tx": exc.transaction_id, "status": exc.status})
-        return _error(
-            exc.status,
-            "LedgerError" if exc.status != 422 else "InvalidRequest",
-            exc.message,
-            exc.transaction_id,
-            exc.endorsers,
-        )
+        if exc.status == 422:
+            # Same shape as FastAPI's own validation errors, as the schema documents for 422.
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]}, 422
+            )
+        return _error(exc.status, "LedgerError", exc.message, exc.transaction_id, exc.endorsers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

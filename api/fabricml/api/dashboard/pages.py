@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ..deps import ContextDep, ReaderDep
@@ -16,7 +16,8 @@ from ..routers.common import LEDGER_ERRORS
 from ..services import attestations, federation, models, network, tokens
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-router = APIRouter(tags=["dashboard"], default_response_class=HTMLResponse, responses=LEDGER_ERRORS)
+# Response, not HTMLResponse, as the class: the documented errors stay application/json.
+router = APIRouter(tags=["dashboard"], default_response_class=Response, responses=LEDGER_ERRORS)
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; frame-ancestors 'none'",

@@ -126,7 +126,7 @@ async def verify(name: Name, version: Version, _: ReaderDep, context: ContextDep
 
 @router.get(
     "/{name}/{version}/audit-report",
-    response_class=HTMLResponse,
+    response_class=Response,
     responses={200: {"content": {"text/html": {}}, "description": "The HTML audit report"}},
 )
 async def audit_report(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> HTMLResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import threading
 
 from fabricml.network.channelconfig import ChannelConfig
@@ -59,9 +60,14 @@ def enroll(context: ApiContext, name: str, secret: str) -> EnrolledIdentity:
     """Enroll on this server: the key is generated and kept in the org's identities folder."""
     if name in reserved(context):
         raise LedgerError(409, f"{name} is an identity the network itself uses")
+    target = context.layout.identity(context.org, name)
+    if target.exists():
+        # A second enrollment would write a second key beside the first (even when the CA refuses it).
+        raise LedgerError(409, f"{name} is already enrolled on this server")
     try:
-        target = _ca(context).enroll(IdentitySpec(name, "client"), secret=secret)
+        _ca(context).enroll(IdentitySpec(name, "client"), secret=secret)
     except CAError as exc:
+        shutil.rmtree(target, ignore_errors=True)
         raise _refused(exc) from exc
     return EnrolledIdentity(name=name, certificate=(target / "msp" / "signcerts" / "cert.pem").read_text())
 
