@@ -53,6 +53,7 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
         try:
             yield
         finally:
+            await app.state.context.ledger.aclose()  # its channel lives on this event loop
             if own:
                 app.state.context.close()
 

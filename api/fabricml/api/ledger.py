@@ -1,7 +1,8 @@
-"""The org's ledger as the API uses it: one Gateway connection, one contract per identity.
+"""The org's ledger as the API uses it: Gateway connections, one contract per identity.
 
-Every call runs in a worker thread (the Gateway facade blocks until the peer answers or
-the transaction commits), so the server's event loop never waits on the ledger."""
+Handlers await the asyncio Gateway client on the server's event loop, so a transaction
+waiting for its commit never blocks other requests. Code that must block (the registry's
+file checks, the audit report) uses the synchronous facade from worker threads."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import threading
 from typing import Any
 
 import grpc
-from starlette.concurrency import run_in_threadpool
 
-from fabricml.gateway import CommitError, GatewayError, sync
+from fabricml.gateway import CommitError, Contract, GatewayError, connect, sync
 from fabricml.gateway._client import Deadlines
 from fabricml.gateway.profile import ConnectionProfile
 
@@ -61,6 +61,11 @@ def refusal(exc: GatewayError) -> LedgerError:
     return LedgerError(status, message, exc.transaction_id, endorsers)
 
 
+def invalid_commit(exc: CommitError) -> LedgerError:
+    message = f"the transaction was ordered but marked invalid: {exc.code_name} in block {exc.block_number}"
+    return LedgerError(409, message, exc.transaction_id)
+
+
 class OrgLedger:
     """Contracts of the org's chaincode, signed by one of the org's identities each."""
 
@@ -70,6 +75,9 @@ class OrgLedger:
         self._deadlines = Deadlines(commit_status=timeout_s)
         self._contracts: dict[tuple[str, str], sync.Contract] = {}
         self._lock = threading.Lock()
+        # Handlers call the asyncio client on the server's own event loop: no thread hops.
+        self._aio_channel: grpc.aio.Channel | None = None
+        self._aio_contracts: dict[tuple[str, str], Contract] = {}
 
     @property
     def channel(self) -> sync.Channel:
@@ -105,17 +113,42 @@ class OrgLedger:
         except GatewayError as exc:
             raise refusal(exc) from exc
         except CommitError as exc:
-            raise LedgerError(
-                409,
-                f"the transaction was ordered but marked invalid: {exc.code_name} in block "
-                f"{exc.block_number}",
-                exc.transaction_id,
-            ) from exc
+            raise invalid_commit(exc) from exc
         log.info("submitted %s:%s as %s", contract, function, identity)
         return json.loads(raw) if raw else None
 
+    def _aio_contract(self, identity: str, name: str) -> Contract:
+        """A contract on the calling event loop's channel (created on first use, on that loop)."""
+        if self._aio_channel is None:
+            self._aio_channel = self.profile.peer().channel()
+        key = (identity, name)
+        if key not in self._aio_contracts:
+            ident, signer, hash_ = self.profile.identity(identity)
+            gateway = connect(self._aio_channel, ident, signer, hash_, self._deadlines)
+            network = gateway.get_network(self.profile.channel_name)
+            self._aio_contracts[key] = network.get_contract(self.profile.chaincode_name, name)
+        return self._aio_contracts[key]
+
     async def evaluate(self, identity: str, contract: str, function: str, *args: str) -> Any:
-        return await run_in_threadpool(self.evaluate_sync, identity, contract, function, *args)
+        try:
+            raw = await self._aio_contract(identity, contract).evaluate_transaction(function, *args)
+        except GatewayError as exc:
+            raise refusal(exc) from exc
+        return json.loads(raw) if raw else None
 
     async def submit(self, identity: str, contract: str, function: str, *args: str) -> Any:
-        return await run_in_threadpool(self.submit_sync, identity, contract, function, *args)
+        """Endorse, order and wait for the commit without blocking the event loop."""
+        try:
+            raw = await self._aio_contract(identity, contract).submit_transaction(function, *args)
+        except GatewayError as exc:
+            raise refusal(exc) from exc
+        except CommitError as exc:
+            raise invalid_commit(exc) from exc
+        log.info("submitted %s:%s as %s", contract, function, identity)
+        return json.loads(raw) if raw else None
+
+    async def aclose(self) -> None:
+        if self._aio_channel is not None:
+            await self._aio_channel.close()
+            self._aio_channel = None
+            self._aio_contracts.clear()
