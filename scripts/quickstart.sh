@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command: set everything up, bring the three-organization
-# consortium up, and show it doing real work.
+# consortium up, and show it doing real work: a transaction, then federated training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,9 @@ scripts/setup.sh
 .venv/bin/fabricml network up
 .venv/bin/fabricml network status
 .venv/bin/fabricml network demo
+# A federated task across the orgs to FINALIZED; the global model registered, approved
+# and served by each org's inference service with attested receipts.
+.venv/bin/fabricml fed demo
 echo
 echo "Each organization's admin API and dashboard is running (mutual TLS with the org's own certificates):"
 .venv/bin/fabricml api urls
