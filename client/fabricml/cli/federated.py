@@ -172,6 +172,9 @@ def status(
 @click.option("--rounds", default=4, show_default=True)
 @click.option("--rule", default="median", show_default=True)
 @click.option("--participants-per-org", default=1, show_default=True)
+@click.option(
+    "--participant", "participants", multiple=True, help="org/identity; repeat (default: each org's trainer)."
+)
 @click.option("--epochs", default=5, show_default=True, help="Local epochs per round.")
 @click.option("--task", help="Task ID (default: a fresh demo-xxxxxx).")
 @click.option("--no-serve", is_flag=True, help="Skip serving the final model.")
@@ -185,6 +188,7 @@ def demo(
     rounds: int,
     rule: str,
     participants_per_org: int,
+    participants: tuple[str, ...],
     epochs: int,
     task: str | None,
     no_serve: bool,
@@ -203,6 +207,7 @@ def demo(
         rounds=rounds,
         rule=rule,
         participants_per_org=participants_per_org,
+        participants=list(participants),
         epochs=epochs,
         serve=not no_serve,
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fabricml.gateway import CommitError, GatewayError, sync
+from fabricml.gateway import CommitError, EndorseError, GatewayError, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.mlp import build, save
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
@@ -115,6 +115,19 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def submit(contract: sync.Contract, function: str, *args: str) -> bytes:
+    """Submit, retrying endorsements that differ only because a peer had not yet committed
+    the previous block (peers endorse from their own ledger copy, a moment apart)."""
+    for attempt in range(6):
+        try:
+            return contract.submit_transaction(function, *args)
+        except EndorseError as exc:
+            if "do not match" not in str(exc) or attempt == 5:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _benign(exc: Exception) -> bool:
     """Races another agent may have won: the state they were about already moved on."""
     text = str(exc)
@@ -166,7 +179,7 @@ class Agent:
         return dict(json.loads(self.fed.evaluate_transaction("GetTask", self.opt.task)))
 
     def _submit(self, function: str, *args: str) -> Any:
-        return json.loads(self.fed.submit_transaction(function, *args))
+        return json.loads(submit(self.fed, function, *args))
 
     def _try(self, function: str, *args: str) -> Any:
         try:
@@ -187,8 +200,9 @@ class Agent:
 
         def follow() -> None:
             with contextlib.suppress(Exception):  # the stream ends when we close it
-                for _ in events:
-                    self.wake.set()
+                for event in events:
+                    if self.opt.task.encode() in event.payload:  # other tasks' events are not ours
+                        self.wake.set()
 
         thread = threading.Thread(target=follow, name="fabricml-agent-events", daemon=True)
         thread.start()
@@ -447,6 +461,7 @@ class Agent:
             "org": self.msp,
             **self.state.data.get("training", {}).get(str(round_), {}),
         }
+        datasets: dict[str, dict[str, Any]] = {}
         if result["status"] == "FINALIZED":
             new_global, digest, (found, history), datasets = self._compute(task, round_)
             if digest != result["aggregateDigest"]:
@@ -463,13 +478,15 @@ class Agent:
                 disagreeing=result["disagreeing"],
                 outliers=found.reasons,
             )
-            if result["agreeing"] and result["agreeing"][0] == self.msp and self._poster(task):
-                line["registered"] = self._register(task, round_, result, datasets)
         else:
             line["reason"] = result["reason"]
         model = build(self.model_config or json.loads(self.state.read("config.json") or b"{}"))
         load_parameters(model, global_parameters(self._ensure_global(task)))
         line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(model, self.heldout)
+        registrar = result["agreeing"] and result["agreeing"][0] == self.msp and self._poster(task)
+        if result["status"] == "FINALIZED" and registrar:
+            metrics = {"heldoutLoss": line["heldoutLoss"], "heldoutAccuracy": line["heldoutAccuracy"]}
+            line["registered"] = self._register(task, round_, result, datasets, metrics)
         self.state.metric(line)
         self.state.data["roundsDone"] = round_
         self.state.save()
@@ -487,7 +504,12 @@ class Agent:
         return str(task["initialModel"])
 
     def _register(
-        self, task: dict[str, Any], round_: int, result: dict[str, Any], datasets: dict[str, dict[str, Any]]
+        self,
+        task: dict[str, Any],
+        round_: int,
+        result: dict[str, Any],
+        datasets: dict[str, dict[str, Any]],
+        metrics: dict[str, float],
     ) -> str:
         """Register the round's global model with lineage: task, round, participants,
         their dataset fingerprints, the rule and the agreed digest."""
@@ -523,6 +545,7 @@ class Agent:
                 orgs,
                 fingerprints,
                 hyperparameters=hyperparameters,
+                metrics=metrics,
                 parents=[self._parent(task, round_)],
                 round_ref=f"{self.opt.task}/{round_}",
             )

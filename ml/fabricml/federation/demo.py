@@ -30,6 +30,7 @@ from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 
 from .agent import model_name, round_ref
+from .agent import submit as submit_with_retry
 from .data import Dataset, save_npz, sklearn_dataset, split_dirichlet, split_iid
 from .training import evaluate
 
@@ -45,12 +46,14 @@ class DemoOptions:
     rounds: int = 4
     rule: str = "median"
     participants_per_org: int = 1
+    participants: list[str] = field(default_factory=list)  # "org/identity"; overrides participants_per_org
     stake: int = 100
     reward_per_round: int = 30
     epochs: int = 5
     lr: float = 0.1
     seed: int = 0
     phase_seconds: int = 300
+    reveal_seconds: int = 0  # 0: phase_seconds
     task: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:6]}")
     serve: bool = True
 
@@ -79,7 +82,7 @@ class Consortium:
 
     def call(self, org: str, identity: str, name: str, fn: str, *args: str, submit: bool = True) -> Any:
         c = self.contract(org, identity, name)
-        raw = c.submit_transaction(fn, *args) if submit else c.evaluate_transaction(fn, *args)
+        raw = submit_with_retry(c, fn, *args) if submit else c.evaluate_transaction(fn, *args)
         return json.loads(raw) if raw else None
 
     @property
@@ -128,22 +131,70 @@ def prepare_data(opt: DemoOptions, parts: int, folder: Path) -> tuple[list[Path]
     return [save_npz(s, folder / f"participant-{i + 1}.npz") for i, s in enumerate(shares)], test
 
 
-def trainer_identities(c: Consortium, per_org: int) -> list[tuple[str, str]]:
-    """(org, identity) of every participant: `trainer`, then trainer2, trainer3... enrolled
-    at the org's CA with role=trainer when the demo asks for more than one per org."""
+def ensure_trainer(c: Consortium, org: str, name: str) -> None:
+    """Enroll `name` at the org's CA with role=trainer unless the org already has it."""
     from fabricml.network.identities import CertificateAuthority, IdentitySpec
 
+    if name in c.profile(org).identities():
+        return
+    ca = CertificateAuthority(c.net.binaries, c.net.layout, c.net.topology.org(org))
+    secret = uuid.uuid4().hex
+    ca.register(IdentitySpec(name, "client", "trainer"), secret=secret)
+    ca.enroll(IdentitySpec(name, "client"), secret=secret)
+
+
+def trainer_identities(c: Consortium, opt: DemoOptions) -> list[tuple[str, str]]:
+    """(org, identity) of every participant: the listed ones, or `trainer`, trainer2,
+    trainer3... of every org, enrolled with role=trainer when missing."""
+    wanted = [tuple(p.split("/", 1)) for p in opt.participants] or [
+        (org, "trainer" if i == 0 else f"trainer{i + 1}")
+        for org in c.orgs
+        for i in range(opt.participants_per_org)
+    ]
     out = []
-    for org in c.orgs:
-        for i in range(per_org):
-            name = "trainer" if i == 0 else f"trainer{i + 1}"
-            if name not in c.profile(org).identities():
-                ca = CertificateAuthority(c.net.binaries, c.net.layout, c.net.topology.org(org))
-                secret = uuid.uuid4().hex
-                ca.register(IdentitySpec(name, "client", "trainer"), secret=secret)
-                ca.enroll(IdentitySpec(name, "client"), secret=secret)
-            out.append((org, name))
+    for spec in wanted:
+        if len(spec) != 2 or spec[0] not in c.orgs:
+            raise ValueError(
+                f"participant {'/'.join(spec)!r}: expected org/identity with org one of {c.orgs}"
+            )
+        ensure_trainer(c, spec[0], spec[1])
+        out.append((spec[0], spec[1]))
     return out
+
+
+def open_task(c: Consortium, opt: DemoOptions, members: int, log: Log) -> tuple[list[Path], Dataset]:
+    """Everything an org admin does before the agents start: private data files (one per
+    participant), tokens, the registered initial model and the task on the ledger."""
+    folder = c.net.layout.root / "federated" / opt.task
+    files, test = prepare_data(opt, members, folder / "data")
+    ensure_tokens(c, opt.stake * members + opt.reward_per_round * opt.rounds, log)
+    name = model_name(opt.task)
+    first = c.orgs[0]
+    with open_registry(c.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
+        model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
+        reg.register(
+            save(model, Path(tmp) / "m"),
+            name,
+            "r0",
+            [c.net.topology.org(first).msp_id],
+            hyperparameters={"task": opt.task, "seed": opt.seed},
+        )
+    log(f"registered the initial model {name}@r0")
+    task = {
+        "id": opt.task,
+        "initialModel": f"{name}@r0",
+        "rounds": opt.rounds,
+        "minParticipants": max(2, members // 2 + 1),
+        "stake": opt.stake,
+        "rewardPerRound": opt.reward_per_round,
+        "commitSeconds": opt.phase_seconds,
+        "revealSeconds": opt.reveal_seconds or opt.phase_seconds,
+        "aggregateSeconds": opt.phase_seconds,
+        "rule": opt.rule,
+    }
+    c.call(first, "admin", "Federation", "CreateTask", json.dumps(task))
+    log(f"task {opt.task} created by {first}'s admin: {opt.rounds} rounds, rule {opt.rule}")
+    return files, test
 
 
 def agent_command(
@@ -183,40 +234,13 @@ def run_demo(
     folder = net.layout.root / "federated" / opt.task
     folder.mkdir(parents=True, exist_ok=True)
     with consortium(net) as c:
-        members = trainer_identities(c, opt.participants_per_org)
-        files, test = prepare_data(opt, len(members), folder / "data")
+        members = trainer_identities(c, opt)
         log(
             f"{len(members)} participants: {', '.join(f'{o}/{i}' for o, i in members)}; "
-            f"{opt.dataset} split {opt.split}, test set of {len(test)} rows kept by the demo"
+            f"{opt.dataset}, split {opt.split}"
         )
-        ensure_tokens(c, opt.stake * opt.participants_per_org + opt.reward_per_round * opt.rounds, log)
-
-        name = model_name(opt.task)
+        files, test = open_task(c, opt, len(members), log)
         first = c.orgs[0]
-        with open_registry(c.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
-            model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
-            reg.register(
-                save(model, Path(tmp) / "m"),
-                name,
-                "r0",
-                [c.net.topology.org(first).msp_id],
-                hyperparameters={"task": opt.task, "seed": opt.seed},
-            )
-        log(f"registered the initial model {name}@r0")
-        task = {
-            "id": opt.task,
-            "initialModel": f"{name}@r0",
-            "rounds": opt.rounds,
-            "minParticipants": max(2, len(members) // 2 + 1),
-            "stake": opt.stake,
-            "rewardPerRound": opt.reward_per_round,
-            "commitSeconds": opt.phase_seconds,
-            "revealSeconds": opt.phase_seconds,
-            "aggregateSeconds": opt.phase_seconds,
-            "rule": opt.rule,
-        }
-        c.call(first, "admin", "Federation", "CreateTask", json.dumps(task))
-        log(f"task {opt.task} created by {first}'s admin: {opt.rounds} rounds, rule {opt.rule}")
 
         procs: list[subprocess.Popen[bytes]] = []
         try:
