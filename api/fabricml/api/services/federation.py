@@ -65,14 +65,9 @@ def _metrics(
 ) -> dict[str, float]:
     raw: Any = (result or {}).get("metrics")
     if not raw:
-        # The round's global model, registered with its evaluation metrics and a round reference.
-        marks = (
-            f"{task_id}/{number}",
-            f"{task_id}:{number}",
-            f"{task_id}/round/{number}",
-            f"{task_id}#{number}",
-        )
-        raw = next((m.get("metrics") for m in models if str(m.get("round", "")) in marks), None)
+        # The round's global model, registered by the agents with round "<task>/<round>" and
+        # the registering participant's held-out metrics.
+        raw = next((m.get("metrics") for m in models if m.get("round") == f"{task_id}/{number}"), None)
     return {str(k): float(v) for k, v in (raw or {}).items() if isinstance(v, int | float)}
 
 
