@@ -1,0 +1,718 @@
+"""The same federated task in Flower and in fabricml, and centralized on the pooled data:
+final test accuracy, round wall time, and aggregation throughput beside NumPy.
+
+Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0] [--json]
+
+The task, identical on every side: scikit-learn's digits with the demo's train/test split
+and IID split into 3 participants (one per org), each training on its share less the 20%
+its agent keeps back as held-out rows; the demo's SmallCNN with the same initial weights
+(same seed); the same local training (fabricml.federation.training.train: plain SGD,
+epochs, batch 32, learning rate, per-round shuffling seeds, one torch thread); FedAvg
+weighted by samples; every participant evaluates each new global model on its held-out
+rows. Test accuracy is the final global model's on the demo's test set.
+
+- Flower: `flwr.simulation.run_simulation` (Ray backend) with the message-API FedAvg
+  strategy and 3 virtual SuperNodes sharing the machine's cores, so all 3 train at once as
+  the 3 agents do; the initial weights are its initial ArrayRecord. A round is timed in
+  the ServerApp from the end of one server-side evaluation to the start of the next
+  (training, aggregation, the participants' held-out evaluation).
+- fabricml: `fabricml.federation.demo.run_demo` (rule fedavg, no serving) on a private
+  3-org Raft network (ports from 29000, brought up and torn down here): one `fabricml agent
+  run` process per org; commit, reveal, aggregate and finalize on the ledger; each round's
+  global model registered. A round is timed by the Federation contract's chaincode events
+  as the bench's peer delivers them (RoundStarted or the previous RoundFinalized, to this
+  round's RoundFinalized), and split into phases by the events in between.
+- Round times are compared over rounds 2.. : Flower's first round also starts its Ray
+  actors, while fabricml's agents start, join and stake before round 1. Round 1 is shown.
+- Centralized: the same model, initial weights and optimizer on the union of the
+  participants' training rows, for rounds x epochs epochs.
+- Aggregation: MB/s of fixed-point int64 updates through fabricml's fedavg and
+  coordinate_median (8 updates x 1M parameters), beside NumPy's float32 sum and weighted
+  mean of the same updates (float32, so half the bytes; values/s are also printed).
+
+Flower 1.42 needs protobuf 6 and the project pins protobuf < 6 (grpcio-status < 1.72), so
+the bench installs Flower, on first use, in a venv of its own with the project's NumPy:
+
+    .venv/bin/python -m venv ~/.cache/fabricml/bench-flower-1.42.0
+    ~/.cache/fabricml/bench-flower-1.42.0/bin/pip install "flwr[simulation]==1.42.0" numpy==<the project's>
+
+and writes a .pth there that adds the project venv's site-packages after Flower's own:
+the Flower half runs as a subprocess of that Python, importing torch and fabricml from
+the project while Flower's protobuf and grpcio win. The project's dependencies are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from fabricml.federation.data import Dataset
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+FLOWER_VERSION = "1.42.0"
+BASE_PORT = 29000
+HELDOUT = 0.2  # the agent's default share of local data kept back (AgentOptions.heldout)
+BATCH_SIZE = 32  # the agent's default (`fabricml agent run --batch-size`)
+GOALS = {"vsFlowerPoints": 0.5, "vsCentralizedPoints": 1.0, "roundTimeRatio": 1.25}
+
+
+@dataclass(frozen=True)
+class Task:
+    participants: int = 3
+    rounds: int = 10
+    epochs: int = 5
+    lr: float = 0.1
+    seed: int = 0
+    batch_size: int = BATCH_SIZE
+    heldout: float = HELDOUT
+
+
+# ---- the task's data and initial model, made exactly as the demo makes them ----------------
+
+
+def demo_options(spec: Task, **extra: Any) -> Any:
+    from fabricml.federation.demo import DemoOptions
+
+    return DemoOptions(
+        dataset="digits",
+        split="iid",
+        rounds=spec.rounds,
+        rule="fedavg",
+        epochs=spec.epochs,
+        lr=spec.lr,
+        seed=spec.seed,
+        serve=False,
+        **extra,
+    )
+
+
+def prepare(task: Task, folder: Path) -> dict[str, Any]:
+    """Participant files, test set and initial weights, written for the Flower subprocess."""
+    from fabricml.federation.data import save_npz, sklearn_dataset
+    from fabricml.federation.demo import initial_model, prepare_data
+    from fabricml.federation.training import parameters
+
+    files, test = prepare_data(demo_options(task), task.participants, folder / "data")
+    model = initial_model(sklearn_dataset("digits"), task.seed)
+    initial = folder / "initial.npz"
+    np.savez(initial, *parameters(model))
+    return {
+        "task": asdict(task),
+        "files": [str(f) for f in files],
+        "test": str(save_npz(test, folder / "test.npz")),
+        "initial": str(initial),
+        "model": model.config(),
+    }
+
+
+def local_training_rows(path: str, task: Task) -> tuple[Dataset, Dataset]:
+    """A participant's (training rows, held-out rows), split as its agent splits them."""
+    from fabricml.federation.data import load
+
+    return load(Path(path)).split(task.heldout, task.seed)
+
+
+# ---- Flower ----------------------------------------------------------------------------
+
+
+def flower_python() -> Path:
+    """Flower's own venv (installed once), seeing the project's packages after its own."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = cache / "fabricml" / f"bench-flower-{FLOWER_VERSION}"
+    python = root / "bin" / "python"
+    marker = root / ".fabricml-installed"
+    if not marker.exists():
+        print(f"installing flwr[simulation]=={FLOWER_VERSION} into {root} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(root)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"flwr[simulation]=={FLOWER_VERSION}",
+                f"numpy=={np.__version__}",
+            ],
+            check=True,
+        )
+        marker.write_text(FLOWER_VERSION + "\n")
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    # site.addsitedir appends: flwr's own packages stay first; the project's .pth files
+    # (the editable fabricml among them) are processed.
+    project = sysconfig.get_path("purelib")
+    (Path(purelib) / "zz_fabricml_project.pth").write_text(f"import site; site.addsitedir({project!r})\n")
+    return python
+
+
+def run_flower(spec: dict[str, Any], folder: Path, timeout: float = 480) -> dict[str, Any]:
+    python = flower_python()
+    spec_file, result_file, log_file = (
+        folder / "flower.json",
+        folder / "flower-result.json",
+        folder / "flower.log",
+    )
+    spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
+    started = time.perf_counter()
+    env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}
+    env.pop("PYTHONPATH", None)
+    with log_file.open("wb") as log:
+        # Its own process group, so that Ray's processes go with it whatever happens.
+        proc = subprocess.Popen(
+            [str(python), str(Path(__file__).resolve()), "--flower-worker", str(spec_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is not None:
+                with contextlib.suppress(ProcessLookupError):  # Ray processes left behind, if any
+                    os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+    if proc.returncode != 0 or not result_file.exists():
+        tail = log_file.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"the Flower simulation failed (exit {proc.returncode}); log tail:\n{tail}")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    result["processSeconds"] = time.perf_counter() - started
+    return result
+
+
+def flower_worker(spec_file: Path) -> None:
+    """Runs under Flower's venv: a Flower simulation of the task."""
+    import torch
+
+    from fabricml.federation.data import load
+    from fabricml.federation.training import LocalTraining, evaluate, load_parameters, parameters, train
+    from fabricml.models.mlp import build
+
+    flwr_app = importlib.import_module("flwr.app")
+    flwr_client = importlib.import_module("flwr.clientapp")
+    flwr_server = importlib.import_module("flwr.serverapp")
+    flwr_strategy = importlib.import_module("flwr.serverapp.strategy")
+    flwr_simulation = importlib.import_module("flwr.simulation")
+    flwr = importlib.import_module("flwr")
+
+    spec = json.loads(spec_file.read_text())
+    task = Task(**spec["task"])
+    config = LocalTraining(epochs=task.epochs, batch_size=task.batch_size, lr=task.lr, seed=task.seed)
+    test = load(Path(spec["test"]))
+    with np.load(spec["initial"]) as z:
+        initial = [z[f"arr_{i}"] for i in range(len(z.files))]
+
+    client = flwr_client.ClientApp()
+
+    def participant(context: Any) -> tuple[Dataset, Dataset]:
+        torch.set_num_threads(1)  # as each fabricml agent does
+        return local_training_rows(spec["files"][int(context.node_config["partition-id"])], task)
+
+    @client.train()  # type: ignore[untyped-decorator]
+    def client_train(msg: Any, context: Any) -> Any:
+        rows, _ = participant(context)
+        model = build(spec["model"])
+        load_parameters(model, msg.content["arrays"].to_numpy_ndarrays())
+        report = train(model, rows, config, int(msg.content["config"]["server-round"]), "cpu")
+        content = flwr_app.RecordDict(
+            {
+                "arrays": flwr_app.ArrayRecord(parameters(model)),
+                "metrics": flwr_app.MetricRecord(
+                    {"num-examples": len(rows), "train-loss": report.loss, "train-seconds": report.seconds}
+                ),
+            }
+        )
+        return flwr_app.Message(content, reply_to=msg)
+
+    @client.evaluate()  # type: ignore[untyped-decorator]
+    def client_evaluate(msg: Any, context: Any) -> Any:
+        _, heldout = participant(context)
+        model = build(spec["model"])
+        load_parameters(model, msg.content["arrays"].to_numpy_ndarrays())
+        loss, accuracy = evaluate(model, heldout)
+        metrics = {"num-examples": len(heldout), "heldout-loss": loss, "heldout-accuracy": accuracy}
+        return flwr_app.Message(
+            flwr_app.RecordDict({"metrics": flwr_app.MetricRecord(metrics)}), reply_to=msg
+        )
+
+    marks: list[tuple[str, int, float]] = []  # (event, round, perf_counter)
+    curve: list[dict[str, Any]] = []
+    training: list[float] = []
+    server = flwr_server.ServerApp()
+
+    def central_evaluate(round_: int, arrays: Any) -> Any:
+        marks.append(("evaluate", round_, time.perf_counter()))
+        model = build(spec["model"])
+        load_parameters(model, arrays.to_numpy_ndarrays())
+        loss, accuracy = evaluate(model, test)
+        curve.append({"round": round_, "testLoss": loss, "testAccuracy": accuracy})
+        marks.append(("evaluated", round_, time.perf_counter()))
+        return flwr_app.MetricRecord({"test-loss": loss, "test-accuracy": accuracy})
+
+    @server.main()  # type: ignore[untyped-decorator]
+    def server_main(grid: Any, context: Any) -> None:
+        n = task.participants
+        strategy = flwr_strategy.FedAvg(
+            fraction_train=1.0,
+            fraction_evaluate=1.0,
+            min_train_nodes=n,
+            min_evaluate_nodes=n,
+            min_available_nodes=n,
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=flwr_app.ArrayRecord(initial),
+            num_rounds=task.rounds,
+            evaluate_fn=central_evaluate,
+        )
+        for metrics in result.train_metrics_clientapp.values():
+            training.append(float(metrics["train-seconds"]))
+
+    cpus = os.cpu_count() or 1
+    share = int(100 * cpus / task.participants) / 100  # every participant trains at once
+    started = time.perf_counter()
+    flwr_simulation.run_simulation(
+        server_app=server,
+        client_app=client,
+        num_supernodes=task.participants,
+        backend_config={
+            "client_resources": {"num_cpus": share, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "include_dashboard": False},
+        },
+    )
+    total = time.perf_counter() - started
+    # Round r runs from the end of the evaluation after round r-1 to the start of the one after r.
+    ends = {r: t for e, r, t in marks if e == "evaluated"}
+    starts = {r: t for e, r, t in marks if e == "evaluate"}
+    rounds = [starts[r] - ends[r - 1] for r in range(1, task.rounds + 1) if r in starts and r - 1 in ends]
+    Path(spec["result"]).write_text(
+        json.dumps(
+            {
+                "version": flwr.__version__,
+                "curve": curve,
+                "roundSeconds": rounds,
+                "localTrainingSeconds": statistics.mean(training) if training else float("nan"),
+                "simulationSeconds": total,
+                "backend": "ray",
+                "clientCpus": share,
+            }
+        )
+    )
+
+
+# ---- fabricml on a real network --------------------------------------------------------
+
+
+class LedgerClock:
+    """Federation events as the bench's peer delivers them, each with its arrival time."""
+
+    def __init__(self, profile: Any) -> None:
+        from fabricml.gateway import sync
+
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self._channel = profile.peer().sync_channel()
+        ident, signer, hash_ = profile.identity("auditor")
+        network = sync.connect(self._channel, ident, signer, hash_).get_network(profile.channel_name)
+        self._stream = network.chaincode_events(profile.chaincode_name)
+        self._thread = threading.Thread(target=self._follow, name="fedbench-events", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        try:
+            for e in self._stream:
+                try:
+                    payload = json.loads(e.payload) if e.payload else {}
+                except ValueError:
+                    payload = {}
+                self.events.append((time.perf_counter(), e.event_name, payload))
+        except Exception:  # the stream ends when it is closed
+            return
+
+    def close(self) -> None:
+        self._stream.close()
+        self._thread.join(timeout=10)
+        self._channel.close()
+
+    def rounds(self, task_id: str) -> list[dict[str, float]]:
+        """Per round: wall time and its phases, from the events of the task."""
+        out: list[dict[str, float]] = []
+        start: float | None = None
+        seen: dict[str, float] = {}
+        for t, name, p in self.events:
+            if name == "RoundStarted" and p.get("id") == task_id:
+                start, seen = t, {}
+            elif start is None:
+                continue
+            elif name == "ModelRegistered":
+                seen["registered"] = t  # the previous round's global model, by one agent
+            elif name == "UpdateCommitted":
+                seen["committed"] = t
+            elif name == "PhaseChanged" and p.get("id") == task_id:
+                seen["revealPhase" if p.get("phase") == "REVEAL" else "aggregatePhase"] = t
+            elif name == "UpdateRevealed":
+                seen["revealed"] = t
+            elif name == "AggregatePosted":
+                seen["posted"] = t
+            elif name in ("RoundFinalized", "RoundClosed") and p.get("taskId") == task_id:
+                marks = [start]
+                for key in MARKS:
+                    marks.append(seen.get(key, marks[-1]))
+                marks.append(t)
+                row = {"round": float(p["round"]), "seconds": t - start}
+                for (label, _), a, b in zip(PHASES, marks[:-1], marks[1:], strict=True):
+                    row[label] = b - a
+                out.append(row)
+                start, seen = t, {}
+        return out
+
+
+MARKS = ("registered", "committed", "revealPhase", "revealed", "aggregatePhase", "posted")
+PHASES = (
+    ("adopt", "round start -> previous global registered (verify, evaluate, register tx)"),
+    ("trainAndCommit", "-> last commit (local training, commit tx)"),
+    ("toReveal", "-> REVEAL (Advance tx)"),
+    ("reveal", "-> last reveal (store update, reveal tx)"),
+    ("toAggregate", "-> AGGREGATE (Advance tx)"),
+    ("aggregate", "-> last aggregate posted (fetch, verify, aggregate, post tx)"),
+    ("finalize", "-> FINALIZED (Advance tx)"),
+)
+
+
+def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    from bench.benchnet import bench_network
+    from fabricml.federation.demo import run_demo
+    from fabricml.gateway.profile import ConnectionProfile
+    from fabricml.network.network import Network
+    from fabricml.network.topology import load
+
+    started = time.perf_counter()
+    with bench_network("fabricml-fedbench", BASE_PORT) as state:
+        up = time.perf_counter() - started
+        net = Network(load(state.parent / "topology.yaml"), state)
+        clock = LedgerClock(ConnectionProfile.load(state / "profiles" / "org1.json"))
+        progress: list[tuple[float, int, str]] = []
+        try:
+            opt = demo_options(task, task=f"fedbench-{os.getpid()}")
+            summary = run_demo(
+                net,
+                opt,
+                lambda m: log(f"fabricml: {m}"),
+                lambda done, total, text: progress.append((time.perf_counter(), done, text)),
+            )
+        finally:
+            time.sleep(1.0)  # the last events
+            clock.close()
+        folder = Path(summary["agentLogs"])
+        same_data = [
+            (folder / "data" / Path(f).name).read_bytes() == Path(f).read_bytes() for f in spec["files"]
+        ]
+        if not all(same_data):
+            raise RuntimeError("the demo's participant files differ from the ones given to Flower")
+        training = [
+            float(m["seconds"])
+            for f in sorted(folder.glob("agents/*/metrics.jsonl"))
+            for m in map(json.loads, f.read_text().splitlines())
+            if "seconds" in m
+        ]
+        rounds = clock.rounds(opt.task)
+    return {
+        "task": opt.task,
+        "networkUpSeconds": up,
+        "curve": summary["globalCurve"],
+        "statuses": [r["status"] for r in summary["rounds"]],
+        "rounds": rounds,
+        "roundSeconds": [r["seconds"] for r in rounds],
+        "localTrainingSeconds": statistics.mean(training) if training else float("nan"),
+        "totalSeconds": time.perf_counter() - started,
+    }
+
+
+# ---- centralized -------------------------------------------------------------------------
+
+
+def run_centralized(task: Task, spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from fabricml.federation.data import Dataset, load
+    from fabricml.federation.training import LocalTraining, evaluate, load_parameters, train
+    from fabricml.models.mlp import build
+
+    parts = [local_training_rows(f, task)[0] for f in spec["files"]]
+    pooled = Dataset(
+        np.concatenate([p.features for p in parts]), np.concatenate([p.labels for p in parts]), "pooled"
+    )
+    model = build(spec["model"])
+    with np.load(spec["initial"]) as z:
+        load_parameters(model, [z[f"arr_{i}"] for i in range(len(z.files))])
+    torch.set_num_threads(1)
+    config = LocalTraining(
+        epochs=task.rounds * task.epochs, batch_size=task.batch_size, lr=task.lr, seed=task.seed
+    )
+    report = train(model, pooled, config, 1, "cpu")
+    test = load(Path(spec["test"]))
+    loss, accuracy = evaluate(model, test)
+    return {
+        "rows": len(pooled),
+        "epochs": config.epochs,
+        "testRows": len(test),
+        "testLoss": loss,
+        "testAccuracy": accuracy,
+        "seconds": report.seconds,
+    }
+
+
+# ---- aggregation throughput --------------------------------------------------------------
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def aggregation_throughput(updates: int = 8, size: int = 1_000_000, repeat: int = 3) -> dict[str, Any]:
+    from fabricml.federation import aggregation, fixedpoint
+
+    rng = np.random.default_rng(0)
+    floats = [[rng.normal(0.0, 0.01, size).astype(np.float32)] for _ in range(updates)]
+    fixed = [fixedpoint.encode(u) for u in floats]
+    weights = [int(w) for w in rng.integers(300, 400, updates)]
+    share = [np.float32(w / sum(weights)) for w in weights]
+
+    def float_sum() -> np.ndarray:
+        acc = floats[0][0].copy()
+        for u in floats[1:]:
+            acc += u[0]
+        return acc
+
+    def float_mean() -> np.ndarray:
+        acc = floats[0][0] * share[0]
+        for u, s in zip(floats[1:], share[1:], strict=True):
+            acc += u[0] * s
+        return acc
+
+    int_mb = updates * size * 8 / 1e6
+    float_mb = updates * size * 4 / 1e6
+    rows = [
+        (
+            "fabricml fedavg (int64, exact)",
+            int_mb,
+            best_of(lambda: aggregation.fedavg(fixed, weights), repeat),
+        ),
+        ("fabricml coordinate median", int_mb, best_of(lambda: aggregation.coordinate_median(fixed), repeat)),
+        ("numpy float32 sum", float_mb, best_of(float_sum, repeat)),
+        ("numpy float32 weighted mean", float_mb, best_of(float_mean, repeat)),
+    ]
+    return {
+        "updates": updates,
+        "parameters": size,
+        "repeat": repeat,
+        "rows": [
+            {
+                "what": w,
+                "megabytes": mb,
+                "seconds": s,
+                "mbPerSecond": mb / s,
+                "mValuesPerSecond": updates * size / s / 1e6,
+            }
+            for w, mb, s in rows
+        ],
+    }
+
+
+# ---- report ------------------------------------------------------------------------------
+
+
+T = TypeVar("T")
+
+
+def steady(values: list[T]) -> list[T]:
+    """Rounds 2.. : Flower's first round also starts its Ray actors (fabricml's agents
+    start, join and stake before round 1, outside the rounds)."""
+    return values[1:] if len(values) > 1 else values
+
+
+def summarize(
+    task: Task, flower: dict[str, Any], fab: dict[str, Any], central: dict[str, Any], agg: dict[str, Any]
+) -> dict[str, Any]:
+    fab_acc = fab["curve"][-1]["testAccuracy"]
+    flower_acc = flower["curve"][-1]["testAccuracy"]
+    central_acc = central["testAccuracy"]
+    fab_round = statistics.mean(steady(fab["roundSeconds"]))
+    flower_round = statistics.mean(steady(flower["roundSeconds"]))
+    vs_flower = 100 * (fab_acc - flower_acc)
+    vs_central = 100 * (fab_acc - central_acc)
+    ratio = fab_round / flower_round
+    return {
+        "task": asdict(task),
+        "accuracy": {
+            "fabricml": fab_acc,
+            "flower": flower_acc,
+            "centralized": central_acc,
+            "fabricmlMinusFlowerPoints": vs_flower,
+            "fabricmlMinusCentralizedPoints": vs_central,
+            "flowerMinusCentralizedPoints": 100 * (flower_acc - central_acc),
+            "initialFabricml": fab["curve"][0]["testAccuracy"],
+            "initialFlower": flower["curve"][0]["testAccuracy"],
+        },
+        "roundSeconds": {
+            "fabricml": fab_round,
+            "flower": flower_round,
+            "ratio": ratio,
+            "over": "rounds 2.. (round 1 apart)" if task.rounds > 1 else "round 1",
+            "fabricmlRound1": fab["roundSeconds"][0],
+            "flowerRound1": flower["roundSeconds"][0],
+        },
+        "goals": {
+            "accuracyVsFlower": abs(vs_flower) <= GOALS["vsFlowerPoints"],
+            "accuracyVsCentralized": vs_central >= -GOALS["vsCentralizedPoints"],
+            "roundTime": ratio <= GOALS["roundTimeRatio"],
+        },
+        "flower": flower,
+        "fabricml": fab,
+        "centralized": central,
+        "aggregation": agg,
+    }
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "NOT met"
+
+
+def seconds(values: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in values)
+
+
+def print_report(r: dict[str, Any]) -> None:
+    t, a, s, g = r["task"], r["accuracy"], r["roundSeconds"], r["goals"]
+    fl, fab, central = r["flower"], r["fabricml"], r["centralized"]
+    print(
+        f"\nfederated digits: {t['participants']} participants (IID), SmallCNN, {t['rounds']} rounds x "
+        f"{t['epochs']} local epochs, SGD lr {t['lr']}, batch {t['batch_size']}, seed {t['seed']}"
+    )
+    print(
+        f"\nfinal test accuracy ({central['testRows']} test rows; initial model: "
+        f"fabricml {a['initialFabricml']:.4f}, Flower {a['initialFlower']:.4f})"
+    )
+    print(f"  {'fabricml (ledger, fixed-point FedAvg)':44} {a['fabricml']:.4f}")
+    print(f"  {'Flower ' + fl['version'] + ' (simulation, FedAvg)':44} {a['flower']:.4f}")
+    pooled = f"centralized ({central['rows']} pooled rows, {central['epochs']} epochs)"
+    print(f"  {pooled:44} {a['centralized']:.4f}")
+    print(
+        f"  fabricml - Flower       {a['fabricmlMinusFlowerPoints']:+6.2f} points  "
+        f"(goal: within {GOALS['vsFlowerPoints']}; {ok(g['accuracyVsFlower'])})"
+    )
+    print(
+        f"  fabricml - centralized  {a['fabricmlMinusCentralizedPoints']:+6.2f} points  "
+        f"(goal: at most {GOALS['vsCentralizedPoints']} below; {ok(g['accuracyVsCentralized'])})"
+    )
+    print(f"  Flower - centralized    {a['flowerMinusCentralizedPoints']:+6.2f} points")
+    print("  by round      " + " ".join(f"{p['round']:>6d}" for p in fab["curve"]))
+    print("    fabricml    " + " ".join(f"{p['testAccuracy']:6.3f}" for p in fab["curve"]))
+    print("    Flower      " + " ".join(f"{p['testAccuracy']:6.3f}" for p in fl["curve"]))
+
+    print(f"\nround wall time, mean of {s['over']}, seconds")
+    print(f"  fabricml  {s['fabricml']:7.2f}   rounds: {seconds(fab['roundSeconds'])}")
+    print(f"  Flower    {s['flower']:7.2f}   rounds: {seconds(fl['roundSeconds'])}")
+    print(f"  ratio     {s['ratio']:7.2f}x  (goal: at most {GOALS['roundTimeRatio']}x; {ok(g['roundTime'])})")
+    print(
+        f"  local training per participant per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
+        f"Flower {fl['localTrainingSeconds']:.2f} s"
+    )
+    print("  a fabricml round, phase by phase from the Federation contract's events (mean s):")
+    rows = steady(fab["rounds"])
+    for key, label in PHASES:
+        print(f"    {label:70} {statistics.mean(x[key] for x in rows):5.2f}")
+    print(
+        f"  outside the rounds: network up {fab['networkUpSeconds']:.0f} s; the whole Flower "
+        f"simulation {fl['simulationSeconds']:.1f} s (Ray and its actors started)"
+    )
+
+    agg = r["aggregation"]
+    print(
+        f"\naggregation throughput: {agg['updates']} updates x {agg['parameters'] / 1e6:g}M parameters, "
+        f"best of {agg['repeat']}"
+    )
+    print(f"  {'':32} {'MB in':>6} {'ms':>7} {'MB/s':>7} {'Mvalues/s':>10} {'time vs numpy sum':>18}")
+    base = next(x for x in agg["rows"] if x["what"] == "numpy float32 sum")["seconds"]
+    for x in agg["rows"]:
+        print(
+            f"  {x['what']:32} {x['megabytes']:6.0f} {1000 * x['seconds']:7.1f} {x['mbPerSecond']:7.0f} "
+            f"{x['mValuesPerSecond']:10.0f} {x['seconds'] / base:17.1f}x"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=Task.rounds)
+    parser.add_argument("--epochs", type=int, default=Task.epochs)
+    parser.add_argument("--lr", type=float, default=Task.lr)
+    parser.add_argument("--seed", type=int, default=Task.seed)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.flower_worker:
+        flower_worker(args.flower_worker)
+        return
+    task = Task(rounds=args.rounds, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    begun = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - begun:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="fedbench-") as tmp:
+        spec = prepare(task, Path(tmp))
+        log("aggregation throughput")
+        agg = aggregation_throughput()
+        log("centralized training on the pooled rows")
+        central = run_centralized(task, spec)
+        log(f"Flower {FLOWER_VERSION} simulation")
+        flower = run_flower(spec, Path(tmp))
+        log("fabricml on a 3-org network")
+        fab = run_fabricml(task, spec, log)
+    report = summarize(task, flower, fab, central, agg)
+    report["benchSeconds"] = time.perf_counter() - begun
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print_report(report)
+
+
+if __name__ == "__main__":
+    main()
