@@ -186,3 +186,10 @@ def test_median_keeps_a_sign_flipping_participant_from_hurting_accuracy() -> Non
 
     clean, attacked = run(""), run("sign_flip")
     assert attacked >= clean - 0.02 and clean > 0.85
+
+
+def test_with_three_updates_being_far_from_the_others_is_no_evidence() -> None:
+    history = History()
+    for r in (1, 2, 3):
+        found = assess(r, _updates({"A/t": 1.0, "B/t": 1.0, "C/t": 20.0}, r), history)
+        assert found.flagged == [] and "C/t" not in found.reasons

@@ -224,6 +224,7 @@ class Agent:
                     except CommitError as exc:  # e.g. an MVCC conflict with another agent: look again
                         self.log(f"{self.key}: {exc}; trying again")
                     self.wake.wait(self.opt.poll_seconds)
+            self._register_pending()  # the last round's model
             return self.summary()
         finally:
             self.channel.close()
@@ -255,6 +256,7 @@ class Agent:
             self._aggregate(task, round_)
             if deadline_passed or self._quorum_posted(task, round_):
                 self._try("Advance", self.opt.task)
+        self._register_pending()  # after this round's own work: off the critical path
         return False
 
     def _is_me(self, p: dict[str, Any]) -> bool:
@@ -485,8 +487,17 @@ class Agent:
         line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(model, self.heldout)
         registrar = result["agreeing"] and result["agreeing"][0] == self.msp and self._poster(task)
         if result["status"] == "FINALIZED" and registrar:
-            metrics = {"heldoutLoss": line["heldoutLoss"], "heldoutAccuracy": line["heldoutAccuracy"]}
-            line["registered"] = self._register(task, round_, result, datasets, metrics)
+            # Registered once this agent committed the next round: off the round's critical path.
+            self.state.put(
+                f"global-{round_}.bin", fixedpoint.to_bytes(self._ensure_global(task), {"round": round_})
+            )
+            self.state.data.setdefault("toRegister", []).append({
+                "round": round_, "rule": task["rule"], "datasets": datasets,
+                "aggregateDigest": result["aggregateDigest"], "roundTx": result["txId"],
+                "parent": self._parent(task, round_),
+                "metrics": {"heldoutLoss": line["heldoutLoss"], "heldoutAccuracy": line["heldoutAccuracy"]},
+            })  # fmt: skip
+            line["registered"] = round_ref(self.opt.task, round_)
         self.state.metric(line)
         self.state.data["roundsDone"] = round_
         self.state.save()
@@ -503,54 +514,60 @@ class Agent:
                 return round_ref(self.opt.task, done["round"])
         return str(task["initialModel"])
 
-    def _register(
-        self,
-        task: dict[str, Any],
-        round_: int,
-        result: dict[str, Any],
-        datasets: dict[str, dict[str, Any]],
-        metrics: dict[str, float],
-    ) -> str:
-        """Register the round's global model with lineage: task, round, participants,
-        their dataset fingerprints, the rule and the agreed digest."""
+    def _register_pending(self) -> None:
+        """Register the global models of rounds this agent's org registers: lineage with
+        task, round, participants, their dataset fingerprints, the rule and the digest."""
         from fabricml.registry.datasets import DatasetFingerprint
 
-        ref = round_ref(self.opt.task, round_)
-        with contextlib.suppress(GatewayError):
-            self.registry.get(ref)
-            return ref  # registered before a restart
-        model = build(self.model_config)
-        load_parameters(model, global_parameters(self.global_fp or []))
-        fingerprints = [
-            DatasetFingerprint(f"{k.replace('/', '-')}"[:64], d["digest"], d["rows"], d["schemaDigest"])
-            for k, d in sorted(datasets.items())
-            if d
-        ]
-        orgs = sorted({k.split("/")[0] for k in datasets})
-        hyperparameters = {
-            "task": self.opt.task,
-            "round": round_,
-            "rule": task["rule"],
-            "participants": sorted(datasets),
-            "aggregateDigest": result["aggregateDigest"],
-            "roundTx": result["txId"],
-            "localTraining": self.opt.training.to_json(),
-        }
-        with tempfile.TemporaryDirectory() as tmp:
-            save(model, Path(tmp) / "model")
-            self.registry.register(
-                Path(tmp) / "model",
-                model_name(self.opt.task),
-                f"r{round_}",
-                orgs,
-                fingerprints,
-                hyperparameters=hyperparameters,
-                metrics=metrics,
-                parents=[self._parent(task, round_)],
-                round_ref=f"{self.opt.task}/{round_}",
-            )
-        self.log(f"{self.key} round {round_}: registered {ref}")
-        return ref
+        pending = self.state.data.get("toRegister", [])
+        while pending:
+            entry = pending[0]
+            round_ = entry["round"]
+            ref = round_ref(self.opt.task, round_)
+            try:
+                self.registry.get(ref)  # registered before a restart
+            except GatewayError:
+                model = build(self.model_config or json.loads(self.state.read("config.json") or b"{}"))
+                load_parameters(
+                    model,
+                    global_parameters(fixedpoint.from_bytes(self.state.read(f"global-{round_}.bin") or b"")),
+                )
+                datasets = entry["datasets"]
+                fingerprints = [
+                    DatasetFingerprint(k.replace("/", "-")[:64], d["digest"], d["rows"], d["schemaDigest"])
+                    for k, d in sorted(datasets.items())
+                    if d
+                ]
+                hyperparameters = {
+                    "task": self.opt.task,
+                    "round": round_,
+                    "rule": entry["rule"],
+                    "participants": sorted(datasets),
+                    "aggregateDigest": entry["aggregateDigest"],
+                    "roundTx": entry["roundTx"],
+                    "localTraining": self.opt.training.to_json(),
+                }
+                with tempfile.TemporaryDirectory() as tmp:
+                    save(model, Path(tmp) / "model")
+                    try:
+                        self.registry.register(
+                            Path(tmp) / "model",
+                            model_name(self.opt.task),
+                            f"r{round_}",
+                            sorted({k.split("/")[0] for k in datasets}),
+                            fingerprints,
+                            hyperparameters=hyperparameters,
+                            metrics=entry["metrics"],
+                            parents=[entry["parent"]],
+                            round_ref=f"{self.opt.task}/{round_}",
+                        )
+                    except EndorseError as exc:
+                        if "parent" not in str(exc):
+                            raise
+                        return  # the previous round's registrar has not registered yet: later
+                self.log(f"{self.key} round {round_}: registered {ref}")
+            pending.pop(0)
+            self.state.save()
 
     def summary(self) -> dict[str, Any]:
         metrics = self.state.metrics()

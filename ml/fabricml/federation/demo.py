@@ -197,35 +197,18 @@ def open_task(c: Consortium, opt: DemoOptions, members: int, log: Log) -> tuple[
     return files, test
 
 
+def cli_command(net: Network, *args: str) -> list[str]:
+    """The `fabricml` CLI on this network, run by this Python."""
+    network = ["--topology", str(net.topology.source), "--state-dir", str(net.layout.root)]
+    return [sys.executable, "-m", "fabricml.cli", *args, *network]
+
+
 def agent_command(
     net: Network, org: str, identity: str, task: str, data: Path, opt: DemoOptions, extra: list[str]
 ) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "fabricml.cli",
-        "agent",
-        "run",
-        "--topology",
-        str(net.topology.source),
-        "--state-dir",
-        str(net.layout.root),
-        "--org",
-        org,
-        "--identity",
-        identity,
-        "--task",
-        task,
-        "--data",
-        str(data),
-        "--epochs",
-        str(opt.epochs),
-        "--lr",
-        str(opt.lr),
-        "--seed",
-        str(opt.seed),
-        *extra,
-    ]
+    options = {"--org": org, "--identity": identity, "--task": task, "--data": str(data),
+               "--epochs": str(opt.epochs), "--lr": str(opt.lr), "--seed": str(opt.seed)}  # fmt: skip
+    return cli_command(net, "agent", "run", *(x for kv in options.items() for x in kv), *extra)
 
 
 def run_demo(
@@ -388,22 +371,7 @@ def serve_and_attest(net: Network, ref: str, test: Dataset, log: Log) -> list[di
     try:
         for o in net.topology.organizations:
             port = o.port(INFERENCE_PORT_OFFSET)
-            cmd = [
-                sys.executable,
-                "-m",
-                "fabricml.cli",
-                "serve",
-                "--topology",
-                str(net.topology.source),
-                "--state-dir",
-                str(net.layout.root),
-                "--org",
-                o.name,
-                "--model",
-                ref,
-                "--port",
-                str(port),
-            ]
+            cmd = cli_command(net, "serve", "--org", o.name, "--model", ref, "--port", str(port))
             logfile = (net.layout.root / "federated" / f"serve-{o.name}.log").open("wb")
             procs.append((o, port, subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT)))
         for o, port, p in procs:

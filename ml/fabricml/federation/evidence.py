@@ -5,7 +5,7 @@ Per round an update is an *outlier* when its norm or its distance to the coordin
 median of all updates is more than OUTLIER_RATIO times the median of those figures, or
 when it points against the median (negative inner product). A participant is *flagged*
 (and the Federation contract slashes it when a majority of orgs agree) when it was an
-outlier in this round and in at least one of the previous HISTORY rounds, or at once when
+outlier in this round and in STRIKES - 1 of the previous HISTORY rounds, or at once when
 its update replays an earlier one or is empty: a free rider has nothing to gain.
 Everything is integer arithmetic on fixed-point updates, so every org reaches the same
 scores and flags."""
@@ -21,7 +21,11 @@ from .fixedpoint import Update
 from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
 
 OUTLIER_RATIO = 3
-HISTORY = 2
+HISTORY = 2  # rounds looked back on
+STRIKES = 2  # outlier rounds within HISTORY + 1 that make a flag
+# With fewer updates "far from the others" says nothing: of three non-IID participants one
+# is always far from the other two. Replays and empty updates are flagged at any size.
+MIN_FOR_OUTLIERS = 4
 SCORE_SCALE = 1000
 
 
@@ -65,14 +69,15 @@ def assess(round_: int, updates: Mapping[str, Update], history: History) -> Asse
     med_norm, med_dist = _median(list(norms.values())), _median(list(dists.values()))
     reasons: dict[str, str] = {}
     flagged: list[str] = []
+    statistical = len(keys) >= MIN_FOR_OUTLIERS
     for k in keys:
         why = []
-        if norms[k] > OUTLIER_RATIO * med_norm + 1:
+        if statistical and norms[k] > OUTLIER_RATIO * med_norm + 1:
             why.append(f"norm {norms[k]} > {OUTLIER_RATIO}x median {med_norm}")
         # Squared distances: compare against the squared ratio.
-        if dists[k] > OUTLIER_RATIO**2 * med_dist + 1:
+        if statistical and dists[k] > OUTLIER_RATIO**2 * med_dist + 1:
             why.append(f"distance to median {dists[k]} > {OUTLIER_RATIO**2}x median {med_dist} (squared)")
-        if dot(updates[k], reference) < 0:
+        if statistical and dot(updates[k], reference) < 0:
             why.append("points against the median")
         payload = payload_digest(updates[k])
         replay = history.seen.get(payload)
@@ -85,7 +90,7 @@ def assess(round_: int, updates: Mapping[str, Update], history: History) -> Asse
         elif why:
             past = [r for r in history.outliers.get(k, []) if round_ - HISTORY <= r < round_]
             reasons[k] = "; ".join(why) + (f"; also an outlier in round(s) {past}" if past else "")
-            if past:
+            if len(past) + 1 >= STRIKES:
                 flagged.append(k)
         if why:
             history.outliers.setdefault(k, []).append(round_)
