@@ -74,6 +74,7 @@ def run(
     """Take part in TASK until it is done: train on private data, commit, reveal,
     aggregate, post. Safe to restart at any point: it resumes where it stopped."""
     import torch
+    from rich.progress import BarColumn, Progress, TextColumn
 
     from fabricml.federation import data as datasets
     from fabricml.federation.agent import Agent, AgentError, AgentOptions
@@ -97,9 +98,20 @@ def run(
             wrong_aggregate=wrong_aggregate,
             join=not no_join,
         )
-        agent = Agent(profile, identity, options, log=lambda m: console.print(m, highlight=False))
-        console.print(f"{agent.key}: task {task}, {len(options.data)} rows, device {options.device}")
-        summary = agent.run()
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+            console=console, transient=True, disable=as_json,
+        ) as bar:  # fmt: skip
+            steps = bar.add_task("local training", total=None, visible=False)
+
+            def progress(round_: int, done: int, total: int) -> None:
+                bar.update(steps, completed=done, total=total, visible=done < total,
+                           description=f"round {round_}: local training")  # fmt: skip
+
+            options.progress = progress
+            agent = Agent(profile, identity, options, log=lambda m: bar.console.print(m, highlight=False))
+            bar.console.print(f"{agent.key}: task {task}, {len(options.data)} rows, device {options.device}")
+            summary = agent.run()
     except (TopologyError, ValueError, AgentError, GatewayError, CommitError) as exc:
         fail(exc)
     if as_json:
@@ -177,6 +189,9 @@ def status(
 )
 @click.option("--epochs", default=5, show_default=True, help="Local epochs per round.")
 @click.option("--task", help="Task ID (default: a fresh demo-xxxxxx).")
+@click.option("--fedprox-mu", type=float, help="Agents train with FedProx's proximal term.")
+@click.option("--dp-clip", type=float, help="Agents add client-level DP: L2 bound of an update.")
+@click.option("--dp-noise", type=float, default=1.0, show_default=True, help="DP noise multiplier.")
 @click.option("--no-serve", is_flag=True, help="Skip serving the final model.")
 @click.option("--json", "as_json", is_flag=True)
 def demo(
@@ -191,6 +206,9 @@ def demo(
     participants: tuple[str, ...],
     epochs: int,
     task: str | None,
+    fedprox_mu: float | None,
+    dp_clip: float | None,
+    dp_noise: float,
     no_serve: bool,
     as_json: bool,
 ) -> None:
@@ -213,6 +231,10 @@ def demo(
     )
     if task:
         opt.task = task
+    if fedprox_mu:
+        opt.agent_args += ["--fedprox-mu", str(fedprox_mu)]
+    if dp_clip:
+        opt.agent_args += ["--dp-clip", str(dp_clip), "--dp-noise", str(dp_noise)]
     net = open_network(topology, state_dir)
     bar = Progress(
         TextColumn("{task.description}"),

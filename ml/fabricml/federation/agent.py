@@ -62,6 +62,7 @@ class AgentOptions:
     attack: str = ""  # for tests: see participant.ATTACKS
     wrong_aggregate: bool = False  # for tests: post a digest no one else computes
     poll_seconds: float = 2.0
+    progress: Callable[[int, int, int], None] | None = None  # (round, step, steps) of local training
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -322,7 +323,10 @@ class Agent:
             self.log(
                 f"{self.key} round {round_}: training on {len(self.train_data)} rows ({self.opt.device})"
             )
-            update, report = participant.update(global_fp, round_)
+            hook = self.opt.progress
+            update, report = participant.update(
+                global_fp, round_, (lambda done, total: hook(round_, done, total)) if hook else None
+            )
             context = {
                 "task": self.opt.task,
                 "round": round_,
@@ -506,6 +510,8 @@ class Agent:
             + (f" ({result['reason']})" if result["status"] != "FINALIZED" else "")
             + f"; held-out accuracy {line['heldoutAccuracy']:.3f}, loss {line['heldoutLoss']:.3f}"
             + (f"; reward {line.get('reward', 0)}" if result["status"] == "FINALIZED" else "")
+            + (f"; privacy spent: epsilon {line['epsilon']:.2f}" if line.get("epsilon") else "")
+            + (f"; {line['samplesPerSecond']:.0f} samples/s on {line['device']}" if "device" in line else "")
         )
 
     def _parent(self, task: dict[str, Any], round_: int) -> str:

@@ -56,6 +56,7 @@ class DemoOptions:
     reveal_seconds: int = 0  # 0: phase_seconds
     task: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:6]}")
     serve: bool = True
+    agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
 
 
 @dataclass
@@ -231,7 +232,7 @@ def run_demo(
                 logfile = (folder / f"agent-{org}-{identity}.log").open("wb")
                 procs.append(
                     subprocess.Popen(
-                        agent_command(net, org, identity, opt.task, data, opt, []),
+                        agent_command(net, org, identity, opt.task, data, opt, opt.agent_args),
                         stdout=logfile,
                         stderr=subprocess.STDOUT,
                     )
