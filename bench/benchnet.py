@@ -14,18 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "fabricml.cli", "network"]
 
 
-def topology_text(name: str, base_port: int) -> str:
+def topology_text(name: str, base_port: int, batch_timeout: str | None = None) -> str:
     text = (REPO / "network" / "topology.yaml").read_text()
     text = re.sub(r"(?m)^name: .*$", f"name: {name}", text)
+    if batch_timeout:
+        text = re.sub(r"(?m)^batchTimeout: .*$", f"batchTimeout: {batch_timeout}", text)
     return re.sub(r"(?m)^  base: \d+$", f"  base: {base_port}", text)
 
 
 @contextmanager
-def bench_network(name: str, base_port: int) -> Iterator[Path]:
+def bench_network(name: str, base_port: int, batch_timeout: str | None = None) -> Iterator[Path]:
     """Bring up a 3-org Raft consortium; yields its state directory."""
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         topology = Path(tmp) / "topology.yaml"
-        topology.write_text(topology_text(name, base_port))
+        topology.write_text(topology_text(name, base_port, batch_timeout))
         where = ["--topology", str(topology), "--state-dir", str(Path(tmp) / "state")]
         try:
             subprocess.run([*CLI, "up", *where], check=True)

@@ -17,6 +17,8 @@ def test_the_default_topology_has_three_raft_orgs_with_one_peer_and_orderer_each
     assert [o.msp_id for o in topo.organizations] == ["Org1MSP", "Org2MSP", "Org3MSP"]
     assert topo.consensus == "raft" and topo.endorsement == "MAJORITY"
     assert len(topo.orderers) == 3
+    assert topo.batch_timeout_ms == 500
+    assert parse({"batchTimeout": "2s", "organizations": [{"name": "a"}]}).batch_timeout_ms == 2000
 
 
 def test_every_port_of_a_topology_is_distinct() -> None:
@@ -42,6 +44,11 @@ def test_msp_ids_are_derived_from_hyphenated_names() -> None:
         ({"ports": {"base": 80}, "organizations": [{"name": "a"}]}, "ports.base is 80"),
         ({"organizations": [{"name": "a", "orderers": 0}]}, "at least one organization must run an orderer"),
         ({"organizations": [{"name": "a", "orderers": 9}]}, "allowed: 0 to 4"),
+        (
+            {"batchTimeout": "5ms", "organizations": [{"name": "a"}]},
+            "batchTimeout is '5ms'; allowed: 10ms to 10s",
+        ),
+        ({"batchTimeout": "fast", "organizations": [{"name": "a"}]}, "written like 500ms or 2s"),
     ],
 )
 def test_an_invalid_topology_is_refused_naming_the_field_and_what_is_allowed(

@@ -43,6 +43,8 @@ from .privacy import DifferentialPrivacy
 from .training import LocalTraining, evaluate, global_parameters, load_parameters, next_global, parameters
 
 Log = Callable[[str], None]
+# A round's new global model, its digest, (assessment, history after it), datasets.
+Computed = tuple[Update, str, Any, dict[str, Any]]
 
 
 class AgentError(RuntimeError):
@@ -173,6 +175,7 @@ class Agent:
         self.participant: Participant | None = None
         self.global_fp: Update | None = None
         self.model_config: dict[str, Any] = {}
+        self._computed: dict[int, Computed] = {}
 
     # ---- ledger calls -------------------------------------------------------------------
 
@@ -257,7 +260,8 @@ class Agent:
             self._aggregate(task, round_)
             if deadline_passed or self._quorum_posted(task, round_):
                 self._try("Advance", self.opt.task)
-        self._register_pending()  # after this round's own work: off the critical path
+            # While the other orgs post: registering then delays no phase of ours.
+            self._register_pending()
         return False
 
     def _is_me(self, p: dict[str, Any]) -> bool:
@@ -408,15 +412,19 @@ class Agent:
                 time.sleep(0.5)
         raise AgentError(f"update {digest} could not be fetched: {errors[-1]}")
 
-    def _compute(self, task: dict[str, Any], round_: int) -> tuple[Update, str, Any, dict[str, Any]]:
-        """The round's new global model, its digest, the assessment and the datasets."""
+    def _compute(self, task: dict[str, Any], round_: int) -> Computed:
+        """The round's new global model, its digest, the assessment and the datasets
+        (computed once per round: the poster's result is adopted when the round ends)."""
+        if round_ in self._computed:
+            return self._computed[round_]
         updates, samples, datasets = self._collect(round_)
         keys = sorted(updates)
         aggregate = apply_rule(task["rule"], [updates[k] for k in keys], [samples[k] for k in keys])
         new_global = next_global(self._ensure_global(task), aggregate)
         history = History.from_json(self.state.data["history"])
         found = assess(round_, updates, history)  # on a copy: kept only once the round is final
-        return new_global, fixedpoint.digest(new_global), (found, history), datasets
+        self._computed = {round_: (new_global, fixedpoint.digest(new_global), (found, history), datasets)}
+        return self._computed[round_]
 
     def _poster(self, task: dict[str, Any]) -> bool:
         """One agent per org posts: the org's first active participant."""
@@ -491,7 +499,7 @@ class Agent:
         line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(model, self.heldout)
         registrar = result["agreeing"] and result["agreeing"][0] == self.msp and self._poster(task)
         if result["status"] == "FINALIZED" and registrar:
-            # Registered once this agent committed the next round: off the round's critical path.
+            # Registered while the next round waits for other orgs' posts: off the critical path.
             self.state.put(
                 f"global-{round_}.bin", fixedpoint.to_bytes(self._ensure_global(task), {"round": round_})
             )

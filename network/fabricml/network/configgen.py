@@ -14,7 +14,6 @@ from .topology import HOST, Orderer, Organization, Topology
 
 PROFILE = "ConsortiumChannel"
 BUILDER_CONFIG_ENV = "CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"
-BATCH_TIMEOUT = "500ms"
 
 
 def _signature(rule: str) -> dict[str, str]:
@@ -43,7 +42,7 @@ def _org_section(org: Organization, layout: Layout) -> dict[str, Any]:
 
 def _orderer_section(topo: Topology, layout: Layout) -> dict[str, Any]:
     section: dict[str, Any] = {
-        "BatchTimeout": BATCH_TIMEOUT,
+        "BatchTimeout": f"{topo.batch_timeout_ms}ms",
         "BatchSize": {
             "MaxMessageCount": 500,
             "AbsoluteMaxBytes": "10 MB",

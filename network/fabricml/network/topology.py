@@ -153,6 +153,7 @@ class Topology:
     base_port: int
     organizations: list[Organization] = field(default_factory=list)
     source: Path | None = None
+    batch_timeout_ms: int = 500  # how long an orderer waits to fill a block: latency vs block count
 
     @property
     def orderers(self) -> list[Orderer]:
@@ -212,7 +213,8 @@ def parse(raw: Any, source: Path | None = None) -> Topology:
         raise TopologyError(f"organization names must be unique, got {names}")
     if orgs[-1].base_port + PORTS_PER_ORG > 65535:
         raise TopologyError(f"ports.base {base} leaves no room for {len(orgs)} organizations")
-    topo = Topology(name, channel, consensus, endorsement, cc_name, cc_version, base, orgs, source)
+    batch = _batch_timeout(raw.get("batchTimeout", "500ms"))
+    topo = Topology(name, channel, consensus, endorsement, cc_name, cc_version, base, orgs, source, batch)
     if not topo.orderers:
         raise TopologyError("at least one organization must run an orderer")
     if consensus == "bft" and len(topo.orderers) < 4:
@@ -220,6 +222,15 @@ def parse(raw: Any, source: Path | None = None) -> Topology:
             f"bft consensus needs at least 4 orderer nodes, the topology has {len(topo.orderers)}"
         )
     return topo
+
+
+def _batch_timeout(value: Any) -> int:
+    """"250ms" or "2s" to milliseconds, 10 ms to 10 s."""
+    m = re.fullmatch(r"(\d+)(ms|s)", str(value))
+    ms = (int(m.group(1)) * (1000 if m.group(2) == "s" else 1)) if m else -1
+    if not 10 <= ms <= 10_000:
+        raise TopologyError(f"batchTimeout is {value!r}; allowed: 10ms to 10s, written like 500ms or 2s")
+    return ms
 
 
 def _organization(index: int, raw: Any, base: int) -> Organization:
