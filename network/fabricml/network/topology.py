@@ -225,7 +225,7 @@ def parse(raw: Any, source: Path | None = None) -> Topology:
 
 
 def _batch_timeout(value: Any) -> int:
-    """"250ms" or "2s" to milliseconds, 10 ms to 10 s."""
+    """ "250ms" or "2s" to milliseconds, 10 ms to 10 s."""
     m = re.fullmatch(r"(\d+)(ms|s)", str(value))
     ms = (int(m.group(1)) * (1000 if m.group(2) == "s" else 1)) if m else -1
     if not 10 <= ms <= 10_000:
