@@ -83,7 +83,8 @@ ServiceFactory = Callable[..., Service]
 @pytest.fixture
 def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
     started: list[Service] = []
-    ports = iter(range(network.topology.org("org1").port(60), network.topology.org("org1").port(99)))
+    # Free offsets of org1's block: +60 is its admin API, +41 the default inference port.
+    ports = iter(range(network.topology.org("org1").port(70), network.topology.org("org1").port(99)))
 
     def start(
         model: str, org: str = "org1", *extra: str, data_dir: Path | None = None, wait: bool = True
