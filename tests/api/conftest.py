@@ -47,6 +47,7 @@ def api(network: Network) -> Iterator[ApiClient]:
         client = httpx.Client(
             base_url=base_url(network, org), verify=tls_context(network, org, *files), timeout=120
         )
+        clients.append(client)
         return client
 
     yield make

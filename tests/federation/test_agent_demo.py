@@ -12,9 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
+
 from fabricml.federation.agent import model_name
 from fabricml.federation.demo import DemoOptions, agent_command, consortium, open_task, trainer_identities
 from fabricml.network.network import Network
+from tests.api.conftest import base_url, identity_files, tls_context
 from tests.conftest import fabricml
 
 PARTICIPANTS = ["org1/trainer", "org1/trainer2", "org2/trainer", "org3/trainer"]
@@ -56,6 +59,24 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
     assert all(i["receiptVerified"] and i["answers"] == 16 for i in summary["inference"])
     verified = fabricml("attest", "verify", summary["inference"][1]["receipt"], *_net_args(network))
     assert "receipt verified" in verified.stdout
+
+    # The same facts through org3's admin API, as its auditor sees them.
+    with httpx.Client(
+        base_url=base_url(network, "org3"),
+        verify=tls_context(network, "org3", *identity_files(network, "org3", "auditor")),
+        timeout=120,
+    ) as api:
+        rounds = api.get(f"/api/v1/federation/tasks/{task}/rounds")
+        assert rounds.status_code == 200, rounds.text
+        views = rounds.json()
+        assert [v["state"] for v in views] == ["FINALIZED"] * 3 and len(views[0]["commitments"]) == 4
+        assert all(0 < v["metrics"]["heldoutAccuracy"] <= 1 for v in views), views
+        bundle = json.loads(Path(summary["inference"][0]["receipt"]).read_text())
+        checked = api.post("/api/v1/attestations/verify", json=bundle)
+        assert checked.status_code == 200 and checked.json()["ok"] is True, checked.text
+        bundle["receipt"]["outputDigest"] = "0" * 64
+        forged = api.post("/api/v1/attestations/verify", json=bundle)
+        assert forged.status_code == 200 and forged.json()["ok"] is False, forged.text
 
     plot = Path(summary["plot"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000

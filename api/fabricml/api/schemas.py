@@ -307,6 +307,11 @@ class ReceiptBundle(Request):
     proof: dict[str, object] | None = None
     root: Digest | None = None
     txId: Annotated[str, StringConstraints(max_length=128)] | None = None
+    anchoredAt: float | None = Field(
+        default=None,
+        ge=0,
+        description="When the service recorded the batch's commit (Unix seconds), from its proof endpoint",
+    )
 
 
 class CheckResult(BaseModel):
