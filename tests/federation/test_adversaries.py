@@ -34,6 +34,7 @@ ATTACKS: dict[str, dict[str, object]] = {
     "label_flip": {"attack": "label_flip"},
     "free_rider": {"attack": "free_rider"},
     "never_reveals": {"attack": "never_reveals"},
+    "misbound": {"attack": "misbound"},  # reveals bytes bound to another participant
     "wrong_aggregate": {"wrong_aggregate": True},
 }
 
@@ -99,6 +100,8 @@ def test_an_attacker_is_flagged_and_slashed_and_accuracy_holds(runs: dict[str, T
     assert rewards(run, attacker) < run.opt.stake, f"{attack}: the attacker gained {rewards(run, attacker)}"
     if attack == "free_rider":
         assert caught == 2, "the replay in round 2 must be caught in round 2"
+    if attack == "misbound":
+        assert caught == 1, "bytes bound to someone else are refused in the round they appear"
 
 
 def test_a_wrong_aggregate_digest_is_outvoted_and_recorded(runs: dict[str, TaskRun]) -> None:

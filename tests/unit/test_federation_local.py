@@ -193,3 +193,8 @@ def test_with_three_updates_being_far_from_the_others_is_no_evidence() -> None:
     for r in (1, 2, 3):
         found = assess(r, _updates({"A/t": 1.0, "B/t": 1.0, "C/t": 20.0}, r), history)
         assert found.flagged == [] and "C/t" not in found.reasons
+
+
+def test_an_unusable_revealed_update_is_flagged_at_once_with_its_reason() -> None:
+    found = assess(1, _updates({"A/t": 1.0, "B/t": 1.0, "C/t": 1.0}, 1), History(), {"D/t": "wrong binding"})
+    assert found.flagged == ["D/t"] and found.reasons["D/t"] == "wrong binding" and found.scores["D/t"] == 0

@@ -45,6 +45,8 @@ from .training import LocalTraining, evaluate, global_parameters, load_parameter
 Log = Callable[[str], None]
 # A round's new global model, its digest, (assessment, history after it), datasets.
 Computed = tuple[Update, str, Any, dict[str, Any]]
+# Usable updates, their sample counts and dataset fingerprints, and why others are unusable.
+Collected = tuple[dict[str, Update], dict[str, int], dict[str, dict[str, Any]], dict[str, str]]
 
 
 class AgentError(RuntimeError):
@@ -334,7 +336,8 @@ class Agent:
             context = {
                 "task": self.opt.task,
                 "round": round_,
-                "participant": self.key,
+                # For tests: an update bound to someone else must be refused, not crash anyone.
+                "participant": self.key if self.opt.attack != "misbound" else f"{self.key}-other",
                 "dataset": self.opt.data.fingerprint().to_json(),
                 "nonce": secrets.token_hex(8),
             }
@@ -383,24 +386,33 @@ class Agent:
 
     # ---- AGGREGATE ----------------------------------------------------------------------
 
-    def _collect(self, round_: int) -> tuple[dict[str, Update], dict[str, int], dict[str, dict[str, Any]]]:
-        """Every revealed update of the round, each checked against its commitment."""
+    def _collect(self, task: dict[str, Any], round_: int) -> Collected:
+        """Every revealed update of the round, each checked against its commitment; the
+        ones that cannot be used are set apart with the reason (their authors are flagged)."""
         updates: dict[str, Update] = {}
         samples: dict[str, int] = {}
         datasets: dict[str, dict[str, Any]] = {}
+        invalid: dict[str, str] = {}
+        shapes = [a.shape for a in self._ensure_global(task)]
         for c in self._commitments(round_):
             if not c["revealed"]:
                 continue
             key = f"{c['participant']['mspId']}/{c['participant']['subject']}"
-            raw = self._fetch(c["digest"])
-            head = fixedpoint.header(raw)
-            context = head.get("context", {})
-            expected = {"task": self.opt.task, "round": round_, "participant": key}
-            if {k: context.get(k) for k in expected} != expected:
-                raise AgentError(f"the update revealed by {key} is bound to {context}, not to {expected}")
-            updates[key], samples[key] = fixedpoint.from_bytes(raw), int(c["samples"])
+            try:
+                raw = self._fetch(c["digest"])
+                context = fixedpoint.header(raw).get("context", {})
+                expected = {"task": self.opt.task, "round": round_, "participant": key}
+                if {k: context.get(k) for k in expected} != expected:
+                    raise ValueError(f"its bytes are bound to {context}, not to {expected}")
+                update = fixedpoint.from_bytes(raw)
+                if [a.shape for a in update] != shapes:
+                    raise ValueError(f"its shapes {[a.shape for a in update]} are not the model's {shapes}")
+            except (AgentError, ValueError) as exc:
+                invalid[key] = f"revealed an unusable update: {exc}"
+                continue
+            updates[key], samples[key] = update, int(c["samples"])
             datasets[key] = context.get("dataset", {})
-        return updates, samples, datasets
+        return updates, samples, datasets, invalid
 
     def _fetch(self, digest: str) -> bytes:
         errors: list[str] = []
@@ -417,12 +429,14 @@ class Agent:
         (computed once per round: the poster's result is adopted when the round ends)."""
         if round_ in self._computed:
             return self._computed[round_]
-        updates, samples, datasets = self._collect(round_)
+        updates, samples, datasets, invalid = self._collect(task, round_)
+        if not updates:
+            raise AgentError(f"round {round_}: no usable update was revealed ({invalid})")
         keys = sorted(updates)
         aggregate = apply_rule(task["rule"], [updates[k] for k in keys], [samples[k] for k in keys])
         new_global = next_global(self._ensure_global(task), aggregate)
         history = History.from_json(self.state.data["history"])
-        found = assess(round_, updates, history)  # on a copy: kept only once the round is final
+        found = assess(round_, updates, history, invalid)  # on a copy: kept once the round is final
         self._computed = {round_: (new_global, fixedpoint.digest(new_global), (found, history), datasets)}
         return self._computed[round_]
 

@@ -59,9 +59,12 @@ def _median(values: list[int]) -> int:
     return s[(len(s) - 1) // 2]
 
 
-def assess(round_: int, updates: Mapping[str, Update], history: History) -> Assessment:
+def assess(
+    round_: int, updates: Mapping[str, Update], history: History, invalid: Mapping[str, str] | None = None
+) -> Assessment:
     """Score and flag one round's revealed updates (participant key -> update); updates
-    `history` in place. Call once per round, in round order."""
+    `history` in place. Call once per round, in round order. `invalid` names participants
+    whose revealed bytes could not be used (wrong binding or shapes): flagged at once."""
     keys = sorted(updates)
     reference = coordinate_median([updates[k] for k in keys])
     norms = {k: norm(updates[k]) for k in keys}
@@ -103,4 +106,7 @@ def assess(round_: int, updates: Mapping[str, Update], history: History) -> Asse
         else:
             # Closer to the robust reference than the median participant earns the full score.
             scores[k] = SCORE_SCALE if dists[k] <= med_dist else SCORE_SCALE * max(med_dist, 1) // dists[k]
-    return Assessment(scores, flagged, reasons, norms, dists)
+    for k, reason in sorted((invalid or {}).items()):
+        reasons[k], scores[k] = reason, 0
+        flagged.append(k)
+    return Assessment(scores, sorted(flagged), reasons, norms, dists)

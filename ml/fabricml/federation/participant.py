@@ -18,7 +18,7 @@ from .privacy import DifferentialPrivacy, PrivateUpdates
 from .training import LocalTraining, TrainingReport, global_parameters, load_parameters, parameters, train
 
 # Behaviours of a dishonest participant, for tests and demonstrations of robustness.
-ATTACKS = ("sign_flip", "scaling", "noise", "label_flip", "free_rider", "never_reveals")
+ATTACKS = ("sign_flip", "scaling", "noise", "label_flip", "free_rider", "never_reveals", "misbound")
 
 
 @dataclass
