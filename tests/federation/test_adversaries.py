@@ -53,8 +53,10 @@ def runs(network: Network) -> Iterator[dict[str, TaskRun]]:
         name: TaskRun(_options(name), MEMBERS, {ATTACKER: b}) for name, b in [("clean", {}), *ATTACKS.items()]
     }
     with consortium(network) as c:
-        # Every task stakes and escrows at once: enough tokens for all of them first.
-        ensure_tokens(c, 3000, log=lambda _: None)
+        # Every task stakes and escrows at once: enough tokens for all of them first (an
+        # upper bound per org: every participant's stake and every round's reward, per task).
+        per_task = [r.opt.stake * len(MEMBERS) + r.opt.reward_per_round * r.opt.rounds for r in out.values()]
+        ensure_tokens(c, sum(per_task), log=lambda _: None)
         for run in out.values():
             prepare(c, run)
         for run in out.values():
