@@ -14,6 +14,7 @@ so a restarted agent picks up where it stopped, in any phase."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -28,9 +29,11 @@ from typing import Any
 
 from fabricml.gateway import CommitError, EndorseError, GatewayError, sync
 from fabricml.gateway.profile import ConnectionProfile
-from fabricml.models.mlp import build, save
+from fabricml.models.cnn import SmallCNN
+from fabricml.models.mlp import MLP, build, load, save
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.connect import member_stores
+from fabricml.registry.digests import sha256_bytes
 from fabricml.registry.service import ModelRegistry
 
 from . import fixedpoint
@@ -134,7 +137,7 @@ def submit(contract: sync.Contract, function: str, *args: str) -> bytes:
 
 
 def _benign(exc: Exception) -> bool:
-    """Races another agent may have won: the state they were about already moved on."""
+    """An Advance another agent won, or one the ledger's state or time does not allow yet."""
     text = str(exc)
     return isinstance(exc, CommitError) or any(
         s in text
@@ -143,9 +146,6 @@ def _benign(exc: Exception) -> bool:
             "revealed and the phase ends",
             "aggregate phase ends",
             "this needs round",
-            "already posted",
-            "already committed",
-            "already revealed",
             "is done",
         )
     )
@@ -292,14 +292,15 @@ class Agent:
             with tempfile.TemporaryDirectory() as tmp:
                 model_dir = self.registry.load(task["initialModel"], Path(tmp), require_deployable=False)
                 self.model_config = json.loads((model_dir / "config.json").read_text())
-                model = build(self.model_config)
-                from safetensors.torch import load_file
-
-                model.load_state_dict(load_file(model_dir / "model.safetensors"))
+                model = load(model_dir)
             self.global_fp = fixedpoint.encode(parameters(model))
             self.state.put("config.json", json.dumps(self.model_config, sort_keys=True).encode())
             self.state.put("global.bin", fixedpoint.to_bytes(self.global_fp, {"round": 0}))
         return self.global_fp
+
+    def _fresh_model(self) -> MLP | SmallCNN:
+        """An untrained model of the task's architecture (from the initial model's config)."""
+        return build(self.model_config or json.loads(self.state.read("config.json") or b"{}"))
 
     def _participant(self) -> Participant:
         if self.participant is None:
@@ -353,7 +354,7 @@ class Agent:
             self.state.data["dpRounds"] = self.state.data["dpRounds"] + (1 if self.opt.privacy else 0)
             self.state.put(name, raw)  # before the ledger hears of it: a restart reveals these bytes
             self.state.save()
-        digest = _sha256(raw)
+        digest = sha256_bytes(raw)
         samples = len(self.train_data)
         try:
             self._submit("Commit", self.opt.task, str(round_), digest, str(samples))
@@ -453,7 +454,7 @@ class Agent:
             return
         _, digest, (found, _), _ = self._compute(task, round_)
         if self.opt.wrong_aggregate:
-            digest = _sha256(digest.encode() + b"wrong")
+            digest = sha256_bytes(digest.encode() + b"wrong")
         try:
             self._submit(
                 "PostAggregate",
@@ -508,7 +509,7 @@ class Agent:
             )
         else:
             line["reason"] = result["reason"]
-        model = build(self.model_config or json.loads(self.state.read("config.json") or b"{}"))
+        model = self._fresh_model()
         load_parameters(model, global_parameters(self._ensure_global(task)))
         line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(model, self.heldout)
         registrar = result["agreeing"] and result["agreeing"][0] == self.msp and self._poster(task)
@@ -555,7 +556,7 @@ class Agent:
             try:
                 self.registry.get(ref)  # registered before a restart
             except GatewayError:
-                model = build(self.model_config or json.loads(self.state.read("config.json") or b"{}"))
+                model = self._fresh_model()
                 load_parameters(
                     model,
                     global_parameters(fixedpoint.from_bytes(self.state.read(f"global-{round_}.bin") or b"")),
@@ -609,17 +610,9 @@ class Agent:
         }
 
 
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
 def _past(deadline: str) -> bool:
     """Whether the ledger will consider a phase over; our clock only decides when to ask."""
     if not deadline:
         return False
-    import datetime
-
     when = datetime.datetime.fromisoformat(deadline.replace("Z", "+00:00"))
     return datetime.datetime.now(datetime.UTC) > when
