@@ -17,6 +17,7 @@ from .errors import (
 from .events import BlockEvents, ChaincodeEvent, ChaincodeEvents
 from .gateway import Contract, Gateway, Network, connect
 from .identity import Identity, identity_from_msp, load_identity
+from .refusals import Refusal, RefusalCode, is_refusal, refusal_of
 from .signing import Hash, Signer, ecdsa_signer, ed25519_signer, sha256, signer_from_msp, signer_from_pem
 from .transaction import Commit, Proposal, Status, Transaction
 
@@ -40,6 +41,8 @@ __all__ = [
     "InMemoryCheckpointer",
     "Network",
     "Proposal",
+    "Refusal",
+    "RefusalCode",
     "Signer",
     "Status",
     "SubmitError",
@@ -48,7 +51,9 @@ __all__ = [
     "ecdsa_signer",
     "ed25519_signer",
     "identity_from_msp",
+    "is_refusal",
     "load_identity",
+    "refusal_of",
     "sha256",
     "signer_from_msp",
     "signer_from_pem",
