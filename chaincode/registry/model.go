@@ -26,7 +26,7 @@ var (
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	versionPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$`)
 	keyPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	storageSchemes = []string{"file", "ipfs", "s3"}
+	storageSchemes = []string{"https", "ipfs", "s3"} // where other members can fetch from; no local paths
 )
 
 // Weights identifies the model's files the way OpenSSF model-signing does: a
@@ -166,8 +166,8 @@ func (r *RegistrationRequest) validate() error {
 	}
 	for _, u := range r.StorageURIs {
 		parsed, err := url.Parse(u)
-		if err != nil || !slices.Contains(storageSchemes, parsed.Scheme) {
-			return fmt.Errorf("storage URI %q is invalid; allowed schemes: file://, ipfs://, s3://", u)
+		if err != nil || !slices.Contains(storageSchemes, parsed.Scheme) || parsed.Host == "" {
+			return fmt.Errorf("storage URI %q is invalid; allowed schemes: https://, ipfs://, s3:// (with a host)", u)
 		}
 	}
 	if r.ConfidentialDigest != "" {

@@ -43,7 +43,7 @@ func request(name, version string, mutate ...func(*RegistrationRequest)) string 
 		Datasets:     []DatasetFingerprint{{Name: "claims-2025", Digest: digestA, Rows: 1000, SchemaDigest: digestB}},
 		Code:         CodeCommit{Repository: "https://example.org/ml.git", Commit: strings.Repeat("c", 40)},
 		TrainingOrgs: []string{"Org1MSP"},
-		StorageURIs:  []string{"file:///var/fabricml/artifacts/" + digestB},
+		StorageURIs:  []string{"https://store.org1.example:7051/v1/blobs/"},
 		Metrics:      map[string]float64{"accuracy": 0.93},
 	}
 	for _, m := range mutate {

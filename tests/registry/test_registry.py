@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from fabricml.gateway import EndorseError, EvaluateError, GatewayError
+from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.artifacts import ArtifactError
+from fabricml.registry.connect import member_stores
 from fabricml.registry.datasets import fingerprint_arrays
 from fabricml.registry.service import ModelVerificationError
 from tests.registry.conftest import RegistryFactory, unique
@@ -43,6 +45,19 @@ def test_registration_records_provenance_with_the_callers_org_from_its_certifica
         "config.json",
         "tokenizer/vocab.txt",
     }
+
+
+def test_storage_uris_name_the_artifact_server_other_members_fetch_from(
+    network: Network, registry: RegistryFactory, model_dir: Path
+) -> None:
+    record = registry("org1", "trainer").register(model_dir, unique("where"), "1", ["Org1MSP"])
+    org1 = network.topology.org("org1")
+    assert record["storageUris"] == [f"https://127.0.0.1:{org1.artifacts_port}/v1/blobs/"]
+    # A member resolves the manifest (and every weights file) by digest under that URL.
+    profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org2")))
+    store = next(s for s in member_stores(profile, "trainer") if s.port == org1.artifacts_port)
+    manifest = store.get(record["manifestDigest"])
+    assert json.loads(manifest)["model"]["name"] == record["name"]
 
 
 def test_a_majority_of_org_admins_makes_a_version_deployable(

@@ -32,7 +32,7 @@ from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, build, load, save
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
-from fabricml.registry.connect import member_stores
+from fabricml.registry.connect import member_stores, own_store_url
 from fabricml.registry.digests import sha256_bytes
 from fabricml.registry.service import ModelRegistry
 
@@ -167,6 +167,7 @@ class Agent:
             store,
             member_stores(profile, identity),
             self.msp,
+            own_store_url(profile),
         )
         who = json.loads(
             self.network.get_contract(profile.chaincode_name, "Consortium").evaluate_transaction("WhoAmI")

@@ -24,6 +24,12 @@ def identity_files(profile: ConnectionProfile, identity: str) -> tuple[Path, Pat
     return msp / "signcerts" / "cert.pem", keys[0]
 
 
+def own_store_url(profile: ConnectionProfile) -> str:
+    """The URL of this org's own artifact server, as members reach it ("" if it has none)."""
+    server = profile.raw.get("artifactServers", {}).get(profile.organization)
+    return str(server["url"]) if server else ""
+
+
 def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactClient]:
     """Clients for the other members' artifact servers, authenticated as `identity`."""
     cert, key = identity_files(profile, identity)
@@ -42,4 +48,5 @@ def open_registry(profile: ConnectionProfile, identity: str) -> Iterator[ModelRe
         gateway = sync.connect(channel, ident, signer, hash_)
         contract = gateway.get_network(profile.channel_name).get_contract(profile.chaincode_name, "Registry")
         store = ArtifactStore(Path(profile.raw["artifactStore"]))
-        yield ModelRegistry(contract, store, member_stores(profile, identity), profile.msp_id)
+        remotes = member_stores(profile, identity)
+        yield ModelRegistry(contract, store, remotes, profile.msp_id, own_store_url(profile))

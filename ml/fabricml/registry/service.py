@@ -20,6 +20,11 @@ class ModelVerificationError(RuntimeError):
     """Model bytes differ from what the ledger records, or the version may not be deployed."""
 
 
+def blob_base(store_url: str) -> str:
+    """The URL under which an artifact server serves blobs by sha256 (`<base><digest>`)."""
+    return store_url.rstrip("/") + "/v1/blobs/"
+
+
 class ModelRegistry:
     def __init__(
         self,
@@ -27,11 +32,14 @@ class ModelRegistry:
         store: ArtifactStore,
         remotes: list[ArtifactClient] | None = None,
         msp_id: str = "",
+        public_url: str = "",
     ) -> None:
         self.contract = contract
         self.msp_id = msp_id  # the org this registry acts for
         self.store = store
         self.remotes = remotes or []
+        # Where other members fetch this org's blobs; a local path would mean nothing to them.
+        self.storage_uris = [blob_base(public_url)] if public_url else []
 
     # ---- transactions -------------------------------------------------------------
 
@@ -52,7 +60,7 @@ class ModelRegistry:
         """Hash and store the model, then record it on the ledger; returns the record."""
         manifest = build(
             model_dir, name, version, training_orgs, datasets, hyperparameters, metrics, parents, round_ref,
-            storage=[self.store.root.resolve().as_uri()], code_dir=code_dir,
+            storage=self.storage_uris, code_dir=code_dir,
         )  # fmt: skip
         self.store.put_model(model_dir, manifest)
         request = manifest.registration()
