@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
+import secrets
 import ssl
 import threading
 import urllib.error
@@ -29,6 +31,10 @@ from .signing import _CURVE_ORDER, Hash, sha256
 
 P256 = encode_named_curve_parameters("secp256r1")
 _ORDER = _CURVE_ORDER["secp256r1"]
+# Keyed digests of the PINs this process logged in with (never the PINs), per (module, token).
+_PROCESS_KEY = secrets.token_bytes(32)
+_LOGINS: dict[tuple[str, str], bytes] = {}
+_LOGINS_LOCK = threading.Lock()
 _PROFILE_KEYS = {"library", "tokenLabel", "keyLabel", "keyId", "pinEnv", "pinFile"}
 
 
@@ -146,11 +152,17 @@ def _token(ref: TokenKey) -> pkcs11.Token:
 
 def open_session(ref: TokenKey, rw: bool = False) -> pkcs11.Session:
     """A session logged in as the token's user with the PIN from its source."""
-    token = _token(ref)
+    token, pin = _token(ref), ref.read_pin()
+    where = (str(ref.library), ref.token_label)
+    seen = hmac.digest(_PROCESS_KEY, pin.encode(), "sha256")
     try:
-        return token.open(user_pin=ref.read_pin(), rw=rw)
+        session = token.open(user_pin=pin, rw=rw)
     except p11.UserAlreadyLoggedIn:
-        # PKCS#11 logs in a whole process: this one already is, and new sessions share that login.
+        # PKCS#11 logs a whole process in, so the token checks no second PIN: compare with the first.
+        with _LOGINS_LOCK:
+            first = _LOGINS.get(where, seen)
+        if not hmac.compare_digest(first, seen):
+            raise TokenError(f"token {ref.token_label!r} refused the PIN from {ref.pin_source()}") from None
         return token.open(rw=rw)
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
         raise TokenError(f"token {ref.token_label!r} refused the PIN from {ref.pin_source()}") from None
@@ -158,6 +170,9 @@ def open_session(ref: TokenKey, rw: bool = False) -> pkcs11.Session:
         raise TokenError(
             f"token {ref.token_label!r} has locked its user PIN; its security officer must reset it"
         ) from None
+    with _LOGINS_LOCK:
+        _LOGINS[where] = seen
+    return session
 
 
 def _template(ref: TokenKey, kind: ObjectClass) -> dict[Attribute, Any]:
