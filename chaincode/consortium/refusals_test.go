@@ -21,10 +21,10 @@ func TestConsortiumRefusalsCarryTheirCode(t *testing.T) {
 		return func(ctx fakeledger.Ctx) error { _, err := c.GetMember(ctx, msp); return err }
 	}
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"a client joins", org1User, join("Clinic"), ledgerutil.Forbidden},
-		{"an empty display name", org2Admin, join(""), ledgerutil.Invalid},
-		{"a display name too long", org2Admin, join(strings.Repeat("x", MaxDisplayNameLen+1)), ledgerutil.Invalid},
-		{"an unknown member", org1User, get("Org9MSP"), ledgerutil.NotFound},
-		{"an MSP ID Fabric cannot key", org1User, get("Org\x00MSP"), ledgerutil.Invalid},
+		fakeledger.R("a client joins", org1User, join("Clinic"), ledgerutil.Forbidden),
+		fakeledger.R("an empty display name", org2Admin, join(""), ledgerutil.Invalid),
+		fakeledger.R("a display name too long", org2Admin, join(strings.Repeat("x", MaxDisplayNameLen+1)), ledgerutil.Invalid),
+		fakeledger.R("an unknown member", org1User, get("Org9MSP"), ledgerutil.NotFound),
+		fakeledger.R("an MSP ID Fabric cannot key", org1User, get("Org\x00MSP"), ledgerutil.Invalid),
 	})
 }

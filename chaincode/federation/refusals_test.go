@@ -56,7 +56,10 @@ func TestFederationRefusalsCarryTheirCode(t *testing.T) {
 		return func(ctx fakeledger.Ctx) error { _, err := c.Reveal(ctx, "t1", 1, digest, uri); return err }
 	}
 	post := func(scores string) func(fakeledger.Ctx) error {
-		return func(ctx fakeledger.Ctx) error { _, err := c.PostAggregate(ctx, "t1", 1, d("9"), scores, nil); return err }
+		return func(ctx fakeledger.Ctx) error {
+			_, err := c.PostAggregate(ctx, "t1", 1, d("9"), scores, nil)
+			return err
+		}
 	}
 	task1 := func(f func(fakeledger.Ctx, string) (*Task, error), id string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { _, err := f(ctx, id); return err }
@@ -64,33 +67,33 @@ func TestFederationRefusalsCarryTheirCode(t *testing.T) {
 	latecomer := fakeledger.Identity{MSPID: "Org2MSP", Name: "trainer9", OU: "client", Attrs: map[string]string{"role": "trainer"}}
 	outsider := fakeledger.Identity{MSPID: "Org9MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"a trainer creates a task", trainers[0], create(withTask(other)), ledgerutil.Forbidden},
-		{"a task that is not JSON", admins[0], create("{"), ledgerutil.Invalid},
-		{"a malformed task id", admins[0], create(withTask(func(r *TaskRequest) { r.ID = "t 2" })), ledgerutil.Invalid},
-		{"an unknown rule", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Rule = "mean-ish" })), ledgerutil.Invalid},
-		{"zero rounds", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Rounds = 0 })), ledgerutil.Invalid},
-		{"a negative stake", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Stake = -1 })), ledgerutil.Invalid},
-		{"an unregistered initial model", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.InitialModel = "nope@1" })), ledgerutil.NotFound},
-		{"an escrow beyond the balance", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.RewardPerRound = 5000 })), ledgerutil.Exhausted},
-		{"the same task again", admins[0], create(task(3)), ledgerutil.AlreadyDone},
-		{"other terms under a task id", admins[1], create(task(3)), ledgerutil.Conflict},
-		{"an admin joins", admins[1], task1(c.Join, "t1"), ledgerutil.Forbidden},
-		{"joining an unknown task", trainers[0], task1(c.Join, "t9"), ledgerutil.NotFound},
-		{"joining a running task", latecomer, task1(c.Join, "t1"), ledgerutil.WrongPhase},
-		{"starting a running task", admins[0], task1(c.Start, "t1"), ledgerutil.WrongPhase},
-		{"a trainer starts the task", trainers[0], task1(c.Start, "t1"), ledgerutil.Forbidden},
-		{"advancing before everyone committed", admins[0], task1(c.Advance, "t1"), ledgerutil.WrongPhase},
-		{"an outsider commits", outsider, commit(1, d("e"), 10), ledgerutil.Forbidden},
-		{"a malformed digest", trainers[1], commit(1, "abc", 10), ledgerutil.Invalid},
-		{"zero samples", trainers[1], commit(1, d("e"), 0), ledgerutil.Invalid},
-		{"a commitment for a later round", trainers[1], commit(2, d("e"), 10), ledgerutil.WrongPhase},
-		{"a changed commitment", trainers[0], commit(1, d("e"), 10), ledgerutil.Conflict},
-		{"a reveal in the commit phase", trainers[0], reveal(d("c"), "https://x"), ledgerutil.WrongPhase},
-		{"an empty uri", trainers[0], reveal(d("c"), ""), ledgerutil.Invalid},
-		{"an aggregate in the commit phase", admins[0], post(`{}`), ledgerutil.WrongPhase},
-		{"an aggregate by a client", fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}, post(`{}`), ledgerutil.Forbidden},
-		{"scores that are not JSON", admins[0], post(`{`), ledgerutil.Invalid},
-		{"a round that has not ended", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.GetRound(ctx, "t1", 1); return err }, ledgerutil.NotFound},
+		fakeledger.R("a trainer creates a task", trainers[0], create(withTask(other)), ledgerutil.Forbidden),
+		fakeledger.R("a task that is not JSON", admins[0], create("{"), ledgerutil.Invalid),
+		fakeledger.R("a malformed task id", admins[0], create(withTask(func(r *TaskRequest) { r.ID = "t 2" })), ledgerutil.Invalid),
+		fakeledger.R("an unknown rule", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Rule = "mean-ish" })), ledgerutil.Invalid),
+		fakeledger.R("zero rounds", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Rounds = 0 })), ledgerutil.Invalid),
+		fakeledger.R("a negative stake", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.Stake = -1 })), ledgerutil.Invalid),
+		fakeledger.R("an unregistered initial model", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.InitialModel = "nope@1" })), ledgerutil.NotFound),
+		fakeledger.R("an escrow beyond the balance", admins[0], create(withTask(func(r *TaskRequest) { other(r); r.RewardPerRound = 5000 })), ledgerutil.Exhausted),
+		fakeledger.R("the same task again", admins[0], create(task(3)), ledgerutil.AlreadyDone),
+		fakeledger.R("other terms under a task id", admins[1], create(task(3)), ledgerutil.Conflict),
+		fakeledger.R("an admin joins", admins[1], task1(c.Join, "t1"), ledgerutil.Forbidden),
+		fakeledger.R("joining an unknown task", trainers[0], task1(c.Join, "t9"), ledgerutil.NotFound),
+		fakeledger.R("joining a running task", latecomer, task1(c.Join, "t1"), ledgerutil.WrongPhase),
+		fakeledger.R("starting a running task", admins[0], task1(c.Start, "t1"), ledgerutil.WrongPhase),
+		fakeledger.R("a trainer starts the task", trainers[0], task1(c.Start, "t1"), ledgerutil.Forbidden),
+		fakeledger.R("advancing before everyone committed", admins[0], task1(c.Advance, "t1"), ledgerutil.WrongPhase),
+		fakeledger.R("an outsider commits", outsider, commit(1, d("e"), 10), ledgerutil.Forbidden),
+		fakeledger.R("a malformed digest", trainers[1], commit(1, "abc", 10), ledgerutil.Invalid),
+		fakeledger.R("zero samples", trainers[1], commit(1, d("e"), 0), ledgerutil.Invalid),
+		fakeledger.R("a commitment for a later round", trainers[1], commit(2, d("e"), 10), ledgerutil.WrongPhase),
+		fakeledger.R("a changed commitment", trainers[0], commit(1, d("e"), 10), ledgerutil.Conflict),
+		fakeledger.R("a reveal in the commit phase", trainers[0], reveal(d("c"), "https://x"), ledgerutil.WrongPhase),
+		fakeledger.R("an empty uri", trainers[0], reveal(d("c"), ""), ledgerutil.Invalid),
+		fakeledger.R("an aggregate in the commit phase", admins[0], post(`{}`), ledgerutil.WrongPhase),
+		fakeledger.R("an aggregate by a client", fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}, post(`{}`), ledgerutil.Forbidden),
+		fakeledger.R("scores that are not JSON", admins[0], post(`{`), ledgerutil.Invalid),
+		fakeledger.R("a round that has not ended", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.GetRound(ctx, "t1", 1); return err }, ledgerutil.NotFound),
 	})
 }
 
@@ -109,22 +112,33 @@ func TestRetriesAreAnsweredWithTheExistingRecord(t *testing.T) {
 		t.Fatalf("the commitment returned is not the first one: %+v", cm)
 	}
 	for i, tr := range trainers[1:] {
-		submit(t, stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d(string(rune('d'+i))), 10) })
+		submit(t, stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) {
+			return c.Commit(ctx, "t1", 1, d(string(rune('d'+i))), 10)
+		})
 	}
 	submit(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") })
 	// The phase moved on; the commitment is still the answer to its retry.
 	fakeledger.Unchanged(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("c"), 10) })
 	for i, tr := range trainers {
-		submit(t, stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Reveal(ctx, "t1", 1, d(string(rune('c'+i))), "https://org/blob") })
+		submit(t, stub, tr, func(ctx fakeledger.Ctx) (*Commitment, error) {
+			return c.Reveal(ctx, "t1", 1, d(string(rune('c'+i))), "https://org/blob")
+		})
 	}
-	fakeledger.Unchanged(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Reveal(ctx, "t1", 1, d("c"), "https://org/blob") })
+	fakeledger.Unchanged(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) {
+		return c.Reveal(ctx, "t1", 1, d("c"), "https://org/blob")
+	})
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"a reveal at another uri", trainers[0], func(ctx fakeledger.Ctx) error { _, err := c.Reveal(ctx, "t1", 1, d("c"), "https://elsewhere"); return err }, ledgerutil.Conflict},
+		fakeledger.R("a reveal at another uri", trainers[0], func(ctx fakeledger.Ctx) error {
+			_, err := c.Reveal(ctx, "t1", 1, d("c"), "https://elsewhere")
+			return err
+		}, ledgerutil.Conflict),
 	})
 	submit(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") })
 	scores := `{"Org1MSP/trainer":3,"Org1MSP/trainer2":1,"Org2MSP/trainer":2,"Org3MSP/trainer":1}`
 	postAs := func(admin fakeledger.Identity, s string, flagged []string) func(fakeledger.Ctx) (*AggregatePost, error) {
-		return func(ctx fakeledger.Ctx) (*AggregatePost, error) { return c.PostAggregate(ctx, "t1", 1, d("9"), s, flagged) }
+		return func(ctx fakeledger.Ctx) (*AggregatePost, error) {
+			return c.PostAggregate(ctx, "t1", 1, d("9"), s, flagged)
+		}
 	}
 	first := submit(t, stub, admins[0], postAs(admins[0], scores, []string{"Org3MSP/trainer", "Org1MSP/trainer2"}))
 	again := fakeledger.Unchanged(t, stub, admins[0], postAs(admins[0], scores, []string{"Org1MSP/trainer2", "Org3MSP/trainer"}))
@@ -132,15 +146,24 @@ func TestRetriesAreAnsweredWithTheExistingRecord(t *testing.T) {
 		t.Fatalf("the post returned is not the first one: %+v", again)
 	}
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"other scores by the same org", admins[0], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[0], strings.Replace(scores, ":3", ":2", 1), first.Flagged)(ctx); return err }, ledgerutil.Conflict},
-		{"other flags by the same org", admins[0], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[0], scores, nil)(ctx); return err }, ledgerutil.Conflict},
-		{"a score over the cap", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], `{"Org2MSP/trainer":1000001}`, nil)(ctx); return err }, ledgerutil.Invalid},
-		{"a negative score", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], `{"Org2MSP/trainer":-1}`, nil)(ctx); return err }, ledgerutil.Invalid},
-		{"a score for a stranger", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], `{"Org9MSP/x":1}`, nil)(ctx); return err }, ledgerutil.Invalid},
+		fakeledger.R("other scores by the same org", admins[0], func(ctx fakeledger.Ctx) error {
+			_, err := postAs(admins[0], strings.Replace(scores, ":3", ":2", 1), first.Flagged)(ctx)
+			return err
+		}, ledgerutil.Conflict),
+		fakeledger.R("other flags by the same org", admins[0], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[0], scores, nil)(ctx); return err }, ledgerutil.Conflict),
+		fakeledger.R("a score over the cap", admins[1], func(ctx fakeledger.Ctx) error {
+			_, err := postAs(admins[1], `{"Org2MSP/trainer":1000001}`, nil)(ctx)
+			return err
+		}, ledgerutil.Invalid),
+		fakeledger.R("a negative score", admins[1], func(ctx fakeledger.Ctx) error {
+			_, err := postAs(admins[1], `{"Org2MSP/trainer":-1}`, nil)(ctx)
+			return err
+		}, ledgerutil.Invalid),
+		fakeledger.R("a score for a stranger", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], `{"Org9MSP/x":1}`, nil)(ctx); return err }, ledgerutil.Invalid),
 	})
 	stub.Time = stub.Time.Add(2 * time.Minute)
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"an aggregate after the deadline", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], scores, nil)(ctx); return err }, ledgerutil.WrongPhase},
+		fakeledger.R("an aggregate after the deadline", admins[1], func(ctx fakeledger.Ctx) error { _, err := postAs(admins[1], scores, nil)(ctx); return err }, ledgerutil.WrongPhase),
 	})
 }
 
@@ -151,11 +174,11 @@ func TestAnEscrowThatWouldOverflowIsRefusedAndMintsNothing(t *testing.T) {
 	c := New()
 	wrap := withTask(func(r *TaskRequest) { r.ID = "wrap"; r.Rounds = 8; r.RewardPerRound = 1<<61 - 125 })
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"a wrapping escrow", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.CreateTask(ctx, wrap); return err }, ledgerutil.Invalid},
-		{"a reward over the token cap", admins[0], func(ctx fakeledger.Ctx) error {
+		fakeledger.R("a wrapping escrow", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.CreateTask(ctx, wrap); return err }, ledgerutil.Invalid),
+		fakeledger.R("a reward over the token cap", admins[0], func(ctx fakeledger.Ctx) error {
 			_, err := c.CreateTask(ctx, withTask(func(r *TaskRequest) { r.RewardPerRound = token.MaxAmount + 1 }))
 			return err
-		}, ledgerutil.Invalid},
+		}, ledgerutil.Invalid),
 	})
 	if balance(t, stub, "Org1MSP") != 1000 {
 		t.Fatalf("org1 must still hold 1000 tokens, holds %d", balance(t, stub, "Org1MSP"))

@@ -27,19 +27,19 @@ func TestTokenRefusalsCarryTheirCode(t *testing.T) {
 		return func(ctx fakeledger.Ctx) error { return Move(ctx, msp, delta) }
 	}
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
-		{"a client votes", client, vote("m3", "Org1MSP", 1), ledgerutil.Forbidden},
-		{"a malformed proposal id", admins[0], vote("m 3", "Org1MSP", 1), ledgerutil.Invalid},
-		{"a zero amount", admins[0], vote("m3", "Org1MSP", 0), ledgerutil.Invalid},
-		{"a negative amount", admins[0], vote("m3", "Org1MSP", -5), ledgerutil.Invalid},
-		{"an amount over the cap", admins[0], vote("m3", "Org1MSP", MaxAmount+1), ledgerutil.Invalid},
-		{"an outsider votes", outsider, vote("m3", "Org1MSP", 1), ledgerutil.Forbidden},
-		{"an outsider receives", admins[0], vote("m3", "Org9MSP", 1), ledgerutil.Invalid},
-		{"other terms under a proposal", admins[1], vote("m2", "Org2MSP", 6), ledgerutil.Conflict},
-		{"the same org votes again", admins[0], vote("m2", "Org2MSP", 5), ledgerutil.AlreadyDone},
-		{"a vote after the mint", admins[2], vote("m1", "Org3MSP", 500), ledgerutil.AlreadyDone},
-		{"spending more than the balance", admins[0], move("Org3MSP", -501), ledgerutil.Exhausted},
-		{"a balance over the cap", admins[0], move("Org3MSP", MaxAmount), ledgerutil.Exhausted},
-		{"a movement beyond the cap", admins[0], move("Org3MSP", -MaxAmount-1), ledgerutil.Invalid},
+		fakeledger.R("a client votes", client, vote("m3", "Org1MSP", 1), ledgerutil.Forbidden),
+		fakeledger.R("a malformed proposal id", admins[0], vote("m 3", "Org1MSP", 1), ledgerutil.Invalid),
+		fakeledger.R("a zero amount", admins[0], vote("m3", "Org1MSP", 0), ledgerutil.Invalid),
+		fakeledger.R("a negative amount", admins[0], vote("m3", "Org1MSP", -5), ledgerutil.Invalid),
+		fakeledger.R("an amount over the cap", admins[0], vote("m3", "Org1MSP", MaxAmount+1), ledgerutil.Invalid),
+		fakeledger.R("an outsider votes", outsider, vote("m3", "Org1MSP", 1), ledgerutil.Forbidden),
+		fakeledger.R("an outsider receives", admins[0], vote("m3", "Org9MSP", 1), ledgerutil.Invalid),
+		fakeledger.R("other terms under a proposal", admins[1], vote("m2", "Org2MSP", 6), ledgerutil.Conflict),
+		fakeledger.R("the same org votes again", admins[0], vote("m2", "Org2MSP", 5), ledgerutil.AlreadyDone),
+		fakeledger.R("a vote after the mint", admins[2], vote("m1", "Org3MSP", 500), ledgerutil.AlreadyDone),
+		fakeledger.R("spending more than the balance", admins[0], move("Org3MSP", -501), ledgerutil.Exhausted),
+		fakeledger.R("a balance over the cap", admins[0], move("Org3MSP", MaxAmount), ledgerutil.Exhausted),
+		fakeledger.R("a movement beyond the cap", admins[0], move("Org3MSP", -MaxAmount-1), ledgerutil.Invalid),
 	})
 	if b, _ := BalanceOf(fakeledger.Query(stub, admins[0]), "Org3MSP"); b != 500 {
 		t.Fatalf("org3 should hold exactly the 500 minted, holds %d", b)

@@ -54,3 +54,8 @@ func Unchanged[R any](t testing.TB, stub *Stub, who Identity, f func(Ctx) (R, er
 	stub.Events = events
 	return r
 }
+
+// R is a Refusal case, for tables.
+func R(name string, who Identity, call func(Ctx) error, code ledgerutil.Code) Refusal {
+	return Refusal{Name: name, Who: who, Call: call, Code: code}
+}
