@@ -320,20 +320,9 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if _, err := ledgerutil.PutJSON(ctx, voteKey, PolicyVote{ModelName: name, Rule: rule, Voter: a}); err != nil {
 		return nil, err
 	}
-	voters := []string{}
-	for _, org := range members {
-		k, err := ledgerutil.Key(ctx, voteKeyType, name, org)
-		if err != nil {
-			return nil, err
-		}
-		var v PolicyVote
-		found, err := getJSON(ctx, k, &v)
-		if err != nil {
-			return nil, err
-		}
-		if (found && v.Rule == rule) || org == who.MSPID {
-			voters = append(voters, org)
-		}
+	voters, err := policyVoters(ctx, name, rule, members, who.MSPID)
+	if err != nil {
+		return nil, err
 	}
 	current, err := policyFor(ctx, name)
 	if err != nil {
@@ -352,6 +341,27 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 		return nil, err
 	}
 	return policy, stub.SetEvent("DeploymentPolicyChanged", raw)
+}
+
+// policyVoters are the members whose committed vote for name is rule, and the caller,
+// whose vote this transaction writes (a transaction does not read its own writes).
+func policyVoters(ctx contractapi.TransactionContextInterface, name, rule string, members []string, callerMSP string) ([]string, error) {
+	voters := []string{}
+	for _, org := range members {
+		k, err := ledgerutil.Key(ctx, voteKeyType, name, org)
+		if err != nil {
+			return nil, err
+		}
+		var v PolicyVote
+		found, err := getJSON(ctx, k, &v)
+		if err != nil {
+			return nil, err
+		}
+		if (found && v.Rule == rule) || org == callerMSP {
+			voters = append(voters, org)
+		}
+	}
+	return voters, nil
 }
 
 // GetDeploymentPolicy returns the rule in force for a model name.
