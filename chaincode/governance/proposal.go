@@ -52,7 +52,7 @@ var (
 type Bundle struct {
 	Digest      string `json:"digest"`
 	Fingerprint string `json:"fingerprint"`
-	URI         string `json:"uri,omitempty"`
+	URI         string `json:"uri,omitempty" metadata:",optional"`
 }
 
 // ProposalRequest is what a member org's admin submits to Propose.
@@ -61,7 +61,7 @@ type ProposalRequest struct {
 	Subject      string  `json:"subject"`      // MSP ID, config path or consenter host:port
 	Summary      string  `json:"summary"`      // plain language; must name the subject
 	ConfigUpdate string  `json:"configUpdate"` // base64 common.ConfigUpdate: what every signer signs
-	Bundle       *Bundle `json:"bundle,omitempty"`
+	Bundle       *Bundle `json:"bundle,omitempty" metadata:",optional"`
 }
 
 // validate checks the request's own fields and returns the decoded update bytes.
@@ -187,12 +187,12 @@ type Proposal struct {
 	Subject         string         `json:"subject"`
 	Summary         string         `json:"summary"`
 	Channel         string         `json:"channel"`
-	UpdateDigest    string         `json:"updateDigest"`           // SHA-256 of the ConfigUpdate bytes
-	ConfigUpdate    string         `json:"configUpdate,omitempty"` // base64; left out of listings
-	Changes         []string       `json:"changes"`                // what the update changes, derived by the chaincode
-	Consenters      []string       `json:"consenters,omitempty"`   // consenter set after a consenter-* update
-	Org             *OrgDefinition `json:"org,omitempty"`          // the org an add-org update defines
-	Bundle          *Bundle        `json:"bundle,omitempty"`
+	UpdateDigest    string         `json:"updateDigest"`                                // SHA-256 of the ConfigUpdate bytes
+	ConfigUpdate    string         `json:"configUpdate,omitempty" metadata:",optional"` // base64; left out of listings
+	Changes         []string       `json:"changes"`                                     // what the update changes, derived by the chaincode
+	Consenters      []string       `json:"consenters,omitempty" metadata:",optional"`   // consenter set after a consenter-* update
+	Org             *OrgDefinition `json:"org,omitempty" metadata:",optional"`          // the org an add-org update defines
+	Bundle          *Bundle        `json:"bundle,omitempty" metadata:",optional"`
 	Proposer        string         `json:"proposer"` // MSP ID of the proposing org
 	ProposerSubject string         `json:"proposerSubject"`
 	ProposedAt      string         `json:"proposedAt"`
