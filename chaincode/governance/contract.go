@@ -23,6 +23,7 @@ const (
 	proposalKeyType  = "govproposal"
 	signatureKeyType = "govsignature"
 	outcomeKeyType   = "govoutcome"
+	removedKeyType   = "govremoved"
 	idHexLength      = 16
 )
 
@@ -49,7 +50,7 @@ func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (ca
 	if who.NodeRole != caller.NodeRoleAdmin {
 		return who, ledgerutil.Refuse(ledgerutil.Forbidden, "%s needs an org admin identity; %q of %s has node role %q", action, who.Subject, who.MSPID, who.NodeRole)
 	}
-	members, err := consortium.MemberMSPIDs(ctx)
+	members, err := currentMembers(ctx)
 	if err != nil {
 		return who, ledgerutil.Context(err, "reading the members")
 	}
@@ -78,7 +79,7 @@ func (c *Contract) Propose(ctx contractapi.TransactionContextInterface, request 
 	if err != nil {
 		return nil, err
 	}
-	members, err := consortium.MemberMSPIDs(ctx)
+	members, err := currentMembers(ctx)
 	if err != nil {
 		return nil, ledgerutil.Context(err, "reading the members")
 	}
@@ -198,6 +199,9 @@ func (c *Contract) RecordOutcome(ctx contractapi.TransactionContextInterface, id
 	if err := c.addOutcome(ctx, p, o); err != nil {
 		return nil, err
 	}
+	if err := markMembership(ctx, p); err != nil {
+		return nil, err
+	}
 	return o, c.save(ctx, pk, p, "ProposalOutcome")
 }
 
@@ -230,6 +234,45 @@ func (c *Contract) addOutcome(ctx contractapi.TransactionContextInterface, p *Pr
 		return ledgerutil.Context(err, "writing the outcome")
 	}
 	return nil
+}
+
+// currentMembers are the orgs recorded by the Consortium contract, less those an
+// applied remove-org proposal took out of the channel.
+func currentMembers(ctx contractapi.TransactionContextInterface) ([]string, error) {
+	recorded, err := consortium.MemberMSPIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	current := []string{}
+	for _, m := range recorded {
+		k, err := ctx.GetStub().CreateCompositeKey(removedKeyType, []string{m})
+		if err != nil {
+			return nil, err
+		}
+		gone, err := ctx.GetStub().GetState(k)
+		if err != nil {
+			return nil, err
+		}
+		if gone == nil {
+			current = append(current, m)
+		}
+	}
+	return current, nil
+}
+
+// markMembership records what an applied membership proposal did to the member list.
+func markMembership(ctx contractapi.TransactionContextInterface, p *Proposal) error {
+	if p.Status != StatusApplied || (p.Kind != KindRemoveOrg && p.Kind != KindAddOrg) {
+		return nil
+	}
+	k, err := ctx.GetStub().CreateCompositeKey(removedKeyType, []string{p.Subject})
+	if err != nil {
+		return ledgerutil.Context(err, "membership key")
+	}
+	if p.Kind == KindAddOrg {
+		return ctx.GetStub().DelState(k)
+	}
+	return ctx.GetStub().PutState(k, []byte(p.ID))
 }
 
 // GetProposal returns one proposal with its update, signatures and outcomes.

@@ -201,3 +201,22 @@ func TestListProposalsLeavesOutTheUpdateBytes(t *testing.T) {
 		t.Fatalf("listing: %+v", list)
 	}
 }
+
+func TestAnAppliedRemovalTakesTheOrgOutOfTheMemberChecks(t *testing.T) {
+	stub, admins := consortiumOf(t)
+	p, err := propose(stub, admins["Org1MSP"], request(KindRemoveOrg, "Org3MSP", "Remove Org3MSP", removeOrgUpdate(t, "Org1MSP", "Org2MSP")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := record(stub, admins["Org1MSP"], p.ID, 9, p.UpdateDigest); err != nil {
+		t.Fatal(err)
+	}
+	// Adding Org4MSP no longer has to keep Org3MSP, and Org3MSP's admin may not propose.
+	update := addOrgUpdate(t, "Org4MSP", "Org4MSP", "Org4MSP", "Org1MSP", "Org2MSP")
+	if _, err := propose(stub, admins["Org2MSP"], request(KindAddOrg, "Org4MSP", "Add Org4MSP", update)); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(stub)
+	_, err = propose(stub, admins["Org3MSP"], request(KindPolicy, "/Channel/Orderer/BatchSize", "/Channel/Orderer/BatchSize", batchSizeUpdate(t, 9)))
+	refused(t, err, ledgerutil.Forbidden, stub, before)
+}

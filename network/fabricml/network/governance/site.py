@@ -5,6 +5,7 @@ Every step a Site takes signs with that org's admin identity only."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 from fabric_protos.common import common_pb2, configtx_pb2
 
-from fabricml.gateway import sync
+from fabricml.gateway import SubmitError, sync
 from fabricml.gateway.profile import ConnectionProfile
 
 from .orderer import Orderer, OrdererEndpoint, Signing
@@ -21,6 +22,7 @@ from .signatures import config_of
 from .translator import Translator
 
 CONTRACT = "Governance"
+SUBMIT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,20 @@ class Site:
             yield network.get_contract(self.profile.chaincode_name, CONTRACT)
 
     def submit(self, function: str, *args: str) -> Any:
-        with self.contract() as contract:
-            return json.loads(contract.submit_transaction(function, *args))
+        """Endorse, order and commit; resubmit when no orderer took the transaction.
+
+        While an orderer is listed but does not serve the channel (it is joining, or it
+        was just evicted from the consenters), the Gateway may pick it and get
+        BAD_REQUEST; the transaction was not ordered, so sending it again is safe."""
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                with self.contract() as contract:
+                    return json.loads(contract.submit_transaction(function, *args))
+            except SubmitError:
+                if attempt == SUBMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(1)
+        raise AssertionError("unreachable")
 
     def evaluate(self, function: str, *args: str) -> Any:
         with self.contract() as contract:
