@@ -146,6 +146,11 @@ func (c *Contract) Sign(ctx contractapi.TransactionContextInterface, id, configS
 	if err := verifyConfigSignature(raw, update, who.MSPID, cert); err != nil {
 		return nil, err
 	}
+	return recordSignature(ctx, id, who, configSignature)
+}
+
+// recordSignature stores the org's one signature, refusing a second one.
+func recordSignature(ctx contractapi.TransactionContextInterface, id string, who caller.Identity, configSignature string) (*Signature, error) {
 	k, err := ctx.GetStub().CreateCompositeKey(signatureKeyType, []string{id, who.MSPID})
 	if err != nil {
 		return nil, ledgerutil.Context(err, "signature key")

@@ -91,38 +91,40 @@ def _relation(newcomer: Newcomer) -> dict[str, object]:
     return dict(json.loads(out[out.index("{") :]))
 
 
-def test_a_fourth_org_joins_by_majority_endorses_and_then_an_org_is_removed(
-    consortium: Network, newcomer: Newcomer
-) -> None:
-    sites = _sites(consortium)
+def _add_newcomer(sites: dict[str, Site], newcomer: Newcomer) -> None:
+    """The newcomer builds its own site; only its public MSP goes to the sponsor, org1.
+    Two of three sign; one alone is refused by the orderer."""
     org1, org2, org3 = sites["org1"], sites["org2"], sites["org3"]
-
-    # 1. The newcomer builds its own site; only its public MSP goes to the sponsor.
     newcomer.start_ca_and_issue_identities()
     msp = read_public_msp("Org4MSP", newcomer.msp_dir)
-    snapshot = org1.current_config()
     draft = drafts.add_org(
-        org1.translator, org1.channel, snapshot, msp, [newcomer.orderer], [(HOST, newcomer.org.peer_port)]
-    )
+        org1.translator, org1.channel, org1.current_config(), msp, [newcomer.orderer],
+        [(HOST, newcomer.org.peer_port)],
+    )  # fmt: skip
     record = flow.proposal(org3, _enact(draft, [org1, org2], refused_with=[org1]))
     assert record["bundle"]["fingerprint"] == msp.fingerprint()
     assert record["org"]["groups"] == ["/Channel/Application/Org4MSP", "/Channel/Orderer/Org4MSP"]
 
-    # 2. Its orderer becomes a consenter: the Orderer group now has four orgs, so two
-    #    signatures are refused and three apply. Only then does it start, joining with the
-    #    config block that lists it (a follower would answer clients BAD_REQUEST).
+
+def _make_consenter(sites: dict[str, Site], newcomer: Newcomer) -> None:
+    """The Orderer group now has four orgs: two signatures are refused, three apply. Only
+    then does the orderer start, joining with the config block that lists it (listed as a
+    follower, it would answer clients BAD_REQUEST)."""
+    org1 = sites["org1"]
     cert = newcomer.orderer_tls_cert.read_bytes()
     host, port = newcomer.orderer.rsplit(":", 1)
     draft = drafts.add_consenter(org1.translator, org1.channel, org1.current_config(), host, int(port), cert)
-    _enact(draft, [org1, org2, org3], refused_with=[org1, org2])
+    _enact(draft, [org1, sites["org2"], sites["org3"]], refused_with=[org1, sites["org2"]])
     latest = org1.current_config()
     with org1.orderer() as orderer:
         newcomer.join_orderer(orderer.block(latest.block_number))
     assert wait_until(lambda: _relation(newcomer).get("status") == "active", 120)
     assert _relation(newcomer).get("consensusRelation") == "consenter"
 
-    # 3. Its peer joins from block 0 (fetched with its own admin from its own orderer) and
-    #    catches up; it approves the current definition with its own admin.
+
+def _join_peer(consortium: Network, newcomer: Newcomer) -> Site:
+    """Its peer joins from block 0 (fetched by its own admin from its own orderer), catches
+    up, approves the current definition with its own admin; its admin joins the consortium."""
     org4 = newcomer.site()
     with org4.orderer() as orderer:
         newcomer.join_peer(orderer.block(0))
@@ -131,19 +133,36 @@ def test_a_fourth_org_joins_by_majority_endorses_and_then_an_org_is_removed(
     newcomer.run_chaincode()
     # Discovery learns of the newcomer's chaincode by gossip, a little after it starts.
     assert wait_until(lambda: _heartbeat(org4, function="Join") == "VALID", 90)
+    return org4
 
-    # 4. MAJORITY now means three of four endorsements, and the newcomer's count.
+
+def _remove_org3(consortium: Network, sites: dict[str, Site]) -> None:
+    """First its consenter, then its org; three of four sign, the newcomer among them."""
+    org1, org2, org4 = sites["org1"], sites["org2"], sites["org4"]
+    port = consortium.topology.org("org3").orderers[0].port
+    _enact(
+        drafts.remove_consenter(org1.translator, org1.channel, org1.current_config(), HOST, port),
+        [org1, org2, org4],
+    )
+    _enact(
+        drafts.remove_org(org1.translator, org1.channel, org1.current_config(), "Org3MSP"), [org1, org4, org2]
+    )
+
+
+def test_a_fourth_org_joins_by_majority_endorses_and_then_an_org_is_removed(
+    consortium: Network, newcomer: Newcomer
+) -> None:
+    sites = _sites(consortium)
+    _add_newcomer(sites, newcomer)
+    _make_consenter(sites, newcomer)
+    sites["org4"] = _join_peer(consortium, newcomer)
+    org1, org3 = sites["org1"], sites["org3"]
+
+    # MAJORITY now means three of four endorsements, and the newcomer's count.
     assert _heartbeat(org1, ["Org1MSP", "Org2MSP", "Org4MSP"]) == "VALID"
     assert _heartbeat(org1, ["Org1MSP", "Org2MSP"]) == "ENDORSEMENT_POLICY_FAILURE"
 
-    # 5. Org3 leaves: first its consenter, then its org; the newcomer's signature counts.
-    org3_orderer = consortium.topology.org("org3").orderers[0]
-    draft = drafts.remove_consenter(
-        org1.translator, org1.channel, org1.current_config(), HOST, org3_orderer.port
-    )
-    _enact(draft, [org1, org2, org4])
-    draft = drafts.remove_org(org1.translator, org1.channel, org1.current_config(), "Org3MSP")
-    _enact(draft, [org1, org4, org2])
+    _remove_org3(consortium, sites)
     assert _heartbeat(org1, ["Org1MSP", "Org4MSP"]) == "VALID"
     removed_endorses = _heartbeat(org1, ["Org1MSP", "Org3MSP"])
     removed_submits = _heartbeat(org3)
@@ -151,12 +170,6 @@ def test_a_fourth_org_joins_by_majority_endorses_and_then_an_org_is_removed(
         f"after the removal: endorsed by Org3MSP -> {removed_endorses}; Org3MSP's admin -> {removed_submits}"
     )
     assert removed_endorses != "VALID" and removed_submits != "VALID"
-    trail = [(p["kind"], p["status"]) for p in org1.evaluate("ListProposals")]
-    assert sorted(trail) == sorted(
-        [
-            ("add-org", "applied"),
-            ("consenter-add", "applied"),
-            ("consenter-remove", "applied"),
-            ("remove-org", "applied"),
-        ]
-    )
+    trail = sorted((p["kind"], p["status"]) for p in org1.evaluate("ListProposals"))
+    kinds = ["add-org", "consenter-add", "consenter-remove", "remove-org"]
+    assert trail == [(k, "applied") for k in kinds]
