@@ -9,11 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+from fabric_protos.common import common_pb2
 
 from fabricml.gateway import CommitError, GatewayError, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.governance import drafts, flow
-from fabricml.network.governance.orderer import OrdererRefusedError
+from fabricml.network.governance.orderer import DeliverError, OrdererRefusedError
 from fabricml.network.governance.orgdef import read_public_msp
 from fabricml.network.governance.site import Site
 from fabricml.network.network import Network
@@ -118,7 +119,14 @@ def _make_consenter(sites: dict[str, Site], newcomer: Newcomer) -> None:
     latest = org1.current_config()
     with org1.orderer() as orderer:
         newcomer.join_orderer(orderer.block(latest.block_number))
-    assert wait_until(lambda: _relation(newcomer).get("status") == "active", 120)
+
+    # It pulls blocks 0 .. the join block from the others, then runs as a consenter.
+    def caught_up() -> bool:
+        now = _relation(newcomer)
+        height = now.get("height")
+        return now.get("status") == "active" and isinstance(height, int) and height > latest.block_number
+
+    assert wait_until(caught_up, 120)
     assert _relation(newcomer).get("consensusRelation") == "consenter"
 
 
@@ -126,8 +134,18 @@ def _join_peer(consortium: Network, newcomer: Newcomer) -> Site:
     """Its peer joins from block 0 (fetched by its own admin from its own orderer), catches
     up, approves the current definition with its own admin; its admin joins the consortium."""
     org4 = newcomer.site()
-    with org4.orderer() as orderer:
-        newcomer.join_peer(orderer.block(0))
+    fetched: list[common_pb2.Block] = []
+
+    def genesis() -> bool:  # SERVICE_UNAVAILABLE until its Raft node has caught up
+        try:
+            with org4.orderer() as orderer:
+                fetched.append(orderer.block(0))
+            return True
+        except DeliverError:
+            return False
+
+    assert wait_until(genesis, 120), "the newcomer's own orderer never served block 0"
+    newcomer.join_peer(fetched[0])
     target = consortium.peer_height(consortium.topology.org("org1")) or 0
     assert wait_until(lambda: (newcomer.net.peer_height(newcomer.org) or 0) >= target, 120)
     newcomer.run_chaincode()
