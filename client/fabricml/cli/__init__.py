@@ -10,6 +10,7 @@ from fabricml.network.cli import network_group
 from .attest import attest_group, serve
 from .events import events_command
 from .federated import agent_group, fed_group
+from .governance import consortium_group
 from .identity import identity_group
 from .model import model_group
 from .tx import tx_group
@@ -31,3 +32,4 @@ main.add_command(attest_group)
 main.add_command(api_group)
 main.add_command(agent_group)
 main.add_command(fed_group)
+main.add_command(consortium_group)
