@@ -170,6 +170,9 @@ class ArtifactServer:
             log.debug("%s: no TLS session: %s", address, exc)
             sock.close()
             return
+        except asyncio.CancelledError:  # dropped to make room for newer connections
+            sock.close()
+            raise
         finally:
             self.admission.authenticated(task)
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
