@@ -52,6 +52,7 @@ class FetchResult:
     digest: str
     size: int
     attempts: int = 0
+    started_at: int = 0  # bytes an earlier, interrupted fetch had left in the partial file
     resumed_at: list[int] = field(default_factory=list)  # offsets at which a broken fetch went on
 
 
@@ -145,7 +146,7 @@ class ArtifactClient:
         return result
 
     def _fetch(self, transfer: _Transfer) -> FetchResult:
-        result = FetchResult(transfer.digest, 0)
+        result = FetchResult(transfer.digest, 0, started_at=transfer.offset)
         failures = 0
         while True:
             result.attempts += 1
@@ -153,6 +154,8 @@ class ArtifactClient:
             try:
                 self._fetch_once(transfer)
                 break
+            except ssl.SSLCertVerificationError as exc:  # not this server: retrying will not help
+                raise ArtifactError(f"{self.where} is not a member's artifact server: {exc}") from exc
             except (_Transient, OSError, http.client.HTTPException) as exc:
                 failures = 1 if transfer.offset > before else failures + 1
                 if failures >= self.retry.attempts:
