@@ -80,25 +80,25 @@ def test_a_fetch_resumes_after_the_server_is_killed_mid_blob_and_restarted(
 def test_an_interrupted_fetch_keeps_its_bytes_and_a_later_fetch_continues_them(
     server: StoreProcess, tmp_path: Path
 ) -> None:
-    digest = ArtifactStore(server.store).put_file(_random_file(tmp_path / "u.bin", 8 << 20))
+    digest = ArtifactStore(server.store).put_file(_random_file(tmp_path / "u.bin", 64 << 20))
     client = server.pki.client(server.port, "org3", retry=Retry(attempts=3, first_delay=0.05))
     dest = tmp_path / "got.bin"
 
     def stop_half_way(done: int, total: int) -> None:
-        if done >= total // 2 and server.alive():
+        if done >= 8 << 20 and server.alive():  # well before the socket buffers hold the rest
             server.kill()
 
     with pytest.raises(FetchInterrupted, match="stopped at byte"):
         client.fetch_to(digest, dest, stop_half_way)
     partial = dest.with_name("got.bin.partial")
     kept = partial.stat().st_size
-    assert kept >= 4 << 20 and not dest.exists()
+    assert 8 << 20 <= kept < 64 << 20 and not dest.exists()
     server.start()
     result = client.fetch_to(digest, dest)
-    assert result.started_at == kept and result.size == 8 << 20
+    assert result.started_at == kept and result.size == 64 << 20
     assert sha256_file(dest) == digest and not partial.exists()
     again = client.fetch_to(digest, tmp_path / "again.bin")  # a whole fetch: no partial, no resume
-    assert again.started_at == 0 and again.resumed_at == [] and again.size == 8 << 20
+    assert again.started_at == 0 and again.resumed_at == [] and again.size == 64 << 20
 
 
 def test_a_partial_file_with_wrong_bytes_is_refused_and_thrown_away(
