@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import re
 import ssl
 import time
@@ -112,9 +113,9 @@ class ArtifactClient:
 
     def get(self, digest: str) -> bytes:
         """A (small) blob's bytes, checked against its digest. Large blobs: fetch_to."""
-        data = bytearray()
-        self.stream(digest, data.extend)
-        return bytes(data)
+        data = io.BytesIO()
+        self.stream(digest, data.write)
+        return data.getvalue()  # no second copy: BytesIO hands over its buffer
 
     def stream(
         self, digest: str, consume: Callable[[bytes], Any], progress: Progress | None = None
