@@ -160,5 +160,13 @@ class StoreProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def peak_rss(self) -> int:
+        """The server process's peak resident memory so far, in bytes (Linux)."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) << 10
+        raise RuntimeError("no VmHWM in /proc status")
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
