@@ -3,16 +3,19 @@ member's) keeps serving the other members' fetches within seconds."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fabricml.registry.artifact_client import ArtifactClient
 from fabricml.registry.artifacts import ArtifactStore
 from fabricml.registry.digests import sha256_bytes
 
@@ -68,3 +71,32 @@ def test_fetches_keep_working_while_200_idle_and_slow_connections_are_held(
     print(f"held {held}; {n} fetches, slowest {max(latencies):.3f} s")
     assert n >= 5 and max(latencies) < 3.0, latencies
     assert held["peak"] >= ATTACKERS * 3 // 4, held  # they were there, together
+
+
+def test_many_slow_but_honest_readers_are_served_at_once(server: StoreProcess) -> None:
+    """30 members' readers at ~200 KiB/s (above the minimum rate) all finish, together."""
+    blob = os.urandom(1 << 20)
+    digest = ArtifactStore(server.store).put_bytes(blob)
+    readers = [server.pki.client(server.port, org) for org in ("org1", "org2", "org3") for _ in range(10)]
+    done: list[float] = []
+
+    def read_slowly(client: ArtifactClient) -> None:
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=client.context, timeout=30)
+        conn.request("GET", f"/v1/blobs/{digest}")
+        resp = conn.getresponse()
+        got = bytearray()
+        while chunk := resp.read(64 << 10):
+            got += chunk
+            time.sleep(0.3)  # about 200 KiB/s
+        conn.close()
+        assert resp.status == 200 and bytes(got) == blob
+        done.append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=read_slowly, args=(c,)) for c in readers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(done) == len(readers)
+    assert max(done) - started < 15  # one alone takes ~5 s; one after another would take 150 s
