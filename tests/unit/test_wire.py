@@ -140,3 +140,12 @@ def test_headers_of_other_formats_or_bad_shapes_are_refused(head: bytes) -> None
 def test_a_huge_header_claim_is_refused_before_reading_it() -> None:
     with pytest.raises(WireError, match="at most"):
         wire.from_bytes((1 << 31).to_bytes(4, "little"))
+
+
+def test_readers_accept_both_this_format_and_fixedpoints_int64_one() -> None:
+    update = [np.arange(-50, 50, dtype=np.int64).reshape(10, 10)]
+    for raw in (wire.to_bytes(update, CONTEXT), fixedpoint.to_bytes(update, CONTEXT)):
+        head, values = wire.decode_any(raw)
+        assert head["context"] == CONTEXT and _same(values, update)
+    with pytest.raises(ValueError):
+        wire.decode_any(b"\x02\x00\x00\x00{}")

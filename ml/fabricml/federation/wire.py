@@ -27,9 +27,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from . import fixedpoint
 from .fixedpoint import SCALE_BITS, Update
 
 FORMAT = "fabricml.wire/v1"
+INT64_FORMAT = "fabricml.fixedpoint/v1"  # fixedpoint.to_bytes
 BLOCK_VALUES = 4096
 MAX_HEADER_BYTES = 1 << 20
 CHUNK_VALUES = 1 << 20
@@ -284,3 +286,17 @@ def from_bytes(raw: bytes) -> Update:
 
 def header(raw: bytes) -> dict[str, Any]:
     return UpdateReader(io.BytesIO(raw)).header
+
+
+def decode_any(raw: bytes) -> tuple[dict[str, Any], Update]:
+    """(header, values) of an update in this format or in fixedpoint's int64 one, so that
+    readers accept both while writers move over."""
+    n = int.from_bytes(raw[:4], "little")
+    try:
+        kind = json.loads(raw[4 : 4 + n]).get("format") if len(raw) >= 4 else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        kind = None
+    if kind == INT64_FORMAT:
+        return fixedpoint.header(raw), fixedpoint.from_bytes(raw)
+    reader = UpdateReader(io.BytesIO(raw))
+    return reader.header, reader.read()
