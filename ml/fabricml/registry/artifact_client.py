@@ -48,6 +48,9 @@ class Retry:
         return float(min(self.max_delay, self.first_delay * 2 ** (failures - 1)))
 
 
+QUICK = Retry(attempts=3, first_delay=0.2, max_delay=1.0)
+
+
 @dataclass
 class FetchResult:
     digest: str
@@ -112,9 +115,10 @@ class ArtifactClient:
     # ---- fetching ----------------------------------------------------------------------
 
     def get(self, digest: str) -> bytes:
-        """A (small) blob's bytes, checked against its digest. Large blobs: fetch_to."""
+        """A (small) blob's bytes, checked against its digest. Large blobs: fetch_to.
+        Retries only briefly (QUICK): its callers try other stores and retry themselves."""
         data = io.BytesIO()
-        self.stream(digest, data.write)
+        self._fetch(_Transfer(check_digest(digest), data.write, None), QUICK)
         return data.getvalue()  # no second copy: BytesIO hands over its buffer
 
     def stream(
@@ -146,7 +150,8 @@ class ArtifactClient:
         partial.replace(dest)
         return result
 
-    def _fetch(self, transfer: _Transfer) -> FetchResult:
+    def _fetch(self, transfer: _Transfer, retry: Retry | None = None) -> FetchResult:
+        retry = retry or self.retry
         result = FetchResult(transfer.digest, 0, started_at=transfer.offset)
         failures = 0
         while True:
@@ -159,12 +164,12 @@ class ArtifactClient:
                 raise ArtifactError(f"{self.where} is not a member's artifact server: {exc}") from exc
             except (_Transient, OSError, http.client.HTTPException) as exc:
                 failures = 1 if transfer.offset > before else failures + 1
-                if failures >= self.retry.attempts:
+                if failures >= retry.attempts:
                     raise FetchInterrupted(
                         f"{self.where}: blob {transfer.digest} stopped at byte {transfer.offset} after "
                         f"{result.attempts} attempts: {exc}"
                     ) from exc
-                time.sleep(self.retry.delay(failures))
+                time.sleep(retry.delay(failures))
                 result.resumed_at.append(transfer.offset)
         actual = transfer.hash.hexdigest()
         if actual != transfer.digest:
