@@ -49,7 +49,11 @@ def zigzag(v: np.ndarray) -> np.ndarray:
 
 
 def unzigzag(u: np.ndarray) -> np.ndarray:
-    return ((u >> _ONE) ^ (np.uint64(0) - (u & _ONE))).view(np.int64)
+    half = (u >> _ONE).view(np.int64)
+    sign = (u & _ONE).view(np.int64)
+    np.negative(sign, out=sign)  # 0 or -1 (all ones)
+    np.bitwise_xor(half, sign, out=half)
+    return half
 
 
 def _bit_lengths(rows: np.ndarray) -> np.ndarray:
@@ -82,8 +86,13 @@ def _unpack_rows(bodies: np.ndarray, count: int, bits: int) -> np.ndarray:
     """The inverse of _pack_rows; refuses non-zero padding and needlessly wide spellings."""
     rows = bodies.shape[0]
     whole, rest = divmod(bits, 8)
-    octets = np.zeros((rows, count, 8), dtype=np.uint8)
-    octets[:, :, :whole] = bodies[:, : count * whole].reshape(rows, count, whole)
+    low = bodies[:, : count * whole]
+    if whole in (1, 2, 4, 8):  # the common widths: read the low bytes as one integer each
+        u = np.ascontiguousarray(low).view(f"<u{whole}").astype(np.uint64)
+    else:
+        octets = np.zeros((rows, count, 8), dtype=np.uint8)
+        octets[:, :, :whole] = low.reshape(rows, count, whole)
+        u = octets.view(np.uint64).reshape(rows, count)
     plane = (count + 7) // 8
     top = np.zeros((rows, count), dtype=np.uint8)
     for j in range(rest):
@@ -93,8 +102,7 @@ def _unpack_rows(bodies: np.ndarray, count: int, bits: int) -> np.ndarray:
             raise WireError("padding bits after a block are not zero")
         top |= bits_j[:, :count] << j
     if rest:
-        octets[:, :, whole] = top
-    u = octets.view(np.uint64).reshape(rows, count)
+        u |= top.astype(np.uint64) << np.uint64(8 * whole)
     if (_bit_lengths(u) != bits).any():
         raise WireError(f"a block is spelled with {bits} bits where fewer hold its values")
     return u
