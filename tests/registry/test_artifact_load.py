@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fabricml.registry.artifact_client import ArtifactClient
-from fabricml.registry.artifacts import ArtifactStore
+from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.digests import sha256_bytes
 
 from .store_harness import Pki, StoreProcess, free_port
@@ -100,3 +100,14 @@ def test_many_slow_but_honest_readers_are_served_at_once(server: StoreProcess) -
         t.join(60)
     assert len(done) == len(readers)
     assert max(done) - started < 15  # one alone takes ~5 s; one after another would take 150 s
+
+
+def test_identities_from_an_intermediate_ca_cannot_pose_as_another_org(server: StoreProcess) -> None:
+    """Connections are counted per member CA; an org's intermediate CA would otherwise be a new 'org'."""
+    digest = ArtifactStore(server.store).put_bytes(b"update")
+    chain, key = server.pki.through_intermediate("org2")
+    cas = [server.pki.ca(o) for o in ("org1", "org2", "org3")]
+    sybil = ArtifactClient(f"https://127.0.0.1:{server.port}", cas, chain, key)
+    with pytest.raises(ArtifactError, match="403"):
+        sybil.get(digest)
+    assert server.pki.client(server.port, "org2").get(digest) == b"update"

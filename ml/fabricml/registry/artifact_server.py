@@ -109,7 +109,7 @@ class Admission:
 @dataclass(frozen=True)
 class Peer:
     address: str
-    org: str  # the issuer of its certificate: one member CA
+    org: str  # the member CA that issued its certificate (its subject)
     cert: bytes
 
 
@@ -125,6 +125,7 @@ class ArtifactServer:
         self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self.tls.verify_mode = ssl.CERT_REQUIRED
         self.tls.load_cert_chain(cert, key)
+        self.member_cas = [x509.load_pem_x509_certificate(Path(ca).read_bytes()) for ca in member_cas]
         for ca in member_cas:
             self.tls.load_verify_locations(cafile=str(ca))
         self.admission = Admission(self.limits)
@@ -180,6 +181,8 @@ class ArtifactServer:
             await self._authenticated(reader, writer, address)
         except (OSError, PeerTooSlow, ssl.SSLError) as exc:
             log.info("%s: connection dropped: %s", address, exc)
+        except Exception:  # a bug must cost one connection, never the server
+            log.exception("%s: connection failed", address)
         finally:
             transport.abort()
 
@@ -187,7 +190,14 @@ class ArtifactServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str
     ) -> None:
         cert = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-        peer = Peer(address, x509.load_der_x509_certificate(cert).issuer.rfc4514_string(), cert)
+        org = self._member_of(cert)
+        if org is None:  # e.g. through an intermediate CA, which would name as many orgs as it likes
+            log.info("%s: refused: certificate not issued directly by a member CA", address)
+            await self._reply(
+                writer, HTTPStatus.FORBIDDEN, b"certificate must come from a member CA\n", close=True
+            )
+            return
+        peer = Peer(address, org, cert)
         if not self.admission.enter(peer.org):
             log.info(
                 "%s: refused: %s holds %d connections", address, peer.org, self.limits.connections_per_org
@@ -205,6 +215,14 @@ class ArtifactServer:
             await self._session(reader, writer, peer)
         finally:
             self.admission.leave(peer.org)
+
+    def _member_of(self, cert_der: bytes) -> str | None:
+        """The member CA (its subject) that issued the certificate directly; else None."""
+        issuer = x509.load_der_x509_certificate(cert_der).issuer
+        for ca in self.member_cas:
+            if ca.subject == issuer and issued_by(cert_der, ca):
+                return ca.subject.rfc4514_string()
+        return None
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer) -> None:
         timeout = self.limits.head_seconds
