@@ -116,7 +116,8 @@ class SlowClients:
 async def run(args: argparse.Namespace) -> Held:
     clients = SlowClients(args.port, Pki(args.pki), args.blob, args.org)
     until = time.monotonic() + args.seconds
-    tasks = [asyncio.create_task(clients.hold(KINDS[i % len(KINDS)], until)) for i in range(args.count)]
+    kinds = args.kinds.split(",")
+    tasks = [asyncio.create_task(clients.hold(kinds[i % len(kinds)], until)) for i in range(args.count)]
 
     async def announce() -> None:
         while clients.held.connections < args.count and time.monotonic() < until:
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--org", default="org2", help="the dishonest member org whose identity they use")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}")
     held = asyncio.run(run(parser.parse_args()))
     print(json.dumps(asdict(held)), flush=True)
     sys.exit(0)

@@ -86,9 +86,18 @@ def test_unauthenticated_connections_beyond_the_caps_drop_the_oldest_first() -> 
     assert cancelled == [True, True, False, False, False, False] and pending == 4
 
 
-def test_each_org_has_its_own_connection_cap() -> None:
-    admission = Admission(ServerLimits(connections_per_org=2))
-    assert admission.enter("org2") and admission.enter("org2") and not admission.enter("org2")
-    assert admission.enter("org3")
-    admission.leave("org2")
-    assert admission.enter("org2")
+def test_each_org_has_its_own_slots_and_a_bounded_queue_for_more() -> None:
+    async def scenario() -> list[object]:
+        admission = Admission(ServerLimits(connections_per_org=2, waiting_per_org=1, wait_seconds=0.2))
+        seen: list[object] = [await admission.enter("org2"), await admission.enter("org2")]
+        waiter = asyncio.create_task(admission.enter("org2"))  # parked in org2's queue
+        await asyncio.sleep(0.01)
+        seen.append(await admission.enter("org2"))  # the queue is full: refused at once
+        seen.append(await admission.enter("org3"))  # another org is not affected
+        admission.leave("org2")  # the slot goes to the waiter
+        seen.append(await waiter)
+        seen.append(await admission.enter("org2"))  # waits 0.2 s, no slot frees: refused
+        seen.append(admission.per_org["org2"])
+        return seen
+
+    assert asyncio.run(scenario()) == [True, True, False, True, True, False, 2]

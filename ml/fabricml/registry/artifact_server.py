@@ -6,9 +6,10 @@ org's own CA, and the body must hash to the name it is written under.
 No outsider or single org can make the store unreachable for others: the accept loop
 only accepts; each TLS handshake runs on its own with a deadline; connections that have
 not authenticated yet are capped per address and in all (the oldest is dropped, so a
-new one always gets its turn); each member org has its own cap of connections; request
-heads must arrive within a deadline and bodies move at a minimum rate. Blobs stream
-from and to files in chunks, with `Range: bytes=N-` so that fetches can resume.
+new one always gets its turn); each member org has its own connection slots, and a queue
+for more (parked, not refused into a storm of new handshakes); request heads must arrive
+within a deadline and bodies move at a minimum rate. Blobs stream from and to files in
+chunks, with `Range: bytes=N-` so that fetches can resume.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import resource
 import socket
 import ssl
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -45,7 +46,9 @@ class ServerLimits:
     handshake_seconds: float = 5.0  # a TLS handshake must be done by then
     pending: int = 512  # connections not yet authenticated, in all ...
     pending_per_address: int = 256  # ... and from one IP address; beyond, its oldest is dropped
-    connections_per_org: int = 32  # authenticated connections of one member org at once
+    connections_per_org: int = 32  # authenticated connections of one member org served at once ...
+    waiting_per_org: int = 224  # ... and waiting for one of those slots, up to wait_seconds
+    wait_seconds: float = 10.0
     head_seconds: float = 10.0  # a request's line and headers must arrive within this
     idle_seconds: float = 15.0  # a kept-alive connection may wait this long for its next request
     max_head_bytes: int = 16 << 10
@@ -75,6 +78,7 @@ class Admission:
         self.pending: OrderedDict[asyncio.Task[None], str] = OrderedDict()
         self.per_address: Counter[str] = Counter()
         self.per_org: Counter[str] = Counter()
+        self.waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
     def arrive(self, task: asyncio.Task[None], address: str) -> None:
         self.pending[task] = address
@@ -96,13 +100,39 @@ class Admission:
             if not self.per_address[address]:
                 del self.per_address[address]
 
-    def enter(self, org: str) -> bool:
-        if self.per_org[org] >= self.limits.connections_per_org:
+    async def enter(self, org: str) -> bool:
+        """A slot among the org's connections: at once, or after waiting in its queue (so
+        that an org's extra connections are parked, not refused into a reconnect storm of
+        handshakes); False when its queue is full too or no slot came in time."""
+        if self.per_org[org] < self.limits.connections_per_org:
+            self.per_org[org] += 1
+            return True
+        queue = self.waiting.setdefault(org, deque())
+        if len(queue) >= self.limits.waiting_per_org:
             return False
-        self.per_org[org] += 1
-        return True
+        turn = asyncio.get_running_loop().create_future()
+        queue.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self.limits.wait_seconds)
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            if turn.done():
+                self.leave(org)  # pass on the slot this connection will never use
+            raise
+        finally:
+            if turn in queue:
+                queue.remove(turn)
+        return turn.done()  # a slot handed over just as the wait ended is still taken
 
     def leave(self, org: str) -> None:
+        """Hand the slot to the org's next waiting connection, else free it."""
+        queue = self.waiting.get(org)
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
         self.per_org[org] -= 1
 
 
@@ -198,17 +228,11 @@ class ArtifactServer:
             )
             return
         peer = Peer(address, org, cert)
-        if not self.admission.enter(peer.org):
-            log.info(
-                "%s: refused: %s holds %d connections", address, peer.org, self.limits.connections_per_org
-            )
-            headers = {"Content-Length": "0", "Connection": "close", "Retry-After": "1"}
-            await send(
-                writer,
-                head_bytes(HTTPStatus.SERVICE_UNAVAILABLE, headers),
-                self.limits.pace,
-                time.monotonic(),
-                0,
+        if not await self.admission.enter(peer.org):
+            log.info("%s: refused: %s holds all its connection slots and queue", address, peer.org)
+            busy = b"your organization holds all its connections: retry later\n"
+            await self._reply(
+                writer, HTTPStatus.SERVICE_UNAVAILABLE, busy, close=True, headers={"Retry-After": "2"}
             )
             return
         try:
