@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import http.client
 import os
+import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,23 @@ def test_clients_without_a_member_certificate_cannot_connect(network: Network, t
         conn.request("GET", f"/v1/blobs/{'0' * 64}")
         conn.getresponse()
     conn.close()
+
+
+def test_idle_connections_without_a_certificate_do_not_block_members_fetches(
+    network: Network, tmp_path: Path
+) -> None:
+    """Finding 6: one idle TCP connection used to block every fetch (the handshake ran in accept)."""
+    data = os.urandom(3 << 20)
+    digest = _client(network, "org1", "org1").put(data)
+    port = network.topology.org("org1").artifacts_port
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+    try:
+        reader = _client(network, "org1", "org3")
+        reader.timeout = 5.0
+        started = time.monotonic()
+        result = reader.fetch_to(digest, tmp_path / "update.bin")
+        assert time.monotonic() - started < 5.0 and result.size == len(data)
+        assert (tmp_path / "update.bin").read_bytes() == data
+    finally:
+        for s in idle:
+            s.close()

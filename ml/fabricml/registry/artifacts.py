@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .digests import CHUNK, check_digest, sha256_bytes, sha256_file
+from .digests import CHUNK, check_digest, sha256_file
 
 if TYPE_CHECKING:  # the artifact server stays light: no jsonschema or numpy at import
     from .manifest import ProvenanceManifest
@@ -15,6 +17,58 @@ if TYPE_CHECKING:  # the artifact server stays light: no jsonschema or numpy at 
 
 class ArtifactError(RuntimeError):
     """A blob is missing or its bytes do not match its digest."""
+
+
+class IncomingBlob:
+    """Bytes on their way into the store: written to a temporary file and hashed as they
+    arrive, kept under their name only if they hash to it, so no blob is ever held in
+    memory whole and no partial or mismatched blob is ever visible."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        store.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=store.root, prefix=".incoming-")
+        self._file = os.fdopen(fd, "wb")
+        self._tmp = Path(tmp)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+    def commit(self, expected: str | None = None) -> str:
+        """Keep the blob under its digest; refuse (and discard it) if that is not `expected`."""
+        self._file.close()
+        digest = self.digest
+        if expected is not None and digest != expected:
+            self.discard()
+            raise ArtifactError(f"the bytes hash to {digest}, not to the blob name {expected}")
+        if self.store.has(digest):
+            self.discard()
+            return digest
+        dest = self.store.path(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, dest)
+        return digest
+
+    def discard(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> IncomingBlob:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._tmp.exists():  # not committed: nothing of it stays
+            self.discard()
 
 
 class ArtifactStore:
@@ -31,35 +85,19 @@ class ArtifactStore:
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
-    def _commit(self, tmp: Path, digest: str) -> str:
-        dest = self.path(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        return digest
+    def incoming(self) -> IncomingBlob:
+        return IncomingBlob(self)
 
     def put_bytes(self, data: bytes) -> str:
-        digest = sha256_bytes(data)
-        if not self.has(digest):
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            self._commit(Path(tmp), digest)
-        return digest
+        with self.incoming() as blob:
+            blob.write(data)
+            return blob.commit()
 
     def put_file(self, path: Path) -> str:
-        digest = sha256_file(path)
-        if not self.has(digest):
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-            with os.fdopen(fd, "wb") as out, Path(path).open("rb") as src:
-                while chunk := src.read(CHUNK):
-                    out.write(chunk)
-            if sha256_file(Path(tmp)) != digest:
-                Path(tmp).unlink()
-                raise ArtifactError(f"{path} changed while it was being stored")
-            self._commit(Path(tmp), digest)
-        return digest
+        with self.incoming() as blob, Path(path).open("rb") as src:
+            while chunk := src.read(CHUNK):
+                blob.write(chunk)
+            return blob.commit()
 
     def get(self, digest: str) -> bytes:
         """The blob's bytes, checked against its name; a mismatch is never returned."""
@@ -67,10 +105,9 @@ class ArtifactStore:
         if not path.is_file():
             raise ArtifactError(f"blob {digest} is not in the artifact store {self.root}")
         data = path.read_bytes()
-        if sha256_bytes(data) != digest:
-            raise ArtifactError(
-                f"blob {digest} in {self.root} is corrupt: its bytes hash to {sha256_bytes(data)}"
-            )
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise ArtifactError(f"blob {digest} in {self.root} is corrupt: its bytes hash to {actual}")
         return data
 
     def verify(self, digest: str) -> bool:

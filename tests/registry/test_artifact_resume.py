@@ -1,0 +1,211 @@
+"""Blobs stream to and from a real artifact server process; a fetch broken by the server's
+death resumes where it stopped once the server is back, and only the right bytes are kept."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fabricml.registry.artifact_client import FetchInterrupted, FetchResult, Retry
+from fabricml.registry.artifacts import ArtifactError, ArtifactStore
+from fabricml.registry.digests import sha256_file
+
+from .store_harness import Pki, StoreProcess, free_port
+
+LARGE = 200 << 20
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[StoreProcess]:
+    pki = Pki.make(tmp_path / "pki")
+    store = StoreProcess(pki, tmp_path / "store", free_port(), tmp_path / "server.log")
+    store.start()
+    try:
+        yield store
+    finally:
+        store.stop()
+
+
+def _random_file(path: Path, size: int) -> Path:
+    with path.open("wb") as f:
+        for _ in range(size >> 20):
+            f.write(os.urandom(1 << 20))
+    return path
+
+
+def test_a_fetch_resumes_after_the_server_is_killed_mid_blob_and_restarted(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    digest = ArtifactStore(server.store).put_file(_random_file(tmp_path / "update.bin", LARGE))
+    (tmp_path / "update.bin").unlink()
+    reached, killed = threading.Event(), threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done >= total // 3 and not reached.is_set():
+            reached.set()
+            killed.wait(30)  # the rest of the blob now comes from a restarted server
+
+    results: list[FetchResult | BaseException] = []
+    client = server.pki.client(server.port, "org3")
+    dest = tmp_path / "fetched" / "update.bin"
+
+    def fetch() -> None:
+        try:
+            results.append(client.fetch_to(digest, dest, progress))
+        except BaseException as exc:  # handed to the test thread
+            results.append(exc)
+
+    worker = threading.Thread(target=fetch)
+    worker.start()
+    assert reached.wait(60)
+    assert server.peak_rss() < 120 << 20  # the blob streams from its file: never held whole
+    server.kill()
+    killed.set()
+    time.sleep(0.5)
+    server.start()
+    worker.join(120)
+    result = results[0]
+    assert isinstance(result, FetchResult), result
+    assert result.size == LARGE and sha256_file(dest) == digest
+    assert result.resumed_at and LARGE // 3 <= result.resumed_at[0] < LARGE, result
+    assert not dest.with_name("update.bin.partial").exists()
+
+
+def test_an_interrupted_fetch_keeps_its_bytes_and_a_later_fetch_continues_them(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    digest = ArtifactStore(server.store).put_file(_random_file(tmp_path / "u.bin", 64 << 20))
+    client = server.pki.client(server.port, "org3", retry=Retry(attempts=3, first_delay=0.05))
+    dest = tmp_path / "got.bin"
+
+    def stop_half_way(done: int, total: int) -> None:
+        if done >= 8 << 20 and server.alive():  # well before the socket buffers hold the rest
+            server.kill()
+
+    with pytest.raises(FetchInterrupted, match="stopped at byte"):
+        client.fetch_to(digest, dest, stop_half_way)
+    partial = dest.with_name("got.bin.partial")
+    kept = partial.stat().st_size
+    assert 8 << 20 <= kept < 64 << 20 and not dest.exists()
+    server.start()
+    result = client.fetch_to(digest, dest)
+    assert result.started_at == kept and result.size == 64 << 20
+    assert sha256_file(dest) == digest and not partial.exists()
+    again = client.fetch_to(digest, tmp_path / "again.bin")  # a whole fetch: no partial, no resume
+    assert again.started_at == 0 and again.resumed_at == [] and again.size == 64 << 20
+
+
+def test_a_partial_file_with_wrong_bytes_is_refused_and_thrown_away(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    digest = ArtifactStore(server.store).put_bytes(b"A" * 100_000)
+    dest = tmp_path / "got.bin"
+    dest.with_name("got.bin.partial").write_bytes(b"B" * 50_000)
+    client = server.pki.client(server.port, "org3")
+    with pytest.raises(ArtifactError, match="does not match its digest"):
+        client.fetch_to(digest, dest)
+    assert not dest.exists() and not dest.with_name("got.bin.partial").exists()
+    assert client.fetch_to(digest, dest).size == 100_000 and dest.read_bytes() == b"A" * 100_000
+
+
+def test_a_partial_file_that_is_already_whole_is_checked_and_kept(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    digest = ArtifactStore(server.store).put_bytes(b"whole")
+    dest = tmp_path / "got.bin"
+    dest.with_name("got.bin.partial").write_bytes(b"whole")
+    result = server.pki.client(server.port, "org3").fetch_to(digest, dest)
+    assert result.started_at == 5 and dest.read_bytes() == b"whole"
+
+
+def test_streaming_to_a_callback_hands_over_every_byte_in_order(server: StoreProcess) -> None:
+    data = os.urandom(3 << 20)
+    client = server.pki.client(server.port, "org1")
+    digest = client.put(data)
+    chunks: list[bytes] = []
+    result = server.pki.client(server.port, "org2").stream(digest, chunks.append)
+    assert b"".join(chunks) == data and result.size == len(data) and len(chunks) > 1
+
+
+def test_an_owner_uploads_a_file_in_chunks_and_a_missing_blob_is_not_retried(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    path = _random_file(tmp_path / "w.bin", 16 << 20)
+    digest = server.pki.client(server.port, "org1").put_file(path)
+    assert ArtifactStore(server.store).verify(digest)
+    reader = server.pki.client(server.port, "org3")
+    started = time.monotonic()
+    with pytest.raises(ArtifactError, match="404") as refused:
+        reader.get("0" * 64)
+    assert not isinstance(refused.value, FetchInterrupted) and time.monotonic() - started < 2
+
+
+def _raw(server: StoreProcess, org: str) -> http.client.HTTPSConnection:
+    client = server.pki.client(server.port, org)
+    return http.client.HTTPSConnection("127.0.0.1", server.port, context=client.context, timeout=10)
+
+
+def test_ranges_are_served_and_a_range_past_the_end_says_the_size(server: StoreProcess) -> None:
+    digest = ArtifactStore(server.store).put_bytes(bytes(range(256)))
+    conn = _raw(server, "org2")
+    conn.request("GET", f"/v1/blobs/{digest}", headers={"Range": "bytes=250-"})
+    resp = conn.getresponse()
+    assert resp.status == 206 and resp.read() == bytes(range(250, 256))
+    assert resp.headers["Content-Range"] == "bytes 250-255/256"
+    conn.request("GET", f"/v1/blobs/{digest}", headers={"Range": "bytes=10-12"})  # same connection
+    resp = conn.getresponse()
+    assert resp.status == 206 and resp.read() == bytes([10, 11, 12])
+    for bad in ("bytes=256-", "bytes=-5", "bytes=1-2,4-5", "items=0-"):
+        conn.request("GET", f"/v1/blobs/{digest}", headers={"Range": bad})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 416 and resp.headers["Content-Range"] == "bytes */256", bad
+    conn.close()
+
+
+def test_a_body_over_the_limit_or_without_a_length_is_refused_before_it_is_read(server: StoreProcess) -> None:
+    for headers in ({"Content-Length": str(3 << 30)}, {"Transfer-Encoding": "chunked"}):
+        conn = _raw(server, "org1")
+        conn.putrequest("PUT", f"/v1/blobs/{'a' * 64}")
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status in (411, 413), (headers, resp.status)
+        assert b"Content-Length" in resp.read() or resp.status == 413
+        conn.close()
+    assert not list(Path(server.store).glob(".incoming-*"))
+
+
+def test_one_org_holding_its_share_of_connections_does_not_lock_out_another(server: StoreProcess) -> None:
+    digest = ArtifactStore(server.store).put_bytes(b"update")
+    held = []
+    for _ in range(32):  # ServerLimits.connections_per_org
+        conn = _raw(server, "org2")
+        conn.connect()
+        held.append(conn)
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.pki.client(server.port, "org3").get(digest) == b"update"
+    assert time.monotonic() - started < 2
+    extra = _raw(server, "org2")  # parked in org2's queue until one of its slots frees
+    extra.request("GET", f"/v1/blobs/{digest}")
+    time.sleep(0.5)
+    held.pop().close()
+    resp = extra.getresponse()
+    assert resp.status == 200 and resp.read() == b"update"
+    for conn in [*held, extra]:
+        conn.close()
+
+
+def test_an_outsider_cannot_complete_a_handshake(server: StoreProcess) -> None:
+    outsider = server.pki.client(server.port, "outsider", retry=Retry(attempts=1))
+    with pytest.raises((ssl.SSLError, OSError, ArtifactError)):
+        outsider.get("0" * 64)
