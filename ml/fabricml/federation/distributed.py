@@ -18,18 +18,20 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch._C._distributed_c10d import GradBucket, TCPStore  # typed here, not in torch.distributed
-from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException, start_processes
 from torch.nn.parallel import DistributedDataParallel
 
 from fabricml.models.cnn import SmallCNN
@@ -44,6 +46,7 @@ from .training import (
     proximal_term,
     slice_seed,
     slices,
+    train,
 )
 
 LOOPBACK = "127.0.0.1"
@@ -118,6 +121,8 @@ def train_distributed(
     the weights rank 0 trained (on the CPU). Raises ValueError when config.shards is not
     launch.nproc or the GPUs are too few, WorkerFailed when a worker fails or times out."""
     check(config, launch)
+    if launch.nproc == 1:
+        return train(model, data, config, round_, launch.device, progress)
     with tempfile.TemporaryDirectory(prefix="fabricml-ddp-") as tmp:
         folder = Path(tmp)  # 0700: the org's rows stay the org's
         save(model.cpu(), folder / "model")
@@ -171,30 +176,49 @@ def _supervise(job: _Job, progress: Callable[[int, int], None] | None) -> None:
     """Starts the workers and waits for all of them, relaying rank 0's progress; stops
     every one of them when one fails, on the timeout, or when progress raises."""
     multiprocessing.set_forkserver_preload(_preload())
-    events = multiprocessing.get_context("forkserver").Queue()
-    nproc = job.launch.nproc
-    context = start_processes(  # type: ignore[no-untyped-call]
-        _worker, (job, events), nproc, join=False, start_method="forkserver"
-    )
+    context = multiprocessing.get_context("forkserver")
+    events = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(rank, job, events), name=f"fabricml-ddp-{rank}")
+        for rank in range(job.launch.nproc)
+    ]
     deadline = time.monotonic() + job.launch.timeout_s
     try:
-        while not context.join(timeout=0.1):
+        for worker in workers:
+            worker.start()
+        running = {worker.sentinel: worker for worker in workers}
+        while running:
+            for sentinel in wait(list(running), timeout=0.1):
+                running.pop(cast(int, sentinel)).join()
             _relay(events, progress)
-            if time.monotonic() > deadline:
-                raise WorkerFailed(None, nproc, f"not done within timeout_s={job.launch.timeout_s:g}")
-        _relay(events, progress)
-    except ProcessRaisedException as exc:
-        lines = [line for line in exc.msg.splitlines() if line.strip()]
-        raise WorkerFailed(exc.error_index, nproc, lines[-1] if lines else "raised", exc.msg) from None
-    except ProcessExitedException as exc:
-        how = f"signal {exc.signal_name}" if exc.signal_name else f"exit code {exc.exit_code}"
-        raise WorkerFailed(exc.error_index, nproc, f"died ({how})") from None
+            if any(worker.exitcode for worker in workers):
+                raise _failure(Path(job.folder), workers)
+            if running and time.monotonic() > deadline:
+                raise WorkerFailed(None, len(workers), f"not done within timeout_s={job.launch.timeout_s:g}")
     finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-            process.join()
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+            if worker.pid is not None:
+                worker.join()
         events.close()
+
+
+def _failure(folder: Path, workers: Sequence[BaseProcess]) -> WorkerFailed:
+    """The first worker to fail (the others often fail because it did: a closed connection)."""
+    failures = []
+    for rank, worker in enumerate(workers):
+        path = folder / f"failed-{rank}.txt"
+        if path.exists():
+            when, _, trace = path.read_text().partition("\n")
+            lines = [line for line in trace.splitlines() if line.strip()]
+            failures.append((int(when), rank, lines[-1] if lines else "raised", trace))
+        elif worker.exitcode:
+            how = worker.exitcode if worker.exitcode > 0 else signal.Signals(-worker.exitcode).name
+            failures.append((time.monotonic_ns(), rank, f"died ({how})", ""))
+    _, rank, reason, trace = min(failures)
+    others = "".join(f"\nworker {r}: {why}" for _, r, why, _ in sorted(failures) if r != rank)
+    return WorkerFailed(rank, len(workers), reason, trace + others)
 
 
 def _preload() -> list[str]:
@@ -221,7 +245,22 @@ def _worker(rank: int, job: _Job, events: Any) -> None:
     os.environ["GLOO_SOCKET_IFNAME"] = os.environ["NCCL_SOCKET_IFNAME"] = "lo"  # loopback only
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     torch.set_num_threads(launch.threads_per_process())
-    timeout = timedelta(seconds=launch.timeout_s)
+    try:
+        device = _join_group(rank, job)
+        report = _train_rank(rank, job, device, events)
+        if rank == 0:
+            (Path(job.folder) / "report.json").write_text(json.dumps(asdict(report)))
+        dist.destroy_process_group()
+    except BaseException:
+        # When it failed comes first: the supervisor names the first worker to fail.
+        trace = traceback.format_exc()
+        (Path(job.folder) / f"failed-{rank}.txt").write_text(f"{time.monotonic_ns()}\n{trace}")
+        raise
+
+
+def _join_group(rank: int, job: _Job) -> str:
+    """This worker's device, once every worker has joined the process group."""
+    launch, timeout = job.launch, timedelta(seconds=job.launch.timeout_s)
     device = "cpu"
     if launch.device == "cuda":
         device = f"cuda:{rank}"
@@ -229,12 +268,7 @@ def _worker(rank: int, job: _Job, events: Any) -> None:
         deterministic_cuda()
     store = TCPStore(LOOPBACK, job.port, is_master=False, timeout=timeout)
     dist.init_process_group(launch.backend, store=store, rank=rank, world_size=launch.nproc, timeout=timeout)
-    try:
-        report = _train_rank(rank, job, device, events)
-        if rank == 0:
-            (Path(job.folder) / "report.json").write_text(json.dumps(asdict(report)))
-    finally:
-        dist.destroy_process_group()
+    return device
 
 
 def deterministic_cuda() -> None:
