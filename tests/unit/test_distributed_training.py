@@ -88,15 +88,25 @@ def test_processes_give_the_update_bytes_of_one_device_with_the_same_shards(
     assert max(float(np.abs(a).max()) for a in together) > 1e-3, "the model must have trained"
 
 
-def test_against_one_unsliced_batch_the_update_differs_only_by_float_summation_order(
+def test_against_one_unsliced_batch_one_step_differs_only_by_float_summation_order(
     digits: Dataset,
 ) -> None:
+    one_step = LocalTraining(epochs=1, batch_size=ROWS, lr=0.5)  # every row in one batch
+    together = _processes(digits, LocalTraining(epochs=1, batch_size=ROWS, lr=0.5, shards=2))
+    unsliced = _one_device(digits, one_step)
+    weight = max(float(np.abs(w + u).max()) for w, u in zip(parameters(_model()), unsliced, strict=True))
+    gap = max(float(np.abs(a - b).max()) for a, b in zip(unsliced, together, strict=True))
+    # At most 4 float32 steps (2**-23 of the value) of the largest weight: the same gradient,
+    # summed in another order. Over many steps SGD amplifies such gaps (docs/federation.md).
+    assert gap <= 4 * 2**-23 * weight, (gap, weight)
+
+
+def test_against_unsliced_batches_the_update_stays_close_on_a_short_run(digits: Dataset) -> None:
     together = _processes(digits, LocalTraining(epochs=2, shards=2))
     unsliced = _one_device(digits, LocalTraining(epochs=2, shards=1))
     largest = max(float(np.abs(a).max()) for a in unsliced)
     gap = max(float(np.abs(a - b).max()) for a, b in zip(unsliced, together, strict=True))
-    # Documented tolerance (docs/federation.md): 1e-5 of the largest update value.
-    assert gap <= 1e-5 * largest, (gap, largest)
+    assert gap <= 1e-5 * largest, (gap, largest)  # 20 steps; measured ~2e-7 of it
 
 
 def test_the_unordered_all_reduce_is_within_the_same_tolerance(digits: Dataset) -> None:
