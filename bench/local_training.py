@@ -186,7 +186,7 @@ def show(r: dict[str, Any]) -> None:
     for label, s in lines:
         print(f"  {label:36} {s['samplesPerSecond']:10.0f} {s['wallSeconds']:8.2f}")
     if not r["processes"]:
-        print(f"\n  {n} processes on CUDA need {n} GPUs; {torch.cuda.device_count()} visible: not run")
+        print(f"\n  {n} processes on CUDA need {n} GPUs, {torch.cuda.device_count()} visible: not run")
         return
     print(f"  speedup {n} processes / 1 process: {r['speedup']:.2f}x")
     largest = r["vsOneDevice"]["maxAbsUpdate"]

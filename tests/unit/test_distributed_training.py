@@ -222,7 +222,7 @@ def test_a_launch_that_cannot_give_the_defined_update_is_refused(digits: Dataset
     with pytest.raises(ValueError, match=r"config.shards \(1\) must equal launch.nproc \(2\)"):
         train_distributed(model, digits, LocalTraining(), 3, Launch(2))
     gpus = torch.cuda.device_count()
-    too_few = rf"{gpus + 1} processes on CUDA need {gpus + 1} GPUs, {gpus} visible"
+    too_few = rf"CUDA training on {gpus + 1} processes needs {gpus + 1} GPUs \(one each\), {gpus} visible"
     with pytest.raises(ValueError, match=too_few):
         train_distributed(model, digits, LocalTraining(shards=gpus + 1), 3, Launch(gpus + 1, device="cuda"))
     with pytest.raises(ValueError, match="device must be one of cpu, cuda"):

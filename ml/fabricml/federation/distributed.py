@@ -149,8 +149,8 @@ def check(config: LocalTraining, launch: Launch) -> None:
         )
     if launch.device == "cuda" and torch.cuda.device_count() < launch.nproc:
         raise ValueError(
-            f"{launch.nproc} processes on CUDA need {launch.nproc} GPUs, "
-            f"{torch.cuda.device_count()} visible (one process per GPU)"
+            f"CUDA training on {launch.nproc} processes needs {launch.nproc} GPUs (one each), "
+            f"{torch.cuda.device_count()} visible"
         )
 
 
