@@ -4,7 +4,7 @@ conversion between a model's parameters and fixed-point updates."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +20,10 @@ from .fixedpoint import Update
 @dataclass(frozen=True)
 class LocalTraining:
     """How each participant trains per round. fedprox_mu > 0 adds FedProx's proximal term
-    (mu/2)·||w - w_global||², which keeps non-IID participants near the global model."""
+    (mu/2)·||w - w_global||², which keeps non-IID participants near the global model.
+    shards > 1 computes each batch's gradient as the sum of that many slices' gradients,
+    as DDP on `shards` processes does (fabricml.federation.distributed): one device with
+    the same shards reproduces a multi-GPU update bit for bit."""
 
     epochs: int = 2
     batch_size: int = 32
@@ -28,11 +31,16 @@ class LocalTraining:
     momentum: float = 0.0
     fedprox_mu: float = 0.0
     seed: int = 0
+    shards: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.fedprox_mu < 0:
             raise ValueError(
                 f"local training needs epochs >= 1, batch_size >= 1, lr > 0, fedprox_mu >= 0: {self}"
+            )
+        if not 1 <= self.shards <= self.batch_size:
+            raise ValueError(
+                f"shards must be between 1 and batch_size ({self.batch_size}), got {self.shards}"
             )
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +82,45 @@ def next_global(global_fp: Update, aggregate: Update) -> Update:
     return fixedpoint.encode(global_parameters(summed))
 
 
+def batches(rows: int, config: LocalTraining, round_: int) -> Iterator[torch.Tensor]:
+    """The row indices of every batch of one round's local training, in order: a fresh
+    permutation per epoch, seeded by the participant's seed and the round."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + round_)
+    for _ in range(config.epochs):
+        yield from torch.split(torch.randperm(rows, generator=generator), config.batch_size)
+
+
+def slices(batch: torch.Tensor, shards: int) -> tuple[torch.Tensor, ...]:
+    """A batch cut into `shards` contiguous slices, the first ones longer by at most one
+    row (a short last batch may leave the last slices empty)."""
+    return torch.tensor_split(batch, shards)
+
+
+def proximal_term(model: nn.Module, anchor: list[torch.Tensor], mu: float) -> torch.Tensor:
+    prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True))
+    return mu / 2 * prox  # type: ignore[return-value]
+
+
+def backward_slice(
+    model: nn.Module, rows: tuple[torch.Tensor, torch.Tensor], batch_rows: int, prox: torch.Tensor | None
+) -> float:
+    """Accumulates one slice's share of its batch's gradient: the summed cross-entropy over
+    the slice / the batch's rows (+ the proximal term, on one slice only), so the slices'
+    gradients add up to the batch mean's. Returns that share of the loss x batch_rows."""
+    x, y = rows
+    loss = nn.functional.cross_entropy(model(x), y, reduction="sum") / batch_rows
+    if prox is not None:
+        loss = loss + prox
+    torch.autograd.backward(loss)
+    return float(loss.detach()) * batch_rows
+
+
+def slice_seed(config: LocalTraining, round_: int, step: int, slice_: int) -> int:
+    """The torch seed before a slice's forward pass: dropout draws the same masks whichever
+    process computes the slice."""
+    return ((config.seed * 100_003 + round_) * 1_000_003 + step) * 1_009 + slice_
+
+
 def train(
     model: nn.Module,
     data: Dataset,
@@ -85,29 +132,31 @@ def train(
     """SGD for config.epochs over the data, from the model's current (global) weights."""
     model.to(device).train()
     anchor = [p.detach().clone() for p in model.parameters()] if config.fedprox_mu else []
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + round_)
     x = torch.from_numpy(data.features).to(device)
     y = torch.from_numpy(data.labels).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     loss_fn = nn.CrossEntropyLoss()
     steps = config.epochs * ((len(data) + config.batch_size - 1) // config.batch_size)
-    done, total_loss, seen = 0, 0.0, 0
+    total_loss, seen = 0.0, 0
     start = time.perf_counter()
-    for _ in range(config.epochs):
-        order = torch.randperm(len(data), generator=generator).to(device)
-        for batch in torch.split(order, config.batch_size):
-            opt.zero_grad()
+    for step, batch in enumerate(batches(len(data), config, round_)):
+        batch = batch.to(device)
+        opt.zero_grad()
+        if config.shards == 1:
             loss = loss_fn(model(x[batch]), y[batch])
             if anchor:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True))
-                loss = loss + config.fedprox_mu / 2 * prox
+                loss = loss + proximal_term(model, anchor, config.fedprox_mu)
             loss.backward()
-            opt.step()
             total_loss += float(loss.detach()) * len(batch)
-            seen += len(batch)
-            done += 1
-            if progress:
-                progress(done, steps)
+        else:
+            for i, piece in enumerate(slices(batch, config.shards)):
+                torch.manual_seed(slice_seed(config, round_, step, i))
+                prox = proximal_term(model, anchor, config.fedprox_mu) if anchor and i == 0 else None
+                total_loss += backward_slice(model, (x[piece], y[piece]), len(batch), prox)
+        opt.step()
+        seen += len(batch)
+        if progress:
+            progress(step + 1, steps)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
