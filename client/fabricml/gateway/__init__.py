@@ -18,10 +18,12 @@ from .events import BlockEvents, ChaincodeEvent, ChaincodeEvents
 from .gateway import Contract, Gateway, Network, connect
 from .identity import Identity, identity_from_msp, load_identity
 from .refusals import Refusal, RefusalCode, is_refusal, refusal_of
+from .retry import NO_RETRY, Failure, RetryPolicy, classify
 from .signing import Hash, Signer, ecdsa_signer, ed25519_signer, sha256, signer_from_msp, signer_from_pem
 from .transaction import Commit, Proposal, Status, Transaction
 
 __all__ = [
+    "NO_RETRY",
     "BlockEvents",
     "ChaincodeEvent",
     "ChaincodeEvents",
@@ -33,6 +35,7 @@ __all__ = [
     "EndorseError",
     "ErrorDetail",
     "EvaluateError",
+    "Failure",
     "FileCheckpointer",
     "Gateway",
     "GatewayError",
@@ -43,10 +46,12 @@ __all__ = [
     "Proposal",
     "Refusal",
     "RefusalCode",
+    "RetryPolicy",
     "Signer",
     "Status",
     "SubmitError",
     "Transaction",
+    "classify",
     "connect",
     "ecdsa_signer",
     "ed25519_signer",
