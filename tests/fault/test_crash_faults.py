@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from fabricml.network.network import Network
 from tests.fault.conftest import PAUSE, Demo, start_demo, wait_for_task
 from tests.fault.invariants import Auditor, read_ledger
 from tests.fault.nodes import kill, raft_leader, restart
 
+pytestmark = pytest.mark.network
 ROUNDS = 2
 
 
@@ -44,7 +47,7 @@ def test_the_task_finishes_when_the_raft_leader_is_killed_while_commitments_are_
         wait_for_task(auditor, demo, lambda t: t["status"] == "running")
         wait_for_task(auditor, demo, lambda t: t["round"] > 1 or _committed(auditor, demo.task) > 0)
         _crash(fault_network, raft_leader(fault_network))
-        summary = demo.finish(timeout=900)
+        summary = demo.finish(timeout=600)
     finally:
         demo.stop()
     assert raft_leader(fault_network)  # a leader again, the restarted one a follower or leader
@@ -58,7 +61,7 @@ def test_no_agent_dies_when_org2s_peer_is_killed_while_the_agents_join(
     try:
         wait_for_task(auditor, demo, lambda t: len(t["participants"]) >= 1)
         _crash(fault_network, fault_network.topology.org("org2").peer_name)
-        summary = demo.finish(timeout=900)
+        summary = demo.finish(timeout=600)
     finally:
         demo.stop()
     _check_after(fault_network, auditor, demo, summary)
@@ -73,7 +76,7 @@ def test_the_demo_calls_through_org2_after_its_peer_was_killed_mid_round_and_res
     try:
         wait_for_task(auditor, demo, lambda t: t["status"] == "running" and t["phase"] == "REVEAL")
         _crash(fault_network, fault_network.topology.org("org2").peer_name)
-        summary = demo.finish(timeout=900)
+        summary = demo.finish(timeout=600)
     finally:
         demo.stop()
     assert "org2" in summary["approvedBy"], summary  # the demo's last calls: org2's admin approves
