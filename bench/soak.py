@@ -164,16 +164,25 @@ def _http(method: str, url: str, body: Any = None) -> Any:
 # ---- chaos -------------------------------------------------------------------------------
 
 
-def victims(soak: Soak, services: dict[str, Service]) -> list[str]:
-    kinds = set(soak.args.kinds.split(","))
-    names = [n.name for n in soak.net.nodes() if n.kind in kinds]
-    return names + ([f"inference.{o}" for o in services] if "inference" in kinds else [])
+def victims(soak: Soak, services: dict[str, Service]) -> dict[str, list[str]]:
+    """The nodes that may be killed, by kind."""
+    kinds = soak.args.kinds.split(",")
+    out = {k: [n.name for n in soak.net.nodes() if n.kind == k] for k in kinds if k != "inference"}
+    if "inference" in kinds:
+        out["inference"] = [f"inference.{o}" for o in services]
+    return {k: names for k, names in out.items() if names}
 
 
 def chaos_loop(soak: Soak, services: dict[str, Service], rng: random.Random) -> None:
-    """Every --interval seconds: kill one node, leave it down --pause seconds, restart it."""
-    while not soak.stop.wait(soak.args.interval):
-        name = rng.choice(victims(soak, services))
+    """Every --interval seconds (by the clock, however long a restart takes): a random
+    kind, a random node of it, killed, left down --pause seconds, restarted."""
+    begin, n = time.monotonic(), 0
+    while True:
+        n += 1
+        if soak.stop.wait(max(0.0, begin + n * soak.args.interval - time.monotonic())):
+            return
+        by_kind = victims(soak, services)
+        name = rng.choice(by_kind[rng.choice(sorted(by_kind))])
         started = time.monotonic()
         print(f"[soak] kill -9 {name}", flush=True)
         try:
