@@ -22,12 +22,13 @@ class Ledger:
     """The valid chaincode events of every block, in commit order, and how many copies of
     one transaction ID reached a block (a resubmitted envelope is marked DUPLICATE_TXID)."""
 
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, bytes]] = field(default_factory=list)
     duplicates: int = 0
     height: int = 0
 
     def named(self, name: str) -> list[dict[str, Any]]:
-        return [payload for n, payload in self.events if n == name]
+        """The JSON payloads of the events called `name` (the contracts' events are JSON)."""
+        return [json.loads(payload) for n, payload in self.events if n == name]
 
 
 def _tx_event(raw: bytes) -> tuple[str, bytes] | None:
@@ -59,7 +60,7 @@ def read_ledger(network: sync.Network) -> Ledger:
                     ledger.duplicates += 1
                 found = _tx_event(raw) if flags[i] == transaction_pb2.VALID else None
                 if found:
-                    ledger.events.append((found[0], json.loads(found[1] or b"null")))
+                    ledger.events.append(found)
             if block.header.number + 1 >= ledger.height:
                 break
     return ledger
