@@ -65,7 +65,7 @@ def test_an_event_stream_through_a_killed_and_restarted_peer_misses_and_repeats_
         restart(fault_network, org2.peer_name)
         sent += [_emit(c1) for _ in range(2)]
         end = time.monotonic() + 120
-        while time.monotonic() < end and not set(sent) <= {e.transaction_id for e in got["events"]}:
+        while time.monotonic() < end and not _caught_up(got, sent):
             time.sleep(0.5)
         events.close()
         blocks.close()
@@ -75,6 +75,16 @@ def test_an_event_stream_through_a_killed_and_restarted_peer_misses_and_repeats_
     assert [i for i in ids if i in sent] == sent and len(ids) == len(set(ids)), (sent, ids)
     numbers = [b.number for b in got["blocks"]]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers  # no gap, no repeat
+    blocks_of = {e.transaction_id: e.block_number for e in got["events"]}
+    assert numbers[0] <= blocks_of[sent[0]] and numbers[-1] >= blocks_of[sent[-1]], (numbers, blocks_of)
+
+
+def _caught_up(got: dict[str, list[Any]], sent: list[str]) -> bool:
+    """Both streams are past the block of the last transaction sent."""
+    blocks_of = {e.transaction_id: e.block_number for e in got["events"]}
+    if not set(sent) <= blocks_of.keys() or not got["blocks"]:
+        return False
+    return bool(got["blocks"][-1].number >= max(blocks_of[t] for t in sent))
 
 
 def _emit(c: sync.Contract) -> str:
