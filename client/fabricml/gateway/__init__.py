@@ -19,10 +19,12 @@ from .gateway import Contract, Gateway, Network, connect
 from .identity import Identity, identity_from_msp, load_identity
 from .pkcs11 import TokenError, TokenKey, TokenSigner, pkcs11_signer
 from .refusals import Refusal, RefusalCode, is_refusal, refusal_of
+from .retry import NO_RETRY, Failure, RetryPolicy, classify
 from .signing import Hash, Signer, ecdsa_signer, ed25519_signer, sha256, signer_from_msp, signer_from_pem
 from .transaction import Commit, Proposal, Status, Transaction
 
 __all__ = [
+    "NO_RETRY",
     "BlockEvents",
     "ChaincodeEvent",
     "ChaincodeEvents",
@@ -34,6 +36,7 @@ __all__ = [
     "EndorseError",
     "ErrorDetail",
     "EvaluateError",
+    "Failure",
     "FileCheckpointer",
     "Gateway",
     "GatewayError",
@@ -44,6 +47,7 @@ __all__ = [
     "Proposal",
     "Refusal",
     "RefusalCode",
+    "RetryPolicy",
     "Signer",
     "Status",
     "SubmitError",
@@ -51,6 +55,7 @@ __all__ = [
     "TokenKey",
     "TokenSigner",
     "Transaction",
+    "classify",
     "connect",
     "ecdsa_signer",
     "ed25519_signer",

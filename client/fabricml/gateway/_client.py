@@ -9,6 +9,7 @@ from fabric_protos.gateway import gateway_pb2_grpc
 from fabric_protos.peer import events_pb2_grpc
 
 from .identity import Identity
+from .retry import DEFAULT, RetryPolicy
 from .signing import Hash, Signer
 
 
@@ -35,6 +36,7 @@ class Client:
         hash: Hash,
         deadlines: Deadlines,
         tls_cert_hash: bytes = b"",
+        retry: RetryPolicy = DEFAULT,
     ) -> None:
         self.gateway = gateway_pb2_grpc.GatewayStub(channel)
         # With mutual TLS the peer binds block-event requests to the client's TLS certificate.
@@ -45,6 +47,7 @@ class Client:
         self.signer = signer
         self.hash = hash
         self.deadlines = deadlines
+        self.retry = retry
 
     def sign(self, message: bytes) -> bytes:
         """Sign a message, or return b"" when signing happens offline."""

@@ -1,27 +1,30 @@
 """Gateway -> Network -> Contract: the entry points of the client.
 
-The caller creates and owns the gRPC channel; closing a Gateway leaves it open."""
+The caller creates and owns the gRPC channel; closing a Gateway leaves it open.
+Every call rides out transient failures under the gateway's RetryPolicy (retry.py)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from fabric_protos.common import common_pb2
+from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2
 
 from . import _messages
 from ._client import Client, Deadlines
 from .checkpoint import Checkpointer
-from .errors import CommitError
+from .errors import CommitError, CommitStatusError
 from .events import BlockEvents, BlockKind, ChaincodeEvents
 from .identity import Identity
+from .retry import DEFAULT, Budget, RetryPolicy
 from .signing import Hash, Signer, sha256
-from .transaction import Commit, Proposal, Transaction
+from .transaction import Commit, Proposal, Status, Transaction
 
 Argument = str | bytes
 
@@ -41,15 +44,17 @@ def connect(
     hash: Hash = sha256,
     deadlines: Deadlines | None = None,
     tls_client_certificate: bytes | None = None,
+    retry: RetryPolicy = DEFAULT,
 ) -> Gateway:
     """A Gateway for `identity` over a channel to one peer. Without a signer every step
     must be signed offline. With mutual TLS, pass the channel's client certificate (PEM)
-    so block-event requests carry its hash, as peers require."""
+    so block-event requests carry its hash, as peers require. `retry` bounds how long
+    each call keeps trying through transient failures (retry.NO_RETRY: not at all)."""
     cert_hash = b""
     if tls_client_certificate:
         der = x509.load_pem_x509_certificate(tls_client_certificate).public_bytes(serialization.Encoding.DER)
         cert_hash = hashlib.sha256(der).digest()
-    return Gateway(Client(channel, identity, signer, hash, deadlines or Deadlines(), cert_hash))
+    return Gateway(Client(channel, identity, signer, hash, deadlines or Deadlines(), cert_hash, retry))
 
 
 class Gateway:
@@ -106,19 +111,24 @@ class Network:
     def chaincode_events(
         self, chaincode_name: str, start_block: int | None = None, checkpointer: Checkpointer | None = None
     ) -> ChaincodeEvents:
-        """Events of one chaincode from start_block (default: the next commit), or resuming
-        where a checkpointer left off."""
+        """Events of one chaincode from start_block (default: the ledger height now), or
+        resuming where a checkpointer left off. After a dropped connection the stream
+        reopens by itself, just after the last event it handed out."""
         after_tx = None
         if checkpointer is not None and checkpointer.block_number is not None:
             start_block, after_tx = checkpointer.block_number, checkpointer.transaction_id
-        request = _messages.chaincode_events_request(
-            self.name, chaincode_name, self._client.creator, start_block, after_tx
-        )
-        signed = gateway_pb2.SignedChaincodeEventsRequest(
-            request=request, signature=self._client.sign(request)
-        )
-        self._client.require_signature(signed.signature, "chaincode events request")
-        return ChaincodeEvents(self._client.gateway.ChaincodeEvents(signed))
+
+        def open_at(block: int | None, after: str | None) -> Any:
+            request = _messages.chaincode_events_request(
+                self.name, chaincode_name, self._client.creator, block, after
+            )
+            signed = gateway_pb2.SignedChaincodeEventsRequest(
+                request=request, signature=self._client.sign(request)
+            )
+            self._client.require_signature(signed.signature, "chaincode events request")
+            return self._client.gateway.ChaincodeEvents(signed)
+
+        return ChaincodeEvents(open_at, start_block, after_tx, self.height, self._client.retry)
 
     def block_events(
         self,
@@ -126,18 +136,29 @@ class Network:
         checkpointer: Checkpointer | None = None,
         kind: BlockKind = "full",
     ) -> BlockEvents:
-        """Blocks from start_block (default: the next commit): full blocks, "filtered" blocks
-        (transaction IDs, status and events only) or blocks with "private" data."""
+        """Blocks from start_block (default: the ledger height now): full blocks, "filtered"
+        blocks (transaction IDs, status and events only) or blocks with "private" data.
+        After a dropped connection the stream reopens by itself at the next block."""
         if checkpointer is not None and checkpointer.block_number is not None:
             start_block = checkpointer.block_number
-        payload = _messages.seek_envelope_payload(
-            self.name, self._client.creator, start_block, self._client.tls_cert_hash
-        )
-        envelope = common_pb2.Envelope(payload=payload, signature=self._client.sign(payload))
-        self._client.require_signature(envelope.signature, "block events request")
         rpc = {"full": "Deliver", "filtered": "DeliverFiltered", "private": "DeliverWithPrivateData"}[kind]
         method = getattr(self._client.deliver, rpc)
-        return BlockEvents(method(iter([envelope])))
+
+        def open_at(block: int | None, _: str | None) -> Any:
+            payload = _messages.seek_envelope_payload(
+                self.name, self._client.creator, block, self._client.tls_cert_hash
+            )
+            envelope = common_pb2.Envelope(payload=payload, signature=self._client.sign(payload))
+            self._client.require_signature(envelope.signature, "block events request")
+            return method(iter([envelope]))
+
+        return BlockEvents(open_at, start_block, None, self.height, self._client.retry)
+
+    async def height(self) -> int:
+        """The ledger height of the gateway's peer (the number of the next block), from qscc."""
+        qscc = Contract(self._client, self.name, "qscc", None)
+        info = await qscc.evaluate_transaction("GetChainInfo", self.name)
+        return int(ledger_pb2.BlockchainInfo.FromString(info).height)
 
 
 class Contract:
@@ -193,10 +214,10 @@ class Contract:
         """Endorse and submit; return the result and a Commit without waiting for it.
 
         Raises EndorseError, SubmitError."""
-        transaction = await self.new_proposal(
-            function, arguments, transient, endorsing_organizations
-        ).endorse()
-        return transaction.result, await transaction.submit()
+        budget = self._client.retry.budget()
+        proposal = self.new_proposal(function, arguments, transient, endorsing_organizations)
+        transaction = await proposal.endorse(budget=budget)
+        return transaction.result, await transaction.submit(budget=budget)
 
     async def submit_transaction(
         self,
@@ -205,16 +226,34 @@ class Contract:
         transient: Mapping[str, Argument] | None = None,
         endorsing_organizations: Iterable[str] = (),
     ) -> bytes:
-        """Endorse, submit and wait for a valid commit; return the result.
+        """Endorse, submit and wait for a valid commit; return the result. One budget
+        covers every step; a transaction not in a block after the policy's
+        `resubmit_after` is sent again (the same envelope: it takes effect at most once).
 
         Raises EndorseError, SubmitError, CommitStatusError, CommitError."""
-        result, commit = await self.submit_async(
-            function, *arguments, transient=transient, endorsing_organizations=endorsing_organizations
-        )
-        status = await commit.status()
+        budget = self._client.retry.budget()
+        proposal = self.new_proposal(function, arguments, transient, endorsing_organizations)
+        transaction = await proposal.endorse(budget=budget)
+        status = await self._until_committed(transaction, budget)
         if not status.successful:
             raise CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
-        return result
+        return transaction.result
+
+    async def _until_committed(self, transaction: Transaction, budget: Budget) -> Status:
+        # An orderer that accepted the transaction may lose it (a Raft leader killed before
+        # it cut the block): waiting longer would not help, sending the same envelope does.
+        policy, deadlines = self._client.retry, self._client.deadlines
+        wait = min(policy.resubmit_after, deadlines.commit_status) if policy.retries else None
+        commit = await transaction.submit(budget=budget)
+        while True:
+            try:
+                return await commit.status(wait, budget)
+            except CommitStatusError as exc:
+                if exc.code != grpc.StatusCode.DEADLINE_EXCEEDED or not await budget.pause(
+                    exc, f"commit of transaction {transaction.transaction_id[:12]}"
+                ):
+                    raise
+            commit = await transaction.submit(budget=budget)
 
 
 def _signed_proposal(proposal_bytes: bytes, signature: bytes) -> proposal_pb2.SignedProposal:

@@ -12,6 +12,7 @@ import grpc
 from . import sync
 from .identity import Identity, identity_from_msp
 from .pkcs11 import TokenKey, pkcs11_signer
+from .retry import RECONNECT_OPTIONS
 from .signing import Hash, Signer, signer_from_msp
 
 
@@ -26,7 +27,7 @@ class PeerEndpoint:
         return grpc.ssl_channel_credentials(root_certificates=self.tls_root)
 
     def options(self) -> list[tuple[str, Any]]:
-        return [("grpc.ssl_target_name_override", self.server_name)]
+        return [("grpc.ssl_target_name_override", self.server_name), *RECONNECT_OPTIONS]
 
     def channel(self) -> grpc.aio.Channel:
         """A new asyncio TLS channel to this peer; the caller owns and closes it."""

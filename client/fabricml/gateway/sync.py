@@ -20,6 +20,7 @@ from .checkpoint import Checkpointer
 from .events import BlockKind, _Stream
 from .gateway import Argument
 from .identity import Identity
+from .retry import DEFAULT, RetryPolicy
 from .signing import Hash, Signer, sha256
 
 T = TypeVar("T")
@@ -71,8 +72,9 @@ def connect(
     hash: Hash = sha256,
     deadlines: Deadlines | None = None,
     tls_client_certificate: bytes | None = None,
+    retry: RetryPolicy = DEFAULT,
 ) -> Gateway:
-    inner = aio_gateway.connect(channel.aio, identity, signer, hash, deadlines, tls_client_certificate)
+    inner = aio_gateway.connect(channel.aio, identity, signer, hash, deadlines, tls_client_certificate, retry)
     return Gateway(channel, inner)
 
 
@@ -134,8 +136,11 @@ class Events(Iterator[T]):
 
 
 async def _make_on_loop(make: Any) -> Any:
-    # gRPC aio calls must be created on the loop that drives the channel.
-    return make()
+    # gRPC aio calls must be created on the loop that drives the channel; a sync stream
+    # is open (its start block known) before the caller's next call.
+    stream = make()
+    await stream.ready()
+    return stream
 
 
 class Network:
@@ -161,6 +166,9 @@ class Network:
         kind: BlockKind = "full",
     ) -> Events[Any]:
         return Events(self._channel, lambda: self._inner.block_events(start_block, checkpointer, kind))
+
+    def height(self) -> int:
+        return self._channel.run(self._inner.height())
 
 
 class Contract:

@@ -1,7 +1,8 @@
 """The signed steps of a transaction: Proposal -> Transaction -> Commit -> Status.
 
 Each step exposes to_bytes() and digest(), so a signature can be made elsewhere and
-the step rebuilt from bytes plus signature (offline signing)."""
+the step rebuilt from bytes plus signature (offline signing). Each step retries its own
+transient failures under the gateway's RetryPolicy, re-sending the same signed bytes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fabric_protos.peer import transaction_pb2
 from . import _messages
 from ._client import Client
 from .errors import CommitStatusError, EndorseError, EvaluateError, SubmitError, wrap
+from .retry import Budget
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Proposal:
     def digest(self) -> bytes:
         return self._client.hash(self._proposed.proposal.proposal_bytes)
 
-    async def evaluate(self, timeout: float | None = None) -> bytes:
+    async def evaluate(self, timeout: float | None = None, budget: Budget | None = None) -> bytes:
         """Run the transaction on one peer and return its result; nothing is ordered.
 
         Raises EvaluateError."""
@@ -66,16 +68,21 @@ class Proposal:
             proposed_transaction=self._proposed.proposal,
             target_organizations=self._proposed.endorsing_organizations,
         )
-        try:
-            response = await self._client.gateway.Evaluate(
-                request, timeout=timeout or self._client.deadlines.evaluate
-            )
-        except grpc.RpcError as err:
-            raise wrap(EvaluateError, err, self.transaction_id) from err
-        return bytes(response.result.payload)
 
-    async def endorse(self, timeout: float | None = None) -> Transaction:
+        async def once() -> bytes:
+            try:
+                response = await self._client.gateway.Evaluate(
+                    request, timeout=timeout or self._client.deadlines.evaluate
+                )
+            except grpc.RpcError as err:
+                raise wrap(EvaluateError, err, self.transaction_id) from err
+            return bytes(response.result.payload)
+
+        return await (budget or self._client.retry.budget()).run(f"evaluate {self._what()}", once)
+
+    async def endorse(self, timeout: float | None = None, budget: Budget | None = None) -> Transaction:
         """Collect the endorsements the policy needs; the result is in the Transaction.
+        Retrying sends the same proposal: nothing reaches the orderers before submit().
 
         Raises EndorseError."""
         self._client.require_signature(self._proposed.proposal.signature, "proposal")
@@ -85,16 +92,23 @@ class Proposal:
             proposed_transaction=self._proposed.proposal,
             endorsing_organizations=self._proposed.endorsing_organizations,
         )
-        try:
-            response = await self._client.gateway.Endorse(
-                request, timeout=timeout or self._client.deadlines.endorse
-            )
-        except grpc.RpcError as err:
-            raise wrap(EndorseError, err, self.transaction_id) from err
-        envelope = response.prepared_transaction
-        envelope.signature = self._client.sign(envelope.payload)
-        prepared = gateway_pb2.PreparedTransaction(transaction_id=self.transaction_id, envelope=envelope)
-        return Transaction(self._client, self._channel, prepared)
+
+        async def once() -> Transaction:
+            try:
+                response = await self._client.gateway.Endorse(
+                    request, timeout=timeout or self._client.deadlines.endorse
+                )
+            except grpc.RpcError as err:
+                raise wrap(EndorseError, err, self.transaction_id) from err
+            envelope = response.prepared_transaction
+            envelope.signature = self._client.sign(envelope.payload)
+            prepared = gateway_pb2.PreparedTransaction(transaction_id=self.transaction_id, envelope=envelope)
+            return Transaction(self._client, self._channel, prepared)
+
+        return await (budget or self._client.retry.budget()).run(f"endorse {self._what()}", once)
+
+    def _what(self) -> str:
+        return f"transaction {self.transaction_id[:12]}"
 
 
 class Transaction:
@@ -116,11 +130,30 @@ class Transaction:
     def digest(self) -> bytes:
         return self._client.hash(self._prepared.envelope.payload)
 
-    async def submit(self, timeout: float | None = None) -> Commit:
+    async def submit(self, timeout: float | None = None, budget: Budget | None = None) -> Commit:
         """Send the transaction for ordering; returns at once, before the commit.
+
+        When a try fails with its fate unknown (the orderer may have taken it), the next
+        try first asks whether it committed, and sends it again only if not. Sending again
+        is always this same signed envelope, never a fresh proposal: its transaction ID is
+        bound to its nonce, so a copy that also reaches a block is marked DUPLICATE_TXID
+        and has no effect.
 
         Raises SubmitError."""
         self._client.require_signature(self._prepared.envelope.signature, "transaction")
+        commit = self._commit()
+        budget = budget or self._client.retry.budget()
+        while True:
+            try:
+                await self._send(timeout)
+                return commit
+            except SubmitError as exc:
+                if not await budget.pause(exc, f"submit transaction {self.transaction_id[:12]}"):
+                    raise
+            if await commit.committed(self._client.retry.status_probe):
+                return commit
+
+    async def _send(self, timeout: float | None) -> None:
         request = gateway_pb2.SubmitRequest(
             transaction_id=self.transaction_id,
             channel_id=self._channel,
@@ -130,6 +163,8 @@ class Transaction:
             await self._client.gateway.Submit(request, timeout=timeout or self._client.deadlines.submit)
         except grpc.RpcError as err:
             raise wrap(SubmitError, err, self.transaction_id) from err
+
+    def _commit(self) -> Commit:
         request_bytes = _messages.commit_status_request(
             self._channel, self.transaction_id, self._client.creator
         )
@@ -155,15 +190,35 @@ class Commit:
     def digest(self) -> bytes:
         return self._client.hash(self._signed.request)
 
-    async def status(self, timeout: float | None = None) -> Status:
+    async def status(self, timeout: float | None = None, budget: Budget | None = None) -> Status:
         """Wait until the transaction is in a block and return how it was validated.
+        A peer that cannot be reached is tried again; the deadline itself is not.
 
         Raises CommitStatusError."""
         self._client.require_signature(self._signed.signature, "commit")
+        budget = budget or self._client.retry.budget()
+        while True:
+            try:
+                return await self._ask(timeout or self._client.deadlines.commit_status)
+            except CommitStatusError as exc:
+                if exc.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise
+                if not await budget.pause(exc, f"commit status of transaction {self.transaction_id[:12]}"):
+                    raise
+
+    async def committed(self, within: float) -> Status | None:
+        """The status if the transaction is in a block within `within` seconds, else None
+        (not committed, or the peer could not say)."""
+        if not self._signed.signature:
+            return None
         try:
-            response = await self._client.gateway.CommitStatus(
-                self._signed, timeout=timeout or self._client.deadlines.commit_status
-            )
+            return await self._ask(within)
+        except CommitStatusError:
+            return None
+
+    async def _ask(self, timeout: float) -> Status:
+        try:
+            response = await self._client.gateway.CommitStatus(self._signed, timeout=timeout)
         except grpc.RpcError as err:
             raise wrap(CommitStatusError, err, self.transaction_id) from err
         return Status(self.transaction_id, int(response.result), int(response.block_number))

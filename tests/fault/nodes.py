@@ -1,0 +1,63 @@
+"""Crash faults on a running network: kill -9 a node by the pid the network recorded,
+restart it with `fabricml network start-node`, and find the current Raft leader."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from fabricml.network.network import Network
+from fabricml.network.processes import wait_until
+from fabricml.network.topology import HOST
+
+FABRICML = [sys.executable, "-m", "fabricml.cli"]
+
+
+def kill(net: Network, name: str) -> int:
+    """SIGKILL one recorded node (no chance to clean up); returns its pid."""
+    record = net.processes.records().get(name)
+    if record is None or not net.processes.alive(name):
+        raise AssertionError(f"{name} is not running, so it cannot be killed")
+    os.kill(record.pid, signal.SIGKILL)
+    if not wait_until(lambda: not net.processes.alive(name), 10):
+        raise AssertionError(f"{name} (pid {record.pid}) still runs after SIGKILL")
+    return record.pid
+
+
+def restart(net: Network, name: str) -> None:
+    """Start a killed node again, as an operator would, and wait until it is healthy."""
+    where = ["--topology", str(net.topology.source), "--state-dir", str(net.layout.root)]
+    result = subprocess.run(
+        [*FABRICML, "network", "start-node", name, *where], capture_output=True, text=True, timeout=180
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"restarting {name} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def raft_leader(net: Network, timeout: float = 30) -> str:
+    """The orderer that leads the channel's Raft cluster (from its operations metrics)."""
+    pattern = re.compile(
+        rf'^consensus_etcdraft_is_leader{{channel="{re.escape(net.topology.channel)}"}} 1', re.MULTILINE
+    )
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for o in net.topology.orderers:
+            try:
+                url = f"http://{HOST}:{o.operations_port}/metrics"
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if pattern.search(resp.read().decode()):
+                        return o.name
+            except OSError:
+                continue
+        time.sleep(0.5)
+    raise AssertionError(f"no Raft leader of {net.topology.channel} within {timeout}s")
+
+
+def node_kinds(net: Network) -> dict[str, str]:
+    """Every node's kind (ca, orderer, peer, chaincode, artifacts, api), by name."""
+    return {n.name: n.kind for n in net.nodes()}
