@@ -96,8 +96,10 @@ def test_only_transport_failures_are_transient_and_a_chaincode_answer_never_is(
     assert classify(gateway_error(code, message, *details)) is expected
 
 
-def test_an_invalid_commit_or_any_other_error_is_permanent() -> None:
-    assert classify(CommitError("tx", 11, "MVCC_READ_CONFLICT", 9)) is Failure.PERMANENT
+def test_an_invalid_commit_or_any_other_error_is_permanent_but_a_stale_read() -> None:
+    assert classify(CommitError("tx", 10, "ENDORSEMENT_POLICY_FAILURE", 9)) is Failure.PERMANENT
+    assert classify(CommitError("tx", 11, "MVCC_READ_CONFLICT", 9)) is Failure.STALE
+    assert classify(CommitError("tx", 12, "PHANTOM_READ_CONFLICT", 9)) is Failure.STALE
     assert classify(ValueError("not a gateway error")) is Failure.PERMANENT
 
 
@@ -234,10 +236,35 @@ def test_a_chaincode_refusal_is_not_retried() -> None:
 
 
 def test_an_invalid_commit_is_not_retried() -> None:
-    stub = ScriptedStub(commit_code=transaction_pb2.MVCC_READ_CONFLICT)
+    stub = ScriptedStub(commit_code=transaction_pb2.ENDORSEMENT_POLICY_FAILURE)
     with pytest.raises(CommitError):
         asyncio.run(_contract(stub).submit_transaction("Put", "k", "v"))
     assert len(stub.calls["Endorse"]) == 1 and len(stub.calls["Submit"]) == 1
+
+
+class StaleOnceStub(ScriptedStub):
+    """The first transaction commits invalid on a stale read; later ones are valid."""
+
+    async def CommitStatus(self, request: Any, timeout: float) -> Any:
+        answer = await super().CommitStatus(request, timeout)
+        if len(self.calls["Submit"]) == 1:  # still the first transaction
+            answer.result = transaction_pb2.MVCC_READ_CONFLICT
+        return answer
+
+
+def test_a_stale_read_is_endorsed_again_as_a_new_proposal() -> None:
+    stub = StaleOnceStub()
+    assert asyncio.run(_contract(stub).submit_transaction("Join", "t")) == b"written"
+    proposals = [r.proposed_transaction.SerializeToString() for r in stub.calls["Endorse"]]
+    assert len(proposals) == 2 and len(set(proposals)) == 2  # a fresh proposal, a new tx id
+    assert len(stub.calls["Submit"]) == 2
+
+
+def test_a_stale_read_that_keeps_conflicting_gives_up_after_its_few_tries() -> None:
+    stub = ScriptedStub(commit_code=transaction_pb2.MVCC_READ_CONFLICT)
+    with pytest.raises(CommitError):
+        asyncio.run(_contract(stub).submit_transaction("Put", "k", "v"))
+    assert len(stub.calls["Endorse"]) == FAST.mismatch_attempts
 
 
 def test_a_submit_whose_reply_was_lost_is_asked_about_and_not_sent_again() -> None:

@@ -229,15 +229,20 @@ class Contract:
         """Endorse, submit and wait for a valid commit; return the result. One budget
         covers every step; a transaction not in a block after the policy's
         `resubmit_after` is sent again (the same envelope: it takes effect at most once).
+        One that committed invalid on a stale read (MVCC or phantom conflict) had no
+        effect, so it is endorsed again as a new proposal, within the same budget.
 
         Raises EndorseError, SubmitError, CommitStatusError, CommitError."""
         budget = self._client.retry.budget()
-        proposal = self.new_proposal(function, arguments, transient, endorsing_organizations)
-        transaction = await proposal.endorse(budget=budget)
-        status = await self._until_committed(transaction, budget)
-        if not status.successful:
-            raise CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
-        return transaction.result
+        while True:
+            proposal = self.new_proposal(function, arguments, transient, endorsing_organizations)
+            transaction = await proposal.endorse(budget=budget)
+            status = await self._until_committed(transaction, budget)
+            if status.successful:
+                return transaction.result
+            failed = CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
+            if not await budget.pause(failed, f"transaction {status.transaction_id[:12]} ({function})"):
+                raise failed
 
     async def _until_committed(self, transaction: Transaction, budget: Budget) -> Status:
         # An orderer that accepted the transaction may lose it (a Raft leader killed before

@@ -30,6 +30,12 @@ class Failure(enum.Enum):
     PERMANENT = "permanent"  # the same call would fail the same way
     TRANSIENT = "transient"  # a node down, restarting, or electing a leader
     MISMATCH = "mismatch"  # endorsers disagreed: a block apart, or a non-deterministic chaincode
+    STALE = "stale"  # committed invalid because it read a key another transaction changed first
+
+
+# An invalid transaction has no effect; these two mean it read state that changed before it
+# was ordered, so the same call endorsed again (a new proposal) is safe and usually succeeds.
+_STALE_READS = ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT")
 
 
 # Fabric and gRPC say "a node is down" only in words (in a peer's ErrorDetail, or for a
@@ -57,7 +63,9 @@ _CHAINCODE_ANSWERED = "chaincode response "  # the chaincode ran and refused: no
 
 def classify(exc: BaseException) -> Failure:
     """Whether a failed call is worth trying again."""
-    if isinstance(exc, CommitError) or not isinstance(exc, GatewayError) or refusal_of(exc) is not None:
+    if isinstance(exc, CommitError):
+        return Failure.STALE if exc.code_name in _STALE_READS else Failure.PERMANENT
+    if not isinstance(exc, GatewayError) or refusal_of(exc) is not None:
         return Failure.PERMANENT
     texts = [str(exc.args[0]) if exc.args else "", *(d.message for d in exc.details)]
     if any(_CHAINCODE_ANSWERED in t for t in texts):
@@ -148,7 +156,7 @@ class Budget:
         """After a failed try: wait and return True to try again, or False to give up."""
         self.tries += 1
         kind = classify(exc)
-        if kind is Failure.MISMATCH:
+        if kind in (Failure.MISMATCH, Failure.STALE):
             self.mismatches += 1
         if (
             kind is Failure.PERMANENT
