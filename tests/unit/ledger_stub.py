@@ -108,6 +108,6 @@ class _NoChannel:
 
 def async_network(stub: LedgerStub) -> Any:
     """The asyncio Gateway client's network, its gRPC stub replaced by `stub`."""
-    gateway = connect_async(_NoChannel(), *_signing_identity())  # type: ignore[arg-type]
+    gateway = connect_async(_NoChannel(), *_signing_identity())
     gateway._client.gateway = stub
     return gateway.get_network("consortium")

@@ -15,7 +15,7 @@ IDENTIFIERS_GO = CHAINCODE / "ledgerutil" / "identifiers.go"
 
 def go_constants(source: str) -> dict[str, str]:
     """`Name = \\`regex\\`` lines of the file's const ( ... ) blocks."""
-    out = {}
+    out: dict[str, str] = {}
     for block in re.findall(r"^const \((.*?)^\)", source, re.S | re.M):
         out.update(re.findall(r"^\s*(\w+Pattern)\s*=\s*`([^`]*)`", block, re.M))
     return out
