@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchnet import bench_network  # noqa: E402
-from fabricml.gateway import connect  # noqa: E402
+from fabricml.contracts import RegistryClient, TokenClient, async_contract  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.network.processes import port_in_use, wait_until  # noqa: E402
 
@@ -90,31 +90,23 @@ async def measure(state: Path, reads: int, writes: int, concurrency: int) -> dic
     msp = profile.msp_id
     channels = []
 
-    def contract(identity: str, name: str):  # type: ignore[no-untyped-def]
-        ident, signer, hash_ = profile.identity(identity)
-        channel = profile.peer().channel()
-        channels.append(channel)
-        return (
-            connect(channel, ident, signer, hash_)
-            .get_network(profile.channel_name)
-            .get_contract(profile.chaincode_name, name)
-        )
-
-    registry, token = contract("auditor", "Registry"), contract("admin", "Token")
+    channels.append(profile.peer().channel())
+    registry = async_contract(channels[0], profile, "auditor", RegistryClient)
+    token = async_contract(channels[0], profile, "admin", TokenClient)
     run = uuid.uuid4().hex[:6]
 
     async def api_read(i: int) -> None:
         (await auditor_api.get(f"/api/v1/models/{model}/1/history")).raise_for_status()
 
     async def ledger_read(i: int) -> None:
-        await registry.evaluate_transaction("History", f"{model}@1")
+        await registry.call(lambda r: r.history(f"{model}@1"))
 
     async def api_write(i: int) -> None:
         body = {"id": f"api-{run}-{i}", "recipient": msp, "amount": 1}
         (await admin_api.post("/api/v1/tokens/mint-votes", json=body)).raise_for_status()
 
     async def ledger_write(i: int) -> None:
-        await token.submit_transaction("VoteMint", f"gw-{run}-{i}", msp, "1")
+        await token.call(lambda t: t.vote_mint(f"gw-{run}-{i}", msp, 1))
 
     await load(50, concurrency, api_read)  # warm connections and caches on both sides
     await load(50, concurrency, ledger_read)

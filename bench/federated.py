@@ -16,7 +16,7 @@ rows. Test accuracy is the final global model's on the demo's test set.
   the 3 agents do; the initial weights are its initial ArrayRecord. A round is timed in
   the ServerApp from the end of one server-side evaluation to the start of the next
   (training, aggregation, the participants' held-out evaluation).
-- fabricml: `fabricml.federation.demo.run_demo` (rule fedavg, no serving) on a private
+- fabricml: `fabricml.demo.run_demo` (rule fedavg, no serving) on a private
   3-org Raft network (ports from 29000, brought up and torn down here): one `fabricml agent
   run` process per org; commit, reveal, aggregate and finalize on the ledger; each round's
   global model registered. A round is timed by the Federation contract's chaincode events
@@ -92,7 +92,7 @@ class Task:
 
 
 def demo_options(spec: Task, **extra: Any) -> Any:
-    from fabricml.federation.demo import DemoOptions
+    from fabricml.demo import DemoOptions
 
     return DemoOptions(
         dataset="digits",
@@ -109,8 +109,8 @@ def demo_options(spec: Task, **extra: Any) -> Any:
 
 def prepare(task: Task, folder: Path) -> dict[str, Any]:
     """Participant files, test set and initial weights, written for the Flower subprocess."""
+    from fabricml.demo.task import initial_model, prepare_data
     from fabricml.federation.data import save_npz, sklearn_dataset
-    from fabricml.federation.demo import initial_model, prepare_data
     from fabricml.federation.training import parameters
 
     files, test = prepare_data(demo_options(task), task.participants, folder / "data")
@@ -339,13 +339,13 @@ class LedgerClock:
     """Federation events as the bench's peer delivers them, each with its arrival time."""
 
     def __init__(self, profile: Any) -> None:
-        from fabricml.gateway import sync
+        from contextlib import ExitStack
+
+        from fabricml.contracts import open_connection
 
         self.events: list[tuple[float, str, dict[str, Any]]] = []
-        self._channel = profile.peer().sync_channel()
-        ident, signer, hash_ = profile.identity("auditor")
-        network = sync.connect(self._channel, ident, signer, hash_).get_network(profile.channel_name)
-        self._stream = network.chaincode_events(profile.chaincode_name)
+        self._stack = ExitStack()
+        self._stream = self._stack.enter_context(open_connection(profile, "auditor")).chaincode_events()
         self._thread = threading.Thread(target=self._follow, name="fedbench-events", daemon=True)
         self._thread.start()
 
@@ -363,7 +363,7 @@ class LedgerClock:
     def close(self) -> None:
         self._stream.close()
         self._thread.join(timeout=10)
-        self._channel.close()
+        self._stack.close()
 
     def rounds(self, task_id: str) -> list[dict[str, float]]:
         """Per round: wall time and its phases, from the events of the task."""
@@ -411,7 +411,7 @@ PHASES = (
 
 def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
     from bench.benchnet import bench_network
-    from fabricml.federation.demo import run_demo
+    from fabricml.demo import run_demo
     from fabricml.gateway.profile import ConnectionProfile
     from fabricml.network.network import Network
     from fabricml.network.topology import load

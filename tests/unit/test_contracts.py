@@ -14,18 +14,42 @@ from fabricml.contracts.registry import ModelVersion
 from .ledger_stub import LedgerStub, async_network, sync_network
 
 TASK = {
-    "id": "t1", "initialModel": "m@r0", "rounds": 2, "minParticipants": 2, "stake": 100,
-    "rewardPerRound": 30, "commitSeconds": 300, "revealSeconds": 300, "aggregateSeconds": 300,
-    "rule": "median", "creator": "Org1MSP", "status": "enrolling", "round": 0, "phase": "",
-    "phaseDeadline": "", "participants": None, "escrow": 60,
-}  # fmt: skip
+    "id": "t1",
+    "initialModel": "m@r0",
+    "rounds": 2,
+    "minParticipants": 2,
+    "stake": 100,
+    "rewardPerRound": 30,
+    "commitSeconds": 300,
+    "revealSeconds": 300,
+    "aggregateSeconds": 300,
+    "rule": "median",
+    "creator": "Org1MSP",
+    "status": "enrolling",
+    "round": 0,
+    "phase": "",
+    "phaseDeadline": "",
+    "participants": None,
+    "escrow": 60,
+}
 MODEL = {
-    "name": "m", "version": "1", "manifestDigest": "a" * 64, "weights": {"digest": "b" * 64, "files": 2},
-    "datasets": None, "code": {"repository": "", "commit": "", "dirty": False}, "parents": None,
-    "round": "", "trainingOrgs": ["Org1MSP"], "storageUris": [], "metrics": {"accuracy": 1},
-    "confidentialDigest": "", "status": "registered", "approvals": None, "approvedAt": "",
+    "name": "m",
+    "version": "1",
+    "manifestDigest": "a" * 64,
+    "weights": {"digest": "b" * 64, "files": 2},
+    "datasets": None,
+    "code": {"repository": "", "commit": "", "dirty": False},
+    "parents": None,
+    "round": "",
+    "trainingOrgs": ["Org1MSP"],
+    "storageUris": [],
+    "metrics": {"accuracy": 1},
+    "confidentialDigest": "",
+    "status": "registered",
+    "approvals": None,
+    "approvedAt": "",
     "registeredBy": {"mspId": "Org1MSP", "subject": "trainer", "at": "2025-01-01T00:00:00Z", "txId": "x"},
-}  # fmt: skip
+}
 
 
 def answers(table: dict[str, object]) -> LedgerStub:

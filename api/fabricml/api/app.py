@@ -38,9 +38,9 @@ Fabric CA: an admin identity (NodeOU `admin`) may read and write; an identity wi
 
 
 def _error(
-    status: int, error: str, detail: str, tx: str = "", endorsers: tuple[str, ...] = ()
+    status: int, error: str, detail: str, tx: str = "", endorsers: tuple[str, ...] = (), code: str = ""
 ) -> JSONResponse:
-    body = ErrorBody(error=error, detail=detail, transactionId=tx, endorsers=list(endorsers))
+    body = ErrorBody(error=error, detail=detail, code=code, transactionId=tx, endorsers=list(endorsers))
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -78,7 +78,7 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
             return JSONResponse(
                 {"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]}, 422
             )
-        return _error(exc.status, "LedgerError", exc.message, exc.transaction_id, exc.endorsers)
+        return _error(exc.status, "LedgerError", exc.message, exc.transaction_id, exc.endorsers, exc.code)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

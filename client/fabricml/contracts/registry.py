@@ -161,8 +161,13 @@ class RegistryClient(ContractClient):
     def put_confidential(self, ref: str, secret: bytes, own_org: str) -> None:
         """Store confidential provenance in the registering org's collection, endorsed by
         that org alone. Refusals: FORBIDDEN (another org), INVALID (digest differs)."""
-        call = submit(nothing, "PutConfidential", ref, transient={"confidential": secret},
-                      endorsing_organizations=(own_org,))  # fmt: skip
+        call = submit(
+            nothing,
+            "PutConfidential",
+            ref,
+            transient={"confidential": secret},
+            endorsing_organizations=(own_org,),
+        )
         self._run(call)
 
     def approve(self, ref: str) -> ModelVersion:

@@ -1,0 +1,55 @@
+"""The `fabricml` shell: shared options parsed once, errors printed as the user wrote them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from fabricml.cli.app import App, pass_app, shared_options
+from fabricml.cli.root import main
+
+FABRICML = [sys.executable, "-m", "fabricml.cli"]
+
+
+def test_an_error_message_with_brackets_is_printed_as_is(tmp_path: Path) -> None:
+    # Issue 17.1: rich markup swallowed "[a-z0-9]" and anything else in square brackets.
+    model = tmp_path / "model"
+    model.mkdir()
+    args = ["model", "register", str(model), "--name", "m", "--version", "1", "--param", "[a-z0-9]{0,63}"]
+    result = subprocess.run([*FABRICML, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "error: --param '[a-z0-9]{0,63}' is not KEY=VALUE" in result.stderr, result.stderr
+
+
+def _probe() -> click.Command:
+    @click.command("probe")
+    @shared_options
+    @pass_app
+    def probe(app: App) -> None:
+        click.echo(
+            json.dumps({"topology": str(app.topology_file), "state": str(app.state_dir), "json": app.as_json})
+        )
+
+    return probe
+
+
+def test_the_shared_options_are_read_before_or_after_the_command(tmp_path: Path) -> None:
+    group = click.Group("root", commands={"probe": _probe()})
+    group = shared_options(group)
+    before = CliRunner().invoke(
+        group, ["--topology", "a.yaml", "--json", "probe", "--state-dir", str(tmp_path)]
+    )
+    assert json.loads(before.output) == {"topology": "a.yaml", "state": str(tmp_path), "json": True}
+    after = CliRunner().invoke(group, ["probe", "--topology", "b.yaml"])
+    assert json.loads(after.output) == {"topology": "b.yaml", "state": "None", "json": False}
+
+
+def test_a_missing_topology_is_reported_once_with_exit_code_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["fed", "status", "t1", "--topology", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "none.yaml" in result.output
