@@ -67,6 +67,27 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
         redoc_url=None,
     )
     app.add_middleware(GuardMiddleware, settings=settings)
+    _error_handlers(app)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
+    def metrics(_: ReaderDep) -> Response:
+        """Prometheus metrics: requests by route and status, latency, ledger errors, rate limiting."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (whoami, network, identities, models, federation, attestations, tokens):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error answers with ErrorBody (422 with FastAPI's own validation shape)."""
 
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
@@ -94,19 +115,3 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return _error(500, "InternalError", f"{type(exc).__name__}; see the API log")
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        response_class=Response,
-        responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    )
-    def metrics(_: ReaderDep) -> Response:
-        """Prometheus metrics: requests by route and status, latency, ledger errors, rate limiting."""
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-    for module in (whoami, network, identities, models, federation, attestations, tokens):
-        app.include_router(module.router)
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app

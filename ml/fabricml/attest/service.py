@@ -39,8 +39,7 @@ from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
 
 from .anchoring import Anchorer, GroupCommit, ReceiptLog
-from .receipts import certificate_digest, payload_digest
-from .receipts import issue as issue_receipt
+from .receipts import ReceiptIssuer, certificate_digest, payload_digest
 
 log = logging.getLogger("fabricml.inference")
 ReceiptMode = Literal["batch", "per-inference", "off"]
@@ -138,6 +137,7 @@ class InferenceService:
         self.identity, self.signer = identity, signer
         self.cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
         self.subject = cfg.identity
+        self.issuer = ReceiptIssuer(identity, self.subject, signer, self.cert_digest)
         self.channel = self.profile.peer().channel()
         self.attestation = async_contract(self.channel, self.profile, cfg.identity, AttestationClient)
         # per-inference: every receipt is its own batch, anchored before its response.
@@ -189,16 +189,12 @@ class InferenceService:
         if self.config.receipts == "off":
             return {"outputs": outputs}
         # Numbered and issued without yielding to the event loop, so WAL order is sequence order.
-        receipt = issue_receipt(
-            self.identity,
-            self.subject,
-            self.signer,
+        receipt = self.issuer.issue(
             self.config.model,
             self.manifest_digest,
             payload_digest({"inputs": inputs}),
             payload_digest({"outputs": outputs}),
             self._next_receipt,
-            self.cert_digest,
         )
         self._next_receipt += 1
         await self.wal.write(receipt)
