@@ -18,5 +18,6 @@ LEDGER_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorBody, "description": "No such record on the ledger"},
     409: {"model": ErrorBody, "description": "The ledger refused the transaction (with its transaction id)"},
+    500: {"model": ErrorBody, "description": "The ledger's state is corrupt (INTERNAL), or the API failed"},
     503: {"model": ErrorBody, "description": "The ledger could not be reached"},
 }
