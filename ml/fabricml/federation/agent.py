@@ -14,9 +14,7 @@ written before the ledger is told, so a restarted agent picks up in any phase.""
 from __future__ import annotations
 
 import datetime
-import json
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,21 +23,20 @@ from typing import Any
 
 from fabricml.contracts.federation import RoundResult, Task
 from fabricml.gateway import CommitError, GatewayError, RefusalCode, is_refusal
-from fabricml.models.cnn import SmallCNN
-from fabricml.models.mlp import MLP, build, load
 from fabricml.registry.digests import sha256_bytes
 
 from . import fixedpoint
 from .agent_state import RoundModel, StateDir, TrainingRecord
 from .data import Dataset
 from .fixedpoint import Update
+from .global_model import GlobalModel
 from .outcome import RoundInputs, RoundOutcome, compute_outcome
 from .participant import Participant
 from .participation import Participation
 from .privacy import DifferentialPrivacy
 from .reveals import RevealedUpdates, collect
-from .round_models import round_ref
-from .training import LocalTraining, evaluate, global_parameters, load_parameters, parameters
+from .round_models import parent_of, round_ref
+from .training import LocalTraining, evaluate
 
 Log = Callable[[str], None]
 
@@ -74,8 +71,7 @@ class Agent:
         self.state = self.files.load()
         self.train_data, self.heldout = options.data.split(options.heldout, options.training.seed)
         self.participant: Participant | None = None
-        self.global_fp: Update | None = None
-        self.model_config: dict[str, Any] = json.loads(self.files.read("config.json") or b"{}")
+        self.model = GlobalModel(self.files)  # the agreed global model, as this agent holds it
         self._outcomes: dict[int, tuple[RoundOutcome, RevealedUpdates]] = {}
 
     def log(self, message: str) -> None:
@@ -141,26 +137,8 @@ class Agent:
         ours = sorted(p.subject for p in task.active if p.msp_id == self.msp)
         return bool(ours) and self.key == f"{self.msp}/{ours[0]}"
 
-    # ---- the global model ---------------------------------------------------------------
-
     def _global(self, task: Task) -> Update:
-        if self.global_fp is None:
-            saved = self.files.read("global.bin")
-            self.global_fp = fixedpoint.from_bytes(saved) if saved is not None else self._initial(task)
-        return self.global_fp
-
-    def _initial(self, task: Task) -> Update:
-        with tempfile.TemporaryDirectory() as tmp:
-            model_dir = self.links.store.initial_model(task.initial_model, Path(tmp))
-            self.model_config = json.loads((model_dir / "config.json").read_text())
-            initial = fixedpoint.encode(parameters(load(model_dir)))
-        self.files.put("config.json", json.dumps(self.model_config, sort_keys=True).encode())
-        self.files.put("global.bin", fixedpoint.to_bytes(initial, {"round": 0}))
-        return initial
-
-    def _fresh_model(self) -> MLP | SmallCNN:
-        """An untrained model of the task's architecture (from the initial model's config)."""
-        return build(self.model_config)
+        return self.model.weights(task.initial_model, self.links.store.initial_model)
 
     # ---- COMMIT and REVEAL --------------------------------------------------------------
 
@@ -183,38 +161,18 @@ class Agent:
         ledger hears of them, so a restarted agent commits and reveals these same bytes."""
         round_, global_fp = task.round, self._global(task)
         if self.participant is None:
-            self.participant = Participant(
-                self.key,
-                self.train_data,
-                self.model_config,
-                self.opt.training,
-                self.opt.device,
-                self.opt.privacy,
-                self.opt.attack,
-                self.state.dp_rounds,
+            self.participant = _participant(
+                self.key, self.train_data, self.model.config, self.opt, self.state.dp_rounds
             )
         self.log(f"round {round_}: training on {len(self.train_data)} rows ({self.opt.device})")
         hook = self.opt.progress
         update, report = self.participant.update(
             global_fp, round_, (lambda done, total: hook(round_, done, total)) if hook else None
         )
-        context = {
-            "task": task.id,
-            "round": round_,
-            # For tests: an update bound to someone else must be refused, not crash anyone.
-            "participant": self.key if self.opt.attack != "misbound" else f"{self.key}-other",
-            "dataset": self.opt.data.fingerprint().to_json(),
-            "nonce": secrets.token_hex(8),
-        }
-        raw = fixedpoint.to_bytes(update, context)
-        self.state.training[round_] = TrainingRecord(
-            report.samples,
-            report.loss,
-            report.seconds,
-            report.samples_per_second,
-            report.device,
-            self.participant.epsilon,
-        )
+        # For tests: an update bound to someone else must be refused, not crash anyone.
+        author = self.key if self.opt.attack != "misbound" else f"{self.key}-other"
+        raw = fixedpoint.to_bytes(update, update_context(task.id, round_, author, self.opt.data))
+        self.state.training[round_] = TrainingRecord.of(report, self.participant.epsilon)
         self.state.dp_rounds += 1 if self.opt.privacy else 0
         self.files.put(f"update-{round_}.bin", raw)
         self.files.save(self.state)
@@ -285,21 +243,16 @@ class Agent:
             self._adopt(task, self.fed.get_round(task.id, round_))
 
     def _adopt(self, task: Task, result: RoundResult) -> None:
-        line: dict[str, Any] = {
-            "round": result.round,
-            "status": result.status,
-            "participant": self.key,
-            "org": self.msp,
-        }
-        if result.round in self.state.training:
-            line.update(self.state.training[result.round].to_metrics())
+        trained = self.state.training.get(result.round)
+        line: dict[str, Any] = {"round": result.round, "status": result.status, "participant": self.key,
+                                "org": self.msp, **(trained.to_metrics() if trained else {})}  # fmt: skip
         if result.status == "FINALIZED":
             line.update(self._adopt_final(task, result))
         else:
             line["reason"] = result.reason
-        model = self._fresh_model()
-        load_parameters(model, global_parameters(self._global(task)))
-        line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(model, self.heldout)
+        line["heldoutLoss"], line["heldoutAccuracy"] = evaluate(
+            self.model.as_model(self._global(task)), self.heldout
+        )
         if result.status == "FINALIZED" and result.agreeing[:1] == (self.msp,) and self._poster(task):
             self._queue_registration(task, result, line)
         self.files.metric(line)
@@ -315,63 +268,39 @@ class Agent:
                 f"round {result.round}: the quorum agreed on {result.aggregate_digest}, "
                 f"we compute {outcome.digest}"
             )
-        self.global_fp = outcome.new_global
-        self.files.put("global.bin", fixedpoint.to_bytes(outcome.new_global, {"round": result.round}))
+        self.model.adopt(outcome.new_global, result.round)
         self.state.history = outcome.history
-        return {
-            "aggregateDigest": outcome.digest,
-            "reward": result.rewards.get(self.key, 0),
-            "slashed": list(result.slashed),
-            "disagreeing": list(result.disagreeing),
-            "outliers": outcome.assessment.reasons,
-        }
+        return {"aggregateDigest": outcome.digest, "reward": result.rewards.get(self.key, 0),
+                "slashed": list(result.slashed), "disagreeing": list(result.disagreeing),
+                "outliers": outcome.assessment.reasons}  # fmt: skip
 
     def _queue_registration(self, task: Task, result: RoundResult, line: dict[str, Any]) -> None:
         """This org registers the round's model, while the next round waits for other orgs'
         posts: off the critical path."""
         _, found = self._outcome(task, result.round)
-        self.files.put(
-            f"global-{result.round}.bin", fixedpoint.to_bytes(self._global(task), {"round": result.round})
-        )
+        self.model.keep(self._global(task), result.round)
         metrics = {"heldoutLoss": line["heldoutLoss"], "heldoutAccuracy": line["heldoutAccuracy"]}
-        self.state.to_register.append(
-            RoundModel(
-                result.round,
-                task.rule,
-                found.datasets,
-                result.aggregate_digest,
-                result.tx_id,
-                self._parent(task, result.round),
-                metrics,
-            )
+        parent = parent_of(self.files.metrics(), task, result.round)
+        entry = RoundModel(
+            result.round, task.rule, found.datasets, result.aggregate_digest, result.tx_id, parent, metrics
         )
+        self.state.to_register.append(entry)
         line["registered"] = round_ref(task.id, result.round)
-
-    def _parent(self, task: Task, round_: int) -> str:
-        for done in reversed(self.files.metrics()):
-            if done["round"] < round_ and done["status"] == "FINALIZED":
-                return round_ref(task.id, done["round"])
-        return task.initial_model
 
     def _register_pending(self) -> None:
         while self.state.to_register:
             entry = self.state.to_register[0]
-            weights = fixedpoint.from_bytes(self.files.read(f"global-{entry.round}.bin") or b"")
-            if not self.links.registrar.register(entry, weights, self.model_config):
+            if not self.links.registrar.register(entry, self.model.kept(entry.round), self.model.config):
                 return  # the previous round's registrar has not registered yet: later
             self.state.to_register.pop(0)
             self.files.save(self.state)
 
     def summary(self) -> dict[str, Any]:
         metrics = self.files.metrics()
-        return {
-            "participant": self.key,
-            "task": self.opt.task,
-            "rounds": metrics,
-            "rewards": sum(int(m.get("reward", 0)) for m in metrics),
-            "epsilon": self.participant.epsilon if self.participant else 0.0,
-            "stateDir": str(self.files.dir),
-        }
+        return {"participant": self.key, "task": self.opt.task, "rounds": metrics,
+                "rewards": sum(int(m.get("reward", 0)) for m in metrics),
+                "epsilon": self.participant.epsilon if self.participant else 0.0,
+                "stateDir": str(self.files.dir)}  # fmt: skip
 
 
 def _round_line(result: RoundResult, line: dict[str, Any]) -> str:
@@ -392,3 +321,17 @@ def _past(deadline: str) -> bool:
         return False
     when = datetime.datetime.fromisoformat(deadline.replace("Z", "+00:00"))
     return datetime.datetime.now(datetime.UTC) > when
+
+
+def update_context(task_id: str, round_: int, author: str, data: Dataset) -> dict[str, Any]:
+    """What an update's bytes are bound to: every org refuses them for any other task,
+    round or participant."""
+    fingerprint = data.fingerprint().to_json()
+    return {"task": task_id, "round": round_, "participant": author, "dataset": fingerprint,
+            "nonce": secrets.token_hex(8)}  # fmt: skip
+
+
+def _participant(
+    key: str, data: Dataset, config: dict[str, Any], opt: AgentOptions, dp_rounds: int
+) -> Participant:
+    return Participant(key, data, config, opt.training, opt.device, opt.privacy, opt.attack, dp_rounds)

@@ -12,9 +12,12 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .evidence import History
+
+if TYPE_CHECKING:
+    from .training import TrainingReport
 
 STATE_VERSION = 1
 
@@ -33,6 +36,12 @@ class TrainingRecord:
     samples_per_second: float
     device: str
     epsilon: float  # differential privacy spent so far (0 without DP)
+
+    @classmethod
+    def of(cls, report: TrainingReport, epsilon: float) -> TrainingRecord:
+        return cls(
+            report.samples, report.loss, report.seconds, report.samples_per_second, report.device, epsilon
+        )
 
     def to_metrics(self) -> dict[str, Any]:
         return {

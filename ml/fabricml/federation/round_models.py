@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fabricml.contracts.federation import Task
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 from fabricml.models.mlp import build, save
 from fabricml.registry.datasets import DatasetFingerprint
@@ -28,6 +29,15 @@ def model_name(task: str) -> str:
 def round_ref(task: str, round_: int) -> str:
     """name@version of a round's global model; round 0 is the task's initial model."""
     return f"{model_name(task)}@r{round_}"
+
+
+def parent_of(adopted: list[dict[str, Any]], task: Task, round_: int) -> str:
+    """The lineage parent of a round's model: the last earlier FINALIZED round's model
+    (from the agent's metrics lines), else the task's initial model."""
+    for done in reversed(adopted):
+        if done["round"] < round_ and done["status"] == "FINALIZED":
+            return round_ref(task.id, done["round"])
+    return task.initial_model
 
 
 def _fingerprints(datasets: Mapping[str, Mapping[str, Any]]) -> list[DatasetFingerprint]:
