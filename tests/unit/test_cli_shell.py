@@ -53,3 +53,13 @@ def test_a_missing_topology_is_reported_once_with_exit_code_1(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["fed", "status", "t1", "--topology", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
     assert "error:" in result.output and "none.yaml" in result.output
+
+
+def test_every_error_the_shell_knows_exists() -> None:
+    import importlib
+
+    from fabricml.cli.app import _KNOWN
+
+    for module, name in _KNOWN:
+        error = getattr(importlib.import_module(module), name)
+        assert isinstance(error, type) and issubclass(error, Exception), (module, name)

@@ -133,31 +133,36 @@ class CommandError(click.ClickException):
     """A failure the command explains itself; exit code 1."""
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    # Imported here: these modules pull in torch, jsonschema and the CA tooling.
-    from fabricml.federation.agent import AgentError
-    from fabricml.network.identities import CAError
-    from fabricml.network.network import NetworkError
-    from fabricml.network.peercli import FabricCommandError
-    from fabricml.registry.artifacts import ArtifactError
-    from fabricml.registry.manifest import ManifestError
-    from fabricml.registry.service import ModelVerificationError
+# Errors a command may meet that say what is wrong in their message; printed, exit code 1.
+_KNOWN = (
+    ("fabricml.federation.agent", "AgentError"),
+    ("fabricml.federation.agent_state", "StateError"),
+    ("fabricml.demo.agents", "DemoError"),
+    ("fabricml.network.identities", "CAError"),
+    ("fabricml.network.network", "NetworkError"),
+    ("fabricml.network.binaries", "BuildError"),
+    ("fabricml.network.peercli", "FabricCommandError"),
+    ("fabricml.registry.artifacts", "ArtifactError"),
+    ("fabricml.registry.manifest", "ManifestError"),
+    ("fabricml.registry.service", "ModelVerificationError"),
+)
 
-    return (
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Only from modules already imported: an error of a module never loaded cannot have
+    been raised, and loading one (torch, jsonschema) only to print a message is slow."""
+    found: list[type[BaseException]] = [
         GatewayError,
         CommitError,
         RecordError,
-        CAError,
-        NetworkError,
-        FabricCommandError,
-        ArtifactError,
-        ManifestError,
-        ModelVerificationError,
-        AgentError,
         ValueError,
         TimeoutError,
         OSError,
-    )
+    ]
+    for module, name in _KNOWN:
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
 
 
 def gateway_error_json(exc: GatewayError) -> dict[str, Any]:
