@@ -7,27 +7,25 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from fabricml.contracts.registry import ModelVersion
-from fabricml.registry import cyclonedx, lineage_view, report
-from fabricml.registry.artifacts import ArtifactError
-from fabricml.registry.connect import open_registry
-from fabricml.registry.datasets import fingerprint_path
-from fabricml.registry.service import ModelRegistration, ModelRegistry
-from fabricml.registry.signatures import check_bundle
-
 from .app import App, identity_option, org_option, pass_app, shared_options
+
+if TYPE_CHECKING:  # the registry pulls in jsonschema and matplotlib: imported by the commands that use it
+    from fabricml.contracts.registry import ModelVersion
+    from fabricml.registry.service import ModelRegistry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
 def _registry(app: App, org: str, identity: str) -> Iterator[ModelRegistry]:
+    from fabricml.registry.connect import open_registry
+
     with open_registry(app.profile(org), identity) as registry:
         yield registry
 
@@ -108,6 +106,9 @@ def model_group() -> None:
 @click.option("--training-org", "training_orgs", multiple=True, help="Other training org MSP IDs.")
 def register(app: App, org: str, identity: str, model_dir: Path, **given: Any) -> None:
     """Hash MODEL_DIR, store it, and record its provenance on the ledger."""
+    from fabricml.registry.datasets import fingerprint_path
+    from fabricml.registry.service import ModelRegistration
+
     confidential = given["confidential"]
     # The user's input is checked before anything is hashed or sent.
     hyperparameters = dict(_key_value(p) for p in given["params"])
@@ -231,6 +232,8 @@ def history(app: App, org: str, identity: str, ref: str) -> None:
 )
 def lineage(app: App, org: str, identity: str, ref: str, png: Path | None) -> None:
     """Ancestry of REF: parents, datasets, federated rounds."""
+    from fabricml.registry import lineage_view
+
     with _registry(app, org, identity) as reg:
         graph = reg.lineage(ref).to_json()
     if png:
@@ -262,6 +265,8 @@ def verify(app: App, org: str, identity: str, ref: str, model_dir: Path) -> None
 
 def _manifest(reg: ModelRegistry, ref: str) -> dict[str, Any] | None:
     """The version's provenance manifest, when a reachable store holds it."""
+    from fabricml.registry.artifacts import ArtifactError
+
     try:
         return reg.manifest(ref).document
     except ArtifactError:
@@ -277,6 +282,8 @@ def _manifest(reg: ModelRegistry, ref: str) -> dict[str, Any] | None:
 )
 def audit_report(app: App, org: str, identity: str, ref: str, out: Path) -> None:
     """An HTML report for auditors: record, approvals, lineage graph, history, manifest."""
+    from fabricml.registry import report
+
     with _registry(app, org, identity) as reg:
         html = report.render(
             reg.get(ref).to_json(),
@@ -301,6 +308,8 @@ def audit_report(app: App, org: str, identity: str, ref: str, out: Path) -> None
 )
 def export_cyclonedx(app: App, org: str, identity: str, ref: str, out: Path | None) -> None:
     """A CycloneDX 1.6 ML-BOM of REF."""
+    from fabricml.registry import cyclonedx
+
     with _registry(app, org, identity) as reg:
         record, manifest = reg.get(ref), _manifest(reg, ref)
     text = json.dumps(cyclonedx.ml_bom(record.to_json(), manifest), indent=2, sort_keys=True)
@@ -323,6 +332,8 @@ def export_cyclonedx(app: App, org: str, identity: str, ref: str, out: Path | No
 )
 def import_signature(app: App, org: str, identity: str, ref: str, bundle: Path, public_key: Path) -> None:
     """Check an OpenSSF model-signing BUNDLE: valid signature, same files as REF on the ledger."""
+    from fabricml.registry.signatures import check_bundle
+
     with _registry(app, org, identity) as reg:
         check = check_bundle(reg, ref, bundle, public_key)
     if app.as_json:
