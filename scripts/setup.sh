@@ -54,5 +54,10 @@ if [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null; then
   fi
 fi
 
+# Debian's SoftHSM2: the PKCS#11 token the HSM signer's tests keep their keys in.
+if ! command -v softhsm2-util >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+fi
+
 .venv/bin/fabricml network build
 

@@ -5,9 +5,7 @@ package attestation
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -26,11 +24,6 @@ const (
 	payoutKeyType   = "payout"
 	maxBatchCount   = 1_000_000
 	maxRequestBytes = 16384
-)
-
-var (
-	idPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	amountPattern = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
 )
 
 var checkDigest = ledgerutil.CheckDigest
@@ -120,20 +113,16 @@ func New() *Contract {
 	return c
 }
 
-func requireInference(ctx contractapi.TransactionContextInterface) (caller.Identity, error) {
+func requireInference(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
 		return who, err
 	}
-	if who.Role != "inference" {
-		return who, fmt.Errorf("only an identity with role=inference may attest; %q of %s has role %q",
-			who.Subject, who.MSPID, who.Role)
-	}
-	return who, nil
+	return who, who.RequireRole("inference", action)
 }
 
 func key(ctx contractapi.TransactionContextInterface, kind string, parts ...string) (string, error) {
-	return ctx.GetStub().CreateCompositeKey(kind, parts)
+	return ledgerutil.Key(ctx, kind, parts...)
 }
 
 func batchKey(ctx contractapi.TransactionContextInterface, s ServiceID, seq uint64) (string, error) {
@@ -142,31 +131,18 @@ func batchKey(ctx contractapi.TransactionContextInterface, s ServiceID, seq uint
 
 // AnchorBatch records a batch root for the calling inference service. Sequences must
 // follow each other with no gap or replay, receipts too, and the model must be
-// approved and not revoked at this transaction's time.
+// approved and not revoked at this transaction's time. Sending an anchored batch again
+// (same sequence, same content) returns it unchanged, so a retry after a lost commit
+// status does not stall the service; other content under an anchored sequence is a
+// CONFLICT.
 func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, request string) (*Batch, error) {
-	who, err := requireInference(ctx)
+	who, err := requireInference(ctx, "AnchorBatch")
 	if err != nil {
 		return nil, err
 	}
-	if len(request) > maxRequestBytes {
-		return nil, fmt.Errorf("batch request is larger than %d bytes", maxRequestBytes)
-	}
-	var req BatchRequest
-	if err := ledgerutil.DecodeStrict([]byte(request), "batch", &req); err != nil {
-		return nil, err
-	}
-	if err := checkDigest("root", req.Root); err != nil {
-		return nil, err
-	}
-	if req.Count == 0 || req.Count > maxBatchCount || req.LastReceipt-req.FirstReceipt+1 != req.Count || req.LastReceipt < req.FirstReceipt {
-		return nil, fmt.Errorf("batch must cover count=%d consecutive receipts, got first=%d last=%d", req.Count, req.FirstReceipt, req.LastReceipt)
-	}
-	d, err := registry.New().Deployable(ctx, req.Model)
+	req, err := decodeBatch(request)
 	if err != nil {
 		return nil, err
-	}
-	if !d.Deployable {
-		return nil, fmt.Errorf("model %s is %s, not approved for serving; its receipts cannot be anchored", req.Model, d.Status)
 	}
 	svc := ServiceID{MSPID: who.MSPID, Subject: who.Subject}
 	stateKey, err := key(ctx, serviceKeyType, svc.MSPID, svc.Subject)
@@ -177,18 +153,26 @@ func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, requ
 	if _, err := ledgerutil.GetJSON(ctx, stateKey, &state); err != nil {
 		return nil, err
 	}
-	if req.Sequence != state.LastSequence+1 {
-		return nil, fmt.Errorf("batch sequence %d is out of order: service %s/%s anchored %d last, so %d is next (no gaps or replays)",
-			req.Sequence, svc.MSPID, svc.Subject, state.LastSequence, state.LastSequence+1)
+	if req.Sequence >= 1 && req.Sequence <= state.LastSequence {
+		if prior, err := c.GetBatch(ctx, svc.MSPID, svc.Subject, req.Sequence); err == nil && prior.BatchRequest == *req {
+			return prior, nil
+		}
 	}
-	if req.FirstReceipt != state.LastReceipt+1 {
-		return nil, fmt.Errorf("batch starts at receipt %d but receipt %d is next", req.FirstReceipt, state.LastReceipt+1)
+	if err := checkNext(state, req); err != nil {
+		return nil, err
+	}
+	d, err := registry.New().Deployable(ctx, req.Model)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Deployable {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "model %s is %s, not approved for serving; its receipts cannot be anchored", req.Model, d.Status)
 	}
 	now, err := ledgerutil.TxTime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{BatchRequest: req, Service: svc, AnchoredAt: now, TxID: ctx.GetStub().GetTxID()}
+	b := &Batch{BatchRequest: *req, Service: svc, AnchoredAt: now, TxID: ctx.GetStub().GetTxID()}
 	bk, err := batchKey(ctx, svc, req.Sequence)
 	if err != nil {
 		return nil, err
@@ -202,6 +186,35 @@ func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, requ
 		return nil, err
 	}
 	return b, ctx.GetStub().SetEvent("BatchAnchored", raw)
+}
+
+func decodeBatch(request string) (*BatchRequest, error) {
+	if len(request) > maxRequestBytes {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "batch request is larger than %d bytes", maxRequestBytes)
+	}
+	var req BatchRequest
+	if err := ledgerutil.DecodeStrict([]byte(request), "batch", &req); err != nil {
+		return nil, err
+	}
+	if err := checkDigest("root", req.Root); err != nil {
+		return nil, err
+	}
+	if req.Count == 0 || req.Count > maxBatchCount || req.LastReceipt < req.FirstReceipt || req.LastReceipt-req.FirstReceipt+1 != req.Count {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "batch must cover count=%d consecutive receipts, got first=%d last=%d", req.Count, req.FirstReceipt, req.LastReceipt)
+	}
+	return &req, nil
+}
+
+// checkNext: the batch continues the service's sequence and receipts with no gap or replay.
+func checkNext(state ServiceState, req *BatchRequest) error {
+	if req.Sequence != state.LastSequence+1 {
+		return ledgerutil.Refuse(ledgerutil.Conflict, "batch sequence %d is out of order: service %s/%s anchored %d last, so %d is next (no gaps or replays)",
+			req.Sequence, state.Service.MSPID, state.Service.Subject, state.LastSequence, state.LastSequence+1)
+	}
+	if req.FirstReceipt != state.LastReceipt+1 {
+		return ledgerutil.Refuse(ledgerutil.Conflict, "batch starts at receipt %d but receipt %d is next", req.FirstReceipt, state.LastReceipt+1)
+	}
+	return nil
 }
 
 // GetService returns a service's last anchored sequence and receipt.
@@ -229,7 +242,7 @@ func (c *Contract) GetBatch(ctx contractapi.TransactionContextInterface, mspID, 
 		return nil, err
 	}
 	if !found {
-		return nil, fmt.Errorf("service %s/%s anchored no batch %d", mspID, subject, sequence)
+		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "service %s/%s anchored no batch %d", mspID, subject, sequence)
 	}
 	return &b, nil
 }
@@ -240,7 +253,7 @@ func decodeProof(raw string) (*Proof, [][]byte, error) {
 		return nil, nil, err
 	}
 	if len(p.Path) > 64 {
-		return nil, nil, fmt.Errorf("inclusion proof path is longer than 64")
+		return nil, nil, ledgerutil.Refuse(ledgerutil.Invalid, "inclusion proof path is longer than 64")
 	}
 	path := make([][]byte, len(p.Path))
 	for i, h := range p.Path {
@@ -279,7 +292,7 @@ func (c *Contract) VerifyInclusion(ctx contractapi.TransactionContextInterface, 
 	}
 	leaf, err := r.leaf()
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "hashing the receipt")
 	}
 	return c.included(ctx, r.Service, sequence, leaf, proof)
 }
@@ -293,8 +306,8 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 	if err := who.RequireAdmin("OpenClaim"); err != nil {
 		return nil, err
 	}
-	if !idPattern.MatchString(id) {
-		return nil, fmt.Errorf("claim id %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", id)
+	if err := ledgerutil.Check("claim id", id, ledgerutil.LedgerIDPattern); err != nil {
+		return nil, err
 	}
 	if err := checkDigest("inputDigest", inputDigest); err != nil {
 		return nil, err
@@ -304,7 +317,7 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 		return nil, err
 	}
 	if k < 1 || k > len(members) {
-		return nil, fmt.Errorf("k must be 1 to %d (the consortium's members), got %d", len(members), k)
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "k must be 1 to %d (the consortium's members), got %d", len(members), k)
 	}
 	ck, err := key(ctx, claimKeyType, id)
 	if err != nil {
@@ -313,7 +326,7 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 	var existing Claim
 	if found, err := ledgerutil.GetJSON(ctx, ck, &existing); err != nil || found {
 		if err == nil {
-			err = fmt.Errorf("claim %s already exists", id)
+			err = ledgerutil.Refuse(ledgerutil.Conflict, "claim %s already exists (opened by %s in transaction %s)", id, existing.OpenedBy, existing.OpenedTxID)
 		}
 		return nil, err
 	}
@@ -331,7 +344,7 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 // input, from an approved version of the claim's model, and included in a batch the
 // caller anchored. The claim is accepted when k orgs gave the same output.
 func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, id, receipt string, sequence uint64, proof string) (*Claim, error) {
-	who, err := requireInference(ctx)
+	who, err := requireInference(ctx, "AttestClaim")
 	if err != nil {
 		return nil, err
 	}
@@ -340,43 +353,12 @@ func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, id, 
 		return nil, err
 	}
 	if cl.Status != "open" {
-		return nil, fmt.Errorf("claim %s is %s", id, cl.Status)
-	}
-	var r Receipt
-	if err := ledgerutil.DecodeStrict([]byte(receipt), "receipt", &r); err != nil {
-		return nil, err
-	}
-	if err := r.validate(); err != nil {
-		return nil, err
+		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "claim %s is %s", id, cl.Status)
 	}
 	svc := ServiceID{MSPID: who.MSPID, Subject: who.Subject}
-	if r.Service != svc {
-		return nil, fmt.Errorf("the receipt belongs to service %s/%s, not to the caller %s/%s", r.Service.MSPID, r.Service.Subject, svc.MSPID, svc.Subject)
-	}
-	cert, err := ctx.GetClientIdentity().GetX509Certificate()
+	r, err := c.provenReceipt(ctx, cl, svc, receipt, sequence, proof)
 	if err != nil {
 		return nil, err
-	}
-	if err := r.verifySignature(cert); err != nil {
-		return nil, err
-	}
-	if r.InputDigest != cl.InputDigest {
-		return nil, fmt.Errorf("the receipt is for input %s, the claim for %s", r.InputDigest, cl.InputDigest)
-	}
-	name, _, err := registry.SplitRef(r.Model)
-	if err != nil || name != cl.ModelName {
-		return nil, fmt.Errorf("the receipt's model %s is not a version of %s", r.Model, cl.ModelName)
-	}
-	leaf, err := r.leaf()
-	if err != nil {
-		return nil, err
-	}
-	inc, err := c.included(ctx, svc, sequence, leaf, proof)
-	if err != nil {
-		return nil, err
-	}
-	if !inc.Included {
-		return nil, fmt.Errorf("the receipt is not in batch %d of %s/%s (root %s)", sequence, svc.MSPID, svc.Subject, inc.Root)
 	}
 	voteKey, err := key(ctx, claimVoteType, id, who.MSPID)
 	if err != nil {
@@ -385,7 +367,7 @@ func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, id, 
 	var prior ClaimAttestation
 	if found, err := ledgerutil.GetJSON(ctx, voteKey, &prior); err != nil || found {
 		if err == nil {
-			err = fmt.Errorf("%s already attested claim %s (transaction %s)", who.MSPID, id, prior.TxID)
+			err = ledgerutil.Refuse(ledgerutil.AlreadyDone, "%s already attested claim %s (transaction %s)", who.MSPID, id, prior.TxID)
 		}
 		return nil, err
 	}
@@ -397,43 +379,88 @@ func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, id, 
 	if _, err := ledgerutil.PutJSON(ctx, voteKey, vote); err != nil {
 		return nil, err
 	}
-	agreeing := []string{who.MSPID}
-	votes, err := c.ClaimAttestations(ctx, id)
+	return c.tally(ctx, cl, ck, vote)
+}
+
+// provenReceipt decodes the receipt and checks it is the caller's, for the claim, and
+// included in the caller's anchored batch `sequence`.
+func (c *Contract) provenReceipt(ctx contractapi.TransactionContextInterface, cl *Claim, svc ServiceID, receipt string, sequence uint64, proof string) (*Receipt, error) {
+	var r Receipt
+	if err := ledgerutil.DecodeStrict([]byte(receipt), "receipt", &r); err != nil {
+		return nil, err
+	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	if r.Service != svc {
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "the receipt belongs to service %s/%s, not to the caller %s/%s", r.Service.MSPID, r.Service.Subject, svc.MSPID, svc.Subject)
+	}
+	cert, err := ctx.GetClientIdentity().GetX509Certificate()
+	if err != nil {
+		return nil, ledgerutil.Context(err, "reading the caller's certificate")
+	}
+	if err := r.verifySignature(cert); err != nil {
+		return nil, err
+	}
+	if r.InputDigest != cl.InputDigest {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "the receipt is for input %s, the claim for %s", r.InputDigest, cl.InputDigest)
+	}
+	if name, _, err := registry.SplitRef(r.Model); err != nil || name != cl.ModelName {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "the receipt's model %s is not a version of %s", r.Model, cl.ModelName)
+	}
+	leaf, err := r.leaf()
+	if err != nil {
+		return nil, ledgerutil.Context(err, "hashing the receipt")
+	}
+	inc, err := c.included(ctx, svc, sequence, leaf, proof)
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range votes {
-		if v.Service.MSPID != who.MSPID && v.OutputDigest == r.OutputDigest {
+	if !inc.Included {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "the receipt is not in batch %d of %s/%s (root %s)", sequence, svc.MSPID, svc.Subject, inc.Root)
+	}
+	return &r, nil
+}
+
+// tally accepts the claim once k orgs, the caller's new vote included, gave the same output.
+func (c *Contract) tally(ctx contractapi.TransactionContextInterface, cl *Claim, ck string, vote ClaimAttestation) (*Claim, error) {
+	agreeing := []string{vote.Service.MSPID}
+	votes, err := c.ClaimAttestations(ctx, cl.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range votes { // committed votes only: a transaction does not read its own writes
+		if v.Service.MSPID != vote.Service.MSPID && v.OutputDigest == vote.OutputDigest {
 			agreeing = append(agreeing, v.Service.MSPID)
 		}
 	}
 	slices.Sort(agreeing)
-	if len(agreeing) >= cl.K {
-		cl.Status, cl.AcceptedOutput, cl.AgreeingOrgs = "accepted", r.OutputDigest, agreeing
-		raw, err := ledgerutil.PutJSON(ctx, ck, cl)
-		if err != nil {
-			return nil, err
-		}
-		return cl, ctx.GetStub().SetEvent("ClaimAccepted", raw)
+	if len(agreeing) < cl.K {
+		return cl, nil
 	}
-	return cl, nil
+	cl.Status, cl.AcceptedOutput, cl.AgreeingOrgs = "accepted", vote.OutputDigest, agreeing
+	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
+	if err != nil {
+		return nil, err
+	}
+	return cl, ctx.GetStub().SetEvent("ClaimAccepted", raw)
 }
 
 // ClaimAttestations lists every org's answer to a claim, by MSP ID.
 func (c *Contract) ClaimAttestations(ctx contractapi.TransactionContextInterface, id string) ([]*ClaimAttestation, error) {
 	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(claimVoteType, []string{id})
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "listing attestations of claim "+id)
 	}
 	defer iter.Close()
 	out := []*ClaimAttestation{}
 	for iter.HasNext() {
 		kv, err := iter.Next()
 		if err != nil {
-			return nil, err
+			return nil, ledgerutil.Context(err, "listing attestations of claim "+id)
 		}
 		var v ClaimAttestation
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
+		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &v); err != nil {
 			return nil, err
 		}
 		out = append(out, &v)
@@ -458,7 +485,7 @@ func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, id str
 		return nil, "", err
 	}
 	if !found {
-		return nil, "", fmt.Errorf("no claim %q", id)
+		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "no claim %q", id)
 	}
 	return &cl, ck, nil
 }
@@ -472,15 +499,15 @@ func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, id
 	if err := who.RequireAdmin("ExecutePayout"); err != nil {
 		return nil, err
 	}
-	if !amountPattern.MatchString(amount) {
-		return nil, fmt.Errorf("amount %q must be a decimal with at most 2 decimals", amount)
+	if err := ledgerutil.Check("amount", amount, ledgerutil.AmountPattern); err != nil {
+		return nil, err
 	}
 	cl, _, err := c.loadClaim(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if cl.Status != "accepted" {
-		return nil, fmt.Errorf("claim %s is %s: %d of %d organizations have not yet attested the same decision", id, cl.Status, len(cl.AgreeingOrgs), cl.K)
+		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "claim %s is %s: %d of %d organizations have not yet attested the same decision", id, cl.Status, len(cl.AgreeingOrgs), cl.K)
 	}
 	pk, err := key(ctx, payoutKeyType, id)
 	if err != nil {
@@ -489,7 +516,7 @@ func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, id
 	var prior Payout
 	if found, err := ledgerutil.GetJSON(ctx, pk, &prior); err != nil || found {
 		if err == nil {
-			err = fmt.Errorf("claim %s was already paid out (transaction %s)", id, prior.TxID)
+			err = ledgerutil.Refuse(ledgerutil.AlreadyDone, "claim %s was already paid out (transaction %s)", id, prior.TxID)
 		}
 		return nil, err
 	}

@@ -2,7 +2,8 @@ package attestation
 
 import (
 	"crypto/sha256"
-	"errors"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // Merkle proofs follow RFC 6962/9162: leaves are hashed with a 0x00 prefix, inner
@@ -26,12 +27,12 @@ func nodeHash(left, right []byte) []byte {
 // rootFromProof recomputes the root that an inclusion proof for leaf leads to.
 func rootFromProof(leaf []byte, index, size uint64, path [][]byte) ([]byte, error) {
 	if size == 0 || index >= size {
-		return nil, errors.New("proof index is outside its tree")
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "proof index is outside its tree")
 	}
 	fn, sn, r := index, size-1, leaf
 	for _, p := range path {
 		if sn == 0 {
-			return nil, errors.New("proof is longer than its tree")
+			return nil, ledgerutil.Refuse(ledgerutil.Invalid, "proof is longer than its tree")
 		}
 		if fn&1 == 1 || fn == sn {
 			r = nodeHash(p, r)
@@ -48,7 +49,7 @@ func rootFromProof(leaf []byte, index, size uint64, path [][]byte) ([]byte, erro
 		sn >>= 1
 	}
 	if sn != 0 {
-		return nil, errors.New("proof is shorter than its tree")
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "proof is shorter than its tree")
 	}
 	return r, nil
 }

@@ -8,11 +8,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"regexp"
-)
+	"slices"
 
-var safeText = regexp.MustCompile(`^[A-Za-z0-9@._:+\-/ ]{0,128}$`)
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
+)
 
 // Receipt is what an inference service signs for every response.
 type Receipt struct {
@@ -79,19 +78,28 @@ func (r *Receipt) leaf() ([]byte, error) {
 	return leafHash(raw), nil
 }
 
+// validate checks the receipt's fields in a fixed order, so every endorser names the
+// same first problem.
 func (r *Receipt) validate() error {
 	if r.Schema != "fabricml.receipt/v1" {
-		return fmt.Errorf("receipt schema %q is not fabricml.receipt/v1", r.Schema)
+		return ledgerutil.Refuse(ledgerutil.Invalid, "receipt schema %q is not fabricml.receipt/v1", r.Schema)
 	}
-	for field, v := range map[string]string{"model": r.Model, "time": r.Time, "service.mspId": r.Service.MSPID, "service.subject": r.Service.Subject} {
-		if !safeText.MatchString(v) {
-			return fmt.Errorf("receipt %s %q holds characters outside [A-Za-z0-9@._:+-/ ]", field, v)
+	text := map[string]string{"model": r.Model, "time": r.Time, "service.mspId": r.Service.MSPID, "service.subject": r.Service.Subject}
+	digests := map[string]string{"manifestDigest": r.ManifestDigest, "inputDigest": r.InputDigest,
+		"outputDigest": r.OutputDigest, "certificateDigest": r.CertificateDig}
+	for _, rule := range []struct {
+		fields  map[string]string
+		pattern string
+	}{{text, ledgerutil.SafeTextPattern}, {digests, ledgerutil.DigestPattern}} {
+		names := make([]string, 0, len(rule.fields))
+		for name := range rule.fields {
+			names = append(names, name)
 		}
-	}
-	for field, v := range map[string]string{"manifestDigest": r.ManifestDigest, "inputDigest": r.InputDigest,
-		"outputDigest": r.OutputDigest, "certificateDigest": r.CertificateDig} {
-		if err := checkDigest("receipt "+field, v); err != nil {
-			return err
+		slices.Sort(names)
+		for _, name := range names {
+			if err := ledgerutil.Check("receipt "+name, rule.fields[name], rule.pattern); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -102,23 +110,23 @@ func (r *Receipt) validate() error {
 func (r *Receipt) verifySignature(cert *x509.Certificate) error {
 	sum := sha256.Sum256(cert.Raw)
 	if hex.EncodeToString(sum[:]) != r.CertificateDig {
-		return fmt.Errorf("the receipt names certificate %s, not the caller's", r.CertificateDig)
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "the receipt names certificate %s, not the caller's", r.CertificateDig)
 	}
 	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
-		return fmt.Errorf("receipts must be signed with an ECDSA key")
+		return ledgerutil.Refuse(ledgerutil.Invalid, "receipts must be signed with an ECDSA key")
 	}
 	sig, err := base64.StdEncoding.DecodeString(r.Signature)
 	if err != nil {
-		return fmt.Errorf("receipt signature is not base64: %w", err)
+		return ledgerutil.Refuse(ledgerutil.Invalid, "receipt signature is not base64: %v", err)
 	}
 	body, err := r.body()
 	if err != nil {
-		return err
+		return ledgerutil.Context(err, "encoding the receipt")
 	}
 	digest := sha256.Sum256(body)
 	if !ecdsa.VerifyASN1(key, digest[:], sig) {
-		return fmt.Errorf("receipt signature does not verify with the caller's certificate")
+		return ledgerutil.Refuse(ledgerutil.Invalid, "receipt signature does not verify with the caller's certificate")
 	}
 	return nil
 }

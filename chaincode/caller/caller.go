@@ -2,10 +2,11 @@
 package caller
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // Node roles come from the NodeOU the org's Fabric CA wrote into the certificate.
@@ -29,15 +30,18 @@ func Of(ctx contractapi.TransactionContextInterface) (Identity, error) {
 	id := ctx.GetClientIdentity()
 	mspID, err := id.GetMSPID()
 	if err != nil {
-		return Identity{}, fmt.Errorf("reading caller MSP ID: %w", err)
+		return Identity{}, ledgerutil.Context(err, "reading the caller's MSP ID")
 	}
 	cert, err := id.GetX509Certificate()
-	if err != nil || cert == nil {
-		return Identity{}, fmt.Errorf("reading caller certificate: %v", err)
+	if err != nil {
+		return Identity{}, ledgerutil.Context(err, "reading the caller's certificate")
+	}
+	if cert == nil {
+		return Identity{}, ledgerutil.Refuse(ledgerutil.Forbidden, "the caller presented no X.509 certificate")
 	}
 	role, _, err := id.GetAttributeValue("role")
 	if err != nil {
-		return Identity{}, fmt.Errorf("reading caller role attribute: %w", err)
+		return Identity{}, ledgerutil.Context(err, "reading the caller's role attribute")
 	}
 	return Identity{
 		MSPID:    mspID,
@@ -60,8 +64,17 @@ func nodeRole(units []string) string {
 // RequireAdmin fails unless the caller is an admin of its organization.
 func (c Identity) RequireAdmin(action string) error {
 	if c.NodeRole != NodeRoleAdmin {
-		return fmt.Errorf("%s needs an org admin identity; caller %q of %s has node role %q",
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "%s needs an org admin identity; caller %q of %s has node role %q",
 			action, c.Subject, c.MSPID, c.NodeRole)
+	}
+	return nil
+}
+
+// RequireRole fails unless the caller's certificate carries the role attribute.
+func (c Identity) RequireRole(role, action string) error {
+	if c.Role != role {
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "%s needs an identity with role=%s; %q of %s has role %q",
+			action, role, c.Subject, c.MSPID, c.Role)
 	}
 	return nil
 }

@@ -6,11 +6,12 @@ package conformance
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 const keyType = "conformance"
@@ -30,9 +31,9 @@ func New(localMSPID string) *Contract {
 
 func key(ctx contractapi.TransactionContextInterface, k string) (string, error) {
 	if k == "" {
-		return "", fmt.Errorf("key must not be empty")
+		return "", ledgerutil.Refuse(ledgerutil.Invalid, "key must not be empty")
 	}
-	return ctx.GetStub().CreateCompositeKey(keyType, []string{k})
+	return ledgerutil.Key(ctx, keyType, k)
 }
 
 // Put stores value under key and returns it.
@@ -55,7 +56,7 @@ func (c *Contract) Get(ctx contractapi.TransactionContextInterface, k string) (s
 		return "", err
 	}
 	if v == nil {
-		return "", fmt.Errorf("no value for key %q", k)
+		return "", ledgerutil.Refuse(ledgerutil.NotFound, "no value for key %q", k)
 	}
 	return string(v), nil
 }
@@ -76,7 +77,7 @@ func (c *Contract) EchoTransient(ctx contractapi.TransactionContextInterface, na
 	}
 	v, ok := t[name]
 	if !ok {
-		return "", fmt.Errorf("no transient field %q", name)
+		return "", ledgerutil.Refuse(ledgerutil.NotFound, "no transient field %q", name)
 	}
 	return string(v), nil
 }
@@ -92,9 +93,9 @@ func (c *Contract) HashTransient(ctx contractapi.TransactionContextInterface, na
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// Fail always returns an error with the given message.
+// Fail always refuses (CONFLICT, a stand-in for any refusal) with the given message.
 func (c *Contract) Fail(_ contractapi.TransactionContextInterface, message string) error {
-	return fmt.Errorf("%s", message)
+	return ledgerutil.Refuse(ledgerutil.Conflict, "%s", message)
 }
 
 // Panic crashes the transaction; the server turns it into an error response.
@@ -105,7 +106,7 @@ func (c *Contract) Panic(_ contractapi.TransactionContextInterface, message stri
 // FailOnOrg fails only on the given org's endorser, and otherwise stores a value.
 func (c *Contract) FailOnOrg(ctx contractapi.TransactionContextInterface, mspID, k string) (string, error) {
 	if c.LocalMSPID == mspID {
-		return "", fmt.Errorf("endorsement refused by %s on purpose", mspID)
+		return "", ledgerutil.Refuse(ledgerutil.Forbidden, "endorsement refused by %s on purpose", mspID)
 	}
 	return c.Put(ctx, k, "endorsed")
 }
@@ -123,7 +124,7 @@ func (c *Contract) PutPrivate(ctx contractapi.TransactionContextInterface, colle
 	}
 	v, ok := t["value"]
 	if !ok {
-		return fmt.Errorf("the private value must be sent as transient field \"value\"")
+		return ledgerutil.Refuse(ledgerutil.Invalid, "the private value must be sent as transient field \"value\"")
 	}
 	ck, err := key(ctx, k)
 	if err != nil {
@@ -143,7 +144,7 @@ func (c *Contract) GetPrivate(ctx contractapi.TransactionContextInterface, colle
 		return "", err
 	}
 	if v == nil {
-		return "", fmt.Errorf("no private value for key %q in %s", k, collection)
+		return "", ledgerutil.Refuse(ledgerutil.NotFound, "no private value for key %q in %s", k, collection)
 	}
 	return string(v), nil
 }
@@ -151,7 +152,7 @@ func (c *Contract) GetPrivate(ctx contractapi.TransactionContextInterface, colle
 // SetKeyEndorsers requires the peers of every listed org to endorse later writes of key.
 func (c *Contract) SetKeyEndorsers(ctx contractapi.TransactionContextInterface, k string, mspIDs []string) error {
 	if len(mspIDs) == 0 {
-		return fmt.Errorf("at least one MSP ID is needed")
+		return ledgerutil.Refuse(ledgerutil.Invalid, "at least one MSP ID is needed")
 	}
 	ck, err := key(ctx, k)
 	if err != nil {

@@ -2,8 +2,6 @@
 package consortium
 
 import (
-	"encoding/json"
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -70,14 +68,14 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 		return nil, err
 	}
 	if n := utf8.RuneCountInString(displayName); n == 0 || n > MaxDisplayNameLen {
-		return nil, fmt.Errorf("display name must be 1 to %d characters, got %d", MaxDisplayNameLen, n)
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "display name must be 1 to %d characters, got %d", MaxDisplayNameLen, n)
 	}
-	now, err := txTime(ctx)
+	now, err := ledgerutil.TxTime(ctx)
 	if err != nil {
 		return nil, err
 	}
 	stub := ctx.GetStub()
-	key, err := stub.CreateCompositeKey(memberKeyType, []string{who.MSPID})
+	key, err := ledgerutil.Key(ctx, memberKeyType, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +89,8 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 	member.DisplayName = displayName
 	member.Admin = who.Subject
 	member.UpdatedAt = now
-	raw, err := json.Marshal(member)
+	raw, err := ledgerutil.PutJSON(ctx, key, member)
 	if err != nil {
-		return nil, err
-	}
-	if err := stub.PutState(key, raw); err != nil {
 		return nil, err
 	}
 	return member, stub.SetEvent("MemberJoined", raw)
@@ -107,36 +102,32 @@ func (c *Contract) Heartbeat(ctx contractapi.TransactionContextInterface) (*Hear
 	if err != nil {
 		return nil, err
 	}
-	now, err := txTime(ctx)
+	now, err := ledgerutil.TxTime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	stub := ctx.GetStub()
 	// One key per organization, so heartbeats of different orgs never conflict.
-	key, err := stub.CreateCompositeKey(heartbeatKeyType, []string{who.MSPID})
+	key, err := ledgerutil.Key(ctx, heartbeatKeyType, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
-	hb := &Heartbeat{MSPID: who.MSPID, Subject: who.Subject, At: now, TxID: stub.GetTxID()}
-	raw, err := json.Marshal(hb)
-	if err != nil {
-		return nil, err
-	}
-	return hb, stub.PutState(key, raw)
+	hb := &Heartbeat{MSPID: who.MSPID, Subject: who.Subject, At: now, TxID: ctx.GetStub().GetTxID()}
+	_, err = ledgerutil.PutJSON(ctx, key, hb)
+	return hb, err
 }
 
 // GetMember returns one member by MSP ID.
 func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID string) (*Member, error) {
-	key, err := ctx.GetStub().CreateCompositeKey(memberKeyType, []string{mspID})
+	key, err := ledgerutil.Key(ctx, memberKeyType, mspID)
 	if err != nil {
-		return nil, fmt.Errorf("invalid MSP ID %q: %w", mspID, err)
+		return nil, ledgerutil.Context(err, "MSP ID")
 	}
 	member, err := readMember(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	if member == nil {
-		return nil, fmt.Errorf("no member with MSP ID %q", mspID)
+		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "no member with MSP ID %q", mspID)
 	}
 	return member, nil
 }
@@ -145,18 +136,18 @@ func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID 
 func (c *Contract) ListMembers(ctx contractapi.TransactionContextInterface) ([]*Member, error) {
 	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(memberKeyType, nil)
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "listing members")
 	}
 	defer iter.Close()
 	members := []*Member{}
 	for iter.HasNext() {
 		kv, err := iter.Next()
 		if err != nil {
-			return nil, err
+			return nil, ledgerutil.Context(err, "listing members")
 		}
 		var m Member
-		if err := json.Unmarshal(kv.Value, &m); err != nil {
-			return nil, fmt.Errorf("member record %q is corrupt: %w", kv.Key, err)
+		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &m); err != nil {
+			return nil, err
 		}
 		members = append(members, &m)
 	}
@@ -182,19 +173,12 @@ func (c *Contract) Info(ctx contractapi.TransactionContextInterface) (*Info, err
 }
 
 func readMember(ctx contractapi.TransactionContextInterface, key string) (*Member, error) {
-	raw, err := ctx.GetStub().GetState(key)
-	if err != nil || raw == nil {
+	var m Member
+	found, err := ledgerutil.GetJSON(ctx, key, &m)
+	if err != nil || !found {
 		return nil, err
 	}
-	var m Member
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("member record %q is corrupt: %w", key, err)
-	}
 	return &m, nil
-}
-
-func txTime(ctx contractapi.TransactionContextInterface) (string, error) {
-	return ledgerutil.TxTime(ctx)
 }
 
 // MemberMSPIDs lists the MSP IDs of the consortium's members, in order.

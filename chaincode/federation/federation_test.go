@@ -94,8 +94,8 @@ func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *test
 			t.Fatal(err)
 		}
 	}
-	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("c"), 10) }); err == nil {
-		t.Fatal("a second commitment was accepted")
+	if _, err := fakeledger.Submit(stub, trainers[0], func(ctx fakeledger.Ctx) (*Commitment, error) { return c.Commit(ctx, "t1", 1, d("z"), 10) }); err == nil {
+		t.Fatal("a second, different commitment was accepted")
 	}
 	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*Task, error) { return c.Advance(ctx, "t1") }); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestARoundRewardsHonestParticipantsAndSlashesTheFlaggedAndTheSilent(t *test
 		t.Fatalf("one post per digest must not finalize: %v", err)
 	}
 	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*AggregatePost, error) {
-		return c.PostAggregate(ctx, "t1", 1, d("9"), scores, flag)
+		return c.PostAggregate(ctx, "t1", 1, d("7"), scores, flag)
 	}); err == nil || !strings.Contains(err.Error(), "already posted") {
 		t.Fatalf("a second post by one org was accepted: %v", err)
 	}

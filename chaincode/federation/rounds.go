@@ -1,8 +1,9 @@
 package federation
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 		return nil, err
 	}
 	if t.Status != StatusRunning {
-		return nil, fmt.Errorf("task %s is %s", id, t.Status)
+		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "task %s is %s", id, t.Status)
 	}
 	now, err := txNow(ctx)
 	if err != nil {
@@ -43,7 +44,7 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 	switch t.Phase {
 	case PhaseCommit:
 		if len(commitments) < len(t.active()) && !t.pastDeadline(now) {
-			return nil, fmt.Errorf("%d of %d participants committed and the phase ends at %s", len(commitments), len(t.active()), t.PhaseDeadline)
+			return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "%d of %d participants committed and the phase ends at %s", len(commitments), len(t.active()), t.PhaseDeadline)
 		}
 		if len(commitments) < t.MinParticipants {
 			return t, c.closeRound(ctx, k, t, now, fmt.Sprintf("only %d of the %d required participants committed before %s", len(commitments), t.MinParticipants, t.PhaseDeadline))
@@ -51,7 +52,7 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 		t.enterPhase(PhaseReveal, now)
 	case PhaseReveal:
 		if revealed < len(commitments) && !t.pastDeadline(now) {
-			return nil, fmt.Errorf("%d of %d commitments revealed and the phase ends at %s", revealed, len(commitments), t.PhaseDeadline)
+			return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "%d of %d commitments revealed and the phase ends at %s", revealed, len(commitments), t.PhaseDeadline)
 		}
 		if revealed < t.MinParticipants {
 			return t, c.closeRound(ctx, k, t, now, fmt.Sprintf("only %d of the %d required participants revealed before %s", revealed, t.MinParticipants, t.PhaseDeadline))
@@ -67,7 +68,7 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 			return t, err
 		}
 		if !t.pastDeadline(now) {
-			return nil, fmt.Errorf("%d of %d organizations posted an aggregate, no quorum yet, and the aggregate phase ends at %s", len(posts), len(t.orgs()), t.PhaseDeadline)
+			return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "%d of %d organizations posted an aggregate, no quorum yet, and the aggregate phase ends at %s", len(posts), len(t.orgs()), t.PhaseDeadline)
 		}
 		return t, c.closeRound(ctx, k, t, now, "no quorum of organizations posted the same aggregate before the deadline")
 	}
@@ -76,21 +77,20 @@ func (c *Contract) Advance(ctx contractapi.TransactionContextInterface, id strin
 
 // PostAggregate records the caller org's aggregate digest, scores and flags under its own
 // key, so posts from several orgs at once never conflict; Advance finalizes the round once
-// a majority of participating orgs posted the same digest.
+// a majority of participating orgs posted the same digest. Posting the same digest, scores
+// and flags again returns the post unchanged (no second event), in any phase; another post
+// by the same org for a round is a CONFLICT: the quorum counts one post per org.
 func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id string, round int, digest, scores string, flagged []string) (*AggregatePost, error) {
 	t, _, err := c.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	who, _, err := c.requirePhase(ctx, t, round, PhaseAggregate)
+	who, err := caller.Of(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if who.NodeRole != caller.NodeRoleAdmin && who.Role != "trainer" {
-		return nil, fmt.Errorf("an org admin or trainer must post the aggregate")
-	}
-	if !slices.Contains(t.orgs(), who.MSPID) {
-		return nil, fmt.Errorf("%s has no active participant in task %s", who.MSPID, id)
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "an org admin or trainer must post the aggregate")
 	}
 	if err := ledgerutil.CheckDigest("digest", digest); err != nil {
 		return nil, err
@@ -99,29 +99,27 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 	if err := ledgerutil.DecodeStrict([]byte(scores), "scores", &post.Scores); err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for _, p := range t.active() {
-		known[p.Key()] = true
-	}
-	for name, score := range post.Scores {
-		if !known[name] || score < 0 {
-			return nil, fmt.Errorf("score for %q: participants are %v and scores must not be negative", name, t.active())
-		}
-	}
-	for _, f := range flagged {
-		if !known[f] {
-			return nil, fmt.Errorf("flagged %q is not an active participant", f)
-		}
-	}
-	pk, err := ctx.GetStub().CreateCompositeKey(aggregateKeyType, []string{id, fmt.Sprintf("%06d", round), who.MSPID})
+	pk, err := ledgerutil.Key(ctx, aggregateKeyType, id, fmt.Sprintf("%06d", round), who.MSPID)
 	if err != nil {
 		return nil, err
 	}
 	var prior AggregatePost
 	if found, err := ledgerutil.GetJSON(ctx, pk, &prior); err != nil || found {
-		if err == nil {
-			err = fmt.Errorf("%s already posted an aggregate for round %d", who.MSPID, round)
+		if err == nil && !samePost(&prior, &post) {
+			err = ledgerutil.Refuse(ledgerutil.Conflict, "%s already posted an aggregate for round %d (%s, transaction %s)", who.MSPID, round, prior.Digest, prior.TxID)
 		}
+		if err == nil {
+			return &prior, nil
+		}
+		return nil, err
+	}
+	if !slices.Contains(t.orgs(), who.MSPID) {
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "%s has no active participant in task %s", who.MSPID, id)
+	}
+	if err := checkPhase(ctx, t, round, PhaseAggregate); err != nil {
+		return nil, err
+	}
+	if err := checkAssessment(t, post.Scores, flagged); err != nil {
 		return nil, err
 	}
 	raw, err := ledgerutil.PutJSON(ctx, pk, post)
@@ -129,6 +127,38 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 		return nil, err
 	}
 	return &post, ctx.GetStub().SetEvent("AggregatePosted", raw)
+}
+
+// samePost: the same digest, scores and set of flagged participants.
+func samePost(a, b *AggregatePost) bool {
+	fa, fb := slices.Clone(a.Flagged), slices.Clone(b.Flagged)
+	slices.Sort(fa)
+	slices.Sort(fb)
+	return a.Digest == b.Digest && maps.Equal(a.Scores, b.Scores) && slices.Equal(fa, fb)
+}
+
+// checkAssessment: scores (0 to MaxScore) and flags name active participants only.
+func checkAssessment(t *Task, scores map[string]int64, flagged []string) error {
+	known := map[string]bool{}
+	for _, p := range t.active() {
+		known[p.Key()] = true
+	}
+	names := make([]string, 0, len(scores))
+	for name := range scores {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the first bad score is the same on every endorser
+	for _, name := range names {
+		if score := scores[name]; !known[name] || score < 0 || score > MaxScore {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "score %d for %q: participants are %v and scores must be 0 to %d", score, name, t.active(), MaxScore)
+		}
+	}
+	for _, f := range flagged {
+		if !known[f] {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "flagged %q is not an active participant", f)
+		}
+	}
+	return nil
 }
 
 // Aggregates lists the posts of a round's participating orgs, by MSP ID.
@@ -159,17 +189,17 @@ func quorum(t *Task, posts []AggregatePost) (string, []AggregatePost) {
 func (c *Contract) aggregates(ctx contractapi.TransactionContextInterface, id string, round int) ([]AggregatePost, error) {
 	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(aggregateKeyType, []string{id, fmt.Sprintf("%06d", round)})
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "listing aggregates")
 	}
 	defer iter.Close()
 	out := []AggregatePost{}
 	for iter.HasNext() {
 		kv, err := iter.Next()
 		if err != nil {
-			return nil, err
+			return nil, ledgerutil.Context(err, "listing aggregates")
 		}
 		var p AggregatePost
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
+		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &p); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -241,7 +271,7 @@ func (c *Contract) finalize(ctx contractapi.TransactionContextInterface, k strin
 	for i, key := range honest {
 		share := pool / int64(max(len(honest), 1))
 		if total > 0 {
-			share = pool * scores[key] / total
+			share = mulDiv(pool, scores[key], total)
 		}
 		if i == len(honest)-1 {
 			share = pool - paid // integer remainders go to the last, so nothing is lost
@@ -269,7 +299,7 @@ func (c *Contract) closeRound(ctx contractapi.TransactionContextInterface, k str
 // the remaining stakes and unspent rewards. Token movements are summed per org and
 // applied once each: a transaction does not read its own writes back.
 func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k string, t *Task, now time.Time, result *RoundResult, deltas map[string]int64) error {
-	rk, err := ctx.GetStub().CreateCompositeKey(roundKeyType, []string{t.ID, fmt.Sprintf("%06d", t.Round)})
+	rk, err := ledgerutil.Key(ctx, roundKeyType, t.ID, fmt.Sprintf("%06d", t.Round))
 	if err != nil {
 		return err
 	}
@@ -302,11 +332,17 @@ func (c *Contract) endRound(ctx contractapi.TransactionContextInterface, k strin
 			continue
 		}
 		if err := token.Move(ctx, msp, deltas[msp]); err != nil {
-			return err
+			return ledgerutil.Context(err, "settling round "+fmt.Sprint(t.Round))
 		}
 	}
 	_, err = ledgerutil.PutJSON(ctx, k, t)
 	return err
+}
+
+// mulDiv is a*b/c without overflowing the product (a, b >= 0, c > 0, result <= a).
+func mulDiv(a, b, c int64) int64 {
+	r := new(big.Int).Mul(big.NewInt(a), big.NewInt(b))
+	return r.Quo(r, big.NewInt(c)).Int64()
 }
 
 func capitalized(status string) string {

@@ -4,12 +4,13 @@
 package federation
 
 import (
-	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
+	"github.com/fabricml/fabricml/chaincode/token"
 )
 
 const (
@@ -22,10 +23,8 @@ const (
 	PhaseAggregate = "AGGREGATE"
 )
 
-var (
-	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	rulePattern = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})(\+normbound)?$`)
-)
+// MaxScore bounds a participant's score in an aggregate post (the agents score up to 1000).
+const MaxScore = 1_000_000
 
 // TaskRequest is what an org admin submits to open a federated task.
 type TaskRequest struct {
@@ -63,28 +62,29 @@ type Task struct {
 	Escrow        int64         `json:"escrow"`
 }
 
+// validate checks a task request; every refusal is INVALID. Stake and reward are
+// bounded so that the escrow (reward x rounds) cannot overflow into a negative amount.
 func (r *TaskRequest) validate() error {
-	if !idPattern.MatchString(r.ID) {
-		return fmt.Errorf("task id %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", r.ID)
+	if err := ledgerutil.Check("task id", r.ID, ledgerutil.LedgerIDPattern); err != nil {
+		return err
 	}
-	if r.Rounds < 1 || r.Rounds > 1000 {
-		return fmt.Errorf("rounds must be 1 to 1000, got %d", r.Rounds)
-	}
-	if r.MinParticipants < 2 || r.MinParticipants > 256 {
-		return fmt.Errorf("minParticipants must be 2 to 256, got %d", r.MinParticipants)
-	}
-	if r.Stake < 0 || r.RewardPerRound < 0 {
-		return fmt.Errorf("stake and rewardPerRound must not be negative")
-	}
-	for name, s := range map[string]int64{"commitSeconds": r.CommitSeconds, "revealSeconds": r.RevealSeconds, "aggregateSeconds": r.AggregateSeconds} {
-		if s < 1 || s > 7*24*3600 {
-			return fmt.Errorf("%s must be 1 to 604800, got %d", name, s)
+	for _, b := range []struct {
+		name          string
+		value, lo, hi int64
+	}{
+		{"rounds", int64(r.Rounds), 1, 1000},
+		{"minParticipants", int64(r.MinParticipants), 2, 256},
+		{"stake", r.Stake, 0, token.MaxAmount},
+		{"rewardPerRound", r.RewardPerRound, 0, token.MaxAmount},
+		{"commitSeconds", r.CommitSeconds, 1, 7 * 24 * 3600},
+		{"revealSeconds", r.RevealSeconds, 1, 7 * 24 * 3600},
+		{"aggregateSeconds", r.AggregateSeconds, 1, 7 * 24 * 3600},
+	} {
+		if b.value < b.lo || b.value > b.hi {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "%s must be %d to %d, got %d", b.name, b.lo, b.hi, b.value)
 		}
 	}
-	if !rulePattern.MatchString(r.Rule) {
-		return fmt.Errorf("rule %q is invalid; allowed: fedavg, median, trimmed:<k>, krum:<f>:<m>, each optionally followed by +normbound", r.Rule)
-	}
-	return nil
+	return ledgerutil.Check("rule", r.Rule, ledgerutil.RulePattern)
 }
 
 func (t *Task) participant(msp, subject string) (int, bool) {
@@ -137,7 +137,7 @@ func (t *Task) pastDeadline(now time.Time) bool {
 func txNow(ctx contractapi.TransactionContextInterface) (time.Time, error) {
 	ts, err := ctx.GetStub().GetTxTimestamp()
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, ledgerutil.Context(err, "reading the transaction time")
 	}
 	return ts.AsTime().UTC(), nil
 }

@@ -4,8 +4,6 @@ package ledgerutil
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -15,19 +13,32 @@ import (
 func TxTime(ctx contractapi.TransactionContextInterface) (string, error) {
 	ts, err := ctx.GetStub().GetTxTimestamp()
 	if err != nil {
-		return "", err
+		return "", Context(err, "reading the transaction time")
 	}
 	return ts.AsTime().UTC().Format(time.RFC3339Nano), nil
+}
+
+// Key builds a composite key; Fabric refuses attributes that are not valid UTF-8 or
+// hold U+0000, which only a caller's argument can bring in.
+func Key(ctx contractapi.TransactionContextInterface, kind string, parts ...string) (string, error) {
+	k, err := ctx.GetStub().CreateCompositeKey(kind, parts)
+	if err != nil {
+		return "", Refuse(Invalid, "%s key %q: %v", kind, parts, err)
+	}
+	return k, nil
 }
 
 // GetJSON reads key into v; found is false when the key has no value.
 func GetJSON(ctx contractapi.TransactionContextInterface, key string, v any) (bool, error) {
 	raw, err := ctx.GetStub().GetState(key)
-	if err != nil || raw == nil {
-		return false, err
+	if err != nil {
+		return false, Context(err, "reading the ledger")
+	}
+	if raw == nil {
+		return false, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("record %q is corrupt: %w", key, err)
+		return false, Refuse(Internal, "record %q is corrupt: %v", key, err)
 	}
 	return true, nil
 }
@@ -37,9 +48,12 @@ func GetJSON(ctx contractapi.TransactionContextInterface, key string, v any) (bo
 func PutJSON(ctx contractapi.TransactionContextInterface, key string, v any) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return nil, Context(err, "encoding a record")
 	}
-	return raw, ctx.GetStub().PutState(key, raw)
+	if err := ctx.GetStub().PutState(key, raw); err != nil {
+		return nil, Context(err, "writing the ledger")
+	}
+	return raw, nil
 }
 
 // DecodeStrict parses exactly one JSON value into v and refuses unknown fields.
@@ -47,20 +61,19 @@ func DecodeStrict(raw []byte, what string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s is not valid: %w", what, err)
+		return Refuse(Invalid, "%s is not valid: %v", what, err)
 	}
 	if dec.More() {
-		return fmt.Errorf("%s must be a single JSON object", what)
+		return Refuse(Invalid, "%s must be a single JSON object", what)
 	}
 	return nil
 }
 
-var digestPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// CheckDigest refuses anything but a SHA-256 in lowercase hex, naming the field.
-func CheckDigest(field, value string) error {
-	if !digestPattern.MatchString(value) {
-		return fmt.Errorf("%s must be 64 lowercase hex characters (SHA-256), got %q", field, value)
+// DecodeRecord parses a stored record (from a range query or history), refusing
+// corrupt state as INTERNAL.
+func DecodeRecord(key string, raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return Refuse(Internal, "record %q is corrupt: %v", key, err)
 	}
 	return nil
 }

@@ -3,7 +3,7 @@ package registry
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"encoding/json"
 	"slices"
 	"unicode/utf8"
 
@@ -37,7 +37,7 @@ func New() *Contract {
 }
 
 func modelKey(ctx contractapi.TransactionContextInterface, name, version string) (string, error) {
-	return ctx.GetStub().CreateCompositeKey(modelKeyType, []string{name, version})
+	return ledgerutil.Key(ctx, modelKeyType, name, version)
 }
 
 func actor(ctx contractapi.TransactionContextInterface, who caller.Identity) (Actor, error) {
@@ -59,53 +59,33 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 		return nil, err
 	}
 	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
-		return nil, fmt.Errorf("Register needs an identity with role=trainer or an org admin; %q of %s has role %q",
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "Register needs an identity with role=trainer or an org admin; %q of %s has role %q",
 			who.Subject, who.MSPID, who.Role)
 	}
-	if len(request) > MaxRequestBytes {
-		return nil, fmt.Errorf("registration is %d bytes; the limit is %d (put large provenance in the manifest)",
-			len(request), MaxRequestBytes)
-	}
-	var req RegistrationRequest
-	if err := ledgerutil.DecodeStrict([]byte(request), "registration", &req); err != nil {
-		return nil, err
-	}
-	if err := req.validate(); err != nil {
-		return nil, err
-	}
-	if !slices.Contains(req.TrainingOrgs, who.MSPID) {
-		return nil, fmt.Errorf("trainingOrgs %v must include the caller's organization %s", req.TrainingOrgs, who.MSPID)
-	}
-	_, members, err := requiredApprovals(ctx, req.Name)
+	req, err := decodeRegistration(request)
 	if err != nil {
 		return nil, err
 	}
-	for _, org := range req.TrainingOrgs {
-		if !slices.Contains(members, org) {
-			return nil, fmt.Errorf("training org %s is not a consortium member (members: %v)", org, members)
-		}
+	if err := checkTrainingOrgs(ctx, req, who.MSPID); err != nil {
+		return nil, err
 	}
 	key, err := modelKey(ctx, req.Name, req.Version)
 	if err != nil {
 		return nil, err
 	}
-	var existing ModelVersion
-	if found, err := getJSON(ctx, key, &existing); err != nil || found {
-		if err == nil {
-			err = fmt.Errorf("model %s version %s is already registered (transaction %s)", req.Name, req.Version, existing.RegisteredBy.TxID)
-		}
+	if err := refuseExisting(ctx, key, req); err != nil {
 		return nil, err
 	}
 	for _, parent := range req.Parents {
 		if _, err := c.Get(ctx, parent); err != nil {
-			return nil, fmt.Errorf("parent %s: %w", parent, err)
+			return nil, ledgerutil.Context(err, "parent "+parent)
 		}
 	}
 	by, err := actor(ctx, who)
 	if err != nil {
 		return nil, err
 	}
-	m := &ModelVersion{RegistrationRequest: req, RegisteredBy: by, Status: StatusRegistered, Approvals: []Actor{}}
+	m := &ModelVersion{RegistrationRequest: *req, RegisteredBy: by, Status: StatusRegistered, Approvals: []Actor{}}
 	if m.Parents == nil {
 		m.Parents = []string{}
 	}
@@ -113,6 +93,67 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 		m.Datasets = []DatasetFingerprint{}
 	}
 	return m, c.save(ctx, key, m, "ModelRegistered")
+}
+
+func decodeRegistration(request string) (*RegistrationRequest, error) {
+	if len(request) > MaxRequestBytes {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "registration is %d bytes; the limit is %d (put large provenance in the manifest)",
+			len(request), MaxRequestBytes)
+	}
+	var req RegistrationRequest
+	if err := ledgerutil.DecodeStrict([]byte(request), "registration", &req); err != nil {
+		return nil, err
+	}
+	return &req, req.validate()
+}
+
+// checkTrainingOrgs: the caller's org trains the version, and every training org is a member.
+func checkTrainingOrgs(ctx contractapi.TransactionContextInterface, req *RegistrationRequest, callerMSP string) error {
+	if !slices.Contains(req.TrainingOrgs, callerMSP) {
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "trainingOrgs %v must include the caller's organization %s", req.TrainingOrgs, callerMSP)
+	}
+	_, members, err := requiredApprovals(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	for _, org := range req.TrainingOrgs {
+		if !slices.Contains(members, org) {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "training org %s is not a consortium member (members: %v)", org, members)
+		}
+	}
+	return nil
+}
+
+// refuseExisting: a version is registered once. The same request again is ALREADY_DONE
+// (a retry whose first try took effect); other content under that name@version is a
+// CONFLICT, since a version's provenance never changes.
+func refuseExisting(ctx contractapi.TransactionContextInterface, key string, req *RegistrationRequest) error {
+	var existing ModelVersion
+	found, err := getJSON(ctx, key, &existing)
+	if err != nil || !found {
+		return err
+	}
+	if sameRegistration(&existing.RegistrationRequest, req) {
+		return ledgerutil.Refuse(ledgerutil.AlreadyDone, "model %s version %s is already registered with this request (transaction %s)",
+			req.Name, req.Version, existing.RegisteredBy.TxID)
+	}
+	return ledgerutil.Refuse(ledgerutil.Conflict, "model %s version %s is already registered with other content (transaction %s)",
+		req.Name, req.Version, existing.RegisteredBy.TxID)
+}
+
+// sameRegistration compares two requests as stored (absent lists are stored empty).
+func sameRegistration(a, b *RegistrationRequest) bool {
+	canonical := func(r RegistrationRequest) string {
+		if r.Parents == nil {
+			r.Parents = []string{}
+		}
+		if r.Datasets == nil {
+			r.Datasets = []DatasetFingerprint{}
+		}
+		raw, _ := json.Marshal(r) // a decoded request always encodes
+		return string(raw)
+	}
+	return canonical(*a) == canonical(*b)
 }
 
 // PutConfidential stores confidential provenance (transient field "confidential") in the
@@ -128,26 +169,27 @@ func (c *Contract) PutConfidential(ctx contractapi.TransactionContextInterface, 
 		return err
 	}
 	if who.MSPID != m.RegisteredBy.MSPID || (who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin) {
-		return fmt.Errorf("only a trainer or admin of %s, which registered %s, may store its confidential provenance",
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "only a trainer or admin of %s, which registered %s, may store its confidential provenance",
 			m.RegisteredBy.MSPID, ref)
 	}
 	if m.ConfidentialDigest == "" {
-		return fmt.Errorf("%s was registered without a confidentialDigest", ref)
+		return ledgerutil.Refuse(ledgerutil.Conflict, "%s was registered without a confidentialDigest", ref)
 	}
 	transient, err := ctx.GetStub().GetTransient()
 	if err != nil {
-		return err
+		return ledgerutil.Context(err, "reading transient data")
 	}
 	secret := transient[confidentialField]
 	sum := sha256.Sum256(secret)
 	if len(secret) == 0 || hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
-		return fmt.Errorf("transient field %q must hold the data whose SHA-256 was registered for %s",
+		return ledgerutil.Refuse(ledgerutil.Invalid, "transient field %q must hold the data whose SHA-256 was registered for %s",
 			confidentialField, ref)
 	}
 	return ctx.GetStub().PutPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key, secret)
 }
 
-// Approve records the caller org's approval; org admins only, once per org per version.
+// Approve records the caller org's approval; org admins only, once per org per version:
+// approving again returns the version unchanged, with no second event.
 func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
@@ -161,19 +203,17 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 		return nil, err
 	}
 	if m.Status == StatusRevoked || m.Status == StatusDeprecated {
-		return nil, fmt.Errorf("%s is %s and cannot be approved", ref, m.Status)
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "%s is %s and cannot be approved", ref, m.Status)
 	}
-	for _, a := range m.Approvals {
-		if a.MSPID == who.MSPID {
-			return nil, fmt.Errorf("%s already approved %s (transaction %s)", who.MSPID, ref, a.TxID)
-		}
+	if slices.ContainsFunc(m.Approvals, func(a Actor) bool { return a.MSPID == who.MSPID }) {
+		return m, nil
 	}
 	need, members, err := requiredApprovals(ctx, m.Name)
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(members, who.MSPID) {
-		return nil, fmt.Errorf("%s is not a consortium member and cannot approve", who.MSPID)
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "%s is not a consortium member and cannot approve", who.MSPID)
 	}
 	a, err := actor(ctx, who)
 	if err != nil {
@@ -206,21 +246,26 @@ func (c *Contract) changeStatus(ctx contractapi.TransactionContextInterface, ref
 		return nil, err
 	}
 	if n := utf8.RuneCountInString(reason); n == 0 || n > maxReasonLen {
-		return nil, fmt.Errorf("a reason of 1 to %d characters is required", maxReasonLen)
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "a reason of 1 to %d characters is required", maxReasonLen)
 	}
 	m, key, err := c.load(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	if m.Status == StatusRevoked {
-		return nil, fmt.Errorf("%s is already revoked (transaction %s)", ref, m.Revocation.TxID)
+		// Revoked is final: revoking again already took effect; deprecating it cannot.
+		code := ledgerutil.Conflict
+		if status == StatusRevoked {
+			code = ledgerutil.AlreadyDone
+		}
+		return nil, ledgerutil.Refuse(code, "%s is already revoked (transaction %s)", ref, m.Revocation.TxID)
 	}
 	if status == StatusDeprecated {
-		if m.Status == StatusDeprecated {
-			return nil, fmt.Errorf("%s is already deprecated", ref)
-		}
 		if !slices.Contains(m.TrainingOrgs, who.MSPID) {
-			return nil, fmt.Errorf("only an admin of a training org (%v) may deprecate %s", m.TrainingOrgs, ref)
+			return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "only an admin of a training org (%v) may deprecate %s", m.TrainingOrgs, ref)
+		}
+		if m.Status == StatusDeprecated {
+			return nil, ledgerutil.Refuse(ledgerutil.AlreadyDone, "%s is already deprecated", ref)
 		}
 	}
 	a, err := actor(ctx, who)
@@ -247,8 +292,8 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if err := who.RequireAdmin("VoteDeploymentPolicy"); err != nil {
 		return nil, err
 	}
-	if !namePattern.MatchString(name) {
-		return nil, fmt.Errorf("model name %q is invalid", name)
+	if err := ledgerutil.Check("model name", name, ledgerutil.ModelNamePattern); err != nil {
+		return nil, err
 	}
 	if err := checkRule(rule); err != nil {
 		return nil, err
@@ -258,13 +303,13 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 		return nil, err
 	}
 	if !slices.Contains(members, who.MSPID) {
-		return nil, fmt.Errorf("%s is not a consortium member and cannot vote", who.MSPID)
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "%s is not a consortium member and cannot vote", who.MSPID)
 	}
 	if _, err := threshold(rule, len(members)); err != nil {
 		return nil, err
 	}
 	stub := ctx.GetStub()
-	voteKey, err := stub.CreateCompositeKey(voteKeyType, []string{name, who.MSPID})
+	voteKey, err := ledgerutil.Key(ctx, voteKeyType, name, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -275,20 +320,9 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if _, err := ledgerutil.PutJSON(ctx, voteKey, PolicyVote{ModelName: name, Rule: rule, Voter: a}); err != nil {
 		return nil, err
 	}
-	voters := []string{}
-	for _, org := range members {
-		k, err := stub.CreateCompositeKey(voteKeyType, []string{name, org})
-		if err != nil {
-			return nil, err
-		}
-		var v PolicyVote
-		found, err := getJSON(ctx, k, &v)
-		if err != nil {
-			return nil, err
-		}
-		if (found && v.Rule == rule) || org == who.MSPID {
-			voters = append(voters, org)
-		}
+	voters, err := policyVoters(ctx, name, rule, members, who.MSPID)
+	if err != nil {
+		return nil, err
 	}
 	current, err := policyFor(ctx, name)
 	if err != nil {
@@ -298,7 +332,7 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 		return current, nil
 	}
 	policy := &DeploymentPolicy{ModelName: name, Rule: rule, Voters: voters, At: a.At, TxID: a.TxID}
-	key, err := stub.CreateCompositeKey(policyKeyType, []string{name})
+	key, err := ledgerutil.Key(ctx, policyKeyType, name)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +341,27 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 		return nil, err
 	}
 	return policy, stub.SetEvent("DeploymentPolicyChanged", raw)
+}
+
+// policyVoters are the members whose committed vote for name is rule, and the caller,
+// whose vote this transaction writes (a transaction does not read its own writes).
+func policyVoters(ctx contractapi.TransactionContextInterface, name, rule string, members []string, callerMSP string) ([]string, error) {
+	voters := []string{}
+	for _, org := range members {
+		k, err := ledgerutil.Key(ctx, voteKeyType, name, org)
+		if err != nil {
+			return nil, err
+		}
+		var v PolicyVote
+		found, err := getJSON(ctx, k, &v)
+		if err != nil {
+			return nil, err
+		}
+		if (found && v.Rule == rule) || org == callerMSP {
+			voters = append(voters, org)
+		}
+	}
+	return voters, nil
 }
 
 // GetDeploymentPolicy returns the rule in force for a model name.
@@ -329,7 +384,7 @@ func (c *Contract) load(ctx contractapi.TransactionContextInterface, ref string)
 		return nil, "", err
 	}
 	if !found {
-		return nil, "", fmt.Errorf("model %s is not registered", ref)
+		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "model %s is not registered", ref)
 	}
 	return &m, key, nil
 }

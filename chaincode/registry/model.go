@@ -5,7 +5,6 @@ package registry
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -22,12 +21,8 @@ const (
 	StatusDeprecated = "deprecated"
 )
 
-var (
-	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	versionPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$`)
-	keyPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	storageSchemes = []string{"file", "ipfs", "s3"}
-)
+// storageSchemes are where other members can fetch a version's files from; no local paths.
+var storageSchemes = []string{"https", "ipfs", "s3"}
 
 // Weights identifies the model's files the way OpenSSF model-signing does: a
 // SHA-256 per file and a root digest over them in path order.
@@ -101,89 +96,117 @@ func (m *ModelVersion) Ref() string { return m.Name + "@" + m.Version }
 // SplitRef parses "name@version".
 func SplitRef(ref string) (string, string, error) {
 	name, version, ok := strings.Cut(ref, "@")
-	if !ok || !namePattern.MatchString(name) || !versionPattern.MatchString(version) {
-		return "", "", fmt.Errorf("model reference %q must be name@version (name: lowercase letters, digits, . _ -; version: letters, digits, . + _ -)", ref)
+	if !ok || !ledgerutil.Matches(name, ledgerutil.ModelNamePattern) || !ledgerutil.Matches(version, ledgerutil.ModelVersionPattern) {
+		return "", "", ledgerutil.Refuse(ledgerutil.Invalid,
+			"model reference %q must be name@version (name: lowercase letters, digits, . _ -; version: letters, digits, . + _ -)", ref)
 	}
 	return name, version, nil
 }
 
-// validate checks every field it can without reading the ledger.
+// validate checks every field it can without reading the ledger; every refusal is INVALID.
 func (r *RegistrationRequest) validate() error {
-	if !namePattern.MatchString(r.Name) {
-		return fmt.Errorf("name %q is invalid; allowed: 1-64 lowercase letters, digits, '.', '_', '-'", r.Name)
-	}
-	if !versionPattern.MatchString(r.Version) {
-		return fmt.Errorf("version %q is invalid; allowed: 1-32 letters, digits, '.', '+', '_', '-'", r.Version)
-	}
-	if err := checkDigest("manifestDigest", r.ManifestDigest); err != nil {
-		return err
-	}
-	if err := checkDigest("weights.digest", r.Weights.Digest); err != nil {
-		return err
-	}
-	if r.Weights.Files < 1 {
-		return fmt.Errorf("weights.files must be at least 1, got %d", r.Weights.Files)
-	}
-	if len(r.Datasets) > 16 {
-		return fmt.Errorf("at most 16 datasets, got %d", len(r.Datasets))
-	}
-	for i, d := range r.Datasets {
-		if !keyPattern.MatchString(d.Name) {
-			return fmt.Errorf("datasets[%d].name %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", i, d.Name)
-		}
-		if err := checkDigest(fmt.Sprintf("datasets[%d].digest", i), d.Digest); err != nil {
+	checks := []func() error{r.validateIdentity, r.validateDatasets, r.validateSource, r.validateLineage, r.validateMetadata}
+	for _, check := range checks {
+		if err := check(); err != nil {
 			return err
-		}
-		if err := checkDigest(fmt.Sprintf("datasets[%d].schemaDigest", i), d.SchemaDigest); err != nil {
-			return err
-		}
-		if d.Rows < 0 {
-			return fmt.Errorf("datasets[%d].rows must not be negative", i)
-		}
-	}
-	if len(r.Code.Commit) > 0 && !regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`).MatchString(r.Code.Commit) {
-		return fmt.Errorf("code.commit %q must be a 40 or 64 character hex commit id", r.Code.Commit)
-	}
-	if len(r.Code.Repository) > 256 {
-		return fmt.Errorf("code.repository is longer than 256 characters")
-	}
-	if len(r.Parents) > 8 {
-		return fmt.Errorf("at most 8 parents, got %d", len(r.Parents))
-	}
-	for _, p := range r.Parents {
-		if _, _, err := SplitRef(p); err != nil {
-			return fmt.Errorf("parent: %w", err)
-		}
-		if p == r.Name+"@"+r.Version {
-			return fmt.Errorf("a version cannot be its own parent")
-		}
-	}
-	if len(r.Round) > 128 {
-		return fmt.Errorf("round reference is longer than 128 characters")
-	}
-	if len(r.TrainingOrgs) == 0 || len(r.TrainingOrgs) > 32 {
-		return fmt.Errorf("trainingOrgs must list 1 to 32 MSP IDs")
-	}
-	for _, u := range r.StorageURIs {
-		parsed, err := url.Parse(u)
-		if err != nil || !slices.Contains(storageSchemes, parsed.Scheme) {
-			return fmt.Errorf("storage URI %q is invalid; allowed schemes: file://, ipfs://, s3://", u)
-		}
-	}
-	if r.ConfidentialDigest != "" {
-		if err := checkDigest("confidentialDigest", r.ConfidentialDigest); err != nil {
-			return err
-		}
-	}
-	if len(r.Metrics) > 32 {
-		return fmt.Errorf("at most 32 metrics, got %d", len(r.Metrics))
-	}
-	for k := range r.Metrics {
-		if !keyPattern.MatchString(k) {
-			return fmt.Errorf("metric name %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", k)
 		}
 	}
 	return nil
 }
 
-var checkDigest = ledgerutil.CheckDigest
+func (r *RegistrationRequest) validateIdentity() error {
+	for _, c := range []struct{ field, value, pattern string }{
+		{"name", r.Name, ledgerutil.ModelNamePattern},
+		{"version", r.Version, ledgerutil.ModelVersionPattern},
+		{"manifestDigest", r.ManifestDigest, ledgerutil.DigestPattern},
+		{"weights.digest", r.Weights.Digest, ledgerutil.DigestPattern},
+	} {
+		if err := ledgerutil.Check(c.field, c.value, c.pattern); err != nil {
+			return err
+		}
+	}
+	if r.Weights.Files < 1 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "weights.files must be at least 1, got %d", r.Weights.Files)
+	}
+	if r.ConfidentialDigest != "" {
+		return ledgerutil.CheckDigest("confidentialDigest", r.ConfidentialDigest)
+	}
+	return nil
+}
+
+func (r *RegistrationRequest) validateDatasets() error {
+	if len(r.Datasets) > 16 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "at most 16 datasets, got %d", len(r.Datasets))
+	}
+	for i, d := range r.Datasets {
+		for _, c := range []struct{ field, value, pattern string }{
+			{"name", d.Name, ledgerutil.LedgerIDPattern},
+			{"digest", d.Digest, ledgerutil.DigestPattern},
+			{"schemaDigest", d.SchemaDigest, ledgerutil.DigestPattern},
+		} {
+			if err := ledgerutil.Check(fmt.Sprintf("datasets[%d].%s", i, c.field), c.value, c.pattern); err != nil {
+				return err
+			}
+		}
+		if d.Rows < 0 {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "datasets[%d].rows must not be negative", i)
+		}
+	}
+	return nil
+}
+
+func (r *RegistrationRequest) validateSource() error {
+	if len(r.Code.Commit) > 0 {
+		if err := ledgerutil.Check("code.commit", r.Code.Commit, ledgerutil.CommitHashPattern); err != nil {
+			return err
+		}
+	}
+	if len(r.Code.Repository) > 256 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "code.repository is longer than 256 characters")
+	}
+	for _, u := range r.StorageURIs {
+		parsed, err := url.Parse(u)
+		if err != nil || !slices.Contains(storageSchemes, parsed.Scheme) || parsed.Host == "" {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "storage URI %q is invalid; allowed schemes: https://, ipfs://, s3:// (with a host)", u)
+		}
+	}
+	return nil
+}
+
+func (r *RegistrationRequest) validateLineage() error {
+	if len(r.Parents) > 8 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "at most 8 parents, got %d", len(r.Parents))
+	}
+	for _, p := range r.Parents {
+		if _, _, err := SplitRef(p); err != nil {
+			return ledgerutil.Context(err, "parent")
+		}
+		if p == r.Name+"@"+r.Version {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "a version cannot be its own parent")
+		}
+	}
+	if len(r.Round) > 128 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "round reference is longer than 128 characters")
+	}
+	if len(r.TrainingOrgs) == 0 || len(r.TrainingOrgs) > 32 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "trainingOrgs must list 1 to 32 MSP IDs")
+	}
+	return nil
+}
+
+func (r *RegistrationRequest) validateMetadata() error {
+	if len(r.Metrics) > 32 {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "at most 32 metrics, got %d", len(r.Metrics))
+	}
+	names := make([]string, 0, len(r.Metrics))
+	for k := range r.Metrics {
+		names = append(names, k)
+	}
+	slices.Sort(names) // the first bad name is the same on every endorser
+	for _, k := range names {
+		if err := ledgerutil.Check("metric name", k, ledgerutil.LedgerIDPattern); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,19 +1,16 @@
 package registry
 
 import (
-	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/fabricml/fabricml/chaincode/consortium"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // DefaultRule applies to every model name without a voted policy.
 const DefaultRule = "MAJORITY"
-
-var atLeastPattern = regexp.MustCompile(`^AT_LEAST_([1-9][0-9]?)$`)
 
 // DeploymentPolicy is how many member orgs must approve a version of a model.
 type DeploymentPolicy struct {
@@ -32,20 +29,13 @@ type PolicyVote struct {
 }
 
 func checkRule(rule string) error {
-	switch rule {
-	case "MAJORITY", "ALL", "ANY":
-		return nil
-	}
-	if atLeastPattern.MatchString(rule) {
-		return nil
-	}
-	return fmt.Errorf("deployment rule %q is invalid; allowed: MAJORITY, ALL, ANY, AT_LEAST_<n>", rule)
+	return ledgerutil.Check("deployment rule", rule, ledgerutil.DeploymentRulePattern)
 }
 
 // threshold is the number of approvals a rule needs among `members` organizations.
 func threshold(rule string, members int) (int, error) {
 	if members < 1 {
-		return 0, fmt.Errorf("the consortium has no members yet")
+		return 0, ledgerutil.Refuse(ledgerutil.Conflict, "the consortium has no members yet")
 	}
 	switch rule {
 	case "MAJORITY":
@@ -55,20 +45,20 @@ func threshold(rule string, members int) (int, error) {
 	case "ANY":
 		return 1, nil
 	}
-	m := atLeastPattern.FindStringSubmatch(rule)
+	m := ledgerutil.Pattern(ledgerutil.AtLeastPolicyPattern).FindStringSubmatch(rule)
 	if m == nil {
 		return 0, checkRule(rule)
 	}
 	n, _ := strconv.Atoi(m[1])
 	if n > members {
-		return 0, fmt.Errorf("rule %s needs %d approvals but the consortium has %d members", rule, n, members)
+		return 0, ledgerutil.Refuse(ledgerutil.Invalid, "rule %s needs %d approvals but the consortium has %d members", rule, n, members)
 	}
 	return n, nil
 }
 
 // policyFor returns the voted policy of a model name, or the default.
 func policyFor(ctx contractapi.TransactionContextInterface, name string) (*DeploymentPolicy, error) {
-	key, err := ctx.GetStub().CreateCompositeKey(policyKeyType, []string{name})
+	key, err := ledgerutil.Key(ctx, policyKeyType, name)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,11 @@ package registry
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 // Deployability says whether a version may serve, and why.
@@ -81,29 +81,29 @@ func (c *Contract) Deployable(ctx contractapi.TransactionContextInterface, ref s
 // ordered by name and version; run it as an evaluation, not a submitted transaction.
 func (c *Contract) List(ctx contractapi.TransactionContextInterface, name string, pageSize int, bookmark string) (*Page, error) {
 	if pageSize < 1 || pageSize > 200 {
-		return nil, fmt.Errorf("page size must be 1 to 200, got %d", pageSize)
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "page size must be 1 to 200, got %d", pageSize)
 	}
 	attrs := []string{}
 	if name != "" {
-		if !namePattern.MatchString(name) {
-			return nil, fmt.Errorf("model name %q is invalid", name)
+		if err := ledgerutil.Check("model name", name, ledgerutil.ModelNamePattern); err != nil {
+			return nil, err
 		}
 		attrs = []string{name}
 	}
 	iter, meta, err := ctx.GetStub().GetStateByPartialCompositeKeyWithPagination(modelKeyType, attrs, int32(pageSize), bookmark)
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "listing models")
 	}
 	defer iter.Close()
 	page := &Page{Models: []*ModelVersion{}, Bookmark: meta.GetBookmark()}
 	for iter.HasNext() {
 		kv, err := iter.Next()
 		if err != nil {
-			return nil, err
+			return nil, ledgerutil.Context(err, "listing models")
 		}
 		var m ModelVersion
-		if err := json.Unmarshal(kv.Value, &m); err != nil {
-			return nil, fmt.Errorf("record %q is corrupt: %w", kv.Key, err)
+		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &m); err != nil {
+			return nil, err
 		}
 		page.Models = append(page.Models, &m)
 	}
@@ -118,18 +118,18 @@ func (c *Contract) History(ctx contractapi.TransactionContextInterface, ref stri
 	}
 	iter, err := ctx.GetStub().GetHistoryForKey(key)
 	if err != nil {
-		return nil, err
+		return nil, ledgerutil.Context(err, "reading the history of "+ref)
 	}
 	defer iter.Close()
 	entries := []*HistoryEntry{}
 	for iter.HasNext() {
 		mod, err := iter.Next()
 		if err != nil {
-			return nil, err
+			return nil, ledgerutil.Context(err, "reading the history of "+ref)
 		}
 		var m ModelVersion
-		if err := json.Unmarshal(mod.Value, &m); err != nil {
-			return nil, fmt.Errorf("history of %s is corrupt at %s: %w", ref, mod.TxId, err)
+		if err := ledgerutil.DecodeRecord(ref+" at "+mod.TxId, mod.Value, &m); err != nil {
+			return nil, err
 		}
 		entries = append(entries, &HistoryEntry{
 			TxID: mod.TxId, Timestamp: mod.Timestamp.AsTime().UTC().Format(time.RFC3339Nano), Record: &m,
@@ -166,12 +166,12 @@ func (c *Contract) Lineage(ctx contractapi.TransactionContextInterface, ref stri
 				continue
 			}
 			if len(seen) >= maxLineageNodes {
-				return nil, fmt.Errorf("lineage of %s has more than %d versions", ref, maxLineageNodes)
+				return nil, ledgerutil.Refuse(ledgerutil.Exhausted, "lineage of %s has more than %d versions", ref, maxLineageNodes)
 			}
 			seen[p] = true
 			parent, _, err := c.load(ctx, p)
 			if err != nil {
-				return nil, fmt.Errorf("lineage of %s: %w", ref, err)
+				return nil, ledgerutil.Context(err, "lineage of "+ref)
 			}
 			queue = append(queue, parent)
 		}
@@ -188,18 +188,18 @@ func (c *Contract) GetConfidential(ctx contractapi.TransactionContextInterface, 
 		return "", err
 	}
 	if m.ConfidentialDigest == "" {
-		return "", fmt.Errorf("%s has no confidential provenance", ref)
+		return "", ledgerutil.Refuse(ledgerutil.NotFound, "%s has no confidential provenance", ref)
 	}
 	raw, err := ctx.GetStub().GetPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key)
 	if err != nil {
-		return "", err
+		return "", ledgerutil.Context(err, "reading the confidential provenance of "+ref)
 	}
 	if raw == nil {
-		return "", fmt.Errorf("the confidential provenance of %s is held only by %s's peers", ref, m.RegisteredBy.MSPID)
+		return "", ledgerutil.Refuse(ledgerutil.NotFound, "the confidential provenance of %s is held only by %s's peers", ref, m.RegisteredBy.MSPID)
 	}
 	sum := sha256.Sum256(raw)
 	if hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
-		return "", fmt.Errorf("the confidential provenance of %s does not match its public digest", ref)
+		return "", ledgerutil.Refuse(ledgerutil.Internal, "the confidential provenance of %s does not match its public digest", ref)
 	}
 	return string(raw), nil
 }

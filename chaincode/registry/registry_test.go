@@ -10,6 +10,7 @@ import (
 
 	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
+	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 var (
@@ -43,7 +44,7 @@ func request(name, version string, mutate ...func(*RegistrationRequest)) string 
 		Datasets:     []DatasetFingerprint{{Name: "claims-2025", Digest: digestA, Rows: 1000, SchemaDigest: digestB}},
 		Code:         CodeCommit{Repository: "https://example.org/ml.git", Commit: strings.Repeat("c", 40)},
 		TrainingOrgs: []string{"Org1MSP"},
-		StorageURIs:  []string{"file:///var/fabricml/artifacts/" + digestB},
+		StorageURIs:  []string{"https://store.org1.example:7051/v1/blobs/"},
 		Metrics:      map[string]float64{"accuracy": 0.93},
 	}
 	for _, m := range mutate {
@@ -80,28 +81,32 @@ func TestRegisterRefusesBadInputAndStoresNothing(t *testing.T) {
 	cases := map[string]struct {
 		who     fakeledger.Identity
 		request string
+		code    ledgerutil.Code
 		want    string
 	}{
-		"no trainer role":     {user1, request("m", "1"), "role=trainer"},
-		"malformed digest":    {trainer1, request("m", "1", func(r *RegistrationRequest) { r.ManifestDigest = "xyz" }), "manifestDigest must be 64"},
-		"bad name":            {trainer1, request("Bad Name", "1"), "name \"Bad Name\" is invalid"},
-		"unknown field":       {trainer1, `{"name":"m","version":"1","registeredBy":{"mspId":"Org2MSP"}}`, "unknown field"},
-		"not json":            {trainer1, `{"name":`, "registration is not valid"},
-		"claims another org":  {trainer1, request("m", "1", func(r *RegistrationRequest) { r.TrainingOrgs = []string{"Org2MSP"} }), "must include the caller's organization Org1MSP"},
-		"non-member org":      {trainer1, request("m", "1", func(r *RegistrationRequest) { r.TrainingOrgs = []string{"Org1MSP", "Org9MSP"} }), "Org9MSP is not a consortium member"},
-		"unknown parent":      {trainer1, request("m", "2", func(r *RegistrationRequest) { r.Parents = []string{"m@1"} }), "model m@1 is not registered"},
-		"own parent":          {trainer1, request("m", "2", func(r *RegistrationRequest) { r.Parents = []string{"m@2"} }), "its own parent"},
-		"storage scheme":      {trainer1, request("m", "1", func(r *RegistrationRequest) { r.StorageURIs = []string{"http://x/y"} }), "allowed schemes"},
-		"over the size limit": {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Code.Repository = strings.Repeat("r", 5000) }), "the limit is 4096"},
-		"negative rows":       {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Datasets[0].Rows = -1 }), "rows must not be negative"},
+		"no trainer role":     {user1, request("m", "1"), ledgerutil.Forbidden, "role=trainer"},
+		"malformed digest":    {trainer1, request("m", "1", func(r *RegistrationRequest) { r.ManifestDigest = "xyz" }), ledgerutil.Invalid, "manifestDigest must be 64"},
+		"bad name":            {trainer1, request("Bad Name", "1"), ledgerutil.Invalid, `name must be 1-64 lowercase letters, digits, '.', '_', '-', starting with a letter or digit, got "Bad Name"`},
+		"bad metric name":     {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Metrics = map[string]float64{"ok": 1, "a b": 2} }), ledgerutil.Invalid, `metric name must be`},
+		"bad commit":          {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Code.Commit = "abc" }), ledgerutil.Invalid, "code.commit must be a 40 or 64"},
+		"unknown field":       {trainer1, `{"name":"m","version":"1","registeredBy":{"mspId":"Org2MSP"}}`, ledgerutil.Invalid, "unknown field"},
+		"not json":            {trainer1, `{"name":`, ledgerutil.Invalid, "registration is not valid"},
+		"claims another org":  {trainer1, request("m", "1", func(r *RegistrationRequest) { r.TrainingOrgs = []string{"Org2MSP"} }), ledgerutil.Forbidden, "must include the caller's organization Org1MSP"},
+		"non-member org":      {trainer1, request("m", "1", func(r *RegistrationRequest) { r.TrainingOrgs = []string{"Org1MSP", "Org9MSP"} }), ledgerutil.Invalid, "Org9MSP is not a consortium member"},
+		"unknown parent":      {trainer1, request("m", "2", func(r *RegistrationRequest) { r.Parents = []string{"m@1"} }), ledgerutil.NotFound, "parent m@1: model m@1 is not registered"},
+		"malformed parent":    {trainer1, request("m", "2", func(r *RegistrationRequest) { r.Parents = []string{"no version"} }), ledgerutil.Invalid, "parent: model reference"},
+		"own parent":          {trainer1, request("m", "2", func(r *RegistrationRequest) { r.Parents = []string{"m@2"} }), ledgerutil.Invalid, "its own parent"},
+		"storage scheme":      {trainer1, request("m", "1", func(r *RegistrationRequest) { r.StorageURIs = []string{"http://x/y"} }), ledgerutil.Invalid, "allowed schemes"},
+		"over the size limit": {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Code.Repository = strings.Repeat("r", 5000) }), ledgerutil.Invalid, "the limit is 4096"},
+		"negative rows":       {trainer1, request("m", "1", func(r *RegistrationRequest) { r.Datasets[0].Rows = -1 }), ledgerutil.Invalid, "rows must not be negative"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			stub := consortiumOfThree(t)
 			before := len(stub.State)
 			_, err := fakeledger.Submit(stub, tc.who, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return New().Register(ctx, tc.request) })
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("want error containing %q, got %v", tc.want, err)
+			if err == nil || ledgerutil.CodeOf(err) != tc.code || !strings.HasPrefix(err.Error(), string(tc.code)+": ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want %s containing %q, got %v", tc.code, tc.want, err)
 			}
 			if len(stub.State) != before {
 				t.Fatal("state changed on a refused registration")
@@ -113,9 +118,18 @@ func TestRegisterRefusesBadInputAndStoresNothing(t *testing.T) {
 func TestADuplicateNameAndVersionIsRefused(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
+	before := len(stub.State)
 	_, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return New().Register(ctx, request("m", "1")) })
-	if err == nil || !strings.Contains(err.Error(), "already registered") {
-		t.Fatalf("duplicate accepted: %v", err)
+	if ledgerutil.CodeOf(err) != ledgerutil.AlreadyDone || !strings.Contains(err.Error(), "already registered") {
+		t.Fatalf("the same registration again must be ALREADY_DONE: %v", err)
+	}
+	other := request("m", "1", func(r *RegistrationRequest) { r.Weights.Digest = digestA })
+	_, err = fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return New().Register(ctx, other) })
+	if ledgerutil.CodeOf(err) != ledgerutil.Conflict || !strings.Contains(err.Error(), "already registered with other content") {
+		t.Fatalf("other weights under a registered version must be a CONFLICT: %v", err)
+	}
+	if len(stub.State) != before {
+		t.Fatal("a refused registration changed the state")
 	}
 }
 
@@ -171,11 +185,18 @@ func TestApprovalRulesAreEnforced(t *testing.T) {
 	if _, err := fakeledger.Submit(stub, trainer1, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err == nil || !strings.Contains(err.Error(), "org admin") {
 		t.Fatalf("non-admin approval accepted: %v", err)
 	}
-	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err != nil {
+	approved, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err == nil || !strings.Contains(err.Error(), "already approved") {
-		t.Fatalf("second approval by the same org accepted: %v", err)
+	first := stub.State[mustKey(t, stub, "m", "1")]
+	delete(stub.Events, "ModelApproved")
+	again, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
+	if err != nil || len(again.Approvals) != 1 || again.Approvals[0].TxID != approved.Approvals[0].TxID {
+		t.Fatalf("approving again must return the version with its one approval: %+v %v", again, err)
+	}
+	if string(stub.State[mustKey(t, stub, "m", "1")]) != string(first) || stub.Events["ModelApproved"] != nil {
+		t.Fatal("approving again wrote the record or emitted a second event")
 	}
 	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Revoke(ctx, "m@1", "bias found in audit") }); err != nil {
 		t.Fatal(err)
@@ -274,4 +295,13 @@ func TestListPagesThroughVersionsInOrder(t *testing.T) {
 	if _, err := c.List(fakeledger.Query(stub, user1), "", 0, ""); err == nil {
 		t.Fatal("page size 0 accepted")
 	}
+}
+
+func mustKey(t *testing.T, stub *fakeledger.Stub, name, version string) string {
+	t.Helper()
+	k, err := modelKey(fakeledger.Query(stub, user1), name, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

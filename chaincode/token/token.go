@@ -3,8 +3,6 @@
 package token
 
 import (
-	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -17,10 +15,11 @@ import (
 const (
 	balanceKeyType = "balance"
 	mintKeyType    = "mint"
-	maxAmount      = int64(1) << 50
 )
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+// MaxAmount bounds every balance, stake and reward, so sums of a few of them never
+// overflow an int64.
+const MaxAmount = int64(1) << 50
 
 // Balance is an organization's token account.
 type Balance struct {
@@ -51,7 +50,7 @@ func New() *Contract {
 }
 
 func balanceKey(ctx contractapi.TransactionContextInterface, msp string) (string, error) {
-	return ctx.GetStub().CreateCompositeKey(balanceKeyType, []string{msp})
+	return ledgerutil.Key(ctx, balanceKeyType, msp)
 }
 
 // BalanceOf returns an organization's balance (zero if it never held tokens).
@@ -69,15 +68,18 @@ func BalanceOf(ctx contractapi.TransactionContextInterface, msp string) (int64, 
 
 // Move adds delta (which may be negative) to an account, refusing to go below zero.
 func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) error {
+	if delta < -MaxAmount || delta > MaxAmount {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "a token movement of %d is outside ±%d", delta, MaxAmount)
+	}
 	current, err := BalanceOf(ctx, msp)
 	if err != nil {
 		return err
 	}
 	if current+delta < 0 {
-		return fmt.Errorf("%s holds %d tokens, %d are needed", msp, current, -delta)
+		return ledgerutil.Refuse(ledgerutil.Exhausted, "%s holds %d tokens, %d are needed", msp, current, -delta)
 	}
-	if current+delta > maxAmount {
-		return fmt.Errorf("balance of %s would exceed %d", msp, maxAmount)
+	if current+delta > MaxAmount {
+		return ledgerutil.Refuse(ledgerutil.Exhausted, "balance of %s would exceed %d", msp, MaxAmount)
 	}
 	k, err := balanceKey(ctx, msp)
 	if err != nil {
@@ -106,20 +108,23 @@ func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, rec
 	if err := who.RequireAdmin("VoteMint"); err != nil {
 		return nil, err
 	}
-	if !idPattern.MatchString(id) {
-		return nil, fmt.Errorf("proposal id %q is invalid; allowed: 1-64 letters, digits, '.', '_', '-'", id)
+	if err := ledgerutil.Check("proposal id", id, ledgerutil.LedgerIDPattern); err != nil {
+		return nil, err
 	}
-	if amount < 1 || amount > maxAmount {
-		return nil, fmt.Errorf("amount must be 1 to %d, got %d", maxAmount, amount)
+	if amount < 1 || amount > MaxAmount {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
 	}
 	members, err := consortium.MemberMSPIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(members, who.MSPID) || !slices.Contains(members, recipient) {
-		return nil, fmt.Errorf("voter %s and recipient %s must both be consortium members", who.MSPID, recipient)
+	if !slices.Contains(members, who.MSPID) {
+		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "voter %s must be a consortium member", who.MSPID)
 	}
-	k, err := ctx.GetStub().CreateCompositeKey(mintKeyType, []string{id})
+	if !slices.Contains(members, recipient) {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "recipient %s must be a consortium member (members: %v)", recipient, members)
+	}
+	k, err := ledgerutil.Key(ctx, mintKeyType, id)
 	if err != nil {
 		return nil, err
 	}
@@ -128,14 +133,15 @@ func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, rec
 	if err != nil {
 		return nil, err
 	}
+	// Other terms under the same id are another mint, not this vote again: CONFLICT.
 	if found && (p.Recipient != recipient || p.Amount != amount) {
-		return nil, fmt.Errorf("proposal %s mints %d for %s; a vote must name the same terms", id, p.Amount, p.Recipient)
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "proposal %s mints %d for %s; a vote must name the same terms", id, p.Amount, p.Recipient)
 	}
 	if p.Minted {
-		return nil, fmt.Errorf("proposal %s was already minted in transaction %s", id, p.MintedTx)
+		return nil, ledgerutil.Refuse(ledgerutil.AlreadyDone, "proposal %s was already minted in transaction %s", id, p.MintedTx)
 	}
 	if slices.Contains(p.Voters, who.MSPID) {
-		return nil, fmt.Errorf("%s already voted for proposal %s", who.MSPID, id)
+		return nil, ledgerutil.Refuse(ledgerutil.AlreadyDone, "%s already voted for proposal %s", who.MSPID, id)
 	}
 	p.Voters = append(p.Voters, who.MSPID)
 	slices.Sort(p.Voters)

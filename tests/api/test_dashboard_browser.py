@@ -167,6 +167,21 @@ def test_an_admin_of_another_org_approves_a_model_in_the_browser(
     screenshot(page, tmp_path / "approved.png")
     record = api("org1", "auditor").get(f"/api/v1/models/{model}/1.0").json()["record"]
     assert [a["mspId"] for a in record["approvals"]] == ["Org2MSP"]
+    # Approving again could only be refused: the page says so instead of offering the button.
+    page.reload()
+    assert page.locator("#approve").count() == 0
+    expect(page.locator("#approve-unavailable")).to_contain_text("Org2MSP already approved")
+
+
+def test_a_revoked_version_offers_no_approve_button(network: Network, api: ApiClient, login: Login) -> None:
+    model = unique("revoked")
+    assert register_model(api("org1"), model).status_code == 201
+    revoked = api("org1").post(f"/api/v1/models/{model}/1.0/revoke", json={"reason": "leaked test data"})
+    assert revoked.status_code == 200, revoked.text
+    page = login("org2", "admin")
+    page.goto(f"{base_url(network, 'org2')}/models/{model}/1.0")
+    assert page.locator("#approve").count() == 0
+    expect(page.locator("#approve-unavailable")).to_contain_text("revoked")
 
 
 def test_an_auditor_sees_no_approve_button_but_can_verify(
@@ -177,6 +192,7 @@ def test_an_auditor_sees_no_approve_button_but_can_verify(
     page = login("org3", "auditor")
     page.goto(f"{base_url(network, 'org3')}/models/{model}/1.0")
     assert page.locator("#approve").count() == 0
+    expect(page.locator("#approve-unavailable")).to_contain_text("only an admin of Org3MSP may approve")
     page.click("#verify")
     expect(page.locator("#result")).to_contain_text("verified:", timeout=60_000)
 

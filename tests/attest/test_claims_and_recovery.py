@@ -17,7 +17,8 @@ from tests.conftest import fabricml
 def _cli(network: Network, *args: str, check: bool = True) -> tuple[int, str, str]:
     where = ["--topology", str(network.topology.source), "--state-dir", str(network.layout.root)]
     result = fabricml(*args, *where, check=check)
-    return result.returncode, result.stdout, result.stderr
+    # The console wraps long messages at any space: compare them as one line.
+    return result.returncode, result.stdout, " ".join(result.stderr.split())
 
 
 def _open_claim(network: Network, tmp_path: Path, model_name: str, k: int) -> tuple[str, list[list[float]]]:

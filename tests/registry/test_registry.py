@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from fabricml.contracts.registry import ModelVersion, RegistrationRequest
-from fabricml.gateway import EndorseError, EvaluateError, GatewayError
+from fabricml.gateway import EndorseError, EvaluateError, GatewayError, RefusalCode, is_refusal
+from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.artifacts import ArtifactError
+from fabricml.registry.connect import member_stores
 from fabricml.registry.datasets import fingerprint_arrays
 from fabricml.registry.service import ModelRegistration, ModelVerificationError
 from tests.registry.conftest import RegistryFactory, unique
@@ -48,6 +50,20 @@ def test_registration_records_provenance_with_the_callers_org_from_its_certifica
     }
 
 
+def test_storage_uris_name_the_artifact_server_other_members_fetch_from(
+    network: Network, registry: RegistryFactory, model_dir: Path
+) -> None:
+    what = ModelRegistration(unique("where"), "1", ["Org1MSP"])
+    record = registry("org1", "trainer").register(model_dir, what)
+    org1 = network.topology.org("org1")
+    assert record.storage_uris == (f"https://127.0.0.1:{org1.artifacts_port}/v1/blobs/",)
+    # A member resolves the manifest (and every weights file) by digest under that URL.
+    profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org2")))
+    store = next(s for s in member_stores(profile, "trainer") if s.port == org1.artifacts_port)
+    manifest = store.get(record.manifest_digest)
+    assert json.loads(manifest)["model"]["name"] == record.name
+
+
 def test_a_majority_of_org_admins_makes_a_version_deployable(
     registry: RegistryFactory, model_dir: Path
 ) -> None:
@@ -74,8 +90,7 @@ def test_bad_approvals_are_refused_and_change_nothing(registry: RegistryFactory,
     before = registry("org3", "auditor").get(ref)
     with pytest.raises(EndorseError, match="needs an org admin"):
         registry("org2", "trainer").approve(ref)
-    with pytest.raises(EndorseError, match="Org1MSP already approved"):
-        registry("org1", "admin").approve(ref)
+    assert registry("org1", "admin").approve(ref) == before  # approving again is a no-op
     _unchanged(registry, ref, before)
     registry("org3", "admin").revoke(ref, "training data licence withdrawn")
     revoked = registry("org3", "auditor").get(ref)
@@ -113,10 +128,16 @@ def test_bad_registrations_are_refused_with_a_clear_error_and_store_nothing(
         },
         "unknown field": {**request, "version": "7", "registeredBy": {"mspId": "Org2MSP"}},
     }
+    codes = dict.fromkeys(cases, RefusalCode.INVALID) | {
+        "already registered": RefusalCode.ALREADY_DONE,
+        f"model {name}@0 is not registered": RefusalCode.NOT_FOUND,
+        "must include the caller's organization Org1MSP": RefusalCode.FORBIDDEN,
+    }
     for message, bad in cases.items():
         with pytest.raises(EndorseError) as err:
             reg.ledger.register(RegistrationRequest.from_json(bad))
         assert message in str(err.value), (message, str(err.value))
+        assert is_refusal(err.value, codes[message]), (codes[message], str(err.value))
     page = reg.list_versions(name, 50, "")
     assert [m.version for m in page.models] == ["1"]
     assert reg.get(f"{name}@1") == good

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import model_signing
@@ -14,6 +15,7 @@ from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.datasets import fingerprint_arrays, fingerprint_path
 from fabricml.registry.digests import canonical_json
 from fabricml.registry.manifest import ManifestError, ProvenanceManifest, build
+from fabricml.registry.provenance import code_commit
 from fabricml.registry.weights import hash_model
 
 
@@ -68,6 +70,7 @@ def test_a_manifest_round_trips_through_canonical_bytes(model_dir: Path) -> None
         (lambda d: d["datasets"].append({"name": "x", "digest": "x", "rows": 1, "schemaDigest": "0" * 64}),
          "datasets/0/digest"),
         (lambda d: d.update(storage=["http://elsewhere/model"]), "storage/0"),
+        (lambda d: d.update(storage=["file:///home/me/.fabricml/artifacts"]), "storage/0"),
         (lambda d: d["metrics"].update(accuracy="high"), "metrics/accuracy"),
     ],
 )  # fmt: skip
@@ -126,3 +129,33 @@ def test_the_store_returns_only_bytes_that_match_their_digest(tmp_path: Path) ->
         store.path("../../etc/passwd")
     with pytest.raises(ArtifactError, match="not in the artifact store"):
         store.get("0" * 64)
+
+
+def _repo_with_origin(path: Path, origin: str | None) -> Path:
+    path.mkdir()
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (path / "train.py").write_text("print('train')\n")
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "train"], check=True)
+    if origin is not None:
+        subprocess.run([*git, "remote", "add", "origin", origin], check=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://github.com/acme/credit-model.git", "git@github.com:acme/credit-model.git"]
+)
+def test_a_repository_url_is_recorded(tmp_path: Path, origin: str) -> None:
+    code = code_commit(_repo_with_origin(tmp_path / "repo", origin))
+    assert code["repository"] == origin and len(code["commit"]) == 40
+    assert "repositoryNote" not in code
+
+
+@pytest.mark.parametrize(("origin", "why"), [("/srv/checkouts/model", "local path"), (None, "no origin")])
+def test_a_local_origin_is_not_recorded_and_the_manifest_says_why(
+    tmp_path: Path, origin: str | None, why: str
+) -> None:
+    code = code_commit(_repo_with_origin(tmp_path / "repo", origin))
+    assert code["repository"] == "" and len(code["commit"]) == 40
+    assert why in code["repositoryNote"]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/federation"
+	"github.com/fabricml/fabricml/chaincode/governance"
 	"github.com/fabricml/fabricml/chaincode/registry"
 	"github.com/fabricml/fabricml/chaincode/token"
 )
@@ -24,7 +25,7 @@ func main() {
 	}
 	// The org whose peer this server serves; the Conformance contract behaves per org.
 	localMSPID := os.Getenv("CHAINCODE_LOCAL_MSPID")
-	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), federation.New(), token.New(), conformance.New(localMSPID))
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), federation.New(), token.New(), governance.New(), conformance.New(localMSPID))
 	if err != nil {
 		log.Fatalf("building chaincode: %v", err)
 	}

@@ -10,13 +10,14 @@ import (
 
 	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/federation"
+	"github.com/fabricml/fabricml/chaincode/governance"
 	"github.com/fabricml/fabricml/chaincode/registry"
 	"github.com/fabricml/fabricml/chaincode/token"
 )
 
 // The contract API refuses contracts whose types it cannot describe; catch that here.
 func TestEveryContractBuildsIntoOneChaincode(t *testing.T) {
-	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), federation.New(), token.New(), conformance.New("Org1MSP"))
+	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), federation.New(), token.New(), governance.New(), conformance.New("Org1MSP"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ from .errors import (
 from .events import BlockEvents, ChaincodeEvent, ChaincodeEvents
 from .gateway import Contract, Gateway, Network, connect
 from .identity import Identity, identity_from_msp, load_identity
+from .pkcs11 import TokenError, TokenKey, TokenSigner, pkcs11_signer
 from .refusals import Refusal, RefusalCode, is_refusal, refusal_of
 from .signing import Hash, Signer, ecdsa_signer, ed25519_signer, sha256, signer_from_msp, signer_from_pem
 from .transaction import Commit, Proposal, Status, Transaction
@@ -46,6 +47,9 @@ __all__ = [
     "Signer",
     "Status",
     "SubmitError",
+    "TokenError",
+    "TokenKey",
+    "TokenSigner",
     "Transaction",
     "connect",
     "ecdsa_signer",
@@ -53,6 +57,7 @@ __all__ = [
     "identity_from_msp",
     "is_refusal",
     "load_identity",
+    "pkcs11_signer",
     "refusal_of",
     "sha256",
     "signer_from_msp",

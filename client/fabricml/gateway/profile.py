@@ -11,6 +11,7 @@ import grpc
 
 from . import sync
 from .identity import Identity, identity_from_msp
+from .pkcs11 import TokenKey, pkcs11_signer
 from .signing import Hash, Signer, signer_from_msp
 
 
@@ -94,12 +95,14 @@ class ConnectionProfile:
         """One of the org's identities (admin, user1, trainer, inference, auditor) with its signer."""
         entry = self.raw["identities"].get(name)
         enrolled = Path(self.raw.get("identitiesDir", "/nonexistent")) / name / "msp"
+        token_file = enrolled.parent / "pkcs11.json"
         if entry is not None:
-            msp = Path(entry["mspDir"])
+            msp, token = Path(entry["mspDir"]), entry.get("pkcs11")
         elif "/" not in name and (enrolled / "signcerts").is_dir():
-            msp = enrolled
+            msp, token = enrolled, json.loads(token_file.read_text()) if token_file.is_file() else None
         else:
             known = ", ".join(self.identities())
             raise ValueError(f"no identity {name!r} for {self.organization}; known: {known}")
-        signer, hash = signer_from_msp(msp)
+        # A `pkcs11` entry (or pkcs11.json beside msp/) means the key is in a token, not in keystore/.
+        signer, hash = pkcs11_signer(TokenKey.from_profile(token)) if token else signer_from_msp(msp)
         return identity_from_msp(self.msp_id, msp), signer, hash

@@ -24,6 +24,12 @@ def identity_files(profile: ConnectionProfile, identity: str) -> tuple[Path, Pat
     return msp / "signcerts" / "cert.pem", keys[0]
 
 
+def own_store_url(profile: ConnectionProfile) -> str:
+    """The URL of this org's own artifact server, as members reach it ("" if it has none)."""
+    server = profile.raw.get("artifactServers", {}).get(profile.organization)
+    return str(server["url"]) if server else ""
+
+
 def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactClient]:
     """Clients for the other members' artifact servers, authenticated as `identity`."""
     cert, key = identity_files(profile, identity)
@@ -38,7 +44,8 @@ def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactCli
 def registry_over(ledger: RegistryClient, profile: ConnectionProfile, identity: str) -> ModelRegistry:
     """The org's registry on an open Registry client: its own store and the members' stores."""
     store = ArtifactStore(Path(profile.raw["artifactStore"]))
-    return ModelRegistry(ledger, store, member_stores(profile, identity), profile.msp_id)
+    remotes = member_stores(profile, identity)
+    return ModelRegistry(ledger, store, remotes, profile.msp_id, own_store_url(profile))
 
 
 @contextmanager

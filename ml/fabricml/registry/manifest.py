@@ -75,7 +75,7 @@ class ProvenanceManifest:
             "manifestDigest": self.digest,
             "weights": {"digest": d["weights"]["digest"], "files": len(d["weights"]["files"])},
             "datasets": d["datasets"],
-            "code": d["code"],
+            "code": {k: d["code"][k] for k in ("repository", "commit", "dirty")},
             "parents": d["parents"],
             "round": d["round"],
             "trainingOrgs": d["trainingOrgs"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -18,16 +19,23 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+# A repository others can reach: a network URL, or git's scp-like "user@host:path".
+_REMOTE_URL = re.compile(r"^((https?|ssh|git)://[^/\s]+/\S+|[\w.-]+@[\w.-]+:\S+)$")
+
+
 def code_commit(cwd: Path) -> dict[str, Any]:
-    """Repository URL, commit id and whether the work tree had uncommitted changes."""
+    """Repository URL, commit id and whether the work tree had uncommitted changes. The
+    repository is recorded only when it is a URL other members can reach; otherwise the
+    manifest says why it is empty."""
     commit = _git(cwd, "rev-parse", "HEAD")
     if commit is None:
         return {"repository": "", "commit": "", "dirty": False}
-    repository = _git(cwd, "remote", "get-url", "origin") or str(
-        Path(_git(cwd, "rev-parse", "--show-toplevel") or cwd)
-    )
     dirty = bool(_git(cwd, "status", "--porcelain", "--untracked-files=no"))
-    return {"repository": repository, "commit": commit, "dirty": dirty}
+    origin = _git(cwd, "remote", "get-url", "origin") or ""
+    if _REMOTE_URL.match(origin) and len(origin) <= 256:
+        return {"repository": origin, "commit": commit, "dirty": dirty}
+    why = "origin is a local path, not a URL" if origin else "no origin remote"
+    return {"repository": "", "commit": commit, "dirty": dirty, "repositoryNote": f"not recorded: {why}"}
 
 
 def _version(package: str) -> str:

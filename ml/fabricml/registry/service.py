@@ -30,6 +30,11 @@ class ModelVerificationError(RuntimeError):
     """Model bytes differ from what the ledger records, or the version may not be deployed."""
 
 
+def blob_base(store_url: str) -> str:
+    """The URL under which an artifact server serves blobs by sha256 (`<base><digest>`)."""
+    return store_url.rstrip("/") + "/v1/blobs/"
+
+
 @dataclass(frozen=True)
 class ModelRegistration:
     """What an org says about a model version it registers (besides its files)."""
@@ -56,11 +61,14 @@ class ModelRegistry:
         store: ArtifactStore,
         remotes: list[ArtifactClient] | None = None,
         msp_id: str = "",
+        public_url: str = "",
     ) -> None:
         self.ledger = ledger
         self.msp_id = msp_id  # the org this registry acts for
         self.store = store
         self.remotes = remotes or []
+        # Where other members fetch this org's blobs; a local path would mean nothing to them.
+        self.storage_uris = [blob_base(public_url)] if public_url else []
 
     # ---- transactions -------------------------------------------------------------
 
@@ -77,7 +85,7 @@ class ModelRegistry:
             dict(what.metrics),
             list(what.parents),
             what.round_ref,
-            storage=[self.store.root.resolve().as_uri()],
+            storage=self.storage_uris,
             code_dir=what.code_dir,
         )
         self.store.put_model(model_dir, manifest)

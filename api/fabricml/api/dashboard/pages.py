@@ -16,6 +16,7 @@ from ..deps import ContextDep, ReaderDep
 from ..ledger import LedgerError
 from ..routers.common import LEDGER_ERRORS
 from ..services import attestations, federation, models, network, tokens
+from .actions import approve_model
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Response, not HTMLResponse, as the class: the documented errors stay application/json.
@@ -76,7 +77,9 @@ async def model_page(
 ) -> HTMLResponse:
     """One version: status, approvals (approve button for admins), lineage graph, record."""
     detail = await models.show(context, name, version)
-    return _page(request, "model.html", f"{name}@{version}", "models", detail=detail)
+    caller = request.scope["state"]["caller"]
+    approve = approve_model(detail.record, caller, context.org.msp_id)
+    return _page(request, "model.html", f"{name}@{version}", "models", detail=detail, approve=approve)
 
 
 @router.get("/federation", responses=HTML)

@@ -35,7 +35,7 @@ FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 def registry(context: ApiContext, identity: str) -> ModelRegistry:
     # Imported here: the registry pulls in jsonschema, a second of start-up for every API process.
     from fabricml.registry.artifacts import ArtifactStore
-    from fabricml.registry.connect import member_stores
+    from fabricml.registry.connect import member_stores, own_store_url
     from fabricml.registry.service import ModelRegistry
 
     profile = context.profile
@@ -44,6 +44,7 @@ def registry(context: ApiContext, identity: str) -> ModelRegistry:
         ArtifactStore(Path(profile.raw["artifactStore"])),
         member_stores(profile, identity),
         profile.msp_id,
+        own_store_url(profile),
     )
 
 

@@ -1,0 +1,266 @@
+"""`fabricml consortium propose|sign|submit|confirm|proposals|show`: channel governance.
+
+Every command acts for one org (--org) with that org's admin identity only: it reads
+the config from the org's own orderer, endorses through the org's own peer and signs
+with the org's own admin key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from fabricml.gateway import GatewayError, refusal_of
+from fabricml.network.governance import drafts, flow
+from fabricml.network.governance.configtree import StaleUpdateError
+from fabricml.network.governance.orderer import DeliverError, OrdererRefusedError
+from fabricml.network.governance.orgdef import OrgDefinitionError, read_public_msp
+from fabricml.network.governance.review import ReviewError
+from fabricml.network.governance.site import ConfigSnapshot, Site
+from fabricml.network.governance.translator import TranslatorError
+from fabricml.network.governance.updates import UpdateError, parse_json
+from fabricml.network.topology import TopologyError
+
+from .app import App, org_option, pass_app, shared_options
+
+T = TypeVar("T")
+# Failures a governance step reports as a clear message (and exit status 1).
+EXPECTED = (
+    GatewayError, OrdererRefusedError, DeliverError, ReviewError, StaleUpdateError, UpdateError,
+    OrgDefinitionError, TranslatorError, TopologyError, ValueError, LookupError, TimeoutError,
+)  # fmt: skip
+
+
+def _error_json(exc: BaseException) -> dict[str, Any]:
+    data: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc).splitlines()[0]}
+    refusal = refusal_of(exc)
+    if refusal is not None:
+        data["code"], data["message"] = refusal.code.value, refusal.message
+    if isinstance(exc, OrdererRefusedError):
+        data["status"], data["message"], data["orderer"] = exc.status, exc.info, exc.address
+    return data
+
+
+def _guard(app: App, step: Callable[[], T]) -> T:
+    """Run a step; on an expected failure print it (as JSON with --json) and exit 1."""
+    try:
+        return step()
+    except EXPECTED as exc:
+        data = _error_json(exc)
+        if app.as_json:
+            app.emit(data)
+        else:
+            code = data.get("code") or data.get("status") or data["error"]
+            app.console.print(
+                Text.assemble(("refused", "red"), f" ({code}): {data['message']}"), soft_wrap=True
+            )
+        raise SystemExit(1) from None
+
+
+def _site_options(f: Any) -> Any:
+    """The shared options and --org; the command receives the App first."""
+    f = pass_app(f)
+    f = org_option(help="The org whose admin acts.")(f)
+    return shared_options(f)
+
+
+def _site(app: App, org: str) -> Site:
+    return Site(app.profile(org))
+
+
+@click.group("consortium")
+def consortium_group() -> None:
+    """Propose, sign and submit channel config updates, recorded on the ledger."""
+
+
+@consortium_group.group("propose")
+def propose_group() -> None:
+    """Draft a config update from this org's copy of the channel config and record it."""
+
+
+def _propose(app: App, site: Site, make: Callable[[ConfigSnapshot], flow.Draft]) -> None:
+    def step() -> dict[str, Any]:
+        return flow.propose(site, make(site.current_config()))
+
+    p = _guard(app, step)
+    if app.as_json:
+        app.emit(p)
+        return
+    app.say(f"proposal {p['id']} ({p['kind']} {p['subject']}): {p['summary']}")
+    for line in p["changes"]:
+        app.say(f"  • {line}")
+    app.say(f"members sign it with: fabricml consortium sign {p['id']} --org <their org>")
+
+
+@propose_group.command("policy")
+@_site_options
+@click.argument("path")
+@click.option("--value", "value", required=True, help="New value or policy, as configtxlator JSON.")
+@click.option("--summary", default="", help="Plain-language summary (must name PATH).")
+def propose_policy(
+    app: App,
+    org: str,
+    path: str,
+    value: str,
+    summary: str,
+) -> None:
+    """Change the policy or value at PATH, e.g. /Channel/Orderer/BatchSize."""
+    site = _site(app, org)
+    new = _guard(app, lambda: parse_json(value, "--value"))
+    _propose(app, site, lambda snap: drafts.policy(site.translator, site.channel, snap, path, new, summary))
+
+
+@propose_group.command("add-org")
+@_site_options
+@click.argument("msp_id")
+@click.option("--msp-dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+              help="The newcomer's public MSP folder: cacerts/, tlscacerts/, config.yaml.")  # fmt: skip
+@click.option("--orderer-endpoint", multiple=True, help="HOST:PORT of a newcomer's orderer (repeatable).")
+@click.option("--anchor-peer", multiple=True, help="HOST:PORT of a newcomer's anchor peer (repeatable).")
+@click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
+def propose_add_org(
+    app: App,
+    org: str,
+    msp_id: str,
+    msp_dir: Path,
+    orderer_endpoint: tuple[str, ...],
+    anchor_peer: tuple[str, ...],
+    summary: str,
+) -> None:
+    """Sponsor MSP_ID: add it to the channel from its public MSP."""
+    site = _site(app, org)
+    msp = _guard(app, lambda: read_public_msp(msp_id, msp_dir))
+    anchors = [_host_port(a) for a in anchor_peer]
+    _propose(app, site, lambda snap: drafts.add_org(
+        site.translator, site.channel, snap, msp, list(orderer_endpoint), anchors, summary))  # fmt: skip
+
+
+@propose_group.command("remove-org")
+@_site_options
+@click.argument("msp_id")
+@click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
+def propose_remove_org(app: App, org: str, msp_id: str, summary: str) -> None:
+    """Remove MSP_ID from the channel."""
+    site = _site(app, org)
+    _propose(app, site, lambda snap: drafts.remove_org(site.translator, site.channel, snap, msp_id, summary))
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+@propose_group.command("consenter-add")
+@_site_options
+@click.argument("address")
+@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+              help="The orderer's TLS certificate (PEM), used as client and server certificate.")  # fmt: skip
+@click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
+def propose_consenter_add(
+    app: App,
+    org: str,
+    address: str,
+    tls_cert: Path,
+    summary: str,
+) -> None:
+    """Add the Raft consenter at ADDRESS (HOST:PORT)."""
+    site = _site(app, org)
+    host, port = _host_port(address)
+    cert = tls_cert.read_bytes()
+    _propose(app, site, lambda snap: drafts.add_consenter(
+        site.translator, site.channel, snap, host, port, cert, summary))  # fmt: skip
+
+
+@propose_group.command("consenter-remove")
+@_site_options
+@click.argument("address")
+@click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
+def propose_consenter_remove(app: App, org: str, address: str, summary: str) -> None:
+    """Remove the Raft consenter at ADDRESS (HOST:PORT)."""
+    site = _site(app, org)
+    host, port = _host_port(address)
+    _propose(app, site, lambda snap: drafts.remove_consenter(
+        site.translator, site.channel, snap, host, port, summary))  # fmt: skip
+
+
+@consortium_group.command("sign")
+@_site_options
+@click.argument("proposal_id")
+def sign(app: App, org: str, proposal_id: str) -> None:
+    """Review PROPOSAL_ID against this org's own config, sign it with its admin key, record it."""
+    site = _site(app, org)
+    recorded, checked = _guard(app, lambda: flow.sign(site, proposal_id))
+    if app.as_json:
+        app.emit({**recorded, "review": checked.lines})
+        return
+    app.say(f"{recorded['mspId']} signed proposal {proposal_id}; reviewed effect:")
+    for line in checked.lines:
+        app.say(f"  • {line}")
+
+
+@consortium_group.command("submit")
+@_site_options
+@click.argument("proposal_id")
+def submit(app: App, org: str, proposal_id: str) -> None:
+    """Assemble PROPOSAL_ID's signatures, send it to this org's orderer, record where it applied."""
+    site = _site(app, org)
+    applied = _guard(app, lambda: flow.submit(site, proposal_id))
+    if app.as_json:
+        app.emit({"blockNumber": applied.block_number, "updateDigest": applied.update_digest,
+                   "outcome": applied.outcome})  # fmt: skip
+    else:
+        app.say(f"proposal {proposal_id} applied in config block {applied.block_number}")
+
+
+@consortium_group.command("confirm")
+@_site_options
+@click.argument("proposal_id")
+def confirm(app: App, org: str, proposal_id: str) -> None:
+    """Find the config block that applied PROPOSAL_ID on this org's orderer; record it."""
+    site = _site(app, org)
+    outcome = _guard(app, lambda: flow.confirm(site, proposal_id))
+    if app.as_json:
+        app.emit(outcome)
+    else:
+        app.say(f"{outcome['mspId']} confirms block {outcome['blockNumber']} for proposal {proposal_id}")
+
+
+@consortium_group.command("proposals")
+@_site_options
+def proposals(app: App, org: str) -> None:
+    """Every proposal on the ledger, with its signatures and status."""
+    site = _site(app, org)
+    found: list[dict[str, Any]] = _guard(app, lambda: site.evaluate("ListProposals"))
+    if app.as_json:
+        app.emit(found)
+        return
+    table = Table("id", "kind", "subject", "proposer", "signed by", "status")
+    for p in found:
+        signers = ", ".join(s["mspId"] for s in p["signatures"])
+        cells = (p["id"], p["kind"], p["subject"], p["proposer"], signers, p["status"])
+        table.add_row(*(Text(str(c)) for c in cells))  # as text: no markup
+    app.results.print(table)
+
+
+@consortium_group.command("show")
+@_site_options
+@click.argument("proposal_id")
+def show(app: App, org: str, proposal_id: str) -> None:
+    """One proposal: what it changes, who signed, where it applied."""
+    site = _site(app, org)
+    found = _guard(app, lambda: flow.proposal(site, proposal_id))
+    if app.as_json:
+        app.emit(found)
+        return
+    shown = {k: v for k, v in found.items() if k not in ("configUpdate", "signatures")}
+    shown["signatures"] = [
+        {k: v for k, v in s.items() if k != "configSignature"} for s in found["signatures"]
+    ]
+    click.echo(json.dumps(shown, indent=2, sort_keys=True))

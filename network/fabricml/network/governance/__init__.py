@@ -1,0 +1,1 @@
+"""Channel governance: build, review, sign, assemble and submit channel config updates."""

@@ -1,0 +1,1 @@
+"""Governance on the ledger: proposals, signatures and config updates on a real network."""
