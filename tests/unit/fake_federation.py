@@ -62,8 +62,13 @@ class FakeFederation:
         self._phase("COMMIT", round_)
         me = self._me()
         mine = [c for c in self.committed.get(round_, []) if c.participant.key == me.key]
-        if mine:  # the same commitment again is no new fact: the ledger says it took effect
-            raise refused(RefusalCode.ALREADY_DONE, f"{me.key} committed round {round_}")
+        if mine and (mine[0].digest, mine[0].samples) == (digest, samples):
+            return mine[0]  # the same commitment again: the existing record, nothing changes
+        if mine:
+            raise refused(
+                RefusalCode.CONFLICT,
+                f"{me.key} already committed {mine[0].digest}; a commitment cannot change",
+            )
         self.calls.append(f"commit {me.key} {round_}")
         made = Commitment(
             participant=me, digest=digest, samples=samples, revealed=False, uri="", tx_id=tx(digest)
@@ -78,6 +83,8 @@ class FakeFederation:
         i = next((i for i, c in enumerate(rows) if c.participant.key == me.key), None)
         if i is None or rows[i].digest != digest:
             raise refused(RefusalCode.CONFLICT, f"{me.key} did not commit {digest}")
+        if rows[i].revealed and rows[i].uri == uri:
+            return rows[i]  # the same reveal again
         self.calls.append(f"reveal {me.key} {round_}")
         rows[i] = replace(rows[i], revealed=True, uri=uri)
         return rows[i]
@@ -90,6 +97,15 @@ class FakeFederation:
     ) -> AggregatePost:
         self._phase("AGGREGATE", round_)
         me = self._me()
+        same = [p for p in self.posts.get(round_, []) if p.msp_id == me.msp_id]
+        if same and (same[0].digest, dict(same[0].scores), same[0].flagged) == (
+            digest,
+            dict(scores),
+            tuple(flagged),
+        ):
+            return same[0]
+        if same:
+            raise refused(RefusalCode.CONFLICT, f"{me.msp_id} already posted an aggregate for round {round_}")
         self.calls.append(f"post {me.msp_id} {round_}")
         post = AggregatePost(
             msp_id=me.msp_id, digest=digest, scores=dict(scores), flagged=tuple(flagged), tx_id=tx(digest)

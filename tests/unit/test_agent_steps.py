@@ -1,5 +1,7 @@
 """The training agent's step logic against a Federation contract kept in memory (no ledger):
 a round from commit to adoption, a restart after a crash, an unusable reveal, refusals."""
+# The in-memory contract follows chaincode/federation: the same commit, reveal or post
+# again returns the existing record; a different one is refused as CONFLICT.
 
 from __future__ import annotations
 
@@ -161,7 +163,7 @@ def test_a_restarted_agent_reveals_the_bytes_it_committed_without_training_again
     assert sum("training on" in line for line in log) == 1, log
     assert fed.results[1].status == "FINALIZED" and not fed.results[1].slashed
     mine = next(c for c in fed.committed[1] if c.participant.key == ME)
-    assert mine.digest == committed and mine.revealed  # ALREADY_DONE on the second commit was no error
+    assert mine.digest == committed and mine.revealed  # committing it again returned the same record
 
 
 def test_an_unusable_reveal_is_flagged_and_the_round_goes_on(

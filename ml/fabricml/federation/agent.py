@@ -147,11 +147,8 @@ class Agent:
             return
         raw = self.files.read(f"update-{task.round}.bin") or self._train(task)
         digest = sha256_bytes(raw)
-        try:
-            self.fed.commit(task.id, task.round, digest, len(self.train_data))
-        except GatewayError as exc:
-            if not is_refusal(exc, RefusalCode.ALREADY_DONE):
-                raise
+        # Committing the same digest again (after a crash) returns the existing commitment.
+        self.fed.commit(task.id, task.round, digest, len(self.train_data))
         self.state.committed[task.round] = digest
         self.files.save(self.state)
         self.log(f"round {task.round}: committed {digest[:12]}")
@@ -187,11 +184,9 @@ class Agent:
         if raw is None:
             raise AgentError(f"the update committed for round {round_} is missing from {self.files.dir}")
         digest = self.links.store.put(raw)
-        try:
-            self.fed.reveal(self.opt.task, round_, digest, f"{self.links.blob_url}/v1/blobs/{digest}")
-        except GatewayError as exc:
-            if not is_refusal(exc, RefusalCode.ALREADY_DONE):
-                raise
+        self.fed.reveal(
+            self.opt.task, round_, digest, f"{self.links.blob_url}/v1/blobs/{digest}"
+        )  # idempotent
         self.state.revealed.append(round_)
         self.files.save(self.state)
         self.log(f"round {round_}: revealed")
@@ -223,11 +218,7 @@ class Agent:
         found, digest = outcome.assessment, outcome.digest
         if self.opt.wrong_aggregate:
             digest = sha256_bytes(digest.encode() + b"wrong")
-        try:
-            self.fed.post_aggregate(task.id, task.round, digest, found.scores, found.flagged)
-        except GatewayError as exc:
-            if not is_refusal(exc, RefusalCode.ALREADY_DONE):
-                raise
+        self.fed.post_aggregate(task.id, task.round, digest, found.scores, found.flagged)  # idempotent
         self.state.posted.append(task.round)
         self.files.save(self.state)
         flags = "; ".join(f"{k}: {v}" for k, v in sorted(found.reasons.items())) or "none"
