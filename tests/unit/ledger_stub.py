@@ -3,22 +3,20 @@ real Gateway client talks to it through its lowest layer, the gRPC stub."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
 from fabricml.gateway import Identity, sync
 from fabricml.gateway import connect as connect_async
 from fabricml.gateway.signing import signer_from_pem
+
+from .test_gateway_client import FakeChannel, _identity, _prepared_envelope
 
 # (contract:function, args) -> the chaincode's answer
 Answer = Callable[[str, list[str]], bytes]
@@ -31,23 +29,6 @@ def invocation(signed_proposal: Any) -> tuple[str, list[str]]:
     spec = chaincode_pb2.ChaincodeInvocationSpec.FromString(payload.input)
     function, *args = (a.decode() for a in spec.chaincode_spec.input.args)
     return function, args
-
-
-def _prepared(result: bytes) -> common_pb2.Envelope:
-    action = proposal_pb2.ChaincodeAction(response=proposal_response_pb2.Response(status=200, payload=result))
-    prp = proposal_response_pb2.ProposalResponsePayload(extension=action.SerializeToString())
-    cap = transaction_pb2.ChaincodeActionPayload(
-        action=transaction_pb2.ChaincodeEndorsedAction(proposal_response_payload=prp.SerializeToString())
-    )
-    tx = transaction_pb2.Transaction(
-        actions=[transaction_pb2.TransactionAction(payload=cap.SerializeToString())]
-    )
-    header = common_pb2.Header(
-        channel_header=common_pb2.ChannelHeader(channel_id="consortium").SerializeToString()
-    )
-    return common_pb2.Envelope(
-        payload=common_pb2.Payload(header=header, data=tx.SerializeToString()).SerializeToString()
-    )
 
 
 class LedgerStub:
@@ -67,7 +48,9 @@ class LedgerStub:
         return gateway_pb2.EvaluateResponse(result=result)
 
     async def Endorse(self, request: Any, timeout: float) -> Any:
-        return gateway_pb2.EndorseResponse(prepared_transaction=_prepared(self._result("Endorse", request)))
+        return gateway_pb2.EndorseResponse(
+            prepared_transaction=_prepared_envelope(self._result("Endorse", request))
+        )
 
     async def Submit(self, request: Any, timeout: float) -> Any:
         return gateway_pb2.SubmitResponse()
@@ -78,23 +61,11 @@ class LedgerStub:
 
 def _signing_identity() -> tuple[Identity, Any, Any]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trainer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     signer, hash_ = signer_from_pem(pem)
-    return Identity("Org1MSP", cert.public_bytes(serialization.Encoding.PEM)), signer, hash_
+    return _identity(key), signer, hash_
 
 
 @contextmanager
@@ -106,13 +77,8 @@ def sync_network(stub: LedgerStub) -> Iterator[sync.Network]:
         yield gateway.get_network("consortium")
 
 
-class _NoChannel:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-
 def async_network(stub: LedgerStub) -> Any:
     """The asyncio Gateway client's network, its gRPC stub replaced by `stub`."""
-    gateway = connect_async(_NoChannel(), *_signing_identity())
+    gateway = connect_async(FakeChannel(), *_signing_identity())
     gateway._client.gateway = stub
     return gateway.get_network("consortium")

@@ -63,3 +63,31 @@ def test_every_error_the_shell_knows_exists() -> None:
     for module, name in _KNOWN:
         error = getattr(importlib.import_module(module), name)
         assert isinstance(error, type) and issubclass(error, Exception), (module, name)
+
+
+def test_the_demo_command_passes_every_option_to_the_demo() -> None:
+    from fabricml.cli.fed import demo, demo_options
+
+    context = demo.make_context(
+        "demo",
+        ["--rounds", "2", "--task", "t9", "--no-serve", "--participant", "org1/trainer", "--dp-clip", "2"],
+    )
+    opt = demo_options(context.params)
+    assert (opt.rounds, opt.task, opt.serve, opt.participants) == (2, "t9", False, ["org1/trainer"])
+    assert opt.agent_args == ["--dp-clip", "2.0", "--dp-noise", "1.0"]
+    assert demo_options(demo.make_context("demo", []).params).serve is True
+
+
+def test_every_options_object_takes_what_its_command_parses(tmp_path: Path) -> None:
+    from fabricml.cli.agent import AgentRun
+    from fabricml.cli.agent import run as agent_run
+    from fabricml.cli.attest import ServeOptions, serve
+    from fabricml.cli.tx import Invocation, submit
+
+    data = tmp_path / "d.csv"
+    data.write_text("x,label\n1,0\n")
+    parsed = agent_run.make_context("run", ["--task", "t", "--data", str(data), "--dp-clip", "1"]).params
+    assert AgentRun(**parsed).dp_clip == 1.0
+    assert ServeOptions(**serve.make_context("serve", ["--model", "m@1"]).params).model_ref == "m@1"
+    call = Invocation(**submit.make_context("submit", ["Registry:Get", "m@1"]).params)
+    assert call.contract_and_function() == ("Registry", "Get") and call.args == ("m@1",)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import grpc
@@ -81,9 +82,11 @@ def invalid_commit(exc: CommitError) -> LedgerError:
     return LedgerError(409, message, exc.transaction_id)
 
 
-def _translated(call: Callable[[], T]) -> T:
+@contextmanager
+def ledger_errors() -> Iterator[None]:
+    """Gateway refusals, invalid commits and answers of the wrong shape, as LedgerError."""
     try:
-        return call()
+        yield
     except GatewayError as exc:
         raise refusal(exc) from exc
     except CommitError as exc:
@@ -123,21 +126,16 @@ class OrgLedger:
 
     def call_sync(self, identity: str, client: type[C], use: Callable[[C], T]) -> T:
         """Blocking: one typed call; refusals become LedgerError."""
-        return _translated(lambda: use(self.client(identity, client)))
+        with ledger_errors():
+            return use(self.client(identity, client))
 
     async def call(self, identity: str, client: type[C], use: Callable[[C], T]) -> T:
         """One typed call on the server's event loop, e.g.
         `await ledger.call(who, FederationClient, lambda f: f.get_task(task_id))`;
         refusals become LedgerError."""
         contract = self._aio_contract(identity, client)
-        try:
+        with ledger_errors():
             return await contract.call(use)
-        except GatewayError as exc:
-            raise refusal(exc) from exc
-        except CommitError as exc:
-            raise invalid_commit(exc) from exc
-        except RecordError as exc:
-            raise LedgerError(502, f"the ledger's answer was not understood: {exc}") from exc
 
     def _aio_contract(self, identity: str, client: type[C]) -> AsyncContract[C]:
         """A typed client on the calling event loop's channel (created on first use, on that loop)."""

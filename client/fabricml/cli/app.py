@@ -67,6 +67,14 @@ class App:
         """A result on stdout, as JSON."""
         click.echo(json.dumps(data, indent=2, sort_keys=True))
 
+    def answer(self, data: Any, *lines: str) -> None:
+        """A command's result: `data` as JSON with --json, else `lines` for a person."""
+        if self.as_json:
+            self.emit(data)
+        else:
+            for line in lines:
+                self.say(line)
+
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value not in (None, False):  # given on this command line: later ones win
@@ -74,31 +82,17 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _shared(*names: str, help: str, **kind: Any) -> Callable[[F], F]:
+    return click.option(*names, expose_value=False, callback=_store, help=help, **kind)
+
+
 _SHARED = (
-    click.option(
-        "--topology",
-        "topology_file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        expose_value=False,
-        callback=_store,
-        help="Topology file (default: $FABRICML_TOPOLOGY or network/topology.yaml).",
-    ),
-    click.option(
-        "--state-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        expose_value=False,
-        callback=_store,
-        help="Network state directory (default: .fabricml/<name> or $FABRICML_HOME/<name>).",
-    ),
-    click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        expose_value=False,
-        callback=_store,
-        help="Print machine-readable JSON.",
-    ),
-)
+    _shared("--topology", "topology_file", type=click.Path(path_type=Path, dir_okay=False),
+            help="Topology file (default: $FABRICML_TOPOLOGY or network/topology.yaml)."),
+    _shared("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+            help="Network state directory (default: .fabricml/<name> or $FABRICML_HOME/<name>)."),
+    _shared("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+)  # fmt: skip
 
 
 def shared_options(f: F) -> F:

@@ -144,10 +144,7 @@ def claim_open(
     digest = payload_digest({"inputs": inputs["inputs"]})
     with open_contract(app.profile(org), identity, AttestationClient) as attestation:
         claim = attestation.open_claim(claim_id, digest, model_name, k)
-    if app.as_json:
-        app.emit(claim.to_json())
-    else:
-        click.echo(f"claim {claim_id} open: {k} organizations must agree")
+    app.answer(claim.to_json(), f"claim {claim_id} open: {k} organizations must agree")
 
 
 @claim_group.command("show")
@@ -174,7 +171,4 @@ def claim_payout(app: App, claim_id: str, amount: str, org: str, identity: str) 
     """Execute the payout of an accepted claim, once."""
     with open_contract(app.profile(org), identity, AttestationClient) as attestation:
         payout = attestation.execute_payout(claim_id, amount)
-    if app.as_json:
-        app.emit(payout.to_json())
-    else:
-        click.echo(f"paid {amount} for claim {claim_id} ({payout.tx_id})")
+    app.answer(payout.to_json(), f"paid {amount} for claim {claim_id} ({payout.tx_id})")

@@ -73,24 +73,10 @@ def status(app: App, task: str, org: str, identity: str) -> None:
 def demo(app: App, **given: Any) -> None:
     """Train a model across the orgs to FINALIZED, approve it, serve it with attested receipts.
     A dead agent stops the demo at once, named, with the end of its log."""
-    from fabricml.demo import DemoOptions, run_demo
+    from fabricml.demo import run_demo
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the agents are stopped too
-    fedprox, dp_clip, dp_noise, task = (
-        given.pop("fedprox_mu"),
-        given.pop("dp_clip"),
-        given.pop("dp_noise"),
-        given.pop("task"),
-    )
-    opt = DemoOptions(
-        **{**given, "participants": list(given["participants"]), "serve": not given.pop("no_serve")}
-    )
-    if task:
-        opt.task = task
-    if fedprox:
-        opt.agent_args += ["--fedprox-mu", str(fedprox)]
-    if dp_clip:
-        opt.agent_args += ["--dp-clip", str(dp_clip), "--dp-noise", str(dp_noise)]
+    opt = demo_options(given)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -107,6 +93,23 @@ def demo(app: App, **given: Any) -> None:
         app.emit(summary)
     else:
         _print_summary(app, summary)
+
+
+def demo_options(given: dict[str, Any]) -> Any:
+    """`fabricml fed demo`'s options as DemoOptions; FedProx and DP go to every agent."""
+    from fabricml.demo import DemoOptions
+
+    given = dict(given)
+    fedprox, dp_clip, dp_noise, task = (given.pop(k) for k in ("fedprox_mu", "dp_clip", "dp_noise", "task"))
+    serve = not given.pop("no_serve")
+    opt = DemoOptions(**{**given, "participants": list(given["participants"]), "serve": serve})
+    if task:
+        opt.task = task
+    if fedprox:
+        opt.agent_args += ["--fedprox-mu", str(fedprox)]
+    if dp_clip:
+        opt.agent_args += ["--dp-clip", str(dp_clip), "--dp-noise", str(dp_noise)]
+    return opt
 
 
 def _print_summary(app: App, s: dict[str, Any]) -> None:

@@ -197,12 +197,8 @@ def sign(app: App, org: str, proposal_id: str) -> None:
     """Review PROPOSAL_ID against this org's own config, sign it with its admin key, record it."""
     site = _site(app, org)
     recorded, checked = _guard(app, lambda: flow.sign(site, proposal_id))
-    if app.as_json:
-        app.emit({**recorded, "review": checked.lines})
-        return
-    app.say(f"{recorded['mspId']} signed proposal {proposal_id}; reviewed effect:")
-    for line in checked.lines:
-        app.say(f"  • {line}")
+    said = f"{recorded['mspId']} signed proposal {proposal_id}; reviewed effect:"
+    app.answer({**recorded, "review": checked.lines}, said, *(f"  • {line}" for line in checked.lines))
 
 
 @consortium_group.command("submit")
@@ -212,11 +208,12 @@ def submit(app: App, org: str, proposal_id: str) -> None:
     """Assemble PROPOSAL_ID's signatures, send it to this org's orderer, record where it applied."""
     site = _site(app, org)
     applied = _guard(app, lambda: flow.submit(site, proposal_id))
-    if app.as_json:
-        app.emit({"blockNumber": applied.block_number, "updateDigest": applied.update_digest,
-                   "outcome": applied.outcome})  # fmt: skip
-    else:
-        app.say(f"proposal {proposal_id} applied in config block {applied.block_number}")
+    data = {
+        "blockNumber": applied.block_number,
+        "updateDigest": applied.update_digest,
+        "outcome": applied.outcome,
+    }
+    app.answer(data, f"proposal {proposal_id} applied in config block {applied.block_number}")
 
 
 @consortium_group.command("confirm")
@@ -226,10 +223,9 @@ def confirm(app: App, org: str, proposal_id: str) -> None:
     """Find the config block that applied PROPOSAL_ID on this org's orderer; record it."""
     site = _site(app, org)
     outcome = _guard(app, lambda: flow.confirm(site, proposal_id))
-    if app.as_json:
-        app.emit(outcome)
-    else:
-        app.say(f"{outcome['mspId']} confirms block {outcome['blockNumber']} for proposal {proposal_id}")
+    app.answer(
+        outcome, f"{outcome['mspId']} confirms block {outcome['blockNumber']} for proposal {proposal_id}"
+    )
 
 
 @consortium_group.command("proposals")

@@ -55,10 +55,8 @@ def register(app: App, org: str, name: str, id_type: str, role: str | None) -> N
 def enroll(app: App, org: str, name: str, secret: str) -> None:
     """Enroll NAME: its key and certificate go to the org's identities folder."""
     target = _ca(app, org).enroll(IdentitySpec(name, "client"), secret=secret)
-    if app.as_json:
-        app.emit({"name": name, "org": org, "mspDir": str(target / "msp")})
-    else:
-        app.say(f"enrolled {name}; use it with --org {org} --identity {name}")
+    data = {"name": name, "org": org, "mspDir": str(target / "msp")}
+    app.answer(data, f"enrolled {name}; use it with --org {org} --identity {name}")
 
 
 @identity_group.command()
@@ -74,10 +72,8 @@ def revoke(app: App, org: str, name: str, reason: str) -> None:
     ca = _ca(app, org)
     crl = ca.revoke(name, reason)
     ChannelConfig(app.network.tools).set_revocation_list(ca.org, crl)
-    if app.as_json:
-        app.emit({"name": name, "org": org, "revoked": True, "crlInChannel": True})
-    else:
-        app.say(f"revoked {name}; the channel now carries {ca.org.ca_name}'s new CRL")
+    data = {"name": name, "org": org, "revoked": True, "crlInChannel": True}
+    app.answer(data, f"revoked {name}; the channel now carries {ca.org.ca_name}'s new CRL")
 
 
 @identity_group.command("list")

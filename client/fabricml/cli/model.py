@@ -162,22 +162,19 @@ def approve(app: App, org: str, identity: str, ref: str) -> None:
         _show(app, reg.approve(ref))
 
 
-@model_group.command()
-@_who("admin")
-@_ref(click.option("--reason", required=True, help="Why it is withdrawn."))
-def revoke(app: App, org: str, identity: str, ref: str, reason: str) -> None:
-    """Revoke REF for good; inference services stop serving it."""
-    with _registry(app, org, identity) as reg:
-        _show(app, reg.revoke(ref, reason))
+def _status_change(name: str, why: str, doc: str) -> None:
+    """`fabricml model revoke|deprecate REF --reason ...`: the same shape, another transaction."""
+
+    @model_group.command(name, help=doc)
+    @_who("admin")
+    @_ref(click.option("--reason", required=True, help=why))
+    def change(app: App, org: str, identity: str, ref: str, reason: str) -> None:
+        with _registry(app, org, identity) as reg:
+            _show(app, reg.revoke(ref, reason) if name == "revoke" else reg.deprecate(ref, reason))
 
 
-@model_group.command()
-@_who("admin")
-@_ref(click.option("--reason", required=True, help="Why it is retired."))
-def deprecate(app: App, org: str, identity: str, ref: str, reason: str) -> None:
-    """Retire REF; only an admin of an org that trained it may."""
-    with _registry(app, org, identity) as reg:
-        _show(app, reg.deprecate(ref, reason))
+_status_change("revoke", "Why it is withdrawn.", "Revoke REF for good; inference services stop serving it.")
+_status_change("deprecate", "Why it is retired.", "Retire REF; only an admin of an org that trained it may.")
 
 
 @model_group.command()

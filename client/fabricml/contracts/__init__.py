@@ -3,7 +3,12 @@
 Each method is one transaction over the Gateway ladder, takes and returns frozen
 dataclasses, and lists in its docstring the refusal codes it can raise. Open one with
 `open_contract(profile, identity, FederationClient)`, several on one connection with
-`open_connection(profile, identity)`, or on the asyncio client with `async_contract`."""
+`open_connection(profile, identity)`, or on the asyncio client with `async_contract`.
+
+Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the code
+with fabricml.gateway.refusal_of; each docstring lists the codes it may carry),
+CommitError when a submitted transaction is ordered but marked invalid (e.g. an MVCC
+conflict), and RecordError when the answer does not have the expected shape."""
 
 from .attestation import AttestationClient
 from .call import AsyncContract, Call, ContractClient

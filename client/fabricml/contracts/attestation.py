@@ -1,8 +1,4 @@
-"""The Attestation contract: anchored receipt batches, inclusion checks, k-of-n claims.
-
-Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the
-code with fabricml.gateway.refusal_of) and CommitError when a submitted transaction is
-ordered but marked invalid."""
+"""The Attestation contract: anchored receipt batches, inclusion checks, k-of-n claims."""
 
 from __future__ import annotations
 
@@ -15,20 +11,17 @@ from .call import ContractClient, evaluate, submit
 from .records import Record, many
 
 
-@dataclass(frozen=True, kw_only=True)
 class ServiceId(Record):
     msp_id: str
     subject: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class ServiceState(Record):
     service: ServiceId
     last_sequence: int  # the last anchored batch
     last_receipt: int  # the last receipt in it
 
 
-@dataclass(frozen=True, kw_only=True)
 class BatchRequest(Record):
     sequence: int
     model: str
@@ -38,21 +31,18 @@ class BatchRequest(Record):
     last_receipt: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Batch(BatchRequest):
     service: ServiceId
     anchored_at: str
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class InclusionResult(Record):
     included: bool
     root: str
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Claim(Record):
     id: str
     input_digest: str
@@ -65,7 +55,6 @@ class Claim(Record):
     agreeing_orgs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
 class ClaimAttestation(Record):
     claim_id: str
     service: ServiceId
@@ -76,7 +65,6 @@ class ClaimAttestation(Record):
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Payout(Record):
     claim_id: str
     amount: str

@@ -29,24 +29,26 @@ class Call(Generic[T]):
     endorsing_organizations: tuple[str, ...] = ()
 
 
+class Send(Protocol):
+    """evaluate_transaction or submit_transaction of fabricml.gateway.sync.Contract."""
+
+    def __call__(
+        self,
+        function: str,
+        *arguments: str | bytes,
+        transient: Mapping[str, str | bytes] | None = None,
+        endorsing_organizations: Iterable[str] = (),
+    ) -> bytes: ...
+
+
 class GatewayContract(Protocol):
     """The synchronous Gateway contract (fabricml.gateway.sync.Contract) as a typed client uses it."""
 
-    def evaluate_transaction(
-        self,
-        function: str,
-        *arguments: str | bytes,
-        transient: Mapping[str, str | bytes] | None = None,
-        endorsing_organizations: Iterable[str] = (),
-    ) -> bytes: ...
+    @property
+    def evaluate_transaction(self) -> Send: ...
 
-    def submit_transaction(
-        self,
-        function: str,
-        *arguments: str | bytes,
-        transient: Mapping[str, str | bytes] | None = None,
-        endorsing_organizations: Iterable[str] = (),
-    ) -> bytes: ...
+    @property
+    def submit_transaction(self) -> Send: ...
 
 
 class ContractClient:

@@ -1,18 +1,11 @@
-"""The Consortium contract: members, heartbeats, and who the chaincode thinks the caller is.
-
-Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the
-code with fabricml.gateway.refusal_of) and CommitError when a submitted transaction is
-ordered but marked invalid."""
+"""The Consortium contract: members, heartbeats, and who the chaincode thinks the caller is."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from .call import ContractClient, evaluate, submit
 from .records import Record, many
 
 
-@dataclass(frozen=True, kw_only=True)
 class Member(Record):
     msp_id: str
     display_name: str
@@ -22,7 +15,6 @@ class Member(Record):
     updated_at: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
 class Heartbeat(Record):
     msp_id: str
     subject: str
@@ -30,13 +22,11 @@ class Heartbeat(Record):
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Info(Record):
     version: str
     members: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class CallerIdentity(Record):
     """The calling identity as the chaincode reads its certificate."""
 

@@ -1,20 +1,15 @@
-"""The Federation contract: federated tasks, their rounds, commitments and aggregates.
-
-Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the
-code with fabricml.gateway.refusal_of) and CommitError when a submitted transaction is
-ordered but marked invalid (e.g. an MVCC conflict with another participant)."""
+"""The Federation contract: federated tasks, their rounds, commitments and aggregates."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .call import ContractClient, evaluate, submit
 from .records import Record, many
 
 
-@dataclass(frozen=True, kw_only=True)
 class TaskRequest(Record):
     """What an org admin asks for when it opens a task."""
 
@@ -30,7 +25,6 @@ class TaskRequest(Record):
     rule: str  # identifiers.RULE_PATTERN
 
 
-@dataclass(frozen=True, kw_only=True)
 class Participant(Record):
     msp_id: str
     subject: str
@@ -42,7 +36,6 @@ class Participant(Record):
         return f"{self.msp_id}/{self.subject}"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Task(TaskRequest):
     creator: str
     status: str  # enrolling, running, done
@@ -60,7 +53,6 @@ class Task(TaskRequest):
         return tuple(p for p in self.participants if not p.slashed)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Commitment(Record):
     participant: Participant
     digest: str
@@ -70,7 +62,6 @@ class Commitment(Record):
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class AggregatePost(Record):
     msp_id: str
     digest: str
@@ -79,7 +70,6 @@ class AggregatePost(Record):
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class RoundResult(Record):
     task_id: str
     round: int

@@ -14,6 +14,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
+from typing_extensions import dataclass_transform
+
 T = TypeVar("T")
 
 
@@ -27,12 +29,17 @@ def json_name(field_name: str) -> str:
     return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field,))
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Record:
-    """Base of every ledger record."""
+    """Base of every ledger record: a subclass is a frozen, keyword-only dataclass."""
 
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     RENAMED: ClassVar[Mapping[str, str]] = {}  # field -> JSON name where the rule above does not fit
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 
     @classmethod
     def from_json(cls, raw: Any, where: str = "") -> Self:

@@ -1,27 +1,21 @@
-"""The Registry contract: model versions with provenance, approvals, lineage, policies.
-
-Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the
-code with fabricml.gateway.refusal_of) and CommitError when a submitted transaction is
-ordered but marked invalid."""
+"""The Registry contract: model versions with provenance, approvals, lineage, policies."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from .call import ContractClient, evaluate, nothing, submit
 from .records import Record, RecordError, many
 
 
-@dataclass(frozen=True, kw_only=True)
 class Weights(Record):
     digest: str  # the OpenSSF model-signing root digest of the files
     files: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class DatasetFingerprint(Record):
     name: str
     digest: str
@@ -29,14 +23,12 @@ class DatasetFingerprint(Record):
     schema_digest: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class CodeCommit(Record):
     repository: str
     commit: str
     dirty: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class RegistrationRequest(Record):
     """What the manifest records on the ledger (fabricml.registry.manifest builds it)."""
 
@@ -58,7 +50,6 @@ class RegistrationRequest(Record):
         return f"{self.name}@{self.version}"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Actor(Record):
     msp_id: str
     subject: str
@@ -66,12 +57,10 @@ class Actor(Record):
     tx_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class StatusChange(Actor):
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class ModelVersion(RegistrationRequest):
     registered_by: Actor
     status: str  # registered, approved, revoked, deprecated
@@ -88,7 +77,6 @@ class ModelVersion(RegistrationRequest):
         return out
 
 
-@dataclass(frozen=True, kw_only=True)
 class Deployability(Record):
     ref: str
     status: str
@@ -100,26 +88,22 @@ class Deployability(Record):
     manifest_digest: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Page(Record):
     models: tuple[ModelVersion, ...] = ()
     bookmark: str  # "" on the last page
 
 
-@dataclass(frozen=True, kw_only=True)
 class HistoryEntry(Record):
     tx_id: str
     timestamp: str
     record: ModelVersion | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class LineageEdge(Record):
     child: str
     parent: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Lineage(Record):
     root: str
     versions: tuple[ModelVersion, ...] = ()
@@ -128,7 +112,6 @@ class Lineage(Record):
     rounds: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
 class DeploymentPolicy(Record):
     model_name: str
     rule: str  # identifiers.DEPLOYMENT_RULE_PATTERN

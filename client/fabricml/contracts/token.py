@@ -1,24 +1,16 @@
-"""The Token contract: balances, and mints decided by a majority of member admins.
-
-Every method raises fabricml.gateway.GatewayError when the ledger refuses (read the
-code with fabricml.gateway.refusal_of) and CommitError when a submitted transaction is
-ordered but marked invalid."""
+"""The Token contract: balances, and mints decided by a majority of member admins."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from .call import ContractClient, evaluate, submit
 from .records import Record
 
 
-@dataclass(frozen=True, kw_only=True)
 class Balance(Record):
     msp_id: str
     amount: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class MintProposal(Record):
     id: str
     recipient: str  # MSP ID

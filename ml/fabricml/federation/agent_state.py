@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fabricml.contracts.records import json_name
+
 from .evidence import History
 
 if TYPE_CHECKING:
@@ -44,14 +46,7 @@ class TrainingRecord:
         )
 
     def to_metrics(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "loss": self.loss,
-            "seconds": self.seconds,
-            "samplesPerSecond": self.samples_per_second,
-            "device": self.device,
-            "epsilon": self.epsilon,
-        }
+        return {json_name(k): v for k, v in asdict(self).items()}  # samplesPerSecond, ...
 
 
 @dataclass(frozen=True)

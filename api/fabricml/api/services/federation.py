@@ -3,9 +3,12 @@ rewards and slashes, and metrics per round where the ledger has them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fabricml.contracts import FederationClient, RegistryClient
 from fabricml.contracts.federation import Commitment as LedgerCommitment
 from fabricml.contracts.federation import RoundResult
+from fabricml.contracts.federation import Task as LedgerTask
 from fabricml.contracts.federation import TaskRequest as LedgerTaskRequest
 from fabricml.contracts.registry import ModelVersion
 
@@ -15,41 +18,30 @@ from ..schemas import Commitment, RoundView, Task, TaskRequest, TaskSummary
 from ..schemas import RoundResult as RoundResultBody
 
 
+async def _task(context: ApiContext, identity: str, use: Callable[[FederationClient], LedgerTask]) -> Task:
+    return Task.model_validate((await context.ledger.call(identity, FederationClient, use)).to_json())
+
+
 async def create(context: ApiContext, request: TaskRequest) -> Task:
     ledger_request = LedgerTaskRequest.from_json(request.model_dump())
-    task = await context.ledger.call(
-        context.settings.admin_identity, FederationClient, lambda f: f.create_task(ledger_request)
-    )
-    return Task.model_validate(task.to_json())
+    return await _task(context, context.settings.admin_identity, lambda f: f.create_task(ledger_request))
 
 
 async def get(context: ApiContext, task_id: str) -> Task:
-    task = await context.ledger.call(
-        context.settings.auditor_identity, FederationClient, lambda f: f.get_task(task_id)
-    )
-    return Task.model_validate(task.to_json())
+    return await _task(context, context.settings.auditor_identity, lambda f: f.get_task(task_id))
 
 
 async def join(context: ApiContext, task_id: str) -> Task:
     # Join records the calling identity as a participant: that is the org's trainer.
-    task = await context.ledger.call(
-        context.settings.trainer_identity, FederationClient, lambda f: f.join(task_id)
-    )
-    return Task.model_validate(task.to_json())
+    return await _task(context, context.settings.trainer_identity, lambda f: f.join(task_id))
 
 
 async def start(context: ApiContext, task_id: str) -> Task:
-    task = await context.ledger.call(
-        context.settings.admin_identity, FederationClient, lambda f: f.start(task_id)
-    )
-    return Task.model_validate(task.to_json())
+    return await _task(context, context.settings.admin_identity, lambda f: f.start(task_id))
 
 
 async def advance(context: ApiContext, task_id: str) -> Task:
-    task = await context.ledger.call(
-        context.settings.admin_identity, FederationClient, lambda f: f.advance(task_id)
-    )
-    return Task.model_validate(task.to_json())
+    return await _task(context, context.settings.admin_identity, lambda f: f.advance(task_id))
 
 
 def task_ids(context: ApiContext) -> list[str]:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fabricml.contracts import RegistryClient
-from fabricml.gateway import CommitError, GatewayError
 
 from ..context import ApiContext
-from ..ledger import LedgerError, invalid_commit, refusal
+from ..ledger import LedgerError, ledger_errors
 from ..schemas import (
     Deployability,
     HistoryEntry,
@@ -133,11 +132,8 @@ def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) 
             code_dir=Path(tmp),
         )
         try:
-            record = reg.register(model_dir, what)
-        except GatewayError as exc:
-            raise refusal(exc) from exc
-        except CommitError as exc:
-            raise invalid_commit(exc) from exc
+            with ledger_errors():
+                record = reg.register(model_dir, what)
         except (ManifestError, ArtifactError, ValueError) as exc:
             raise LedgerError(422, str(exc).splitlines()[0]) from exc
     return ModelRecord.model_validate(record.to_json())
@@ -151,10 +147,8 @@ def verify(context: ApiContext, name: str, version: str) -> Verification:
     from fabricml.registry.service import ModelVerificationError
 
     reg = registry(context, context.settings.auditor_identity)
-    try:
+    with ledger_errors():
         record = reg.get(ref(name, version))
-    except GatewayError as exc:
-        raise refusal(exc) from exc
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fabricml-verify-") as tmp:
         try:
@@ -178,7 +172,7 @@ def audit_report(context: ApiContext, name: str, version: str) -> str:
 
     reg = registry(context, context.settings.auditor_identity)
     r = ref(name, version)
-    try:
+    with ledger_errors():
         record = reg.get(r)
         try:
             manifest: dict[str, Any] | None = reg.manifest(r).document
@@ -188,5 +182,3 @@ def audit_report(context: ApiContext, name: str, version: str) -> str:
         return report.render(
             record.to_json(), reg.deployable(r).to_json(), history, reg.lineage(r).to_json(), manifest
         )
-    except GatewayError as exc:
-        raise refusal(exc) from exc
