@@ -21,7 +21,11 @@ class DemoError(RuntimeError):
 
 
 class AgentDied(DemoError):
-    """An agent process ended before the task did."""
+    """An agent process failed (exited non-zero or was killed)."""
+
+
+class AgentsEnded(AgentDied):
+    """Every agent process ended, each without failing: fine once the task is done."""
 
 
 def cli_command(net: Network, *args: str) -> list[str]:
@@ -96,10 +100,12 @@ class AgentFleet:
         self.running.append(_Running(launch, log, process))
 
     def check(self) -> None:
-        """Raise AgentDied when an agent failed, or when every agent has ended."""
+        """AgentDied when an agent failed; AgentsEnded when every agent has ended."""
         failed = [r for r in self.running if r.process.poll() not in (None, 0)]
-        if failed or (self.running and all(r.process.poll() is not None for r in self.running)):
-            raise AgentDied(self._obituary(failed or self.running))
+        if failed:
+            raise AgentDied(self._obituary(failed))
+        if self.running and all(r.process.poll() is not None for r in self.running):
+            raise AgentsEnded(self._obituary(self.running))
 
     def wait(self, timeout: float) -> None:
         """Wait for every agent to finish; raise AgentDied naming any that failed."""

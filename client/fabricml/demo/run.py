@@ -15,7 +15,7 @@ from fabricml.federation.round_models import round_ref
 from fabricml.network.network import Network
 
 from .admins import OrgAdmins, trainer_identities
-from .agents import AgentDied, AgentFleet, AgentLaunch, DemoError
+from .agents import AgentFleet, AgentLaunch, AgentsEnded, DemoError
 from .curves import global_curve, plot_training
 from .serving import serve_and_attest
 from .task import DemoOptions, open_task
@@ -76,19 +76,18 @@ def watch(
     fed: FederationClient, task_id: str, ready: Callable[[Task], bool], fleet: AgentFleet, timeout: float
 ) -> Task:
     """The task once `ready` says so; AgentDied as soon as an agent fails (or all have
-    ended while the task has not), TimeoutError after `timeout` seconds."""
+    ended while the task has not), TimeoutError after `timeout` seconds. The agents are
+    looked at before the task: a dead agent is never hidden by a task that looks fine."""
     end = time.monotonic() + timeout
     while True:
+        try:
+            fleet.check()
+        except AgentsEnded:
+            if fed.get_task(task_id).status != "done":  # they ended because the task did: fine
+                raise
         task = fed.get_task(task_id)
         if ready(task):
             return task
-        try:
-            fleet.check()
-        except AgentDied:
-            task = fed.get_task(task_id)  # the last agents may have finished the task just now
-            if ready(task):
-                return task
-            raise
         if time.monotonic() > end:
             raise TimeoutError(
                 f"task {task_id} still at round {task.round} {task.phase} after {timeout:.0f}s"
