@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from fabricml.gateway import GatewayError, refusal_of
 from fabricml.network.governance import drafts, flow
@@ -25,7 +26,7 @@ from fabricml.network.governance.translator import TranslatorError
 from fabricml.network.governance.updates import UpdateError, parse_json
 from fabricml.network.topology import TopologyError
 
-from .common import console, echo_json, network_options, profile_for
+from .app import App, org_option, pass_app, shared_options
 
 T = TypeVar("T")
 # Failures a governance step reports as a clear message (and exit status 1).
@@ -45,28 +46,31 @@ def _error_json(exc: BaseException) -> dict[str, Any]:
     return data
 
 
-def _guard(as_json: bool, step: Callable[[], T]) -> T:
+def _guard(app: App, step: Callable[[], T]) -> T:
     """Run a step; on an expected failure print it (as JSON with --json) and exit 1."""
     try:
         return step()
     except EXPECTED as exc:
         data = _error_json(exc)
-        if as_json:
-            echo_json(data)
+        if app.as_json:
+            app.emit(data)
         else:
             code = data.get("code") or data.get("status") or data["error"]
-            console.print(f"[red]refused ({code}):[/] {data['message']}", highlight=False)
+            app.console.print(
+                Text.assemble(("refused", "red"), f" ({code}): {data['message']}"), soft_wrap=True
+            )
         raise SystemExit(1) from None
 
 
 def _site_options(f: Any) -> Any:
-    f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
-    f = click.option("--org", default="org1", show_default=True, help="The org whose admin acts.")(f)
-    return network_options(f)
+    """The shared options and --org; the command receives the App first."""
+    f = pass_app(f)
+    f = org_option(help="The org whose admin acts.")(f)
+    return shared_options(f)
 
 
-def _site(topology: Path | None, state_dir: Path | None, org: str) -> Site:
-    return Site(profile_for(topology, state_dir, org))
+def _site(app: App, org: str) -> Site:
+    return Site(app.profile(org))
 
 
 @click.group("consortium")
@@ -79,20 +83,18 @@ def propose_group() -> None:
     """Draft a config update from this org's copy of the channel config and record it."""
 
 
-def _propose(as_json: bool, site: Site, make: Callable[[ConfigSnapshot], flow.Draft]) -> None:
+def _propose(app: App, site: Site, make: Callable[[ConfigSnapshot], flow.Draft]) -> None:
     def step() -> dict[str, Any]:
         return flow.propose(site, make(site.current_config()))
 
-    p = _guard(as_json, step)
-    if as_json:
-        echo_json(p)
+    p = _guard(app, step)
+    if app.as_json:
+        app.emit(p)
         return
-    console.print(
-        f"proposal [bold]{p['id']}[/] ({p['kind']} {p['subject']}): {p['summary']}", highlight=False
-    )
+    app.say(f"proposal {p['id']} ({p['kind']} {p['subject']}): {p['summary']}")
     for line in p["changes"]:
-        console.print(f"  • {line}", highlight=False)
-    console.print(f"members sign it with: fabricml consortium sign {p['id']} --org <their org>")
+        app.say(f"  • {line}")
+    app.say(f"members sign it with: fabricml consortium sign {p['id']} --org <their org>")
 
 
 @propose_group.command("policy")
@@ -101,20 +103,16 @@ def _propose(as_json: bool, site: Site, make: Callable[[ConfigSnapshot], flow.Dr
 @click.option("--value", "value", required=True, help="New value or policy, as configtxlator JSON.")
 @click.option("--summary", default="", help="Plain-language summary (must name PATH).")
 def propose_policy(
-    topology: Path | None,
-    state_dir: Path | None,
+    app: App,
     org: str,
-    as_json: bool,
     path: str,
     value: str,
     summary: str,
 ) -> None:
     """Change the policy or value at PATH, e.g. /Channel/Orderer/BatchSize."""
-    site = _site(topology, state_dir, org)
-    new = _guard(as_json, lambda: parse_json(value, "--value"))
-    _propose(
-        as_json, site, lambda snap: drafts.policy(site.translator, site.channel, snap, path, new, summary)
-    )
+    site = _site(app, org)
+    new = _guard(app, lambda: parse_json(value, "--value"))
+    _propose(app, site, lambda snap: drafts.policy(site.translator, site.channel, snap, path, new, summary))
 
 
 @propose_group.command("add-org")
@@ -126,10 +124,8 @@ def propose_policy(
 @click.option("--anchor-peer", multiple=True, help="HOST:PORT of a newcomer's anchor peer (repeatable).")
 @click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
 def propose_add_org(
-    topology: Path | None,
-    state_dir: Path | None,
+    app: App,
     org: str,
-    as_json: bool,
     msp_id: str,
     msp_dir: Path,
     orderer_endpoint: tuple[str, ...],
@@ -137,10 +133,10 @@ def propose_add_org(
     summary: str,
 ) -> None:
     """Sponsor MSP_ID: add it to the channel from its public MSP."""
-    site = _site(topology, state_dir, org)
-    msp = _guard(as_json, lambda: read_public_msp(msp_id, msp_dir))
+    site = _site(app, org)
+    msp = _guard(app, lambda: read_public_msp(msp_id, msp_dir))
     anchors = [_host_port(a) for a in anchor_peer]
-    _propose(as_json, site, lambda snap: drafts.add_org(
+    _propose(app, site, lambda snap: drafts.add_org(
         site.translator, site.channel, snap, msp, list(orderer_endpoint), anchors, summary))  # fmt: skip
 
 
@@ -148,14 +144,10 @@ def propose_add_org(
 @_site_options
 @click.argument("msp_id")
 @click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
-def propose_remove_org(
-    topology: Path | None, state_dir: Path | None, org: str, as_json: bool, msp_id: str, summary: str
-) -> None:
+def propose_remove_org(app: App, org: str, msp_id: str, summary: str) -> None:
     """Remove MSP_ID from the channel."""
-    site = _site(topology, state_dir, org)
-    _propose(
-        as_json, site, lambda snap: drafts.remove_org(site.translator, site.channel, snap, msp_id, summary)
-    )
+    site = _site(app, org)
+    _propose(app, site, lambda snap: drafts.remove_org(site.translator, site.channel, snap, msp_id, summary))
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -172,19 +164,17 @@ def _host_port(text: str) -> tuple[str, int]:
               help="The orderer's TLS certificate (PEM), used as client and server certificate.")  # fmt: skip
 @click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
 def propose_consenter_add(
-    topology: Path | None,
-    state_dir: Path | None,
+    app: App,
     org: str,
-    as_json: bool,
     address: str,
     tls_cert: Path,
     summary: str,
 ) -> None:
     """Add the Raft consenter at ADDRESS (HOST:PORT)."""
-    site = _site(topology, state_dir, org)
+    site = _site(app, org)
     host, port = _host_port(address)
     cert = tls_cert.read_bytes()
-    _propose(as_json, site, lambda snap: drafts.add_consenter(
+    _propose(app, site, lambda snap: drafts.add_consenter(
         site.translator, site.channel, snap, host, port, cert, summary))  # fmt: skip
 
 
@@ -192,85 +182,78 @@ def propose_consenter_add(
 @_site_options
 @click.argument("address")
 @click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
-def propose_consenter_remove(
-    topology: Path | None, state_dir: Path | None, org: str, as_json: bool, address: str, summary: str
-) -> None:
+def propose_consenter_remove(app: App, org: str, address: str, summary: str) -> None:
     """Remove the Raft consenter at ADDRESS (HOST:PORT)."""
-    site = _site(topology, state_dir, org)
+    site = _site(app, org)
     host, port = _host_port(address)
-    _propose(as_json, site, lambda snap: drafts.remove_consenter(
+    _propose(app, site, lambda snap: drafts.remove_consenter(
         site.translator, site.channel, snap, host, port, summary))  # fmt: skip
 
 
 @consortium_group.command("sign")
 @_site_options
 @click.argument("proposal_id")
-def sign(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def sign(app: App, org: str, proposal_id: str) -> None:
     """Review PROPOSAL_ID against this org's own config, sign it with its admin key, record it."""
-    site = _site(topology, state_dir, org)
-    recorded, checked = _guard(as_json, lambda: flow.sign(site, proposal_id))
-    if as_json:
-        echo_json({**recorded, "review": checked.lines})
-        return
-    console.print(f"{recorded['mspId']} signed proposal {proposal_id}; reviewed effect:", highlight=False)
-    for line in checked.lines:
-        console.print(f"  • {line}", highlight=False)
+    site = _site(app, org)
+    recorded, checked = _guard(app, lambda: flow.sign(site, proposal_id))
+    said = f"{recorded['mspId']} signed proposal {proposal_id}; reviewed effect:"
+    app.answer({**recorded, "review": checked.lines}, said, *(f"  • {line}" for line in checked.lines))
 
 
 @consortium_group.command("submit")
 @_site_options
 @click.argument("proposal_id")
-def submit(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def submit(app: App, org: str, proposal_id: str) -> None:
     """Assemble PROPOSAL_ID's signatures, send it to this org's orderer, record where it applied."""
-    site = _site(topology, state_dir, org)
-    applied = _guard(as_json, lambda: flow.submit(site, proposal_id))
-    if as_json:
-        echo_json({"blockNumber": applied.block_number, "updateDigest": applied.update_digest,
-                   "outcome": applied.outcome})  # fmt: skip
-    else:
-        console.print(f"proposal {proposal_id} applied in config block {applied.block_number}")
+    site = _site(app, org)
+    applied = _guard(app, lambda: flow.submit(site, proposal_id))
+    data = {
+        "blockNumber": applied.block_number,
+        "updateDigest": applied.update_digest,
+        "outcome": applied.outcome,
+    }
+    app.answer(data, f"proposal {proposal_id} applied in config block {applied.block_number}")
 
 
 @consortium_group.command("confirm")
 @_site_options
 @click.argument("proposal_id")
-def confirm(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def confirm(app: App, org: str, proposal_id: str) -> None:
     """Find the config block that applied PROPOSAL_ID on this org's orderer; record it."""
-    site = _site(topology, state_dir, org)
-    outcome = _guard(as_json, lambda: flow.confirm(site, proposal_id))
-    if as_json:
-        echo_json(outcome)
-    else:
-        console.print(
-            f"{outcome['mspId']} confirms block {outcome['blockNumber']} for proposal {proposal_id}"
-        )
+    site = _site(app, org)
+    outcome = _guard(app, lambda: flow.confirm(site, proposal_id))
+    app.answer(
+        outcome, f"{outcome['mspId']} confirms block {outcome['blockNumber']} for proposal {proposal_id}"
+    )
 
 
 @consortium_group.command("proposals")
 @_site_options
-def proposals(topology: Path | None, state_dir: Path | None, org: str, as_json: bool) -> None:
+def proposals(app: App, org: str) -> None:
     """Every proposal on the ledger, with its signatures and status."""
-    site = _site(topology, state_dir, org)
-    found: list[dict[str, Any]] = _guard(as_json, lambda: site.evaluate("ListProposals"))
-    if as_json:
-        echo_json(found)
+    site = _site(app, org)
+    found: list[dict[str, Any]] = _guard(app, lambda: site.evaluate("ListProposals"))
+    if app.as_json:
+        app.emit(found)
         return
     table = Table("id", "kind", "subject", "proposer", "signed by", "status")
     for p in found:
         signers = ", ".join(s["mspId"] for s in p["signatures"])
-        table.add_row(p["id"], p["kind"], p["subject"], p["proposer"], signers, p["status"])
-    console.print(table)
+        cells = (p["id"], p["kind"], p["subject"], p["proposer"], signers, p["status"])
+        table.add_row(*(Text(str(c)) for c in cells))  # as text: no markup
+    app.results.print(table)
 
 
 @consortium_group.command("show")
 @_site_options
 @click.argument("proposal_id")
-def show(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def show(app: App, org: str, proposal_id: str) -> None:
     """One proposal: what it changes, who signed, where it applied."""
-    site = _site(topology, state_dir, org)
-    found = _guard(as_json, lambda: flow.proposal(site, proposal_id))
-    if as_json:
-        echo_json(found)
+    site = _site(app, org)
+    found = _guard(app, lambda: flow.proposal(site, proposal_id))
+    if app.as_json:
+        app.emit(found)
         return
     shown = {k: v for k, v in found.items() if k not in ("configUpdate", "signatures")}
     shown["signatures"] = [
