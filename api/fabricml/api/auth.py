@@ -86,7 +86,7 @@ class CertificateAuthenticator:
     def is_revoked(self, cert: x509.Certificate) -> bool:
         """Whether the org CA's latest revocation list names it; 503 when no list is usable."""
         try:
-            return self.revocations.current().covers(cert)
+            return self.revocations.is_revoked(cert)
         except RevocationUnknown as exc:
             raise AuthError(
                 503, f"{self.msp_id}'s API cannot check revocations, so it refuses every certificate: {exc}"

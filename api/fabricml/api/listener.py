@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from .admission import ConnectionLimits, ConnectionTable, Slot
 from .tls import MutualTLSProtocol
@@ -23,6 +27,23 @@ from .tls import MutualTLSProtocol
 log = logging.getLogger("fabricml.api")
 # (group, certificate key) of a member certificate, None for none (or one not to trust now).
 Classify = Callable[[bytes | None], tuple[str, str] | None]
+
+
+def member_classifier(member_cas: Mapping[str, Path]) -> Classify:
+    """Group a connection by the member CA that issued its certificate directly."""
+    cas = {name: x509.load_pem_x509_certificate(p.read_bytes()) for name, p in member_cas.items()}
+
+    def classify(der: bytes | None) -> tuple[str, str] | None:
+        if not der:
+            return None
+        cert = x509.load_der_x509_certificate(der)
+        for name, ca in cas.items():
+            with contextlib.suppress(InvalidSignature, TypeError, ValueError):
+                cert.verify_directly_issued_by(ca)
+                return name, hashlib.sha256(der).hexdigest()
+        return None
+
+    return classify
 
 
 class GuardedProtocol(MutualTLSProtocol):

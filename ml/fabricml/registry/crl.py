@@ -1,13 +1,13 @@
 """Member CAs' certificate revocation lists: parsed, signature-checked, and failing closed.
 
 A revocation check that cannot read its list must refuse, not let everyone in: a list
-that is missing or corrupt keeps the last good one in force (logged), and where there
-never was a good one, `RevocationUnknown` says so and the caller refuses."""
+that is missing or corrupt keeps the last good one in force (logged), and for a CA with
+no good list ever, `RevocationUnknown` says so and the caller refuses its certificates."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +22,20 @@ class RevocationUnknown(Exception):
 
 @dataclass(frozen=True)
 class Revoked:
-    """(issuer name, serial number) of every revoked certificate: serials are unique per issuer."""
+    """The lists of some CAs: which CAs (issuer names) and the serials each revoked."""
 
-    entries: frozenset[tuple[bytes, int]] = frozenset()
+    issuers: frozenset[bytes] = frozenset()
+    entries: frozenset[tuple[bytes, int]] = frozenset()  # (issuer, serial): serials are per issuer
 
-    def covers(self, cert: x509.Certificate) -> bool:
-        return (cert.issuer.public_bytes(), cert.serial_number) in self.entries
+    def is_revoked(self, cert: x509.Certificate) -> bool:
+        """Whether its CA revoked it; RevocationUnknown when no list of its CA is known."""
+        issuer = cert.issuer.public_bytes()
+        if issuer not in self.issuers:
+            raise RevocationUnknown(f"no usable revocation list of {cert.issuer.rfc4514_string()}")
+        return (issuer, cert.serial_number) in self.entries
 
     def __or__(self, other: Revoked) -> Revoked:
-        return Revoked(self.entries | other.entries)
+        return Revoked(self.issuers | other.issuers, self.entries | other.entries)
 
 
 def parse_crl(data: bytes, cas: Sequence[x509.Certificate]) -> Revoked:
@@ -42,14 +47,7 @@ def parse_crl(data: bytes, cas: Sequence[x509.Certificate]) -> Revoked:
     if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
         raise ValueError(f"the CRL of {crl.issuer.rfc4514_string()} does not carry its CA's signature")
     issuer = crl.issuer.public_bytes()
-    return Revoked(frozenset((issuer, entry.serial_number) for entry in crl))
-
-
-def parse_crls(items: Iterable[bytes], cas: Sequence[x509.Certificate]) -> Revoked:
-    revoked = Revoked()
-    for data in items:
-        revoked |= parse_crl(data, cas)
-    return revoked
+    return Revoked(frozenset([issuer]), frozenset((issuer, entry.serial_number) for entry in crl))
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -63,11 +61,12 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 @dataclass
 class _CrlFile:
     path: Path
+    ca: x509.Certificate  # the one CA whose list this file must hold
     stamp: tuple[int, int, int] | None = (-1, -1, -1)  # never read
     good: Revoked | None = None
     problem: str = "not read yet"
 
-    def refresh(self, cas: Sequence[x509.Certificate]) -> None:
+    def refresh(self) -> None:
         stamp = _stamp(self.path)
         if stamp == self.stamp:
             return
@@ -75,7 +74,7 @@ class _CrlFile:
         try:
             if stamp is None:
                 raise FileNotFoundError(f"{self.path} does not exist")
-            self.good, self.problem = parse_crl(self.path.read_bytes(), cas), ""
+            self.good, self.problem = parse_crl(self.path.read_bytes(), [self.ca]), ""
             return
         except (OSError, ValueError) as exc:
             self.problem = f"{self.path}: {exc}"
@@ -86,21 +85,31 @@ class _CrlFile:
 
 @dataclass
 class RevocationFiles:
-    """CRL files, re-read when they change; each keeps its last good list (fail closed)."""
+    """CRL files, one per CA (paths[i] holds the list of cas[i]), re-read when they change;
+    each keeps its last good list (fail closed)."""
 
     paths: Sequence[Path]
     cas: Sequence[x509.Certificate]
     _files: list[_CrlFile] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._files = [_CrlFile(Path(p)) for p in self.paths]
+        if len(self.paths) != len(self.cas):
+            raise ValueError(f"one revocation list per CA: {len(self.paths)} lists for {len(self.cas)} CAs")
+        self._files = [_CrlFile(Path(p), ca) for p, ca in zip(self.paths, self.cas, strict=True)]
 
     def current(self) -> Revoked:
-        """The union of every file's last good list; RevocationUnknown if one never had one."""
+        """The union of every file's last good list."""
         revoked = Revoked()
         for f in self._files:
-            f.refresh(self.cas)
-            if f.good is None:
-                raise RevocationUnknown(f"no usable certificate revocation list: {f.problem}")
-            revoked |= f.good
+            f.refresh()
+            if f.good is not None:
+                revoked |= f.good
         return revoked
+
+    def is_revoked(self, cert: x509.Certificate) -> bool:
+        """Whether its CA's list names it; RevocationUnknown (saying why) when there is none."""
+        try:
+            return self.current().is_revoked(cert)
+        except RevocationUnknown as exc:
+            problems = "; ".join(f.problem for f in self._files if f.good is None)
+            raise RevocationUnknown(f"{exc}{f' ({problems})' if problems else ''}") from None
