@@ -50,31 +50,30 @@ def parse_crl(data: bytes, cas: Sequence[x509.Certificate]) -> Revoked:
     return Revoked(frozenset([issuer]), frozenset((issuer, entry.serial_number) for entry in crl))
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+def _read(path: Path) -> bytes | None:
     try:
-        st = path.stat()
+        return path.read_bytes()
     except OSError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @dataclass
 class _CrlFile:
     path: Path
     ca: x509.Certificate  # the one CA whose list this file must hold
-    stamp: tuple[int, int, int] | None = (-1, -1, -1)  # never read
-    good: Revoked | None = None
+    seen: bytes | None = b"never read"  # the contents last parsed (compared, not stat'ed: a
+    good: Revoked | None = None  # rewrite within one mtime tick and of the same size still counts)
     problem: str = "not read yet"
 
     def refresh(self) -> None:
-        stamp = _stamp(self.path)
-        if stamp == self.stamp:
+        data = _read(self.path)
+        if data == self.seen:
             return
-        self.stamp = stamp
+        self.seen = data
         try:
-            if stamp is None:
+            if data is None:
                 raise FileNotFoundError(f"{self.path} does not exist")
-            self.good, self.problem = parse_crl(self.path.read_bytes(), [self.ca]), ""
+            self.good, self.problem = parse_crl(data, [self.ca]), ""
             return
         except (OSError, ValueError) as exc:
             self.problem = f"{self.path}: {exc}"
