@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from fabricml.models.mlp import build
 
 from . import fixedpoint
-from .aggregation import apply_rule
 from .data import Dataset
-from .evidence import History, assess
+from .evidence import History
 from .fixedpoint import Update
+from .outcome import RoundInputs, compute_outcome
 from .participant import Participant
-from .training import evaluate, global_parameters, load_parameters, next_global, parameters
+from .training import evaluate, global_parameters, load_parameters, parameters
 
 
 @dataclass
-class RoundOutcome:
+class SimulatedRound:
     round: int
     loss: float
     accuracy: float
@@ -44,7 +44,7 @@ class Simulation:
         model = build(dict(participants[0].model_config))
         return cls(participants, rule, test, fixedpoint.encode(parameters(model)))
 
-    def round(self, r: int) -> RoundOutcome:
+    def round(self, r: int) -> SimulatedRound:
         active = [p for p in self.participants if p.key not in self.excluded]
         updates, samples = {}, {}
         for p in active:
@@ -53,13 +53,13 @@ class Simulation:
                 updates[p.key], samples[p.key] = u, len(p.data)
             else:
                 self.excluded.add(p.key)  # slashed for not revealing
-        keys = sorted(updates)
-        aggregate = apply_rule(self.rule, [updates[k] for k in keys], [samples[k] for k in keys])
-        found = assess(r, updates, self.history)
+        inputs = RoundInputs(r, self.rule, self.global_fp, updates, samples, {}, self.history)
+        outcome = compute_outcome(inputs)
+        found = outcome.assessment
         self.excluded.update(found.flagged)
-        self.global_fp = next_global(self.global_fp, aggregate)
+        self.global_fp, self.history = outcome.new_global, outcome.history
         loss, acc = self.evaluate()
-        return RoundOutcome(r, loss, acc, found.flagged, found.reasons, found.scores)
+        return SimulatedRound(r, loss, acc, found.flagged, found.reasons, found.scores)
 
     def evaluate(self) -> tuple[float, float]:
         model = build(dict(self.participants[0].model_config))
