@@ -90,7 +90,9 @@ def run(config: Config) -> dict[str, Any]:
     )
     keys = [f"Org{i + 1}MSP/trainer" for i in range(n)]
     ps = [
-        Participant(k, d, MODEL, LocalTraining(epochs=config.epochs, lr=config.lr, seed=config.seed * 100 + i))
+        Participant(
+            k, d, MODEL, LocalTraining(epochs=config.epochs, lr=config.lr, seed=config.seed * 100 + i)
+        )
         for i, (k, d) in enumerate(zip(keys, parts, strict=True))
     ]
     m = round(config.fraction * n)
@@ -161,7 +163,8 @@ def run_all(configs: list[Config], workers: int) -> list[dict[str, Any]]:
             results.append(res)
             eta = (time.perf_counter() - started) / done * (len(todo) - done)
             print(
-                f"[{done}/{len(todo)}] {c.rule} {c.split} {c.attack or 'clean'} {c.fraction:.0%} seed {c.seed}: "
+                f"[{done}/{len(todo)}] {c.rule} {c.split} {c.attack or 'clean'} {c.fraction:.0%} "
+                f"seed {c.seed}: "
                 f"final {res['final']:.3f} ({res['seconds']:.1f}s, about {eta / 60:.1f} min left)",
                 file=sys.stderr,
             )
@@ -170,7 +173,9 @@ def run_all(configs: list[Config], workers: int) -> list[dict[str, Any]]:
 
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     clean = {
-        (r["config"]["rule"], r["config"]["split"], r["config"]["seed"]): r for r in results if not r["config"]["attack"]
+        (r["config"]["rule"], r["config"]["split"], r["config"]["seed"]): r
+        for r in results
+        if not r["config"]["attack"]
     }
     groups: dict[tuple[str, str, str, float], list[dict[str, Any]]] = {}
     for r in results:
@@ -204,7 +209,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         cut = f"{r['cutRounds']:.1f}/{r['rounds']}" if r["attack"] != "clean" else ""
         frac = f"{r['fraction']:.0%}" if r["attack"] != "clean" else ""
         lines.append(
-            f"| {r['rule']} | {split} | {r['attack']} | {frac} | {r['runs']} | {r['final']:.3f} | {r['clean']:.3f} "
+            f"| {r['rule']} | {split} | {r['attack']} | {frac} | {r['runs']} "
+            f"| {r['final']:.3f} | {r['clean']:.3f} "
             f"| {100 * r['delta']:+.1f} ({100 * r['worstDelta']:+.1f}) | {cut} | {r['honestDown']:.2f} "
             f"| {r['honestSlashed']} | {r['attackersSlashed'] if r['attack'] != 'clean' else ''} |"
         )

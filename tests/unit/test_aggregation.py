@@ -58,10 +58,11 @@ def test_robust_rules_ignore_one_outlier() -> None:
 
 def test_norm_bounding_scales_down_exactly() -> None:
     u = [np.array([3 << 16, 4 << 16], dtype=np.int64)]
-    assert agg.norm(u) == 5
-    bounded = agg.bound_norm(u, 1)
-    assert agg.norm(bounded) <= 1
-    assert agg.bound_norm(u, 10)[0].tolist() == u[0].tolist()
+    assert agg.norm(u) == 5 << 16  # fixed-point units, no bits dropped
+    bounded = agg.bound_norm(u, 1 << 16)
+    assert bounded[0].tolist() == [39322, 52429]  # 0.6 and 0.8 of 2**16, rounded to nearest
+    assert agg.norm(bounded) <= 1 << 16
+    assert agg.bound_norm(u, 10 << 16)[0].tolist() == u[0].tolist()
 
 
 def test_mismatched_shapes_are_refused() -> None:

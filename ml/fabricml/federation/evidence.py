@@ -107,6 +107,8 @@ def _alignment(units: Sequence[Unit], step: np.ndarray) -> list[int]:
     """Per unit, in [0, ONE]: full when its cosine with the step is at least half the
     median unit's, proportionally less below, zero when it points away."""
     cos = [cosine(u.vector, step, ONE) for u in units]
+    if not cos:
+        return []
     typical = lower_median(cos)
     if typical <= 0:
         return [ONE if c >= 0 else 0 for c in cos]
