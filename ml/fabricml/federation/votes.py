@@ -3,10 +3,10 @@ identities it enrolls, and one unit for a group of near-identical updates.
 
 A participant key is "MSPID/subject"; the part before the slash is the org. An org's
 participants are averaged into one unit. Units whose updates are near-duplicates (their
-distance at most 1/NEAR_DUPLICATE_RATIO of the median distance between units) are merged,
-so colluders who send nearly the same vector carry one vote, not one per copy. Honest
-orgs train on different data: their updates are never that close to each other. Merging
-is statistical, so it only changes weights, never flags anyone."""
+distance at most 1/NEAR_DUPLICATE_RATIO of the median distance from a unit to its nearest
+other unit) are merged, so colluders who send nearly the same vector carry one vote, not
+one per copy. Honest orgs train on different data: their updates are never that close to
+each other. Merging is statistical, so it only changes weights, never flags anyone."""
 
 from __future__ import annotations
 
@@ -65,7 +65,11 @@ def merge_near_duplicates(units: Sequence[Unit]) -> list[Unit]:
     dist = {
         (i, j): squared_distance(units[i].vector, units[j].vector) for i in range(n) for j in range(i + 1, n)
     }
-    typical = lower_median(list(dist.values()))
+    # The median over units of the distance to their nearest other unit: attackers far from
+    # everyone cannot raise it (a median over all pairs they can, and make honest units look
+    # like copies of each other).
+    nearest = [min(d for pair, d in dist.items() if i in pair) for i in range(n)]
+    typical = lower_median(nearest)
     parent = list(range(n))
     for (i, j), d in sorted(dist.items()):
         if d * NEAR_DUPLICATE_RATIO**2 <= typical:
