@@ -24,7 +24,7 @@ const (
 
 var (
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	rulePattern = regexp.MustCompile(`^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})(\+normbound)?$`)
+	rulePattern = regexp.MustCompile(`^(trust\+)?((nnm|bucket:[0-9]{1,2})\+)?(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2}|cc(:[0-9]{1,2})?|fltrust)(\+normbound)?$`)
 )
 
 // TaskRequest is what an org admin submits to open a federated task.

@@ -122,3 +122,23 @@ def test_the_default_rule_agrees_with_an_independent_implementation_on_a_test_ve
     ours = aggregate(parse(DEFAULT_RULE), vs, [1] * 8, ref, b"").vector.tolist()
     theirs = _reference_trust_nnm_cc([v.tolist() for v in vs], ref.tolist())
     assert ours == theirs
+
+
+def test_the_contract_accepts_exactly_the_rules_the_rulebook_parses() -> None:
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).parents[2] / "chaincode" / "federation" / "task.go").read_text()
+    found = re.search(r"rulePattern = regexp\.MustCompile\(`([^`]+)`\)", source)
+    assert found, "the Federation contract's rule pattern moved"
+    contract = re.compile(found[1])  # RE2 syntax this simple reads the same in Python
+    good = [*RULES, DEFAULT_RULE, "krum:1:2+normbound", "bucket:3+fedavg", "trust+fltrust", "cc:12"]
+    bad = ["mean", "trimmed:x", "nnm+nnm+cc", "cc+trust", "cc:123", "trust+trust+cc", "bucket+cc", ""]
+    names = good + bad
+    for name in names:
+        try:
+            parse(name)
+            ours = True
+        except ValueError:
+            ours = False
+        assert ours == bool(contract.match(name)), name
