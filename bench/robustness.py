@@ -48,7 +48,7 @@ class Config:
     fraction: float = 0.0
     participants: int = 10
     rounds: int = 10
-    epochs: int = 2
+    epochs: int = 5
     lr: float = 0.1
     spread: float = 0.3
     root: int = 0  # rows of the consortium's root dataset (0: none)
@@ -102,7 +102,7 @@ def run(config: Config) -> dict[str, Any]:
         sim.coalition = Coalition(config.attack, frozenset(attackers), n, config.spread)
     if config.root:
         sim.root = Participant("root", root_data, MODEL, LocalTraining(epochs=config.epochs, lr=config.lr))
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     for r in range(1, config.rounds + 1):
         active = [k for k in keys if k not in sim.excluded]
         out = sim.round(r)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--participants", type=int, default=10)
     p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--spread", type=float, default=0.3, help="attackers' jitter, times the honest std")
     p.add_argument("--root", type=int, default=0, help="rows of a root dataset (0: none)")

@@ -30,7 +30,7 @@ RULES = (
     "[nnm+ | bucket:<s>+] fedavg | median | trimmed:<k> | krum:<f>:<m> | cc[:<iterations>] | fltrust "
     "[+normbound]"
 )
-DEFAULT_RULE = "trust+nnm+cc"
+DEFAULT_RULE = "trust+cc"
 _PATTERN = re.compile(
     r"^(?P<gate>trust\+)?(?:(?P<mix>nnm|bucket:(?P<size>[0-9]{1,2}))\+)?"
     r"(?P<base>fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2}|cc(?::[0-9]{1,2})?|fltrust)"
