@@ -12,6 +12,8 @@ and slashed (flagged).
     .venv/bin/python -m bench.robustness                       # default rule, every attack
     .venv/bin/python -m bench.robustness --rules nnm+cc,median --splits 0.5 --seeds 2
     .venv/bin/python -m bench.robustness --clean-only --seeds 20   # false-slash check
+    .venv/bin/python -m bench.robustness --attacks absent      # the floor: attackers' data missing
+    .venv/bin/python -m bench.robustness --from-json out.json --wide   # tables of an earlier run
     .venv/bin/python -m bench.robustness --json out.json
 
 Runs go to a process pool of at most 2 workers (one torch thread each); clean runs are
@@ -37,6 +39,7 @@ CACHE = Path.home() / ".cache" / "fabricml" / "robustness"
 MODEL = {"type": "cnn", "side": 8, "classes": 10, "channels": 8}
 SPLITS = ("iid", "0.5", "0.1")
 FRACTIONS = (0.2, 0.3)
+ABSENT = "absent"  # not an attack: the coalition's members never take part
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,9 @@ def run(config: Config) -> dict[str, Any]:
     m = round(config.fraction * n)
     attackers = sorted(keys[i] for i in np.random.default_rng(config.seed).choice(n, m, replace=False))
     sim = Simulation.start(ps, config.rule, test, config.seed)
-    if m:
+    if m and config.attack == ABSENT:
+        sim.excluded.update(attackers)  # the floor: what the honest reach without the attackers' data
+    elif m:
         sim.coalition = Coalition(config.attack, frozenset(attackers), n, config.spread)
     if config.root:
         sim.root = Participant("root", root_data, MODEL, LocalTraining(epochs=config.epochs, lr=config.lr))
@@ -217,6 +222,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def wide_table(rows: list[dict[str, Any]]) -> str:
+    """One line per (rule, split, attack), the attacker fractions side by side."""
+    fractions = sorted({r["fraction"] for r in rows if r["attack"] != "clean"})
+    cols = " | ".join(f"{f:.0%}: Δ (worst), cut" for f in fractions)
+    lines = [f"| rule | split | attack | final acc (clean) | {cols} | honest ↓ | honest slashed |",
+             "|" + "---|" * (6 + len(fractions))]  # fmt: skip
+    keyed = {(r["rule"], r["split"], r["attack"], r["fraction"]): r for r in rows}
+    for rule, split, attack in sorted({(r["rule"], r["split"], r["attack"]) for r in rows}):
+        if attack == "clean":
+            continue
+        cells, same = [], [keyed[k] for k in keyed if k[:3] == (rule, split, attack)]
+        for f in fractions:
+            r = keyed.get((rule, split, attack, f))
+            cells.append(
+                f"{100 * r['delta']:+.1f} ({100 * r['worstDelta']:+.1f}), {r['cutRounds']:.1f}" if r else ""
+            )
+        name = "IID" if split == "iid" else f"Dir({split})"
+        clean = same[0]["clean"]
+        final = "/".join(f"{r['final']:.3f}" for r in sorted(same, key=lambda r: r["fraction"]))
+        lines.append(
+            f"| {rule} | {name} | {attack} | {final} ({clean:.3f}) | {' | '.join(cells)} "
+            f"| {max(r['honestDown'] for r in same):.2f} | {sum(r['honestSlashed'] for r in same)} |"
+        )
+    return "\n".join(lines)
+
+
 def configs(opt: argparse.Namespace) -> list[Config]:
     common = {"participants": opt.participants, "rounds": opt.rounds, "epochs": opt.epochs, "lr": opt.lr,
               "spread": opt.spread, "root": opt.root}  # fmt: skip
@@ -240,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rules", default=DEFAULT_RULE, help="comma-separated task rules")
-    p.add_argument("--attacks", default=",".join(ATTACKS))
+    p.add_argument("--attacks", default=",".join(ATTACKS), help=f"of {', '.join(ATTACKS)}, or {ABSENT}")
     p.add_argument("--fractions", default=",".join(str(f) for f in FRACTIONS))
     p.add_argument("--splits", default=",".join(SPLITS), help="iid and/or Dirichlet alphas")
     p.add_argument("--seeds", type=int, default=3)
@@ -253,11 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clean-only", action="store_true", help="only clean runs (false-slash check)")
     p.add_argument("--workers", type=int, default=2, help="at most 2")
     p.add_argument("--json", type=Path, help="write every run and the summary here")
+    p.add_argument("--wide", action="store_true", help="attacker fractions side by side")
+    p.add_argument("--from-json", type=Path, help="print the tables of an earlier --json run")
     opt = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    results = run_all(configs(opt), opt.workers)
+    if opt.from_json:
+        results = json.loads(opt.from_json.read_text())["runs"]
+    else:
+        results = run_all(configs(opt), opt.workers)
     rows = summarize(results)
-    print(table(rows))
+    print(wide_table(rows) if opt.wide else table(rows))
     clean = [r for r in results if not r["config"]["attack"]]
     falsely = sum(len(r["honestSlashed"]) for r in clean)
     print(f"\n{len(clean)} clean runs: {falsely} honest participants slashed")
