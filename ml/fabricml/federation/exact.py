@@ -86,7 +86,10 @@ def div_nearest(num: np.ndarray, den: int) -> np.ndarray:
     """num / den rounded to nearest, halves away from zero (den > 0)."""
     if den <= 0:
         raise ValueError(f"division by {den}")
-    out: np.ndarray = np.sign(num) * ((np.abs(num) + den // 2) // den)
+    out: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64))  # then in place
+    out += den // 2
+    out //= den
+    np.negative(out, out=out, where=np.asarray(num) < 0)
     return out
 
 
