@@ -3,6 +3,7 @@ check failing closed (R14) and the rate limit per org as well as per certificate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -88,7 +89,9 @@ def test_a_missing_or_corrupt_revocation_list_keeps_the_last_good_one(orgs: dict
     crl.write_bytes(org1.crl(stolen))
     with pytest.raises(AuthError):
         auth.authenticate(pem(stolen))
-    for damage in (lambda: crl.unlink(), lambda: crl.write_bytes(b"-----BEGIN X509 CRL-----\nx\n")):
+    corrupt = b"-----BEGIN X509 CRL-----\nx\n"
+    damages: list[Callable[[], object]] = [crl.unlink, lambda: crl.write_bytes(corrupt)]
+    for damage in damages:
         damage()
         with pytest.raises(AuthError) as refused:
             auth.authenticate(pem(stolen))
@@ -123,7 +126,7 @@ def test_minting_certificates_buys_an_org_no_extra_budget(
     orgs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = ApiSettings(org="org1", state_dir=tmp_path, rate_burst=10, group_rate_burst=25)
-    guard = GuardMiddleware(lambda *a: None, settings)  # type: ignore[arg-type, return-value]
+    guard = GuardMiddleware(lambda *a: None, settings)  # type: ignore[arg-type]
     monkeypatch.setattr("fabricml.api.middleware.time.monotonic", lambda: 100.0)  # no refill
     minted = [pem(orgs["org2"].issue(f"sybil{i}")) for i in range(8)]  # another org's, each refused 403
     passed = sum(guard._rate_limited(_request(orgs["auth"], c)) is None for c in minted for _ in range(10))
