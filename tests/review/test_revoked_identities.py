@@ -55,7 +55,8 @@ def test_a_revoked_identity_cannot_write_to_its_orgs_artifact_store(
     data = os.urandom(64)
     status = _status(_store(network, "org1", revoked), "PUT", sha256_bytes(data), data)
     assert status in (0, 401, 403), f"a revoked trainer wrote a blob into org1's store: HTTP {status}"
-    assert not ArtifactStore(network.layout.artifact_store(network.topology.org("org1"))).has(sha256_bytes(data))
+    store = ArtifactStore(network.layout.artifact_store(network.topology.org("org1")))
+    assert not store.has(sha256_bytes(data))
 
 
 def test_a_revoked_identity_cannot_read_another_members_artifact_store(
