@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fabricml.attest.receipts import FABRIC_ATTRS_OID
+
+HOST = "127.0.0.1"
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -49,6 +52,17 @@ class Authority:
                 x509.UnrecognizedExtension(FABRIC_ATTRS_OID, attrs), critical=False
             )
         return builder.sign(self.key, hashes.SHA256())
+
+    def issue_for(self, key: ec.EllipticCurvePrivateKey, cn: str) -> x509.Certificate:
+        """A TLS server certificate for 127.0.0.1 with the given key."""
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        return (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY).not_valid_after(NOW + DAY)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), False)
+            .sign(self.key, hashes.SHA256())
+        )  # fmt: skip
 
     def crl(self, *revoked: x509.Certificate) -> bytes:
         builder = (

@@ -183,6 +183,7 @@ class ArtifactServer:
                     self.admission._drop(next(iter(self.admission.pending)))
                 await asyncio.sleep(0.05)
                 continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio skips proto-0 sockets
             task = asyncio.create_task(self._connection(sock, addr[0]))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
