@@ -42,7 +42,9 @@ def test_a_revoked_certificate_can_neither_write_nor_read_and_nothing_is_stored(
     pki.publish_crl("org1", (pki.identity("org1")[0],))  # org1 revokes its own writer
     pki.publish_crl("org2", (pki.identity("org2")[0],))  # org2 revokes one of its readers
     data = os.urandom(64)
-    assert _status(pki.client(server.port, "org1"), "PUT", sha256_bytes(data), data) == 403
+    # The 403 comes as soon as the request head is read; a client still sending the body may
+    # see the connection close first. Either way the write is refused and nothing is stored.
+    assert _status(pki.client(server.port, "org1"), "PUT", sha256_bytes(data), data) in (403, 0)
     assert not ArtifactStore(server.store).has(sha256_bytes(data))
     assert _status(pki.client(server.port, "org2"), "GET", kept) == 403
     assert _status(pki.client(server.port, "org3"), "GET", kept) == 200  # others are unaffected
