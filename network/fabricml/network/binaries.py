@@ -170,3 +170,35 @@ def _copy_sampleconfig(fabric_mod: Path, dest: Path) -> None:
     # Files in the module cache are read-only; the copies are edited per node.
     for p in dest.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def install_shared(binaries: Binaries, install_dir: Path) -> Binaries:
+    """Copy the binaries to install_dir/<version>/, readable and runnable by every user and
+    writable by none: sites run by other Unix users use it with FABRICML_CACHE=install_dir
+    (a home directory such as /root is private, so its cache is not theirs to run)."""
+    if not binaries.complete():
+        raise BuildError(f"step 'install': {binaries.root} is incomplete; run `fabricml network build`")
+    target = Binaries(install_dir / binaries.root.name)
+    if target.complete():
+        return target
+    staging = install_dir / f".{binaries.root.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    for part in ("bin", "sampleconfig", "ccbuilder"):
+        shutil.copytree(binaries.root / part, staging / part, symlinks=True)
+    share_read_only(staging)
+    staging.replace(target.root)
+    share_read_only(install_dir, recursive=False)
+    return target
+
+
+def share_read_only(root: Path, recursive: bool = True) -> None:
+    """Directories 0755, executables 0755, other files 0644 (symlinks untouched)."""
+    paths = [root, *root.rglob("*")] if recursive else [root]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        if p.is_dir():
+            p.chmod(0o755)
+        else:
+            p.chmod(0o755 if p.stat().st_mode & 0o100 else 0o644)
