@@ -71,7 +71,7 @@ class Site:
         return cls(sitefile.load(layout.site_file), state_dir, binaries, console)
 
     def step(self, title: str) -> Step:
-        return Step(self.console, f"[{self.org.name}] {title}")
+        return Step(self.console, f"\\[{self.org.name}] {title}")
 
     # ---- facts ----------------------------------------------------------------------
 
