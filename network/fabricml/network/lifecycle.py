@@ -26,6 +26,13 @@ class Lifecycle:
                 return dict(d)
         return None
 
+    def committed_approvals(self) -> dict[str, bool]:
+        """Which orgs approved the committed definition (querycommitted --name, once committed)."""
+        out = self._peer(
+            "querycommitted", "--channelID", self.tools.channel, "--name", self.name, "-O", "json"
+        )
+        return {str(k): bool(v) for k, v in (json_tail(out).get("approvals") or {}).items()}
+
     def committed_quietly(self) -> dict[str, Any] | None:
         try:
             return self.committed()
@@ -47,8 +54,12 @@ class Lifecycle:
         return {str(k): bool(v) for k, v in (json_tail(out).get("approvals") or {}).items()}
 
     def _approved(self, version: str, sequence: int) -> bool:
+        own = self.tools.org.msp_id
         try:
-            return self.approvals(version, sequence).get(self.tools.org.msp_id, False)
+            committed = self.committed()
+            if committed is not None and int(committed["sequence"]) == sequence:
+                return self.committed_approvals().get(own, False)  # a member catching up
+            return self.approvals(version, sequence).get(own, False)
         except FabricCommandError:
             return False
 

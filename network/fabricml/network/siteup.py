@@ -27,7 +27,9 @@ def ready(site: Site) -> None:
     with site.step("commit a heartbeat through this organization's Gateway"):
         readiness.heartbeat(site)
     if readiness.record_membership(site):
-        site.console.print(f"[green]✓[/] \\[{site.org.name}] recorded as a consortium member (Consortium:Join)")
+        site.console.print(
+            f"[green]✓[/] \\[{site.org.name}] recorded as a consortium member (Consortium:Join)"
+        )
 
 
 def start_services(site: Site) -> list[str]:

@@ -33,14 +33,20 @@ def pending(site: Site) -> Definition:
 
 
 def approve_upgrade(site: Site, version: str) -> Definition:
-    """Build, install and approve `version` as the next sequence (state is kept)."""
+    """Build, install and approve `version` as the next sequence (state is kept). A member that
+    missed an upgrade the others committed approves that committed definition instead."""
     joined = joined_or_fail(site)
     committed = site.lifecycle.committed()
     if committed is None:
         raise SiteError("no chaincode is committed yet; commit the first definition before an upgrade")
+    sequence = int(committed["sequence"]) + 1
     if committed["version"] == check_version(version):
-        raise SiteError(f"chaincode version {version} is already committed; pick a new version")
-    definition = Definition(str(joined["chaincode"]), version, int(committed["sequence"]) + 1)
+        if site.lifecycle.committed_approvals().get(site.org.msp_id):
+            raise SiteError(
+                f"chaincode version {version} is already committed and approved; pick a new version"
+            )
+        sequence -= 1  # catch up with the committed definition
+    definition = Definition(str(joined["chaincode"]), version, sequence)
     deployment = install(site, definition)
     with site.step(f"approve {definition.chaincode} {version} (sequence {definition.sequence})"):
         site.lifecycle.approve(version, deployment.package_id, definition.sequence)
