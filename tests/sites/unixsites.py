@@ -71,11 +71,10 @@ class UnixSites:
             check=True,
         )
         uid = pwd.getpwnam(name).pw_uid
-        for d in (home, inbox):
+        for d in (home, inbox, site):  # like an admin provisioning the org's service account
             d.mkdir(parents=True)
             os.chown(d, uid, uid)
             d.chmod(0o700)
-        site.parent.mkdir(parents=True, exist_ok=True)
         u = SiteUser(org, name, uid, home, site, inbox)
         self.users[org] = u
         return u

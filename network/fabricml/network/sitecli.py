@@ -37,6 +37,7 @@ ERRORS = (
     GenesisBuildError,
     TranslateError,
     ValueError,
+    OSError,
 )
 F = TypeVar("F", bound=Callable[..., Any])
 
