@@ -68,6 +68,39 @@ def default_binaries() -> Binaries:
     return Binaries(cache_root() / f"fabric-{FABRIC_VERSION}-ca-{FABRIC_CA_VERSION}")
 
 
+BuildStep = tuple[str, Path, list[str], dict[str, str]]
+
+
+def _build_steps(binaries: Binaries, fabric_mod: Path, ca_mod: Path) -> list[BuildStep]:
+    out = str(binaries.bin) + "/"
+    return [
+        (
+            f"download Fabric {FABRIC_VERSION} modules",
+            fabric_mod,
+            ["go", "mod", "download", "-x", FABRIC_MODULE],
+            {},
+        ),
+        (
+            f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)",
+            fabric_mod,
+            ["go", "build", "-trimpath", "-o", out, *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS]],
+            {},
+        ),
+        (
+            f"build Fabric CA {FABRIC_CA_VERSION}",
+            ca_mod,
+            ["go", "build", "-trimpath", "-o", out, *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS]],
+            {"CGO_ENABLED": "1"},
+        ),
+        (
+            "build the chaincode-as-a-service builder",
+            CCBUILDER_SOURCE,
+            ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."],
+            {},
+        ),
+    ]
+
+
 def ensure(console: Console | None = None, binaries: Binaries | None = None) -> Binaries:
     """Build every binary the network needs unless the cache already holds this version."""
     console = console or Console(stderr=True)
@@ -82,46 +115,7 @@ def ensure(console: Console | None = None, binaries: Binaries | None = None) -> 
         d.mkdir(parents=True, exist_ok=True)
     fabric_mod = _wrapper_module(work / "fabric", FABRIC_MODULE, FABRIC_PSEUDO_VERSION, "1.24.2")
     ca_mod = _wrapper_module(work / "fabric-ca", FABRIC_CA_MODULE, f"v{FABRIC_CA_VERSION}", "1.25.0")
-    steps: list[tuple[str, Path, list[str], dict[str, str]]] = [
-        (
-            f"download Fabric {FABRIC_VERSION} modules",
-            fabric_mod,
-            ["go", "mod", "download", "-x", FABRIC_MODULE],
-            {},
-        ),
-        (
-            f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)",
-            fabric_mod,
-            [
-                "go",
-                "build",
-                "-trimpath",
-                "-o",
-                str(binaries.bin) + "/",
-                *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS],
-            ],
-            {},
-        ),
-        (
-            f"build Fabric CA {FABRIC_CA_VERSION}",
-            ca_mod,
-            [
-                "go",
-                "build",
-                "-trimpath",
-                "-o",
-                str(binaries.bin) + "/",
-                *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS],
-            ],
-            {"CGO_ENABLED": "1"},
-        ),
-        (
-            "build the chaincode-as-a-service builder",
-            CCBUILDER_SOURCE,
-            ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."],
-            {},
-        ),
-    ]
+    steps = _build_steps(binaries, fabric_mod, ca_mod)
     for i, (title, cwd, argv, extra_env) in enumerate(steps, 1):
         log = logs / f"{i:02d}-{argv[1]}-{cwd.name}.log"
         with console.status(f"[{i}/{len(steps)}] {title} (log: {log})"):

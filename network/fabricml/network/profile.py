@@ -12,23 +12,28 @@ from .members import Members
 from .topology import Organization
 
 
-def connection_profile(
-    org: Organization, site: SiteLayout, channel: str, chaincode: str, members: list[SiteBundle]
-) -> dict[str, Any]:
-    """A common connection profile, plus the org's identities for `--org` in the CLI."""
-    book = Members(site)
-    identities = {}
+def _identities(org: Organization, site: SiteLayout) -> dict[str, Any]:
+    """The client identities the site issued (nodes' identities stay with the nodes)."""
+    out = {}
     for spec in identity_specs(org):
         if spec.type in ("peer", "orderer"):
             continue
         msp = site.identity_msp(spec.name)
-        identities[spec.name] = {
+        out[spec.name] = {
             "type": spec.type,
             "role": spec.role,
             "mspDir": str(msp),
             "certificate": str(msp / "signcerts" / "cert.pem"),
             "keystore": str(msp / "keystore"),
         }
+    return out
+
+
+def connection_profile(
+    org: Organization, site: SiteLayout, channel: str, chaincode: str, members: list[SiteBundle]
+) -> dict[str, Any]:
+    """A common connection profile, plus the org's identities for `--org` in the CLI."""
+    book = Members(site)
     return {
         "name": f"{channel}-{org.name}",
         "version": "1.0.0",
@@ -59,7 +64,7 @@ def connection_profile(
                 "tlsCACerts": {"path": str(site.ca_cert)},
             }
         },
-        "identities": identities,
+        "identities": _identities(org, site),
         # Identities enrolled later (`fabricml identity enroll`) are found here by name.
         "identitiesDir": str(site.root / "identities"),
         "artifactStore": str(site.artifact_store),

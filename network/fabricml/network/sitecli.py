@@ -204,32 +204,25 @@ def consortium_group() -> None:
 @click.option("--batch-timeout", default="500ms", show_default=True, help="10ms to 10s.")
 @click.option("--chaincode", default="fabricml", show_default=True)
 @click.option("--version", "version", default="1.0", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Also copy both files here.")
-def create(
-    state_dir: Path,
-    members: tuple[Path, ...],
-    channel: str,
-    consensus: str,
-    endorsement: str,
-    batch_timeout: str,
-    chaincode: str,
-    version: str,
-    out: Path | None,
-) -> None:
+@click.option("--out", type=click.Path(file_okay=False), help="Also copy both files here.")
+def create(state_dir: Path, members: tuple[Path, ...], **options: str) -> None:
     """Write the genesis block (one consenter per orderer) and the first chaincode definition."""
+    o = options
     try:
-        settings = ChannelSettings(channel, consensus, endorsement, batch_timeout_ms(batch_timeout))
-        site = _open(state_dir)
-        block, definition = founding.create(
-            site, list(members), settings, founding.Definition(chaincode, version, 1), out
+        settings = ChannelSettings(
+            o["channel"], o["consensus"], o["endorsement"], batch_timeout_ms(o["batch_timeout"])
         )
+        definition = founding.Definition(o["chaincode"], o["version"], 1)
+        out = Path(o["out"]) if o["out"] else None
+        site = _open(state_dir)
+        block, definition_file = founding.create(site, list(members), settings, definition, out)
         lines = joining.review_block(site, block)[0].lines()
     except ERRORS as exc:
         _fail(exc)
     for line in lines:
         console.print(line, highlight=False)
     console.print(
-        f"[green]genesis block[/] {block}\n[green]definition[/] {definition}\n"
+        f"[green]genesis block[/] {block}\n[green]definition[/] {definition_file}\n"
         "hand both to every member; each runs `fabricml site join`"
     )
 
