@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sites.scan import assert_no_site_holds_anothers_secrets
 from tests.sites.unixsites import UnixSites, unix_sites
 
 pytestmark = [
@@ -161,34 +162,6 @@ def _owned_and_private(env: UnixSites) -> None:
             assert uid == u.uid, f"{name} of {u.org} runs as uid {uid}, not {u.uid}"
 
 
-def _secrets_of(site: Path) -> list[bytes]:
-    """Every private key and enrollment secret a site holds."""
-    found = []
-    for p in site.rglob("*"):
-        if p.is_file() and not p.is_symlink():
-            data = p.read_bytes()
-            if b"PRIVATE KEY-----" in data:
-                found += [
-                    block.split(b"-----END")[0].strip() for block in data.split(b"PRIVATE KEY-----\n")[1:]
-                ]
-    found += [v.encode() for v in json.loads((site / "ca" / "secrets.json").read_text()).values()]
-    return [s for s in found if len(s) >= 16]
-
-
-def _no_site_holds_anothers_secrets(env: UnixSites) -> None:
-    for owner in env.users.values():
-        secrets = _secrets_of(owner.site)
-        assert len(secrets) >= 20, f"{owner.org}: expected its keys and secrets, found {len(secrets)}"
-        for other in env.users.values():
-            if other is owner:
-                continue
-            for p in other.site.rglob("*"):
-                if p.is_file() and not p.is_symlink():
-                    data = p.read_bytes()
-                    leaked = [s[:12] for s in secrets if s in data]
-                    assert not leaked, f"{p} (site {other.org}) holds {owner.org}'s secret(s) {leaked}"
-
-
 def test_three_sites_run_by_three_unix_users_found_a_consortium_and_govern_it_by_majority() -> None:
     with unix_sites(ORGS, ("1.0", "1.1")) as env:
         _found(env)
@@ -196,4 +169,4 @@ def test_three_sites_run_by_three_unix_users_found_a_consortium_and_govern_it_by
         _model_approved_by_a_majority(env)
         _upgrade_by_per_org_approval(env)
         _owned_and_private(env)
-        _no_site_holds_anothers_secrets(env)
+        assert_no_site_holds_anothers_secrets({u.org: u.site for u in env.users.values()})

@@ -26,4 +26,4 @@ class Step:
 
 def command(console: Console, *argv: str) -> None:
     """Show the command a step runs, as an operator would type it on that site."""
-    console.print(f"[bold]$ fabricml {' '.join(argv)}[/]", highlight=False)
+    console.print(f"[bold]$ fabricml {' '.join(argv)}[/]", highlight=False, soft_wrap=True)
