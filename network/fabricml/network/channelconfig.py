@@ -80,7 +80,8 @@ class ChannelConfig:
                     return False
             return True
 
-        until_done(done, lambda: self.update_org(org, mutate, sections), what)
+        # Under Raft nothing is ordered until a majority of consenters joined: wait for them.
+        until_done(done, lambda: self.update_org(org, mutate, sections), what, timeout=300)
 
     def set_anchor_peer(self, org: Organization) -> None:
         """Make the org's peer its anchor peer (done once the channel config says so)."""

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from rich.console import Console
 
+from fabricml.gateway import CommitError, sync
+
 from . import binaries as binaries_mod
 from . import founding, joining, readiness, siteup, upgrade
 from .binaries import Binaries
 from .channeltx import ChannelSettings
 from .compat import ConsortiumLifecycle, ConsortiumTools, MergedProcesses
 from .layout import Layout
+from .processes import wait_until
 from .site import Site, SiteError, on_each
 from .sitefile import render as render_site_file
 from .status import NodeStatus, orderer_height, peer_height, site_status
 from .steps import command
-from .supervisor import KINDS, NetworkError, Node
+from .supervisor import HEALTH_TIMEOUT, KINDS, NetworkError, Node
 from .topology import Organization, Topology, load
 
 
@@ -225,12 +228,21 @@ class Consortium:
         return definition
 
     def invoke(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
-        """Submit a transaction through the org's Gateway; repeated while ordering is unavailable."""
-        site = self.site(org)
-        out = readiness.gateway_call(
-            site, lambda c: c.submit_transaction(function, *args), identity, retry=readiness.transient
-        )
-        return out.decode()
+        """Submit a transaction through the org's Gateway (repeated while ordering is unavailable)
+        and return once every running peer of the consortium has its block."""
+
+        def call(c: sync.Contract) -> tuple[bytes, int]:
+            result, commit = c.submit_async(function, *args)
+            status = commit.status()
+            if not status.successful:
+                raise CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
+            return result, status.block_number
+
+        result, block = readiness.gateway_call(self.site(org), call, identity, retry=readiness.transient)
+        running = [s for s in self.sites.values() if s.supervisor.alive(s.org.peer_name)]
+        if not wait_until(lambda: all((peer_height(s) or 0) > block for s in running), HEALTH_TIMEOUT):
+            raise NetworkError(f"block {block} did not reach every running peer in {HEALTH_TIMEOUT:.0f}s")
+        return result.decode()
 
     def query(self, org: Organization, function: str, *args: str, identity: str = "admin") -> str:
         return readiness.gateway_call(
