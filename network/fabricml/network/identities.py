@@ -323,7 +323,8 @@ class CertificateAuthority:
         self.enroll_registrar()
         self.write_org_msp()
         for spec in identity_specs(self.org):
-            if (self.site.identity_msp(spec.name) / "signcerts" / "cert.pem").exists():
+            msp_done = (self.site.identity_msp(spec.name) / "signcerts" / "cert.pem").exists()
+            if msp_done and (not spec.tls or (self.site.identity_tls(spec.name) / "server.key").exists()):
                 continue  # issued by an earlier, interrupted run
             self.register(spec)
             self.enroll(spec)
