@@ -84,6 +84,7 @@ def _up(sites: list[Site]) -> None:
 
 
 def network_up(root: Path, rows: list[tuple[str, float]]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
     topology = root / "topology.yaml"
     orgs = "".join(f"  - name: {o}\n    host: 127.0.8{i + 4}.1\n" for i, o in enumerate(ORGS))
     topology.write_text(f"name: bench-sites\nports:\n  base: 27500\norganizations:\n{orgs}")
