@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fabricml.network import binaries, bundle, genesis
+from fabricml.network import binaries, bundle, genesis, joining
 from fabricml.network.channeltx import ChannelSettings, write_genesis_block
-from fabricml.network.founding import channel_member
+from fabricml.network.founding import Definition, channel_member
 from fabricml.network.members import Members
 from fabricml.network.site import Site
 from fabricml.network.topology import Organization, TopologyError, parse
@@ -74,7 +74,12 @@ def test_a_block_naming_an_org_the_site_never_imported_is_refused(tmp_path: Path
         genesis.GenesisError, match="names organization MalloryMSP, whose bundle this site has not"
     ):
         genesis.check_members(review, "BetaMSP", joiner.members)
-    assert not joiner.layout.channel_file.exists()
+    asked: list[list[str]] = []
+    with pytest.raises(genesis.GenesisError, match="MalloryMSP"):  # `site join` stops before its review
+        joining.join(
+            joiner, tmp_path / "genesis.block", Definition(), lambda lines: bool(asked.append(lines))
+        )
+    assert asked == [] and not joiner.layout.channel.exists() and not joiner.layout.processes.exists()
 
 
 def test_a_block_with_another_ca_under_a_known_orgs_name_is_refused(tmp_path: Path) -> None:

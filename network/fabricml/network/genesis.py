@@ -118,23 +118,22 @@ def _consenters(orderer: dict[str, Any], consensus: dict[str, Any]) -> list[Cons
     ]
 
 
-POLICIES = (
-    ("channel Admins", ()),
-    ("membership (Application Admins)", ("Application",)),
-    ("chaincode lifecycle (Application LifecycleEndorsement)", ("Application",)),
-    ("endorsement (Application Endorsement)", ("Application",)),
-    ("ordering (Orderer Admins)", ("Orderer",)),
-    ("block validation (Orderer BlockValidation)", ("Orderer",)),
+POLICIES = (  # (what the admin reads, config group path, policy name)
+    ("channel Admins", (), "Admins"),
+    ("membership (Application Admins)", ("Application",), "Admins"),
+    ("chaincode lifecycle (Application LifecycleEndorsement)", ("Application",), "LifecycleEndorsement"),
+    ("endorsement (Application Endorsement)", ("Application",), "Endorsement"),
+    ("ordering (Orderer Admins)", ("Orderer",), "Admins"),
+    ("block validation (Orderer BlockValidation)", ("Orderer",), "BlockValidation"),
 )
 
 
 def _policies(root: dict[str, Any]) -> dict[str, str]:
     out = {}
-    for label, path in POLICIES:
+    for label, path, name in POLICIES:
         group = root
         for step in path:
             group = group["groups"][step]
-        name = label.rsplit(" ", 1)[-1].strip("()") if "(" in label else "Admins"
         policy = group["policies"].get(name, {}).get("policy")
         out[label] = describe_policy(policy) if policy else "(none)"
     return out
