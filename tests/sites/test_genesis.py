@@ -75,10 +75,13 @@ def test_a_block_naming_an_org_the_site_never_imported_is_refused(tmp_path: Path
     ):
         genesis.check_members(review, "BetaMSP", joiner.members)
     asked: list[list[str]] = []
+
+    def confirm(lines: list[str]) -> bool:
+        asked.append(lines)
+        return True
+
     with pytest.raises(genesis.GenesisError, match="MalloryMSP"):  # `site join` stops before its review
-        joining.join(
-            joiner, tmp_path / "genesis.block", Definition(), lambda lines: bool(asked.append(lines))
-        )
+        joining.join(joiner, tmp_path / "genesis.block", Definition(), confirm)
     assert asked == [] and not joiner.layout.channel.exists() and not joiner.layout.processes.exists()
 
 
