@@ -47,6 +47,8 @@ def private_dir(path: Path) -> None:
 
 
 class Site:
+    """One organization's site in `state_dir`, described by its site file."""
+
     def __init__(
         self,
         org: Organization,
