@@ -6,6 +6,7 @@ import click
 
 from fabricml.api.cli import api_group
 from fabricml.network.cli import network_group
+from fabricml.network.sitecli import chaincode_group, consortium_group, site_group
 
 from .attest import attest_group, serve
 from .events import events_command
@@ -23,6 +24,9 @@ def main() -> None:
 
 
 main.add_command(network_group)
+main.add_command(site_group)
+main.add_command(consortium_group)
+main.add_command(chaincode_group)
 main.add_command(tx_group)
 main.add_command(events_command)
 main.add_command(identity_group)

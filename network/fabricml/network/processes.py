@@ -1,4 +1,4 @@
-"""Start long-lived Fabric processes detached, record their pids, stop exactly those."""
+"""A site's process table: start long-lived processes detached, record their pids, stop exactly those."""
 
 from __future__ import annotations
 
@@ -123,6 +123,7 @@ def _reap(pid: int) -> None:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when `host:port` cannot be bound (someone listens there, or the address is foreign)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
