@@ -17,7 +17,7 @@ from .helmbuild import ensure_helm
 from .source import KUBERNETES_LISTEN, DeployError, load_plan
 from .writer import inside
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 ERRORS = (DeployError, FileSetError, SiteFileError, BuildError, OSError)
 
 

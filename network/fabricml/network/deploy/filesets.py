@@ -64,3 +64,13 @@ def fileset(org: str, root: Path, path: str, exclude: tuple[str, ...] = (), suff
     if size > MAX_OBJECT_BYTES:
         raise FileSetError(f"{base} holds {size} bytes once encoded; a Kubernetes object allows 1 MiB")
     return FileSet(object_name(org, path, suffix), path, files, sources)
+
+
+def refuse_private_keys(fs: FileSet) -> None:
+    """Public files go into the chart itself: a private key among them must never get there."""
+    for src in sorted(fs.sources.values()):
+        if b"PRIVATE KEY" in src.read_bytes():
+            raise FileSetError(
+                f"{src} holds a private key but lies in {fs.path}, which the chart carries "
+                "as public; move the key out of it"
+            )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .filesets import CA_SEED_EXCLUDE, FileSet, fileset, object_name
+from .filesets import CA_SEED_EXCLUDE, FileSet, fileset, object_name, refuse_private_keys
 from .plan import Component, SitePlan
 
 SEED = Path("/var/fabricml-seed")  # where a CA pod sees its home's first contents
@@ -53,11 +53,12 @@ class PodVolumes:
         self.plan, self.objects = plan, objects
         self.volumes: dict[str, dict[str, Any]] = {}
 
-    def _object(self, path: str, secret: bool, alias: str = "") -> tuple[str, FileSet]:
+    def _object(self, path: str, secret: bool, seed: bool = False) -> tuple[str, FileSet]:
+        """The Secret (keys) or ConfigMap (public files, checked to hold no key) for a site path."""
         org, root = self.plan.org.name, self.plan.root
-        fs = fileset(
-            org, root, path, CA_SEED_EXCLUDE if alias == "seed" else (), "-seed" if alias == "seed" else ""
-        )
+        fs = fileset(org, root, path, CA_SEED_EXCLUDE, "-seed") if seed else fileset(org, root, path)
+        if not secret:
+            refuse_private_keys(fs)
         (self.objects.secrets if secret else self.objects.configs)[fs.name] = fs
         return fs.name, fs
 
@@ -69,7 +70,7 @@ class PodVolumes:
         self, path: str, secret: bool, at: str | None = None, items: list[dict[str, str]] | None = None
     ) -> list[dict[str, Any]]:
         obj, fs = self._object(path, secret)
-        ref = {"secretName": obj, "defaultMode": 0o400} if secret else {"name": obj}
+        ref = {"secretName": obj, "defaultMode": 0o440} if secret else {"name": obj}
         kind = "secret" if secret else "configMap"
         target = self.plan.root / (at or path)
         if fs.is_file:
@@ -118,8 +119,8 @@ class PodVolumes:
 
     def ca_seed(self, c: Component) -> dict[str, Any]:
         """An init container copying the CA's home (keys, config, database) from its Secret, once."""
-        obj, fs = self._object(c.files.data[0], secret=True, alias="seed")
-        vol = self._volume(obj, {"secret": {"secretName": obj, "defaultMode": 0o400, "items": fs.items()}})
+        obj, fs = self._object(c.files.data[0], secret=True, seed=True)
+        vol = self._volume(obj, {"secret": {"secretName": obj, "defaultMode": 0o440, "items": fs.items()}})
         home = self.plan.root / c.files.data[0]
         copy = f'for f in {SEED}/*; do cp -RL "$f" "{home}/"; done; chmod -R u+w "{home}"'
         script = f'[ -f "{home}/fabric-ca-server-config.yaml" ] || {{ {copy}; }}'
