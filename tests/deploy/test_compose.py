@@ -91,7 +91,9 @@ def _keys_seen(service: dict[str, Any], root: Path) -> set[str]:
     return seen
 
 
-def test_each_service_sees_only_its_own_identities_keys(compose: dict[str, Any], joined_site: JoinedSite) -> None:
+def test_each_service_sees_only_its_own_identities_keys(
+    compose: dict[str, Any], joined_site: JoinedSite
+) -> None:
     for name, service in compose["services"].items():
         kind = name.split(".")[0]
         assert _keys_seen(service, joined_site.root) == OWN_KEYS[kind], name
@@ -121,7 +123,9 @@ def _listen(service: dict[str, Any]) -> set[str]:
     return out
 
 
-def test_servers_listen_at_the_site_files_host_and_ports(compose: dict[str, Any], joined_site: JoinedSite) -> None:
+def test_servers_listen_at_the_site_files_host_and_ports(
+    compose: dict[str, Any], joined_site: JoinedSite
+) -> None:
     org = joined_site.org
     listening = set().union(*(_listen(s) for s in compose["services"].values()))
     hosts = {a.rsplit(":", 1)[0] for a in listening}
