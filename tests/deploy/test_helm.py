@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ def test_the_secret_script_and_folder_are_private_and_shellcheck_clean(out: Path
     assert script.stat().st_mode & 0o777 == 0o700
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in (out / "chart").rglob("*") if p.is_file())
     check = subprocess.run(
-        [str(Path(".venv/bin/shellcheck").absolute()), str(script)], capture_output=True, text=True
+        [str(Path(sys.executable).parent / "shellcheck"), str(script)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout
 
