@@ -15,6 +15,7 @@ from .binaries import BuildError
 from .bundle import BundleError
 from .channeltx import ChannelSettings, GenesisBuildError
 from .cli import status_table
+from .deploy.cli import deploy_group
 from .genesis import GenesisError
 from .identities import CAError
 from .peercli import FabricCommandError
@@ -254,3 +255,6 @@ def cc_commit(state_dir: Path) -> None:
     except ERRORS as exc:
         _fail(exc)
     console.print(f"[green]committed[/] {d.chaincode} {d.version} (sequence {d.sequence})")
+
+
+site_group.add_command(deploy_group)
