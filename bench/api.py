@@ -36,6 +36,7 @@ from bench.benchnet import bench_network  # noqa: E402
 from fabricml.gateway import connect  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.network.processes import port_in_use, wait_until  # noqa: E402
+from fabricml.network.topology import load as load_topology  # noqa: E402
 
 BASE_PORT = 28000
 API_PORT = BASE_PORT + 61  # org1's block; +60 is the API `network up` started (rate-limited)
@@ -63,16 +64,22 @@ async def load(total: int, concurrency: int, call: Callable[[int], Awaitable[Non
     return {"rps": total / seconds, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
 
 
+def org1_host(state: Path) -> str:
+    """The address org1's site listens on (its own loopback address in the quick start)."""
+    return load_topology(state / "topology.yaml").org("org1").host
+
+
 def identity_files(state: Path, identity: str) -> tuple[Path, Path]:
-    msp = state / "orgs" / "org1" / "identities" / identity / "msp"
+    msp = state / "sites" / "org1" / "identities" / identity / "msp"
     return msp / "signcerts" / "cert.pem", next((msp / "keystore").iterdir())
 
 
 def api_client(state: Path, identity: str, concurrency: int) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(state / "orgs" / "org1" / "ca.pem"))
+    ctx = ssl.create_default_context(cafile=str(state / "sites" / "org1" / "ca.pem"))
     ctx.load_cert_chain(*identity_files(state, identity))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=f"https://127.0.0.1:{API_PORT}", verify=ctx, limits=limits, timeout=120)
+    url = f"https://{org1_host(state)}:{API_PORT}"
+    return httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=120)
 
 
 async def measure(state: Path, reads: int, writes: int, concurrency: int) -> dict[str, dict[str, float]]:
@@ -141,8 +148,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with bench_network("fabricml-apibench", BASE_PORT) as state:
+        host = org1_host(state)
         env = {**os.environ, "FABRICML_API_RATE_PER_SECOND": "1000000", "FABRICML_API_RATE_BURST": "1000000"}
-        log = open(state / "logs" / "api-bench.log", "wb")  # noqa: SIM115
+        log = open(state / "api-bench.log", "wb")  # noqa: SIM115
         api = subprocess.Popen(
             [
                 sys.executable,
@@ -166,10 +174,10 @@ def main() -> None:
         )
         try:
             if (
-                not wait_until(lambda: port_in_use(API_PORT) or api.poll() is not None, 60)
+                not wait_until(lambda: port_in_use(API_PORT, host) or api.poll() is not None, 60)
                 or api.poll() is not None
             ):
-                raise SystemExit(f"the bench API did not start; see {state / 'logs' / 'api-bench.log'}")
+                raise SystemExit(f"the bench API did not start; see {state / 'api-bench.log'}")
             results = asyncio.run(measure(state, args.reads, args.writes, args.concurrency))
         finally:
             os.killpg(api.pid, signal.SIGTERM)

@@ -136,8 +136,7 @@ def test_services_expose_the_site_files_ports(
     org = joined_site.org
     services = [d for d in rendered if d["kind"] == "Service"]
     exposed = {p["port"] for s in services for p in s["spec"]["ports"]}
-    # The artifact store binds 127.0.0.1 (docs/sites.md, Limits): only its own pod reaches it.
-    assert exposed == set(org.named_ports().values()) - {org.artifacts_port}
+    assert exposed == set(org.named_ports().values())
     for s in services:
         assert all(p["targetPort"] == p["name"] for p in s["spec"]["ports"])
     container_ports = {
@@ -164,6 +163,13 @@ def test_pods_bind_every_interface_and_advertise_the_site_files_host(
     assert env["ORDERER_GENERAL_LISTENADDRESS"] == "0.0.0.0"
     assert env["CHAINCODE_SERVER_ADDRESS"] == f"0.0.0.0:{org.chaincode_port}"
     assert env["FABRICML_API_HOST"] == "0.0.0.0"
+    store = next(
+        c["command"]
+        for spec in _pod_specs(rendered).values()
+        for c in spec["containers"]
+        if "fabricml.registry.artifact_server" in c["command"]
+    )
+    assert store[store.index("--host") + 1] == "0.0.0.0"
 
 
 def test_pods_see_the_site_at_its_own_paths_and_write_only_their_claims(

@@ -43,8 +43,10 @@ def serve(topology: Path | None, state_dir: Path | None, org: str, port: int | N
     from .server import serve as run
     from .settings import ApiSettings
 
-    _, layout = _open(topology, state_dir)
+    topo, layout = _open(topology, state_dir)
     overrides: dict[str, object] = {"org": org, "state_dir": layout.root}
+    if "FABRICML_API_HOST" not in os.environ:  # the address its certificate names
+        overrides["host"] = topo.org(org).host
     if port:
         overrides["port"] = port
     os.environ.pop("FABRICML_API_ORG", None)
@@ -55,7 +57,7 @@ def access_lines(topo: Topology, layout: Layout) -> list[str]:
     """URLs of each org's API and dashboard, and the certificates to authenticate with."""
     lines = []
     for org in topo.organizations:
-        url = f"https://127.0.0.1:{api_port(org)}"
+        url = f"https://{org.address(api_port(org))}"
         lines.append(f"{org.name}: dashboard {url}/   API {url}/api/v1/   OpenAPI {url}/openapi.json")
         for identity, can in (("admin", "read and write"), ("auditor", "read and verify")):
             msp = layout.msp(org, identity)

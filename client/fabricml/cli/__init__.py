@@ -6,7 +6,8 @@ import click
 
 from fabricml.api.cli import api_group
 from fabricml.network.cli import network_group
-from fabricml.network.sitecli import chaincode_group, consortium_group, site_group
+from fabricml.network.sitecli import chaincode_group, site_group
+from fabricml.network.sitecli import create as consortium_create
 
 from .attest import attest_group, serve
 from .events import events_command
@@ -25,7 +26,6 @@ def main() -> None:
 
 main.add_command(network_group)
 main.add_command(site_group)
-main.add_command(consortium_group)
 main.add_command(chaincode_group)
 main.add_command(tx_group)
 main.add_command(events_command)
@@ -36,4 +36,6 @@ main.add_command(attest_group)
 main.add_command(api_group)
 main.add_command(agent_group)
 main.add_command(fed_group)
+# One `consortium` group: founding (sites) and governance proposals.
+consortium_group.add_command(consortium_create)
 main.add_command(consortium_group)

@@ -71,7 +71,7 @@ def _site(topology: Path | None, state_dir: Path | None, org: str) -> Site:
 
 @click.group("consortium")
 def consortium_group() -> None:
-    """Propose, sign and submit channel config updates, recorded on the ledger."""
+    """Found the consortium (create); propose, sign and submit membership and policy changes."""
 
 
 @consortium_group.group("propose")

@@ -17,7 +17,7 @@ import yaml
 
 from .binaries import Binaries
 from .layout import Layout, SiteLayout
-from .topology import ARTIFACT_STORE_BIND, Organization
+from .topology import Organization
 
 CA_ADMIN = "caadmin"
 # Fabric CA's numeric error codes (fabric-ca lib/caerrors), as fabric-ca-client prints them.
@@ -51,18 +51,13 @@ def identity_specs(org: Organization) -> list[IdentitySpec]:
         IdentitySpec("auditor", "client", role="auditor"),
         IdentitySpec("peer0", "peer", tls=True, hosts=(org.peer_name, *hosts)),
         IdentitySpec("chaincode", "client", tls=True, hosts=(org.chaincode_name, *hosts)),
-        IdentitySpec("artifacts", "client", tls=True, hosts=_artifact_hosts(org)),
+        IdentitySpec("artifacts", "client", tls=True, hosts=(org.artifacts_name, *hosts)),
         api_identity(org),
     ]
     specs += [
         IdentitySpec(f"orderer{o.index}", "orderer", tls=True, hosts=(o.name, *hosts)) for o in org.orderers
     ]
     return specs
-
-
-def _artifact_hosts(org: Organization) -> tuple[str, ...]:
-    hosts = (org.artifacts_name, *org.tls_hosts)
-    return hosts if ARTIFACT_STORE_BIND in hosts else (*hosts, ARTIFACT_STORE_BIND)
 
 
 def api_identity(org: Organization) -> IdentitySpec:

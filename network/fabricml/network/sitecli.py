@@ -185,12 +185,7 @@ def site_status_cmd(state_dir: Path, as_json: bool) -> None:
         Console().print(status_table(statuses))
 
 
-@click.group("consortium")
-def consortium_group() -> None:
-    """Found a consortium (the founding site only)."""
-
-
-@consortium_group.command("create")
+@click.command("create")
 @state_dir_option
 @click.option(
     "--member",
@@ -207,7 +202,7 @@ def consortium_group() -> None:
 @click.option("--version", "version", default="1.0", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Also copy both files here.")
 def create(state_dir: Path, members: tuple[Path, ...], **options: str) -> None:
-    """Write the genesis block (one consenter per orderer) and the first chaincode definition."""
+    """Found a consortium (the founding site): its genesis block and first chaincode definition."""
     o = options
     try:
         settings = ChannelSettings(

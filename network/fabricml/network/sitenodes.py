@@ -12,7 +12,7 @@ from .identities import CA_ADMIN, CertificateAuthority
 from .layout import SiteLayout
 from .members import Members
 from .supervisor import Node
-from .topology import ARTIFACT_STORE_BIND, Organization
+from .topology import Organization
 
 
 def base_env() -> dict[str, str]:
@@ -56,7 +56,7 @@ def chaincode_node(org: Organization, site: SiteLayout, deployment: Deployment) 
 
 
 def artifacts_node(org: Organization, site: SiteLayout) -> Node:
-    """The org's artifact store, served to members over mutual TLS."""
+    """The org's artifact store, served to members over mutual TLS on the site's address."""
     tls = site.identity_tls("artifacts")
     argv = [
         sys.executable,
@@ -64,6 +64,8 @@ def artifacts_node(org: Organization, site: SiteLayout) -> Node:
         "fabricml.registry.artifact_server",
         "--root",
         str(site.artifact_store),
+        "--host",
+        org.host,
         "--port",
         str(org.artifacts_port),
         "--cert",
@@ -82,7 +84,7 @@ def artifacts_node(org: Organization, site: SiteLayout) -> Node:
         org.name,
         argv,
         base_env(),
-        listen=(ARTIFACT_STORE_BIND, org.artifacts_port),
+        listen=(org.host, org.artifacts_port),
     )
 
 

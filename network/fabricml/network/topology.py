@@ -31,9 +31,6 @@ ORDERER_PORT = 20  # orderer k uses 20+3k (listen), 21+3k (admin), 22+3k (operat
 CHAINCODE_PORT = 40
 ARTIFACTS_PORT = 50
 API_PORT = 60  # the org's admin REST API and dashboard (mutual TLS)
-# The artifact store (fabricml.registry.artifact_server) binds 127.0.0.1 until it takes an
-# address; its certificate and URL name that address so members can reach it meanwhile.
-ARTIFACT_STORE_BIND = "127.0.0.1"
 
 
 class TopologyError(ValueError):
@@ -132,7 +129,7 @@ class Organization:
 
     @property
     def artifacts_url(self) -> str:
-        return f"https://{ARTIFACT_STORE_BIND}:{self.artifacts_port}"
+        return f"https://{self.address(self.artifacts_port)}"
 
     @property
     def api_name(self) -> str:

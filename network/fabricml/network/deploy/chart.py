@@ -100,12 +100,7 @@ class Chart:
         return {"metadata": {"name": "data"}, "spec": spec}
 
     def service(self, pod: Pod) -> dict[str, Any]:
-        ports = [
-            {"name": n, "port": p, "targetPort": n}
-            for c in pod.components
-            for n, p in c.ports.items()
-            if c.kind != "artifacts"  # it binds 127.0.0.1: only its pod reaches it
-        ]
+        ports = [{"name": n, "port": p, "targetPort": n} for c in pod.components for n, p in c.ports.items()]
         meta = {**self.meta(pod.name), "__with__ annotations": ".Values.service.annotations"}
         spec = {"type": "{{ .Values.service.type }}", "selector": self.labels(pod.name), "ports": ports}
         return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}

@@ -15,7 +15,7 @@ SEED = Path("/var/fabricml-seed")  # where a CA pod sees its home's first conten
 PODS = {"ca": ("ca",), "orderer": ("orderer",), "peer": ("peer",), "chaincode": ("chaincode",),
         "services": ("artifacts", "api")}  # fmt: skip
 PROBES = {"ca": "ca-ops", "orderer": "ops", "peer": "ops"}  # operations ports serving /healthz
-SOCKET_PROBES = {"chaincode": "chaincode", "api": "api"}  # the artifact store binds 127.0.0.1 only
+SOCKET_PROBES = {"chaincode": "chaincode", "artifacts": "artifacts", "api": "api"}
 
 
 @dataclass

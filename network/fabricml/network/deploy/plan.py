@@ -158,12 +158,12 @@ class SitePlan:
     def artifacts(self) -> Component:
         org = self.org
         argv = ["python", *sitenodes.artifacts_node(org, self.site).argv[1:]]
+        argv[argv.index("--host") + 1] = self.listen
         files = Files(
             secret=(self.rel(self.site.identity_tls("artifacts")),),
             public=("ca.pem", "members"),
             data=(self.rel(self.site.artifact_store),),
         )
-        # The artifact store binds 127.0.0.1 whatever the site's address (docs/sites.md, Limits).
         return Component(
             org.artifacts_name, "artifacts", self.image, argv, {}, {"artifacts": org.artifacts_port}, files
         )
