@@ -51,6 +51,7 @@ class ChannelReview:
     orgs: tuple[OrgInChannel, ...]
     consenters: tuple[ConsenterInChannel, ...]
     policies: dict[str, str]
+    block_number: int = 0  # 0: a genesis block; more: a later config block of a running channel
 
     @property
     def members(self) -> list[str]:
@@ -58,6 +59,8 @@ class ChannelReview:
 
     def lines(self) -> list[str]:
         out = [f"channel {self.channel!r}: {self.consensus}, blocks cut after {self.batch_timeout}"]
+        if self.block_number:
+            out.append(f"config block {self.block_number} of the running channel (not its genesis block)")
         out.append(f"members ({len(self.members)}): {', '.join(self.members)}")
         out += [f"  policy {path}: {rule}" for path, rule in self.policies.items()]
         out.append(f"consenters ({len(self.consenters)}):")
@@ -92,6 +95,7 @@ def review(binaries: Binaries, block_path: Path) -> ChannelReview:
         orgs=tuple(orgs),
         consenters=tuple(_consenters(orderer, consensus)),
         policies=_policies(root),
+        block_number=int(block["header"].get("number") or 0),
     )
 
 

@@ -18,8 +18,11 @@ from .bundle import SignedBundle
 from .chaincode import Deployment, package, server_binary
 from .channelconfig import ChannelConfig
 from .founding import Definition
+from .lifecycle import Lifecycle
 from .peercli import FabricCommandError, json_tail, until_done
+from .processes import wait_until
 from .site import Site, SiteError
+from .status import peer_height
 
 
 @dataclass(frozen=True)
@@ -76,21 +79,43 @@ def review_block(site: Site, block: Path) -> tuple[genesis.ChannelReview, list[S
     return review, genesis.check_members(review, site.org.msp_id, site.members)
 
 
-def join(site: Site, block: Path, definition: Definition, confirm: Callable[[list[str]], bool]) -> Deployment:
-    """Join the channel described by `block`; `confirm` sees the review and may refuse."""
+def join(
+    site: Site, block: Path, definition: Definition | None, confirm: Callable[[list[str]], bool]
+) -> Deployment:
+    """Join the channel described by `block`; `confirm` sees the review and may refuse.
+
+    A genesis block founds the channel with the founder's `definition`. A later config block
+    (an org added by a proposal) joins a running channel: the orderers start from that block,
+    the peer from block 0, and the site approves the chaincode definition committed there."""
     review, members = review_block(site, block)
     if not confirm(review.lines()):
         raise SiteError("join refused after review; nothing was changed")
+    if definition is None and review.block_number == 0:
+        raise SiteError("founding a channel needs the founder's chaincode definition (--definition)")
+    channel = review.channel
     site.layout.channel.mkdir(parents=True, exist_ok=True)
-    if block.resolve() != site.layout.genesis_block(review.channel).resolve():
-        shutil.copy(block, site.layout.genesis_block(review.channel))
-    joined = joined_record(review, definition, members)
-    site.save_joined(joined)
+    start_block = (
+        site.layout.genesis_block(channel) if review.block_number == 0 else site.layout.join_block(channel)
+    )
+    if block.resolve() != start_block.resolve():
+        shutil.copy(block, start_block)
+    site.save_joined(joined_record(review, definition or Definition(), members))
     with site.step("start the orderers and the peer"):
         site.start(("ca", "orderer", "peer"))
-    join_orderers(site, review.channel)
-    join_peer(site, review.channel)
-    siteview.write(site.org, site.layout, joined, [m.bundle for m in members])
+    join_orderers(site, channel, start_block)
+    if review.block_number > 0:
+        fetch_genesis(site, channel)
+    join_peer(site, channel)
+    if review.block_number > 0:
+        definition = catch_up(site, review.block_number, definition)
+        site.save_joined(joined_record(review, definition, members))
+    assert definition is not None
+    siteview.write(site.org, site.layout, dict(site.joined or {}), [m.bundle for m in members])
+    return run_and_approve(site, definition)
+
+
+def run_and_approve(site: Site, definition: Definition) -> Deployment:
+    """Install this site's own package, serve it, set the anchor peer, approve the definition."""
     deployment = install(site, definition)
     site.layout.deployment.write_text(deployment.to_json())
     with site.step("start the chaincode server (chaincode as a service, mutual TLS with the peer)"):
@@ -103,8 +128,8 @@ def join(site: Site, block: Path, definition: Definition, confirm: Callable[[lis
     return deployment
 
 
-def join_orderers(site: Site, channel: str) -> None:
-    block = str(site.layout.genesis_block(channel))
+def join_orderers(site: Site, channel: str, start_block: Path) -> None:
+    block = str(start_block)
     for o in site.org.orderers:
 
         def joined(o: Any = o) -> bool:
@@ -141,6 +166,44 @@ def join_peer(site: Site, channel: str) -> None:
             lambda: site.tools.peer("channel", "join", "-b", str(site.layout.genesis_block(channel))),
             f"{site.org.peer_name} joining",
         )
+
+
+def fetch_genesis(site: Site, channel: str) -> None:
+    """Block 0 of a running channel, fetched by this site's admin from its own orderer (or a
+    member's): a peer joins from the genesis block. An orderer that joined with a later
+    config block serves block 0 only once it has pulled the chain from the others."""
+    path = site.layout.genesis_block(channel)
+
+    def attempt() -> str:
+        fetched = path.with_suffix(".fetching")
+        out = site.tools.peer(
+            "channel", "fetch", "0", str(fetched), "-c", channel, *site.tools.orderer_args()
+        )
+        fetched.replace(path)
+        return out
+
+    with site.step(f"fetch block 0 of {channel!r} from the ordering service"):
+        until_done(path.exists, attempt, "fetching the genesis block", timeout=300, delay=3)
+
+
+def catch_up(site: Site, join_number: int, given: Definition | None) -> Definition:
+    """Wait until the peer has the chain up to the join block; the committed definition."""
+    with site.step(f"wait until {site.org.peer_name} has caught up past block {join_number}"):
+        if not wait_until(lambda: (peer_height(site) or 0) > join_number, 300):
+            raise SiteError(f"{site.org.peer_name} did not reach block {join_number} in 300s")
+    name = given.chaincode if given else Definition().chaincode
+    committed = Lifecycle(site.tools, name).committed()
+    if committed is None:
+        raise SiteError(
+            f"no definition of chaincode {name!r} is committed on the channel; nothing to approve"
+        )
+    current = Definition(name, str(committed["version"]), int(committed["sequence"]))
+    if given is not None and given != current:
+        raise SiteError(
+            f"the channel runs {name} {current.version} (sequence {current.sequence}), "
+            f"not the given definition's {given.version} (sequence {given.sequence})"
+        )
+    return current
 
 
 def install(site: Site, definition: Definition) -> Deployment:

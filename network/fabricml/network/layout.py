@@ -121,6 +121,10 @@ class SiteLayout:
     def genesis_block(self, channel: str) -> Path:
         return self.channel / f"{channel}.block"
 
+    def join_block(self, channel: str) -> Path:
+        """The config block a site joined a running channel with (its orderers start there)."""
+        return self.channel / f"{channel}.join.block"
+
     @property
     def channel_file(self) -> Path:
         """The channel this site joined and the chaincode definition it approved."""

@@ -126,25 +126,35 @@ def _confirm(assume_yes: bool) -> Callable[[list[str]], bool]:
 
 
 @site_group.command("join")
-@click.option("--genesis", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
-    "--definition",
+    "--genesis",
+    "--block",
+    "block",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The chaincode definition the founder proposed (definition.json).",
+    help="The genesis block (founding), or the latest config block of a running channel that "
+    "a proposal added this org to (a member writes it: `fabricml consortium config-block`).",
+)
+@click.option(
+    "--definition",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The chaincode definition the founder proposed (definition.json); a site joining a "
+    "running channel approves the committed one.",
 )
 @state_dir_option
 @click.option("--yes", "assume_yes", is_flag=True, help="Join without asking after the review.")
-def site_join(genesis: Path, definition: Path, state_dir: Path, assume_yes: bool) -> None:
-    """Review the genesis block, join this site's orderers and peer, approve the chaincode."""
+def site_join(block: Path, definition: Path | None, state_dir: Path, assume_yes: bool) -> None:
+    """Review the block, join this site's orderers and peer, approve the chaincode definition."""
     try:
         site = _open(state_dir)
-        d = joining.join(site, genesis, founding.Definition.load(definition), _confirm(assume_yes))
+        given = founding.Definition.load(definition) if definition else None
+        d = joining.join(site, block, given, _confirm(assume_yes))
     except ERRORS as exc:
         _fail(exc)
     console.print(
         f"[green]{site.org.name} joined {site.channel!r}[/] and approved {d.version}; "
-        "`fabricml chaincode commit` succeeds once enough members approved"
+        "`fabricml chaincode commit` succeeds once enough members approved (nothing to commit when "
+        "it joined a running channel: `fabricml site up`)"
     )
 
 
