@@ -1,8 +1,9 @@
-"""`fabricml consortium propose|sign|submit|confirm|proposals|show`: channel governance.
+"""`fabricml consortium propose|sign|submit|confirm|proposals|show|config-block`: channel governance.
 
-Every command acts for one org (--org) with that org's admin identity only: it reads
-the config from the org's own orderer, endorses through the org's own peer and signs
-with the org's own admin key."""
+Every command acts for one org with that org's admin identity only: `--state-dir` of the
+org's own site (or, in a local consortium, `--org` names the site). It reads the config
+from the org's own orderer, endorses through the org's own peer and signs with the org's
+own admin key."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import click
 from rich.table import Table
 
 from fabricml.gateway import GatewayError, refusal_of
+from fabricml.network import site as sites
+from fabricml.network.bundle import BundleError
+from fabricml.network.bundle import read as read_bundle
 from fabricml.network.governance import drafts, flow
 from fabricml.network.governance.configtree import StaleUpdateError
 from fabricml.network.governance.orderer import DeliverError, OrdererRefusedError
@@ -23,15 +27,17 @@ from fabricml.network.governance.review import ReviewError
 from fabricml.network.governance.site import ConfigSnapshot, Site
 from fabricml.network.governance.translator import TranslatorError
 from fabricml.network.governance.updates import UpdateError, parse_json
+from fabricml.network.layout import SiteLayout
 from fabricml.network.topology import TopologyError
 
-from .common import console, echo_json, network_options, profile_for
+from .common import console, echo_json, network_options, open_network
 
 T = TypeVar("T")
 # Failures a governance step reports as a clear message (and exit status 1).
 EXPECTED = (
     GatewayError, OrdererRefusedError, DeliverError, ReviewError, StaleUpdateError, UpdateError,
-    OrgDefinitionError, TranslatorError, TopologyError, ValueError, LookupError, TimeoutError,
+    OrgDefinitionError, TranslatorError, TopologyError, BundleError, sites.SiteError, ValueError,
+    LookupError, TimeoutError, OSError,
 )  # fmt: skip
 
 
@@ -61,12 +67,26 @@ def _guard(as_json: bool, step: Callable[[], T]) -> T:
 
 def _site_options(f: Any) -> Any:
     f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
-    f = click.option("--org", default="org1", show_default=True, help="The org whose admin acts.")(f)
+    f = click.option(
+        "--org", help="The org whose admin acts: the site's own (default), or in a local consortium "
+        "one of its orgs (default org1)."
+    )(f)  # fmt: skip
     return network_options(f)
 
 
-def _site(topology: Path | None, state_dir: Path | None, org: str) -> Site:
-    return Site(profile_for(topology, state_dir, org))
+def _org_site(topology: Path | None, state_dir: Path | None, org: str | None) -> sites.Site:
+    """The acting org's site: --state-dir itself, or the org's site in a local consortium."""
+    if state_dir is not None and SiteLayout(state_dir).site_file.exists():
+        site = sites.Site.open(state_dir, console=console)
+        if org not in (None, site.org.name):
+            raise click.UsageError(f"{state_dir} is {site.org.name}'s site; it cannot act as {org}")
+        return site
+    net = open_network(topology, state_dir)
+    return net.site(net.topology.org(org or "org1"))
+
+
+def _site(topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool = False) -> Site:
+    return _guard(as_json, lambda: Site.open(_org_site(topology, state_dir, org).layout.root))
 
 
 @click.group("consortium")
@@ -103,14 +123,14 @@ def _propose(as_json: bool, site: Site, make: Callable[[ConfigSnapshot], flow.Dr
 def propose_policy(
     topology: Path | None,
     state_dir: Path | None,
-    org: str,
+    org: str | None,
     as_json: bool,
     path: str,
     value: str,
     summary: str,
 ) -> None:
     """Change the policy or value at PATH, e.g. /Channel/Orderer/BatchSize."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     new = _guard(as_json, lambda: parse_json(value, "--value"))
     _propose(
         as_json, site, lambda snap: drafts.policy(site.translator, site.channel, snap, path, new, summary)
@@ -119,29 +139,28 @@ def propose_policy(
 
 @propose_group.command("add-org")
 @_site_options
-@click.argument("msp_id")
-@click.option("--msp-dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
-              help="The newcomer's public MSP folder: cacerts/, tlscacerts/, config.yaml.")  # fmt: skip
-@click.option("--orderer-endpoint", multiple=True, help="HOST:PORT of a newcomer's orderer (repeatable).")
-@click.option("--anchor-peer", multiple=True, help="HOST:PORT of a newcomer's anchor peer (repeatable).")
-@click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--fingerprint", required=True, help="The fingerprint the newcomer's admin read to you.")
+@click.option("--summary", default="", help="Plain-language summary (must name the newcomer's MSP ID).")
 def propose_add_org(
     topology: Path | None,
     state_dir: Path | None,
-    org: str,
+    org: str | None,
     as_json: bool,
-    msp_id: str,
-    msp_dir: Path,
-    orderer_endpoint: tuple[str, ...],
-    anchor_peer: tuple[str, ...],
+    bundle: Path,
+    fingerprint: str,
     summary: str,
 ) -> None:
-    """Sponsor MSP_ID: add it to the channel from its public MSP."""
-    site = _site(topology, state_dir, org)
-    msp = _guard(as_json, lambda: read_public_msp(msp_id, msp_dir))
-    anchors = [_host_port(a) for a in anchor_peer]
+    """Sponsor a newcomer from its signed public BUNDLE (`fabricml site export`): this site
+    imports it (signature and fingerprint checked), then proposes adding its org and its
+    orderers' endpoints; the proposal records the bundle's digest and fingerprint."""
+    org_site = _guard(as_json, lambda: _org_site(topology, state_dir, org))
+    signed = _guard(as_json, lambda: org_site.import_bundle(bundle, fingerprint))
+    b = signed.bundle
+    msp = _guard(as_json, lambda: read_public_msp(b.msp_id, org_site.members.msp_dir(b.name)))
+    site = _site(topology, state_dir, org, as_json)
     _propose(as_json, site, lambda snap: drafts.add_org(
-        site.translator, site.channel, snap, msp, list(orderer_endpoint), anchors, summary))  # fmt: skip
+        site.translator, site.channel, snap, msp, b, summary))  # fmt: skip
 
 
 @propose_group.command("remove-org")
@@ -149,10 +168,10 @@ def propose_add_org(
 @click.argument("msp_id")
 @click.option("--summary", default="", help="Plain-language summary (must name MSP_ID).")
 def propose_remove_org(
-    topology: Path | None, state_dir: Path | None, org: str, as_json: bool, msp_id: str, summary: str
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, msp_id: str, summary: str
 ) -> None:
     """Remove MSP_ID from the channel."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     _propose(
         as_json, site, lambda snap: drafts.remove_org(site.translator, site.channel, snap, msp_id, summary)
     )
@@ -168,24 +187,39 @@ def _host_port(text: str) -> tuple[str, int]:
 @propose_group.command("consenter-add")
 @_site_options
 @click.argument("address")
-@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
+@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="The orderer's TLS certificate (PEM), used as client and server certificate.")  # fmt: skip
+@click.option("--bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Take the TLS certificate of the orderer at ADDRESS from this bundle.")  # fmt: skip
 @click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
 def propose_consenter_add(
     topology: Path | None,
     state_dir: Path | None,
-    org: str,
+    org: str | None,
     as_json: bool,
     address: str,
-    tls_cert: Path,
+    tls_cert: Path | None,
+    bundle: Path | None,
     summary: str,
 ) -> None:
     """Add the Raft consenter at ADDRESS (HOST:PORT)."""
-    site = _site(topology, state_dir, org)
+    if (tls_cert is None) == (bundle is None):
+        raise click.UsageError("give exactly one of --tls-cert and --bundle")
+    site = _site(topology, state_dir, org, as_json)
     host, port = _host_port(address)
-    cert = tls_cert.read_bytes()
+    cert = tls_cert.read_bytes() if tls_cert else _guard(as_json, lambda: _orderer_cert(bundle, address))
     _propose(as_json, site, lambda snap: drafts.add_consenter(
         site.translator, site.channel, snap, host, port, cert, summary))  # fmt: skip
+
+
+def _orderer_cert(bundle: Path | None, address: str) -> bytes:
+    assert bundle is not None
+    b = read_bundle(bundle).bundle
+    for o in b.orderers:
+        if o.address == address:
+            return o.tls_cert.encode()
+    listed = ", ".join(o.address for o in b.orderers) or "none"
+    raise BundleError(f"{bundle} ({b.msp_id}) has no orderer at {address}; its orderers: {listed}")
 
 
 @propose_group.command("consenter-remove")
@@ -193,10 +227,10 @@ def propose_consenter_add(
 @click.argument("address")
 @click.option("--summary", default="", help="Plain-language summary (must name ADDRESS).")
 def propose_consenter_remove(
-    topology: Path | None, state_dir: Path | None, org: str, as_json: bool, address: str, summary: str
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, address: str, summary: str
 ) -> None:
     """Remove the Raft consenter at ADDRESS (HOST:PORT)."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     host, port = _host_port(address)
     _propose(as_json, site, lambda snap: drafts.remove_consenter(
         site.translator, site.channel, snap, host, port, summary))  # fmt: skip
@@ -205,9 +239,11 @@ def propose_consenter_remove(
 @consortium_group.command("sign")
 @_site_options
 @click.argument("proposal_id")
-def sign(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def sign(
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, proposal_id: str
+) -> None:
     """Review PROPOSAL_ID against this org's own config, sign it with its admin key, record it."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     recorded, checked = _guard(as_json, lambda: flow.sign(site, proposal_id))
     if as_json:
         echo_json({**recorded, "review": checked.lines})
@@ -220,9 +256,11 @@ def sign(topology: Path | None, state_dir: Path | None, org: str, as_json: bool,
 @consortium_group.command("submit")
 @_site_options
 @click.argument("proposal_id")
-def submit(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def submit(
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, proposal_id: str
+) -> None:
     """Assemble PROPOSAL_ID's signatures, send it to this org's orderer, record where it applied."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     applied = _guard(as_json, lambda: flow.submit(site, proposal_id))
     if as_json:
         echo_json({"blockNumber": applied.block_number, "updateDigest": applied.update_digest,
@@ -234,9 +272,11 @@ def submit(topology: Path | None, state_dir: Path | None, org: str, as_json: boo
 @consortium_group.command("confirm")
 @_site_options
 @click.argument("proposal_id")
-def confirm(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def confirm(
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, proposal_id: str
+) -> None:
     """Find the config block that applied PROPOSAL_ID on this org's orderer; record it."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     outcome = _guard(as_json, lambda: flow.confirm(site, proposal_id))
     if as_json:
         echo_json(outcome)
@@ -246,11 +286,34 @@ def confirm(topology: Path | None, state_dir: Path | None, org: str, as_json: bo
         )
 
 
+@consortium_group.command("config-block")
+@_site_options
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def config_block(
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, out: Path
+) -> None:
+    """Write the channel's latest config block, fetched from this org's orderer: what a newcomer
+    joins with (`fabricml site join --block FILE`) once a proposal added it."""
+    site = _site(topology, state_dir, org, as_json)
+
+    def fetch() -> int:
+        with site.orderer() as orderer:
+            block = orderer.latest_config_block()
+        out.write_bytes(block.SerializeToString())
+        return int(block.header.number)
+
+    number = _guard(as_json, fetch)
+    if as_json:
+        echo_json({"blockNumber": number, "path": str(out)})
+    else:
+        console.print(f"config block {number} of {site.channel!r} written to {out}")
+
+
 @consortium_group.command("proposals")
 @_site_options
-def proposals(topology: Path | None, state_dir: Path | None, org: str, as_json: bool) -> None:
+def proposals(topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool) -> None:
     """Every proposal on the ledger, with its signatures and status."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     found: list[dict[str, Any]] = _guard(as_json, lambda: site.evaluate("ListProposals"))
     if as_json:
         echo_json(found)
@@ -265,9 +328,11 @@ def proposals(topology: Path | None, state_dir: Path | None, org: str, as_json: 
 @consortium_group.command("show")
 @_site_options
 @click.argument("proposal_id")
-def show(topology: Path | None, state_dir: Path | None, org: str, as_json: bool, proposal_id: str) -> None:
+def show(
+    topology: Path | None, state_dir: Path | None, org: str | None, as_json: bool, proposal_id: str
+) -> None:
     """One proposal: what it changes, who signed, where it applied."""
-    site = _site(topology, state_dir, org)
+    site = _site(topology, state_dir, org, as_json)
     found = _guard(as_json, lambda: flow.proposal(site, proposal_id))
     if as_json:
         echo_json(found)
