@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -74,11 +75,20 @@ def server_binary(version: str, fallback_dir: Path) -> Path:
 
 
 def build_server(version: str, out_dir: Path) -> Path:
-    """Compile the chaincode server with its version stamped in."""
+    """Compile the chaincode server with its version stamped in, once: sites joining in
+    parallel (threads or processes) wait for the first one's build and share it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     binary = out_dir / "fabricml-chaincode"
+    with (out_dir / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            _compile(version, out_dir, binary)
+    return binary
+
+
+def _compile(version: str, out_dir: Path, binary: Path) -> None:
     log = out_dir / "build.log"
-    tmp = out_dir / ".fabricml-chaincode.partial"
+    tmp = out_dir / f".fabricml-chaincode.{os.getpid()}.partial"
     argv = ["go", "build", "-trimpath", "-ldflags", f"-X {VERSION_SYMBOL}={version}", "-o", str(tmp),
             "./cmd/fabricml-chaincode"]  # fmt: skip
     with log.open("w") as out:
@@ -92,7 +102,6 @@ def build_server(version: str, out_dir: Path) -> Path:
     if rc != 0:
         raise BuildError(f"step 'build chaincode {version}' failed (exit {rc}); log: {log}")
     tmp.replace(binary)
-    return binary
 
 
 def _tar_bytes(files: dict[str, bytes]) -> bytes:
