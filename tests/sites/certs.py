@@ -102,6 +102,6 @@ class FakeOrg:
                 }
             ],
             "ca": f"https://{self.host}:{base}",
-            "artifactStore": f"https://127.0.0.1:{base + 50}",
+            "artifactStore": f"https://{self.host}:{base + 50}",
             "adminApi": f"https://{self.host}:{base + 60}",
         }

@@ -22,7 +22,7 @@ pytestmark = [
 ]
 ORGS = ["org1", "org2", "org3"]
 SHIFT = int(os.environ.get("FABRICML_TEST_PORT_SHIFT", "0"))
-BASE = 26500 + SHIFT  # 127.0.0.1 is used only by the artifact stores: ports nobody else's tests use
+BASE = 26500 + SHIFT  # on 127.0.91-93.1: ports and addresses nobody else's tests use
 
 
 def _site_file(u_host: str, org: str, base: int) -> str:
