@@ -56,11 +56,20 @@ def source_digest(source: Path = CHAINCODE_SOURCE) -> str:
     return h.hexdigest()
 
 
+def build_key() -> str:
+    """What a built server depends on besides its version: the sources, and the Go flags of
+    this environment (GOFLAGS, e.g. -tags=conformance for a server with the test contract)."""
+    flags = os.environ.get("GOFLAGS", "").strip()
+    if not flags:
+        return source_digest()[:16]
+    return hashlib.sha256(f"{source_digest()}\0{flags}".encode()).hexdigest()[:16]
+
+
 def server_binary(version: str, fallback_dir: Path) -> Path:
     """The chaincode server for `version` built from this source tree, built once and kept in
     the shared cache (which may be a read-only install other users' sites run from); when the
     cache is not writable, the site builds its own copy in `fallback_dir`."""
-    key = f"{check_version(version)}-{source_digest()[:16]}"
+    key = f"{check_version(version)}-{build_key()}"
     cached = cache_root() / "chaincode" / key / "fabricml-chaincode"
     if cached.exists():
         return cached
