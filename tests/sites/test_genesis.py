@@ -11,7 +11,7 @@ from fabricml.network import binaries, bundle, genesis, joining
 from fabricml.network.channeltx import ChannelSettings, write_genesis_block
 from fabricml.network.founding import Definition, channel_member
 from fabricml.network.members import Members
-from fabricml.network.site import Site
+from fabricml.network.site import Site, SiteError
 from fabricml.network.topology import Organization, TopologyError, parse
 from tests.sites.certs import FakeOrg
 
@@ -125,3 +125,16 @@ def test_bft_with_fewer_than_four_consenters_is_refused_before_configtxgen(tmp_p
     with pytest.raises(TopologyError, match="bft consensus needs at least 4 orderer nodes"):
         _block(tmp_path, signed, "bft")
     assert not (tmp_path / "genesis.block").exists()
+
+
+def test_a_genesis_block_without_the_founders_definition_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    signed = [_bundle(o, tmp_path, 30000 + 100 * i) for i, o in enumerate(_orgs(["alpha", "beta"]))]
+    block = _block(tmp_path, signed)
+    review = genesis.review(binaries.default_binaries(), block)
+    assert review.block_number == 0 and not any("running channel" in line for line in review.lines())
+    joiner = _joiner(tmp_path, "beta", signed)
+    with pytest.raises(SiteError, match="needs the founder's chaincode definition"):
+        joining.join(joiner, block, None, lambda lines: True)
+    assert not joiner.layout.channel.exists() and not joiner.layout.processes.exists()
