@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchnet import bench_network  # noqa: E402
-from fabricml.gateway import connect  # noqa: E402
+from fabricml.contracts import RegistryClient, TokenClient, async_contract  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.network.processes import port_in_use, wait_until  # noqa: E402
 from fabricml.network.topology import load as load_topology  # noqa: E402
@@ -97,31 +98,23 @@ async def measure(state: Path, reads: int, writes: int, concurrency: int) -> dic
     msp = profile.msp_id
     channels = []
 
-    def contract(identity: str, name: str):  # type: ignore[no-untyped-def]
-        ident, signer, hash_ = profile.identity(identity)
-        channel = profile.peer().channel()
-        channels.append(channel)
-        return (
-            connect(channel, ident, signer, hash_)
-            .get_network(profile.channel_name)
-            .get_contract(profile.chaincode_name, name)
-        )
-
-    registry, token = contract("auditor", "Registry"), contract("admin", "Token")
+    channels.append(profile.peer().channel())
+    registry = async_contract(channels[0], profile, "auditor", RegistryClient)
+    token = async_contract(channels[0], profile, "admin", TokenClient)
     run = uuid.uuid4().hex[:6]
 
     async def api_read(i: int) -> None:
         (await auditor_api.get(f"/api/v1/models/{model}/1/history")).raise_for_status()
 
     async def ledger_read(i: int) -> None:
-        await registry.evaluate_transaction("History", f"{model}@1")
+        await registry.call(lambda r: r.history(f"{model}@1"))
 
     async def api_write(i: int) -> None:
         body = {"id": f"api-{run}-{i}", "recipient": msp, "amount": 1}
         (await admin_api.post("/api/v1/tokens/mint-votes", json=body)).raise_for_status()
 
     async def ledger_write(i: int) -> None:
-        await token.submit_transaction("VoteMint", f"gw-{run}-{i}", msp, "1")
+        await token.call(lambda t: t.vote_mint(f"gw-{run}-{i}", msp, 1))
 
     await load(50, concurrency, api_read)  # warm connections and caches on both sides
     await load(50, concurrency, ledger_read)
@@ -138,6 +131,36 @@ async def measure(state: Path, reads: int, writes: int, concurrency: int) -> dic
     return results
 
 
+@contextlib.contextmanager
+def api_server(state: Path) -> Iterator[None]:
+    """org1's API in its own process group, without rate limits, for the bench's load."""
+    env = {**os.environ, "FABRICML_API_RATE_PER_SECOND": "1000000", "FABRICML_API_RATE_BURST": "1000000"}
+    where = ["--topology", str(state / "topology.yaml"), "--state-dir", str(state)]
+    command = [
+        sys.executable,
+        "-m",
+        "fabricml.cli",
+        "api",
+        "serve",
+        "--org",
+        "org1",
+        "--port",
+        str(API_PORT),
+        *where,
+    ]
+    host = org1_host(state)  # `api serve` listens on the org's own address
+    with open(state / "api-bench.log", "wb") as log:
+        api = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            started = wait_until(lambda: port_in_use(API_PORT, host) or api.poll() is not None, 60)
+            if not started or api.poll() is not None:
+                raise SystemExit(f"the bench API did not start; see {state / 'api-bench.log'}")
+            yield
+        finally:
+            os.killpg(api.pid, signal.SIGTERM)
+            api.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,42 +170,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    with bench_network("fabricml-apibench", BASE_PORT) as state:
-        host = org1_host(state)
-        env = {**os.environ, "FABRICML_API_RATE_PER_SECOND": "1000000", "FABRICML_API_RATE_BURST": "1000000"}
-        log = open(state / "api-bench.log", "wb")  # noqa: SIM115
-        api = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fabricml.cli",
-                "api",
-                "serve",
-                "--org",
-                "org1",
-                "--port",
-                str(API_PORT),
-                "--topology",
-                str(state / "topology.yaml"),
-                "--state-dir",
-                str(state),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            if (
-                not wait_until(lambda: port_in_use(API_PORT, host) or api.poll() is not None, 60)
-                or api.poll() is not None
-            ):
-                raise SystemExit(f"the bench API did not start; see {state / 'api-bench.log'}")
-            results = asyncio.run(measure(state, args.reads, args.writes, args.concurrency))
-        finally:
-            os.killpg(api.pid, signal.SIGTERM)
-            api.wait(timeout=30)
-            log.close()
+    with bench_network("fabricml-apibench", BASE_PORT) as state, api_server(state):
+        results = asyncio.run(measure(state, args.reads, args.writes, args.concurrency))
 
     print(f"\nconcurrency {args.concurrency}, {args.reads} reads, {args.writes} writes, loopback, org1")
     print(f"{'':44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")

@@ -31,6 +31,7 @@ from bench.benchnet import bench_network  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.models.mlp import MLP, save  # noqa: E402
 from fabricml.registry.connect import open_registry  # noqa: E402
+from fabricml.registry.service import ModelRegistration  # noqa: E402
 
 PORT = 27500
 
@@ -134,7 +135,7 @@ def main() -> None:
             torch.manual_seed(0)
             model_dir = save(MLP(layers), Path(tmp) / "model")
             with open_registry(profile, "trainer") as reg:
-                reg.register(model_dir, "bench-model", "1", ["Org1MSP"])
+                reg.register(model_dir, ModelRegistration("bench-model", "1", ["Org1MSP"]))
             for org in ("org1", "org2"):
                 with open_registry(
                     ConnectionProfile.load(state / "profiles" / f"{org}.json"), "admin"

@@ -16,7 +16,7 @@ rows. Test accuracy is the final global model's on the demo's test set.
   the 3 agents do; the initial weights are its initial ArrayRecord. A round is timed in
   the ServerApp from the end of one server-side evaluation to the start of the next
   (training, aggregation, the participants' held-out evaluation).
-- fabricml: `fabricml.federation.demo.run_demo` (rule fedavg, no serving) on a private
+- fabricml: `fabricml.demo.run_demo` (rule fedavg, no serving) on a private
   3-org Raft network (ports from 29000, brought up and torn down here): one `fabricml agent
   run` process per org; commit, reveal, aggregate and finalize on the ledger; each round's
   global model registered. A round is timed by the Federation contract's chaincode events
@@ -57,7 +57,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -92,7 +92,7 @@ class Task:
 
 
 def demo_options(spec: Task, **extra: Any) -> Any:
-    from fabricml.federation.demo import DemoOptions
+    from fabricml.demo import DemoOptions
 
     return DemoOptions(
         dataset="digits",
@@ -109,8 +109,8 @@ def demo_options(spec: Task, **extra: Any) -> Any:
 
 def prepare(task: Task, folder: Path) -> dict[str, Any]:
     """Participant files, test set and initial weights, written for the Flower subprocess."""
+    from fabricml.demo.task import initial_model, prepare_data
     from fabricml.federation.data import save_npz, sklearn_dataset
-    from fabricml.federation.demo import initial_model, prepare_data
     from fabricml.federation.training import parameters
 
     files, test = prepare_data(demo_options(task), task.participants, folder / "data")
@@ -212,29 +212,34 @@ def run_flower(spec: dict[str, Any], folder: Path, timeout: float = 480) -> dict
     return result
 
 
-def flower_worker(spec_file: Path) -> None:
-    """Runs under Flower's venv: a Flower simulation of the task."""
+@dataclass
+class FlowerRun:
+    """What the Flower simulation records: evaluation marks, the test curve, training times."""
+
+    marks: list[tuple[str, int, float]] = field(default_factory=list)  # (event, round, perf_counter)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    training: list[float] = field(default_factory=list)
+
+    def round_seconds(self, rounds: int) -> list[float]:
+        """Round r runs from the end of the evaluation after round r-1 to the start of the one after r."""
+        ends = {r: t for e, r, t in self.marks if e == "evaluated"}
+        starts = {r: t for e, r, t in self.marks if e == "evaluate"}
+        return [starts[r] - ends[r - 1] for r in range(1, rounds + 1) if r in starts and r - 1 in ends]
+
+
+def _flower(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+def flower_client(spec: dict[str, Any], task: Task) -> Any:
+    """Flower's ClientApp: each participant trains and evaluates on its own rows."""
     import torch
 
-    from fabricml.federation.data import load
     from fabricml.federation.training import LocalTraining, evaluate, load_parameters, parameters, train
     from fabricml.models.mlp import build
 
-    flwr_app = importlib.import_module("flwr.app")
-    flwr_client = importlib.import_module("flwr.clientapp")
-    flwr_server = importlib.import_module("flwr.serverapp")
-    flwr_strategy = importlib.import_module("flwr.serverapp.strategy")
-    flwr_simulation = importlib.import_module("flwr.simulation")
-    flwr = importlib.import_module("flwr")
-
-    spec = json.loads(spec_file.read_text())
-    task = Task(**spec["task"])
-    config = LocalTraining(epochs=task.epochs, batch_size=task.batch_size, lr=task.lr, seed=task.seed)
-    test = load(Path(spec["test"]))
-    with np.load(spec["initial"]) as z:
-        initial = [z[f"arr_{i}"] for i in range(len(z.files))]
-
-    client = flwr_client.ClientApp()
+    app, config = _flower("flwr.app"), LocalTraining(task.epochs, task.batch_size, task.lr, seed=task.seed)
+    client = _flower("flwr.clientapp").ClientApp()
 
     def participant(context: Any) -> tuple[Dataset, Dataset]:
         torch.set_num_threads(1)  # as each fabricml agent does
@@ -246,15 +251,9 @@ def flower_worker(spec_file: Path) -> None:
         model = build(spec["model"])
         load_parameters(model, msg.content["arrays"].to_numpy_ndarrays())
         report = train(model, rows, config, int(msg.content["config"]["server-round"]), "cpu")
-        content = flwr_app.RecordDict(
-            {
-                "arrays": flwr_app.ArrayRecord(parameters(model)),
-                "metrics": flwr_app.MetricRecord(
-                    {"num-examples": len(rows), "train-loss": report.loss, "train-seconds": report.seconds}
-                ),
-            }
-        )
-        return flwr_app.Message(content, reply_to=msg)
+        metrics = {"num-examples": len(rows), "train-loss": report.loss, "train-seconds": report.seconds}
+        content = {"arrays": app.ArrayRecord(parameters(model)), "metrics": app.MetricRecord(metrics)}
+        return app.Message(app.RecordDict(content), reply_to=msg)
 
     @client.evaluate()  # type: ignore[untyped-decorator]
     def client_evaluate(msg: Any, context: Any) -> Any:
@@ -263,28 +262,35 @@ def flower_worker(spec_file: Path) -> None:
         load_parameters(model, msg.content["arrays"].to_numpy_ndarrays())
         loss, accuracy = evaluate(model, heldout)
         metrics = {"num-examples": len(heldout), "heldout-loss": loss, "heldout-accuracy": accuracy}
-        return flwr_app.Message(
-            flwr_app.RecordDict({"metrics": flwr_app.MetricRecord(metrics)}), reply_to=msg
-        )
+        return app.Message(app.RecordDict({"metrics": app.MetricRecord(metrics)}), reply_to=msg)
 
-    marks: list[tuple[str, int, float]] = []  # (event, round, perf_counter)
-    curve: list[dict[str, Any]] = []
-    training: list[float] = []
-    server = flwr_server.ServerApp()
+    return client
+
+
+def flower_server(spec: dict[str, Any], task: Task, run: FlowerRun) -> Any:
+    """Flower's ServerApp: FedAvg over every participant, the global model on the test set."""
+    from fabricml.federation.data import load
+    from fabricml.federation.training import evaluate, load_parameters
+    from fabricml.models.mlp import build
+
+    app, test = _flower("flwr.app"), load(Path(spec["test"]))
+    with np.load(spec["initial"]) as z:
+        initial = [z[f"arr_{i}"] for i in range(len(z.files))]
+    server = _flower("flwr.serverapp").ServerApp()
 
     def central_evaluate(round_: int, arrays: Any) -> Any:
-        marks.append(("evaluate", round_, time.perf_counter()))
+        run.marks.append(("evaluate", round_, time.perf_counter()))
         model = build(spec["model"])
         load_parameters(model, arrays.to_numpy_ndarrays())
         loss, accuracy = evaluate(model, test)
-        curve.append({"round": round_, "testLoss": loss, "testAccuracy": accuracy})
-        marks.append(("evaluated", round_, time.perf_counter()))
-        return flwr_app.MetricRecord({"test-loss": loss, "test-accuracy": accuracy})
+        run.curve.append({"round": round_, "testLoss": loss, "testAccuracy": accuracy})
+        run.marks.append(("evaluated", round_, time.perf_counter()))
+        return app.MetricRecord({"test-loss": loss, "test-accuracy": accuracy})
 
     @server.main()  # type: ignore[untyped-decorator]
     def server_main(grid: Any, context: Any) -> None:
         n = task.participants
-        strategy = flwr_strategy.FedAvg(
+        strategy = _flower("flwr.serverapp.strategy").FedAvg(
             fraction_train=1.0,
             fraction_evaluate=1.0,
             min_train_nodes=n,
@@ -293,17 +299,24 @@ def flower_worker(spec_file: Path) -> None:
         )
         result = strategy.start(
             grid=grid,
-            initial_arrays=flwr_app.ArrayRecord(initial),
+            initial_arrays=app.ArrayRecord(initial),
             num_rounds=task.rounds,
             evaluate_fn=central_evaluate,
         )
-        for metrics in result.train_metrics_clientapp.values():
-            training.append(float(metrics["train-seconds"]))
+        run.training.extend(float(m["train-seconds"]) for m in result.train_metrics_clientapp.values())
 
+    return server
+
+
+def flower_worker(spec_file: Path) -> None:
+    """Runs under Flower's venv: a Flower simulation of the task."""
+    spec = json.loads(spec_file.read_text())
+    task, run = Task(**spec["task"]), FlowerRun()
+    client, server = flower_client(spec, task), flower_server(spec, task, run)
     cpus = os.cpu_count() or 1
     share = int(100 * cpus / task.participants) / 100  # every participant trains at once
     started = time.perf_counter()
-    flwr_simulation.run_simulation(
+    _flower("flwr.simulation").run_simulation(
         server_app=server,
         client_app=client,
         num_supernodes=task.participants,
@@ -312,24 +325,16 @@ def flower_worker(spec_file: Path) -> None:
             "init_args": {"num_cpus": cpus, "include_dashboard": False},
         },
     )
-    total = time.perf_counter() - started
-    # Round r runs from the end of the evaluation after round r-1 to the start of the one after r.
-    ends = {r: t for e, r, t in marks if e == "evaluated"}
-    starts = {r: t for e, r, t in marks if e == "evaluate"}
-    rounds = [starts[r] - ends[r - 1] for r in range(1, task.rounds + 1) if r in starts and r - 1 in ends]
-    Path(spec["result"]).write_text(
-        json.dumps(
-            {
-                "version": flwr.__version__,
-                "curve": curve,
-                "roundSeconds": rounds,
-                "localTrainingSeconds": statistics.mean(training) if training else float("nan"),
-                "simulationSeconds": total,
-                "backend": "ray",
-                "clientCpus": share,
-            }
-        )
-    )
+    result = {
+        "version": _flower("flwr").__version__,
+        "curve": run.curve,
+        "roundSeconds": run.round_seconds(task.rounds),
+        "localTrainingSeconds": statistics.mean(run.training) if run.training else float("nan"),
+        "simulationSeconds": time.perf_counter() - started,
+        "backend": "ray",
+        "clientCpus": share,
+    }
+    Path(spec["result"]).write_text(json.dumps(result))
 
 
 # ---- fabricml on a real network --------------------------------------------------------
@@ -339,13 +344,13 @@ class LedgerClock:
     """Federation events as the bench's peer delivers them, each with its arrival time."""
 
     def __init__(self, profile: Any) -> None:
-        from fabricml.gateway import sync
+        from contextlib import ExitStack
+
+        from fabricml.contracts import open_connection
 
         self.events: list[tuple[float, str, dict[str, Any]]] = []
-        self._channel = profile.peer().sync_channel()
-        ident, signer, hash_ = profile.identity("auditor")
-        network = sync.connect(self._channel, ident, signer, hash_).get_network(profile.channel_name)
-        self._stream = network.chaincode_events(profile.chaincode_name)
+        self._stack = ExitStack()
+        self._stream = self._stack.enter_context(open_connection(profile, "auditor")).chaincode_events()
         self._thread = threading.Thread(target=self._follow, name="fedbench-events", daemon=True)
         self._thread.start()
 
@@ -363,7 +368,7 @@ class LedgerClock:
     def close(self) -> None:
         self._stream.close()
         self._thread.join(timeout=10)
-        self._channel.close()
+        self._stack.close()
 
     def rounds(self, task_id: str) -> list[dict[str, float]]:
         """Per round: wall time and its phases, from the events of the task."""
@@ -411,7 +416,7 @@ PHASES = (
 
 def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
     from bench.benchnet import bench_network
-    from fabricml.federation.demo import run_demo
+    from fabricml.demo import run_demo
     from fabricml.gateway.profile import ConnectionProfile
     from fabricml.network.network import Network
     from fabricml.network.topology import load

@@ -24,12 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchnet import bench_network  # noqa: E402
-from fabricml.gateway import connect  # noqa: E402
+from fabricml.contracts import RegistryClient, async_contract, open_connection  # noqa: E402
+from fabricml.contracts.registry import RegistrationRequest  # noqa: E402
 from fabricml.gateway.events import transaction_ids  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.registry.connect import open_registry  # noqa: E402
 from fabricml.registry.manifest import build  # noqa: E402
-from fabricml.registry.service import ModelRegistry  # noqa: E402
+from fabricml.registry.service import ModelRegistration, ModelRegistry  # noqa: E402
 
 
 def make_model(root: Path, files: int, total_bytes: int) -> Path:
@@ -52,23 +53,22 @@ def timed(fn: object, repeat: int) -> float:
 async def concurrent_registrations(
     profile: ConnectionProfile, model: Path, total: int, concurrency: int
 ) -> float:
-    identity, signer, hash_ = profile.identity("trainer")
     channel = profile.peer().channel()
-    contract = (
-        connect(channel, identity, signer, hash_)
-        .get_network(profile.channel_name)
-        .get_contract(profile.chaincode_name, "Registry")
-    )
+    registry = async_contract(channel, profile, "trainer", RegistryClient)
     name = f"tput-{uuid.uuid4().hex[:6]}"
-    requests = [
-        json.dumps(build(model, name, str(i), [profile.msp_id], created_at="2026-01-01").registration())
+    pending = [
+        RegistrationRequest.from_json(
+            build(model, name, str(i), [profile.msp_id], created_at="2026-01-01").registration()
+        )
         for i in range(total)
     ]
-    pending = list(requests)
+
+    async def register(request: RegistrationRequest) -> None:
+        await registry.call(lambda r: r.register(request))
 
     async def worker() -> None:
         while pending:
-            await contract.submit_transaction("Register", pending.pop())
+            await register(pending.pop())
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -78,19 +78,17 @@ async def concurrent_registrations(
 
 
 def on_chain_bytes(reg: ModelRegistry, profile: ConnectionProfile, model: Path, name: str) -> tuple[int, int]:
-    record = reg.register(model, name, "1", [profile.msp_id])
-    state = len(json.dumps(record, separators=(",", ":")))
-    tx_id = record["registeredBy"]["txId"]
-    from fabricml.gateway import sync
-
-    identity, signer, hash_ = profile.identity("auditor")
-    with profile.peer().sync_channel() as channel:
-        net = sync.connect(channel, identity, signer, hash_).get_network(profile.channel_name)
-        with net.block_events(start_block=max(0, 0)) as blocks:
-            for block in blocks:
-                ids = transaction_ids(block)
-                if tx_id in ids:
-                    return state, len(block.data.data[ids.index(tx_id)])
+    record = reg.register(model, ModelRegistration(name, "1", [profile.msp_id]))
+    state = len(json.dumps(record.to_json(), separators=(",", ":")))
+    tx_id = record.registered_by.tx_id
+    with (
+        open_connection(profile, "auditor") as connection,
+        connection.network.block_events(start_block=0) as blocks,
+    ):
+        for block in blocks:
+            ids = transaction_ids(block)
+            if tx_id in ids:
+                return state, len(block.data.data[ids.index(tx_id)])
     raise RuntimeError("registration transaction not found")
 
 
@@ -112,7 +110,9 @@ def main() -> None:
         with open_registry(profile, "trainer") as reg:
             started = time.perf_counter()
             for i in range(10):
-                reg.register(small, f"seq-{uuid.uuid4().hex[:6]}", str(i), [profile.msp_id])
+                reg.register(
+                    small, ModelRegistration(f"seq-{uuid.uuid4().hex[:6]}", str(i), [profile.msp_id])
+                )
             sequential = 10 / (time.perf_counter() - started)
             concurrent = asyncio.run(
                 concurrent_registrations(profile, small, args.registrations, args.concurrency)
@@ -123,7 +123,9 @@ def main() -> None:
             for length in lengths:
                 while built < length:
                     parents = [f"{name}@{built}"] if built else []
-                    reg.register(small, name, str(built + 1), [profile.msp_id], parents=parents)
+                    reg.register(
+                        small, ModelRegistration(name, str(built + 1), [profile.msp_id], parents=parents)
+                    )
                     built += 1
                 tip = f"{name}@{length}"
                 lineage_ms = timed(lambda tip=tip: reg.lineage(tip), 15)

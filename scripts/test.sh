@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # The README's second command: every check and test, as CI runs them.
 # Integration tests start their own networks on their own ports and stop them.
+#   scripts/test.sh             everything (.ci/run calls this)
+#   scripts/test.sh --fast      lint, Go tests and every test that needs no Fabric network
+# Other arguments go to pytest, e.g. scripts/test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+fast=0
+if [ "${1:-}" = "--fast" ]; then
+  fast=1
+  shift
+fi
 
 scripts/setup.sh
 
 echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy -p fabricml.network -p fabricml.gateway -p fabricml.registry -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.cli -p fabricml.api -p tests
+.venv/bin/mypy -p fabricml.network -p fabricml.gateway -p fabricml.contracts -p fabricml.registry \
+  -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.cli -p fabricml.demo -p fabricml.api -p tests
 .venv/bin/shellcheck scripts/*.sh .ci/run
+.venv/bin/lint-imports --no-cache
 test -z "$(gofmt -l chaincode network/ccbuilder)" || { gofmt -l chaincode network/ccbuilder; exit 1; }
 
 echo "== go"
@@ -18,4 +29,8 @@ echo "== go"
 (cd network/ccbuilder && go vet ./... && go test ./...)
 
 echo "== python"
-.venv/bin/python -m pytest "$@"
+if [ "$fast" = 1 ]; then
+  .venv/bin/python -m pytest -m "not network" "$@"
+else
+  .venv/bin/python -m pytest "$@"
+fi

@@ -23,6 +23,7 @@ from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.mlp import MLP, save
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistration
 
 FEATURES = 30
 
@@ -44,7 +45,7 @@ def register_model(
     model_dir = save(MLP([FEATURES, 16, 2]), tmp / f"{name}-{version}")
     profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org1")))
     with open_registry(profile, "trainer") as reg:
-        reg.register(model_dir, name, version, ["Org1MSP"])
+        reg.register(model_dir, ModelRegistration(name, version, ["Org1MSP"]))
     for org in approvers:
         p = ConnectionProfile.load(network.layout.profile(network.topology.org(org)))
         with open_registry(p, "admin") as reg:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fabricml.cli import main as fabricml_main
+from fabricml.cli.root import main as fabricml_main
 from fabricml.network import bundle, siteview
 from fabricml.network.site import Site
 from fabricml.network.sitefile import parse

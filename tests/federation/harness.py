@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabricml.contracts import FederationClient
+from fabricml.demo.admins import OrgAdmins, trainer_identities
+from fabricml.demo.curves import global_curve
+from fabricml.demo.task import DemoOptions, open_task
 from fabricml.federation import data as datasets
 from fabricml.federation.agent import Agent, AgentOptions
 from fabricml.federation.data import Dataset
-from fabricml.federation.demo import Consortium, DemoOptions, global_curve, open_task, trainer_identities
+from fabricml.federation.participation import participate
 from fabricml.federation.training import LocalTraining
 
 
@@ -29,15 +34,16 @@ class TaskRun:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     task: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
+    connections: ExitStack = field(default_factory=ExitStack)  # the agents' ledger connections
 
     def key(self, i: int) -> str:
         return self.agents[i].key
 
 
-def prepare(c: Consortium, run: TaskRun) -> None:
+def prepare(c: OrgAdmins, run: TaskRun) -> None:
     if run.members:
         run.opt.participants = [f"{org}/{identity}" for org, identity in run.members]
-    run.members = trainer_identities(c, run.opt)
+    run.members = trainer_identities(c, run.opt.participants, run.opt.participants_per_org)
     files, run.test = open_task(c, run.opt, len(run.members), log=lambda _: None)
     for i, ((org, identity), path) in enumerate(zip(run.members, files, strict=True)):
         options = AgentOptions(
@@ -48,7 +54,10 @@ def prepare(c: Consortium, run: TaskRun) -> None:
             poll_seconds=1.0,
             **run.behaviour.get(i, {}),
         )
-        run.agents.append(Agent(c.profile(org), identity, options, log=lambda _: None))
+        links = run.connections.enter_context(
+            participate(c.profile(org), identity, run.opt.task, options.training.to_json(), lambda _: None)
+        )
+        run.agents.append(Agent(links, options, log=lambda _: None))
 
 
 def start(run: TaskRun) -> None:
@@ -64,7 +73,7 @@ def start(run: TaskRun) -> None:
         run.threads.append(t)
 
 
-def begin_when_joined(c: Consortium, runs: list[TaskRun], timeout: float = 300) -> None:
+def begin_when_joined(c: OrgAdmins, runs: list[TaskRun], timeout: float = 300) -> None:
     """Start each task (org1's admin) once all its participants joined."""
     pending = list(runs)
     end = time.monotonic() + timeout
@@ -74,16 +83,16 @@ def begin_when_joined(c: Consortium, runs: list[TaskRun], timeout: float = 300) 
                 raise AssertionError(
                     f"{run.opt.task}: an agent failed: {type(run.errors[0]).__name__}: {run.errors[0]}"
                 )
-            task = c.call(c.orgs[0], "auditor", "Federation", "GetTask", run.opt.task, submit=False)
-            if len(task["participants"]) == len(run.members):
-                c.call(c.orgs[0], "admin", "Federation", "Start", run.opt.task)
+            task = c.client(c.orgs[0], "auditor", FederationClient).get_task(run.opt.task)
+            if len(task.participants) == len(run.members):
+                c.client(c.orgs[0], "admin", FederationClient).start(run.opt.task)
                 pending.remove(run)
         if time.monotonic() > end:
             raise TimeoutError(f"tasks {[r.opt.task for r in pending]} did not fill up in {timeout}s")
         time.sleep(0.5)
 
 
-def finish(c: Consortium, run: TaskRun, timeout: float = 900) -> None:
+def finish(c: OrgAdmins, run: TaskRun, timeout: float = 900) -> None:
     """Wait for every agent, then read the outcome from the ledger."""
     end = time.monotonic() + timeout
     for t in run.threads:
@@ -96,14 +105,13 @@ def finish(c: Consortium, run: TaskRun, timeout: float = 900) -> None:
         ) from run.errors[0]
     if any(t.is_alive() for t in run.threads):
         raise TimeoutError(f"{run.opt.task}: agents still running after {timeout}s")
-    run.task = c.call(c.orgs[0], "auditor", "Federation", "GetTask", run.opt.task, submit=False)
-    run.rounds = [
-        c.call(c.orgs[0], "auditor", "Federation", "GetRound", run.opt.task, str(r), submit=False)
-        for r in range(1, run.task["round"] + 1)
-    ]
+    run.connections.close()
+    fed = c.client(c.orgs[0], "auditor", FederationClient)
+    run.task = fed.get_task(run.opt.task).to_json()
+    run.rounds = [fed.get_round(run.opt.task, r).to_json() for r in range(1, run.task["round"] + 1)]
     finals = [r["round"] for r in run.rounds if r["status"] == "FINALIZED"]
     assert run.test is not None
-    run.curve = global_curve(c, c.orgs[0], run.opt.task, finals, run.test)
+    run.curve = global_curve(c.profile(c.orgs[0]), run.opt.task, finals, run.test)
 
 
 def slashed(run: TaskRun) -> set[str]:

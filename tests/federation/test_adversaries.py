@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from fabricml.federation.demo import DemoOptions, consortium, ensure_tokens
+from fabricml.demo.admins import OrgAdmins, ensure_tokens
+from fabricml.demo.task import DemoOptions
 from fabricml.network.network import Network
 from tests.federation.harness import (
     TaskRun,
@@ -52,7 +53,7 @@ def runs(network: Network) -> Iterator[dict[str, TaskRun]]:
     out = {
         name: TaskRun(_options(name), MEMBERS, {ATTACKER: b}) for name, b in [("clean", {}), *ATTACKS.items()]
     }
-    with consortium(network) as c:
+    with OrgAdmins.open(network) as c:
         # Every task stakes and escrows at once: enough tokens for all of them first (an
         # upper bound per org: every participant's stake and every round's reward, per task).
         per_task = [r.opt.stake * len(MEMBERS) + r.opt.reward_per_round * r.opt.rounds for r in out.values()]
@@ -72,6 +73,7 @@ def runs(network: Network) -> Iterator[dict[str, TaskRun]]:
             for run in out.values():
                 for t in run.threads:
                     t.join(30)
+                run.connections.close()
         yield out
 
 

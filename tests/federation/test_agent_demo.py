@@ -1,24 +1,30 @@
 """The federated demo end to end on the real network, as a user runs it: four
 participants (two in org1), several rounds to FINALIZED, the global model registered
 with its lineage, approved, and served with verified receipts; and an agent killed
-in the middle of a round that resumes."""
+in the middle of a round that resumes; and a demo whose agents die stops at once, naming
+them, instead of waiting for the ledger."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from fabricml.federation.agent import model_name
-from fabricml.federation.demo import DemoOptions, agent_command, consortium, open_task, trainer_identities
+from fabricml.contracts import FederationClient
+from fabricml.demo.admins import OrgAdmins, trainer_identities
+from fabricml.demo.agents import AgentLaunch
+from fabricml.demo.task import DemoOptions, open_task
+from fabricml.federation.round_models import model_name
 from fabricml.network.network import Network
 from tests.api.conftest import base_url, identity_files, tls_context
-from tests.conftest import fabricml
+from tests.conftest import FABRICML, fabricml
 
 PARTICIPANTS = ["org1/trainer", "org1/trainer2", "org2/trainer", "org3/trainer"]
 
@@ -106,28 +112,26 @@ def _command_lines() -> list[str]:
 
 def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Network, tmp_path: Path) -> None:
     opt = DemoOptions(rounds=2, epochs=2, task=f"crash-{uuid.uuid4().hex[:6]}", serve=False)
-    with consortium(network) as c:
-        members = trainer_identities(c, opt)
+    with OrgAdmins.open(network) as c:
+        members = trainer_identities(c, opt.participants, opt.participants_per_org)
         files, _ = open_task(c, opt, len(members), log=lambda _: None)
         logs = [tmp_path / f"agent-{i}.log" for i in range(len(members))]
+        fed = c.client("org1", "auditor", FederationClient)
 
         def launch(i: int) -> subprocess.Popen[bytes]:
             org, identity = members[i]
-            cmd = agent_command(network, org, identity, opt.task, files[i], opt, [])
-            return subprocess.Popen(cmd, stdout=logs[i].open("ab"), stderr=subprocess.STDOUT)
+            agent = AgentLaunch(org, identity, opt.task, files[i], opt.epochs, opt.lr, opt.seed)
+            return subprocess.Popen(
+                agent.command(network), stdout=logs[i].open("ab"), stderr=subprocess.STDOUT
+            )
 
         procs = [launch(i) for i in range(len(members))]
         try:
             deadline = time.monotonic() + 300
-            while (
-                len(
-                    c.call("org1", "auditor", "Federation", "GetTask", opt.task, submit=False)["participants"]
-                )
-                < 3
-            ):
+            while len(fed.get_task(opt.task).participants) < 3:
                 assert time.monotonic() < deadline, "participants did not join"
                 time.sleep(0.5)
-            c.call("org1", "admin", "Federation", "Start", opt.task)
+            c.client("org1", "admin", FederationClient).start(opt.task)
             # Kill org2's agent as soon as it committed round 1: it has not revealed yet.
             while "round 1: committed" not in logs[1].read_text():
                 assert time.monotonic() < deadline and procs[1].poll() is None, logs[1].read_text()
@@ -143,12 +147,70 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-        rounds = [
-            c.call("org1", "auditor", "Federation", "GetRound", opt.task, str(r), submit=False)
-            for r in (1, 2)
-        ]
-    assert [r["status"] for r in rounds] == ["FINALIZED", "FINALIZED"], rounds
-    assert not any(r["slashed"] for r in rounds), "the restarted agent must reveal what it committed"
+        rounds = [fed.get_round(opt.task, r) for r in (1, 2)]
+    assert [r.status for r in rounds] == ["FINALIZED", "FINALIZED"], rounds
+    assert not any(r.slashed for r in rounds), "the restarted agent must reveal what it committed"
     after = logs[1].read_text()[len(before) :]
     assert "round 1: training" not in after, "the restarted agent must not train round 1 again"
     assert "round 1: revealed" in after
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: the parent's pid
+                out.append(int(entry.name))
+    return out
+
+
+def test_a_demo_whose_agents_die_stops_at_once_naming_them_with_their_logs(network: Network) -> None:
+    task = f"dead-{uuid.uuid4().hex[:6]}"
+    args = [
+        "fed",
+        "demo",
+        *_net_args(network),
+        "--rounds",
+        "2",
+        "--epochs",
+        "1",
+        "--task",
+        task,
+        "--no-serve",
+    ]
+    demo = subprocess.Popen(
+        [*FABRICML, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not any("round 1 started" in line for line in lines):
+            assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        agents = [p for p in _children(demo.pid) if b"agent\0run" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(agents) == 3, agents
+        for pid in agents:
+            os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        code = demo.wait(timeout=60)
+        noticed = time.monotonic() - killed
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    reader.join(10)
+    out = "".join(lines)
+    assert code == 1, out
+    assert noticed < 20, f"the demo took {noticed:.0f}s to notice"
+    for who in ("org1/trainer", "org2/trainer", "org3/trainer"):
+        assert f"agent {who} was killed by SIGKILL" in out, out
+    assert out.count("joined task") >= 3, f"the end of each agent's log is shown:\n{out}"
+    left = [c for c in _command_lines() if task in c]
+    assert not left, f"processes left behind: {left}"

@@ -15,6 +15,7 @@ from fabricml.gateway import EndorseError, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistration
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_a_federated_round_goes_from_stake_to_rewards_on_the_ledger(
     (model / "weights.bin").write_bytes(b"initial global model")
     base = f"fedbase-{uuid.uuid4().hex[:6]}"
     with open_registry(profile, "trainer") as reg:
-        reg.register(model, base, "0", ["Org1MSP"])
+        reg.register(model, ModelRegistration(base, "0", ["Org1MSP"]))
 
     task_id = f"task-{uuid.uuid4().hex[:6]}"
     task = {

@@ -160,3 +160,12 @@ def test_a_deployment_policy_vote_changes_how_many_approvals_a_model_needs(
     }
     _, out, _ = _model(network, "approve", f"{name}@1.0", "--org", "org3", "--json")
     assert json.loads(out)["status"] == "approved"
+
+
+def test_a_refused_name_is_reported_with_the_whole_pattern(network: Network, model_dir: Path) -> None:
+    # Issue 17.1: the pattern's "[a-z0-9]" used to vanish into rich markup.
+    code, _, err = _model(
+        network, "register", str(model_dir), "--name", "Bad Name", "--version", "1.0", check=False
+    )
+    assert code == 1
+    assert "'Bad Name'" in err and "[a-z0-9][a-z0-9._-]{0,63}" in err, err

@@ -38,9 +38,9 @@ Fabric CA: an admin identity (NodeOU `admin`) may read and write; an identity wi
 
 
 def _error(
-    status: int, error: str, detail: str, tx: str = "", endorsers: tuple[str, ...] = ()
+    status: int, error: str, detail: str, tx: str = "", endorsers: tuple[str, ...] = (), code: str = ""
 ) -> JSONResponse:
-    body = ErrorBody(error=error, detail=detail, transactionId=tx, endorsers=list(endorsers))
+    body = ErrorBody(error=error, detail=detail, code=code, transactionId=tx, endorsers=list(endorsers))
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -67,33 +67,7 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
         redoc_url=None,
     )
     app.add_middleware(GuardMiddleware, settings=settings)
-
-    @app.exception_handler(LedgerError)
-    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
-        LEDGER_ERRORS.labels(str(exc.status)).inc()
-        request.state.transaction_id = exc.transaction_id
-        log.info("ledger refused: %s", exc.message, extra={"tx": exc.transaction_id, "status": exc.status})
-        if exc.status == 422:
-            # Same shape as FastAPI's own validation errors, as the schema documents for 422.
-            return JSONResponse(
-                {"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]}, 422
-            )
-        return _error(exc.status, "LedgerError", exc.message, exc.transaction_id, exc.endorsers)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, HTTPStatus(exc.status_code).phrase.replace(" ", ""), str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's own shape (documented as HTTPValidationError), with inputs left out.
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return _error(500, "InternalError", f"{type(exc).__name__}; see the API log")
+    _error_handlers(app)
 
     @app.get(
         "/metrics",
@@ -110,3 +84,34 @@ def create_app(settings: ApiSettings, context: ApiContext | None = None) -> Fast
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error answers with ErrorBody (422 with FastAPI's own validation shape)."""
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
+        LEDGER_ERRORS.labels(str(exc.status)).inc()
+        request.state.transaction_id = exc.transaction_id
+        log.info("ledger refused: %s", exc.message, extra={"tx": exc.transaction_id, "status": exc.status})
+        if exc.status == 422:
+            # Same shape as FastAPI's own validation errors, as the schema documents for 422.
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]}, 422
+            )
+        return _error(exc.status, "LedgerError", exc.message, exc.transaction_id, exc.endorsers, exc.code)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, HTTPStatus(exc.status_code).phrase.replace(" ", ""), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own shape (documented as HTTPValidationError), with inputs left out.
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return _error(500, "InternalError", f"{type(exc).__name__}; see the API log")

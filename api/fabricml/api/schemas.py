@@ -7,13 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from fabricml.contracts import identifiers as ids
+
 # Identifiers as the chaincode allows them; anything else (a slash, '..') is refused early.
-ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
-ModelVersionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")]
-LedgerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-IdentityName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
-MspId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.-]{0,63}$")]
-Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ModelName = Annotated[str, StringConstraints(pattern=ids.MODEL_NAME_PATTERN)]
+ModelVersionId = Annotated[str, StringConstraints(pattern=ids.MODEL_VERSION_PATTERN)]
+LedgerId = Annotated[str, StringConstraints(pattern=ids.LEDGER_ID_PATTERN)]
+IdentityName = Annotated[str, StringConstraints(pattern=ids.IDENTITY_NAME_PATTERN)]
+MspId = Annotated[str, StringConstraints(pattern=ids.MSP_ID_PATTERN)]
+Digest = Annotated[str, StringConstraints(pattern=ids.DIGEST_PATTERN)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
@@ -28,6 +30,7 @@ class Record(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: str
+    code: str = Field(default="", description="The ledger's refusal code (NOT_FOUND, CONFLICT, ...), if any")
     transactionId: str = ""
     endorsers: list[str] = []
 
@@ -208,9 +211,7 @@ class TaskRequest(Request):
     commitSeconds: int = Field(ge=1, le=604800)
     revealSeconds: int = Field(ge=1, le=604800)
     aggregateSeconds: int = Field(ge=1, le=604800)
-    rule: Annotated[
-        str, StringConstraints(pattern=r"^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})$")
-    ]
+    rule: Annotated[str, StringConstraints(pattern=ids.RULE_PATTERN)]
 
 
 class Participant(Record):

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from fabricml.gateway import FileCheckpointer, GatewayError, sync
+from fabricml.contracts import OrgConnection, open_connection
+from fabricml.gateway import FileCheckpointer, sync
 from fabricml.gateway.events import ChaincodeEvent, block_number_of, transaction_ids
-from fabricml.network.topology import TopologyError
 
-from .common import fail, org_options, profile_for, show_bytes
+from .app import App, identity_option, org_option, pass_app, shared_options, show_bytes
 
 
 def _chaincode_event_json(e: ChaincodeEvent) -> dict[str, Any]:
@@ -25,8 +25,32 @@ def _chaincode_event_json(e: ChaincodeEvent) -> dict[str, Any]:
     }
 
 
+def _stream(
+    connection: OrgConnection, blocks: str | None, chaincode: str | None, start: int | None,
+    checkpointer: FileCheckpointer | None,
+) -> sync.Events[Any]:  # fmt: skip
+    if blocks:
+        return connection.network.block_events(start, checkpointer, kind=blocks)  # type: ignore[arg-type]
+    return connection.network.chaincode_events(
+        chaincode or connection.profile.chaincode_name, start, checkpointer
+    )
+
+
+def _record(item: Any, blocks: str | None, checkpointer: FileCheckpointer | None) -> dict[str, Any]:
+    if blocks:
+        number = block_number_of(item)
+        if checkpointer:
+            checkpointer.checkpoint_block(number)
+        return {"blockNumber": number, "kind": blocks, "transactionIds": transaction_ids(item)}
+    if checkpointer:
+        checkpointer.checkpoint_chaincode_event(item)
+    return _chaincode_event_json(item)
+
+
 @click.command("events")
-@org_options
+@shared_options
+@org_option(help="Organization whose peer and identity to use.")
+@identity_option("user1")
 @click.option("--blocks", type=click.Choice(["full", "filtered", "private"]), help="Follow blocks instead.")
 @click.option("--chaincode", help="Chaincode whose events to follow (default: the network's).")
 @click.option("--start-block", type=int, help="First block to read (default: the next one committed).")
@@ -34,56 +58,25 @@ def _chaincode_event_json(e: ChaincodeEvent) -> dict[str, Any]:
     "--checkpoint", type=click.Path(path_type=Path, dir_okay=False), help="Resume from and save to FILE."
 )
 @click.option("--limit", type=int, help="Stop after this many events or blocks.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
 def events_command(
-    org: str,
-    identity: str,
-    topology: Path | None,
-    state_dir: Path | None,
-    blocks: str | None,
-    chaincode: str | None,
-    start_block: int | None,
-    checkpoint: Path | None,
-    limit: int | None,
-    as_json: bool,
-) -> None:
-    """Follow chaincode events (or blocks) as they are committed; Ctrl-C stops."""
-    try:
-        profile = profile_for(topology, state_dir, org)
-        ident, signer, hash_ = profile.identity(identity)
-    except (TopologyError, ValueError) as exc:
-        fail(exc)
+    app: App, org: str, identity: str, blocks: str | None, chaincode: str | None, start_block: int | None,
+    checkpoint: Path | None, limit: int | None,
+) -> None:  # fmt: skip
+    """Follow chaincode events (or blocks) as they are committed; Ctrl-C stops.
+    With --json: one JSON object per line."""
     checkpointer = FileCheckpointer(checkpoint) if checkpoint else None
     count = 0
-    with profile.peer().sync_channel() as channel:
-        net = sync.connect(channel, ident, signer, hash_).get_network(profile.channel_name)
-        stream: sync.Events[Any]
-        if blocks:
-            stream = net.block_events(start_block, checkpointer, kind=blocks)  # type: ignore[arg-type]
-        else:
-            stream = net.chaincode_events(chaincode or profile.chaincode_name, start_block, checkpointer)
+    with open_connection(app.profile(org), identity) as connection:
+        stream = _stream(connection, blocks, chaincode, start_block, checkpointer)
         try:
             with stream:
                 for item in stream:
-                    if blocks:
-                        number = block_number_of(item)
-                        data = {
-                            "blockNumber": number,
-                            "kind": blocks,
-                            "transactionIds": transaction_ids(item),
-                        }
-                        if checkpointer:
-                            checkpointer.checkpoint_block(number)
-                    else:
-                        data = _chaincode_event_json(item)
-                        if checkpointer:
-                            checkpointer.checkpoint_chaincode_event(item)
-                    click.echo(json.dumps(data, sort_keys=True) if as_json else _line(data))
+                    data = _record(item, blocks, checkpointer)
+                    click.echo(json.dumps(data, sort_keys=True) if app.as_json else _line(data))
                     count += 1
                     if limit is not None and count >= limit:
                         break
-        except GatewayError as exc:
-            fail(exc)
         except KeyboardInterrupt:
             pass
 

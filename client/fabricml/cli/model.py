@@ -4,89 +4,77 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from fabricml.gateway import CommitError, GatewayError
-from fabricml.network.topology import TopologyError
-from fabricml.registry import cyclonedx, lineage_view, report
-from fabricml.registry.artifacts import ArtifactError
-from fabricml.registry.connect import open_registry
-from fabricml.registry.datasets import fingerprint_path
-from fabricml.registry.manifest import ManifestError
-from fabricml.registry.service import ModelRegistry, ModelVerificationError
-from fabricml.registry.signatures import check_bundle
+from .app import App, identity_option, org_option, pass_app, shared_options
 
-from .common import echo_json, fail, network_options, profile_for
+if TYPE_CHECKING:  # the registry pulls in jsonschema and matplotlib: imported by the commands that use it
+    from fabricml.contracts.registry import ModelVersion
+    from fabricml.registry.service import ModelRegistry
 
 F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-ERRORS = (
-    GatewayError,
-    CommitError,
-    ArtifactError,
-    ManifestError,
-    ModelVerificationError,
-    TopologyError,
-    ValueError,
-)
 
 
 @contextmanager
-def registry_for(
-    org: str, identity: str, topology: Path | None, state_dir: Path | None
-) -> Iterator[ModelRegistry]:
-    with open_registry(profile_for(topology, state_dir, org), identity) as registry:
+def _registry(app: App, org: str, identity: str) -> Iterator[ModelRegistry]:
+    from fabricml.registry.connect import open_registry
+
+    with open_registry(app.profile(org), identity) as registry:
         yield registry
 
 
-def _using(
-    org: str,
-    identity: str,
-    topology: Path | None,
-    state_dir: Path | None,
-    action: Callable[[ModelRegistry], T],
-) -> T:
-    """Run one registry action as the org's identity; a failure prints a clear error and exits 1."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            return action(reg)
-    except ERRORS as exc:
-        fail(exc)
-
-
 def _who(default_identity: str) -> Callable[[F], F]:
+    """The shared options, --org and --identity; the command receives the App first."""
+
     def decorate(f: F) -> F:
-        f = click.option(
-            "--identity", default=default_identity, show_default=True, help="Which identity signs."
-        )(f)
-        f = click.option("--org", default="org1", show_default=True, help="Organization to act for.")(f)
-        f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
-        return cast(F, network_options(f))
+        f = cast(F, pass_app(f))
+        f = identity_option(default_identity, "Which identity signs.")(f)
+        f = org_option()(f)
+        return shared_options(f)
 
     return decorate
 
 
-def _show(record: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        echo_json(record)
+def _ref(*extra: Callable[[Any], Any]) -> Callable[[F], F]:
+    """REF (name@version) as the first argument, then `extra` arguments and options."""
+
+    def decorate(f: F) -> F:
+        for option in extra:
+            f = option(f)
+        return click.argument("ref")(f)
+
+    return decorate
+
+
+def _table(app: App, headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], **options: Any) -> None:
+    table = Table(*headers, **options)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # cells as text: no markup
+    app.results.print(table)
+
+
+def _show(app: App, record: ModelVersion, extra: dict[str, Any] | None = None) -> None:
+    if app.as_json:
+        app.emit({**record.to_json(), **(extra or {})})
         return
-    table = Table("field", "value", show_header=False)
-    table.add_row("model", f"{record['name']}@{record['version']}")
-    table.add_row("status", record["status"])
-    table.add_row("weights sha256", record["weights"]["digest"])
-    table.add_row("manifest sha256", record["manifestDigest"])
-    table.add_row("registered by", f"{record['registeredBy']['subject']} ({record['registeredBy']['mspId']})")
-    table.add_row("approvals", ", ".join(a["mspId"] for a in record["approvals"]) or "none")
-    if record.get("revocation"):
-        table.add_row("revoked", f"{record['revocation']['reason']} ({record['revocation']['mspId']})")
-    Console().print(table)
+    rows = [
+        ("model", record.ref),
+        ("status", record.status),
+        ("weights sha256", record.weights.digest),
+        ("manifest sha256", record.manifest_digest),
+        ("registered by", f"{record.registered_by.subject} ({record.registered_by.msp_id})"),
+        ("approvals", ", ".join(a.msp_id for a in record.approvals) or "none"),
+    ]
+    if record.revocation:
+        rows.append(("revoked", f"{record.revocation.reason} ({record.revocation.msp_id})"))
+    _table(app, ("field", "value"), rows, show_header=False)
 
 
 @click.group("model")
@@ -116,26 +104,31 @@ def model_group() -> None:
     help="JSON file of confidential provenance, kept in your org's private collection.",
 )
 @click.option("--training-org", "training_orgs", multiple=True, help="Other training org MSP IDs.")
-def register(
-    model_dir: Path, name: str, version: str, datasets: tuple[Path, ...], metrics: str | None,
-    params: tuple[str, ...], parents: tuple[str, ...], round_ref: str, confidential: Path | None,
-    training_orgs: tuple[str, ...], org: str, identity: str, as_json: bool, topology: Path | None,
-    state_dir: Path | None,
-) -> None:  # fmt: skip
+def register(app: App, org: str, identity: str, model_dir: Path, **given: Any) -> None:
     """Hash MODEL_DIR, store it, and record its provenance on the ledger."""
-    try:
-        metric_values = _json_arg(metrics, "--metrics") if metrics else {}
-        hyper = dict(_key_value(p) for p in params)
-        secret = json.loads(confidential.read_text()) if confidential else None
-        fingerprints = [fingerprint_path(d) for d in datasets]
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.register(
-                model_dir, name, version, [reg.msp_id, *training_orgs], fingerprints, hyper, metric_values,
-                list(parents), round_ref, secret, code_dir=Path.cwd(),
-            )  # fmt: skip
-    except ERRORS as exc:
-        fail(exc)
-    _show(record, as_json)
+    from fabricml.registry.datasets import fingerprint_path
+    from fabricml.registry.service import ModelRegistration
+
+    confidential = given["confidential"]
+    # The user's input is checked before anything is hashed or sent.
+    hyperparameters = dict(_key_value(p) for p in given["params"])
+    metrics = _json_arg(given["metrics"], "--metrics") if given["metrics"] else {}
+    secret = json.loads(confidential.read_text()) if confidential else None
+    with _registry(app, org, identity) as reg:
+        what = ModelRegistration(
+            name=given["name"],
+            version=given["version"],
+            training_orgs=[reg.msp_id, *given["training_orgs"]],
+            datasets=[fingerprint_path(d) for d in given["datasets"]],
+            hyperparameters=hyperparameters,
+            metrics=metrics,
+            parents=given["parents"],
+            round_ref=given["round_ref"],
+            confidential=secret,
+            code_dir=Path.cwd(),
+        )
+        record = reg.register(model_dir, what)
+    _show(app, record)
 
 
 def _json_arg(value: str, option: str) -> dict[str, Any]:
@@ -160,71 +153,38 @@ def _key_value(pair: str) -> tuple[str, Any]:
         return key, value
 
 
-def _transaction(function: str, default_identity: str, *extra: Any) -> Callable[[F], F]:
-    def command(f: F) -> F:
-        f = click.argument("ref")(f)
-        for option in extra:
-            f = option(f)
-        return _who(default_identity)(f)
-
-    return command
-
-
 @model_group.command()
-@_transaction("Approve", "admin")
-def approve(
-    ref: str, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
-) -> None:
+@_who("admin")
+@_ref()
+def approve(app: App, org: str, identity: str, ref: str) -> None:
     """Approve REF (name@version) for your organization; org admins only."""
-    record = _using(org, identity, topology, state_dir, lambda reg: reg.approve(ref))
-    _show(record, as_json)
+    with _registry(app, org, identity) as reg:
+        _show(app, reg.approve(ref))
+
+
+def _status_change(name: str, why: str, doc: str) -> None:
+    """`fabricml model revoke|deprecate REF --reason ...`: the same shape, another transaction."""
+
+    @model_group.command(name, help=doc)
+    @_who("admin")
+    @_ref(click.option("--reason", required=True, help=why))
+    def change(app: App, org: str, identity: str, ref: str, reason: str) -> None:
+        with _registry(app, org, identity) as reg:
+            _show(app, reg.revoke(ref, reason) if name == "revoke" else reg.deprecate(ref, reason))
+
+
+_status_change("revoke", "Why it is withdrawn.", "Revoke REF for good; inference services stop serving it.")
+_status_change("deprecate", "Why it is retired.", "Retire REF; only an admin of an org that trained it may.")
 
 
 @model_group.command()
-@_transaction("Revoke", "admin", click.option("--reason", required=True, help="Why it is withdrawn."))
-def revoke(
-    ref: str,
-    reason: str,
-    org: str,
-    identity: str,
-    as_json: bool,
-    topology: Path | None,
-    state_dir: Path | None,
-) -> None:
-    """Revoke REF for good; inference services stop serving it."""
-    record = _using(org, identity, topology, state_dir, lambda reg: reg.revoke(ref, reason))
-    _show(record, as_json)
-
-
-@model_group.command()
-@_transaction("Deprecate", "admin", click.option("--reason", required=True, help="Why it is retired."))
-def deprecate(
-    ref: str,
-    reason: str,
-    org: str,
-    identity: str,
-    as_json: bool,
-    topology: Path | None,
-    state_dir: Path | None,
-) -> None:
-    """Retire REF; only an admin of an org that trained it may."""
-    record = _using(org, identity, topology, state_dir, lambda reg: reg.deprecate(ref, reason))
-    _show(record, as_json)
-
-
-@model_group.command()
-@_transaction("Get", "auditor")
-def show(
-    ref: str, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
-) -> None:
+@_who("auditor")
+@_ref()
+def show(app: App, org: str, identity: str, ref: str) -> None:
     """The ledger record of REF."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.get(ref)
-            record["deployability"] = reg.deployable(ref)
-    except ERRORS as exc:
-        fail(exc)
-    _show(record, as_json)
+    with _registry(app, org, identity) as reg:
+        record, deployability = reg.get(ref), reg.deployable(ref)
+    _show(app, record, {"deployability": deployability.to_json()})
 
 
 @model_group.command("list")
@@ -232,76 +192,65 @@ def show(
 @click.option("--name", default="", help="Only this model name.")
 @click.option("--page-size", default=50, show_default=True)
 @click.option("--bookmark", default="", help="From a previous page.")
-def list_models(
-    name: str, page_size: int, bookmark: str, org: str, identity: str, as_json: bool, topology: Path | None,
-    state_dir: Path | None,
-) -> None:  # fmt: skip
+def list_models(app: App, org: str, identity: str, name: str, page_size: int, bookmark: str) -> None:
     """Registered versions, a page at a time."""
-    page = _using(
-        org, identity, topology, state_dir, lambda reg: reg.list_versions(name, page_size, bookmark)
-    )
-    if as_json:
-        echo_json(page)
+    with _registry(app, org, identity) as reg:
+        page = reg.list_versions(name, page_size, bookmark)
+    if app.as_json:
+        app.emit(page.to_json())
         return
-    table = Table("model", "status", "approvals", "registered by", "registered at")
-    for m in page["models"]:
-        table.add_row(f"{m['name']}@{m['version']}", m["status"], str(len(m["approvals"])),
-                      m["registeredBy"]["mspId"], m["registeredBy"]["at"])  # fmt: skip
-    Console().print(table)
-    if page["bookmark"]:
-        click.echo(f"more: --bookmark {page['bookmark']}", err=True)
+    rows = [
+        (m.ref, m.status, str(len(m.approvals)), m.registered_by.msp_id, m.registered_by.at)
+        for m in page.models
+    ]
+    _table(app, ("model", "status", "approvals", "registered by", "registered at"), rows)
+    if page.bookmark:
+        click.echo(f"more: --bookmark {page.bookmark}", err=True)
 
 
 @model_group.command()
-@_transaction("History", "auditor")
-def history(
-    ref: str, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
-) -> None:
+@_who("auditor")
+@_ref()
+def history(app: App, org: str, identity: str, ref: str) -> None:
     """Every committed change of REF's record."""
-    entries = _using(org, identity, topology, state_dir, lambda reg: reg.history(ref))
-    if as_json:
-        echo_json(entries)
+    with _registry(app, org, identity) as reg:
+        entries = reg.history(ref)
+    if app.as_json:
+        app.emit([e.to_json() for e in entries])
         return
     for e in entries:
-        click.echo(f"{e['timestamp']}  {e['txId']}  {e['record']['status']}")
+        click.echo(f"{e.timestamp}  {e.tx_id}  {e.record.status if e.record else '(deleted)'}")
 
 
 @model_group.command()
-@_transaction("Lineage", "auditor")
-@click.option(
-    "--png", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the lineage graph here."
+@_who("auditor")
+@_ref(
+    click.option("--png", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the graph here.")
 )
-def lineage(
-    ref: str,
-    png: Path | None,
-    org: str,
-    identity: str,
-    as_json: bool,
-    topology: Path | None,
-    state_dir: Path | None,
-) -> None:
+def lineage(app: App, org: str, identity: str, ref: str, png: Path | None) -> None:
     """Ancestry of REF: parents, datasets, federated rounds."""
-    graph = _using(org, identity, topology, state_dir, lambda reg: reg.lineage(ref))
+    from fabricml.registry import lineage_view
+
+    with _registry(app, org, identity) as reg:
+        graph = reg.lineage(ref).to_json()
     if png:
         lineage_view.render_png(graph, png)
         click.echo(f"wrote {png}", err=True)
-    if as_json:
-        echo_json(graph)
+    if app.as_json:
+        app.emit(graph)
     else:
-        Console().print(lineage_view.tree(graph))
+        app.results.print(lineage_view.tree(graph))
 
 
 @model_group.command()
-@_transaction("Verify", "auditor")
-@click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
-def verify(
-    ref: str, model_dir: Path, org: str, identity: str, as_json: bool, topology: Path | None,
-    state_dir: Path | None,
-) -> None:  # fmt: skip
+@_who("auditor")
+@_ref(click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False, exists=True)))
+def verify(app: App, org: str, identity: str, ref: str, model_dir: Path) -> None:
     """Recompute MODEL_DIR's digests and compare them with REF on the ledger, file by file."""
-    problems = _using(org, identity, topology, state_dir, lambda reg: reg.verify_dir(ref, model_dir))
-    if as_json:
-        echo_json({"ref": ref, "matches": not problems, "problems": problems})
+    with _registry(app, org, identity) as reg:
+        problems = reg.verify_dir(ref, model_dir)
+    if app.as_json:
+        app.emit({"ref": ref, "matches": not problems, "problems": problems})
     elif problems:
         click.echo(f"{model_dir} does NOT match {ref}:")
         for p in problems:
@@ -311,52 +260,56 @@ def verify(
     sys.exit(1 if problems else 0)
 
 
-@model_group.command("audit-report")
-@_transaction("Report", "auditor")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="HTML file to write."
-)
-def audit_report(
-    ref: str, out: Path, org: str, identity: str, as_json: bool, topology: Path | None, state_dir: Path | None
-) -> None:
-    """An HTML report for auditors: record, approvals, lineage graph, history, manifest."""
+def _manifest(reg: ModelRegistry, ref: str) -> dict[str, Any] | None:
+    """The version's provenance manifest, when a reachable store holds it."""
+    from fabricml.registry.artifacts import ArtifactError
+
     try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.get(ref)
-            try:
-                manifest: dict[str, Any] | None = reg.manifest(ref).document
-            except ArtifactError:
-                manifest = None
-            html = report.render(record, reg.deployable(ref), reg.history(ref), reg.lineage(ref), manifest)
-    except ERRORS as exc:
-        fail(exc)
+        return reg.manifest(ref).document
+    except ArtifactError:
+        return None
+
+
+@model_group.command("audit-report")
+@_who("auditor")
+@_ref(
+    click.option(
+        "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="HTML file to write."
+    )
+)
+def audit_report(app: App, org: str, identity: str, ref: str, out: Path) -> None:
+    """An HTML report for auditors: record, approvals, lineage graph, history, manifest."""
+    from fabricml.registry import report
+
+    with _registry(app, org, identity) as reg:
+        html = report.render(
+            reg.get(ref).to_json(),
+            reg.deployable(ref).to_json(),
+            [e.to_json() for e in reg.history(ref)],
+            reg.lineage(ref).to_json(),
+            _manifest(reg, ref),
+        )
     out.write_text(html)
-    if as_json:
-        echo_json({"ref": ref, "report": str(out)})
+    if app.as_json:
+        app.emit({"ref": ref, "report": str(out)})
     else:
         click.echo(f"wrote {out}")
 
 
 @model_group.command("export-cyclonedx")
-@_transaction("Export", "auditor")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="File to write (default: stdout)."
+@_who("auditor")
+@_ref(
+    click.option(
+        "--out", type=click.Path(path_type=Path, dir_okay=False), help="File to write (default: stdout)."
+    )
 )
-def export_cyclonedx(
-    ref: str, out: Path | None, org: str, identity: str, as_json: bool, topology: Path | None,
-    state_dir: Path | None,
-) -> None:  # fmt: skip
+def export_cyclonedx(app: App, org: str, identity: str, ref: str, out: Path | None) -> None:
     """A CycloneDX 1.6 ML-BOM of REF."""
-    try:
-        with registry_for(org, identity, topology, state_dir) as reg:
-            record = reg.get(ref)
-            try:
-                manifest: dict[str, Any] | None = reg.manifest(ref).document
-            except ArtifactError:
-                manifest = None
-    except ERRORS as exc:
-        fail(exc)
-    text = json.dumps(cyclonedx.ml_bom(record, manifest), indent=2, sort_keys=True)
+    from fabricml.registry import cyclonedx
+
+    with _registry(app, org, identity) as reg:
+        record, manifest = reg.get(ref), _manifest(reg, ref)
+    text = json.dumps(cyclonedx.ml_bom(record.to_json(), manifest), indent=2, sort_keys=True)
     if out:
         out.write_text(text + "\n")
     else:
@@ -364,18 +317,24 @@ def export_cyclonedx(
 
 
 @model_group.command("import-signature")
-@_transaction("Signature", "auditor")
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--public-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True,
-              help="PEM public key the bundle was signed with.")  # fmt: skip
-def import_signature(
-    ref: str, bundle: Path, public_key: Path, org: str, identity: str, as_json: bool, topology: Path | None,
-    state_dir: Path | None,
-) -> None:  # fmt: skip
+@_who("auditor")
+@_ref(
+    click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True)),
+    click.option(
+        "--public-key",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        required=True,
+        help="PEM public key the bundle was signed with.",
+    ),
+)
+def import_signature(app: App, org: str, identity: str, ref: str, bundle: Path, public_key: Path) -> None:
     """Check an OpenSSF model-signing BUNDLE: valid signature, same files as REF on the ledger."""
-    check = _using(org, identity, topology, state_dir, lambda reg: check_bundle(reg, ref, bundle, public_key))
-    if as_json:
-        echo_json(check.to_json())
+    from fabricml.registry.signatures import check_bundle
+
+    with _registry(app, org, identity) as reg:
+        check = check_bundle(reg, ref, bundle, public_key)
+    if app.as_json:
+        app.emit(check.to_json())
     else:
         click.echo(f"signature valid:        {check.signature_valid} {check.signature_error}")
         click.echo(f"signed root digest:     {check.signed_root_digest}")
@@ -395,18 +354,11 @@ def policy_group() -> None:
 @_who("admin")
 @click.argument("name")
 @click.argument("rule")
-def policy_vote(
-    name: str,
-    rule: str,
-    org: str,
-    identity: str,
-    as_json: bool,
-    topology: Path | None,
-    state_dir: Path | None,
-) -> None:
+def policy_vote(app: App, org: str, identity: str, name: str, rule: str) -> None:
     """Vote for RULE (MAJORITY, ALL, ANY, AT_LEAST_<n>) for model NAME."""
-    policy = _using(org, identity, topology, state_dir, lambda reg: reg.vote_policy(name, rule))
-    if as_json:
-        echo_json(policy)
+    with _registry(app, org, identity) as reg:
+        policy = reg.vote_policy(name, rule)
+    if app.as_json:
+        app.emit(policy.to_json())
     else:
-        click.echo(f"{name}: rule in force {policy['rule']}")
+        click.echo(f"{name}: rule in force {policy.rule}")

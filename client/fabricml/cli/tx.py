@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from fabricml.gateway import CommitError, GatewayError, sync
-from fabricml.network.topology import TopologyError
+from fabricml.contracts import open_connection
+from fabricml.gateway import CommitError
 
-from .common import echo_json, fail, gateway_error_json, org_options, profile_for, show_bytes
-
-
-def _split_function(function: str, contract: str | None) -> tuple[str | None, str]:
-    if ":" in function and contract is None:
-        name, _, fn = function.partition(":")
-        return name, fn
-    return contract, function
+from .app import App, identity_option, org_option, pass_app, shared_options, show_bytes
 
 
-def _transient(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--transient")
-        out[key] = value
-    return out
+@dataclass(frozen=True)
+class Invocation:
+    """What the user asked the chaincode for."""
+
+    function: str  # FUNCTION or Contract:FUNCTION
+    args: tuple[str, ...]
+    contract: str | None
+    chaincode: str | None
+    transient: tuple[str, ...]  # KEY=VALUE
+    endorsing: tuple[str, ...]  # MSP IDs
+    org: str
+    identity: str
+
+    def contract_and_function(self) -> tuple[str | None, str]:
+        if ":" in self.function and self.contract is None:
+            name, _, fn = self.function.partition(":")
+            return name, fn
+        return self.contract, self.function
+
+    def transient_map(self) -> dict[str, str]:
+        out = {}
+        for pair in self.transient:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--transient")
+            out[key] = value
+        return out
 
 
 def _options(f: Any) -> Any:
-    f = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
     f = click.option(
         "--endorsing-org", "endorsing", multiple=True, help="MSP ID that must endorse (repeatable)."
     )(f)
@@ -42,7 +53,9 @@ def _options(f: Any) -> Any:
     f = click.option("--contract", help="Contract name, or give FUNCTION as Contract:Function.")(f)
     f = click.argument("args", nargs=-1)(f)
     f = click.argument("function")(f)
-    return org_options(f)
+    f = identity_option("user1")(f)
+    f = org_option(help="Organization whose peer and identity to use.")(f)
+    return shared_options(f)
 
 
 @click.group("tx")
@@ -50,81 +63,46 @@ def tx_group() -> None:
     """Submit or evaluate chaincode transactions through the org's Gateway."""
 
 
-def _run(
-    submit: bool,
-    function: str,
-    args: tuple[str, ...],
-    contract: str | None,
-    chaincode: str | None,
-    transient: tuple[str, ...],
-    endorsing: tuple[str, ...],
-    as_json: bool,
-    org: str,
-    identity: str,
-    topology: Path | None,
-    state_dir: Path | None,
-) -> None:
-    try:
-        profile = profile_for(topology, state_dir, org)
-        ident, signer, hash_ = profile.identity(identity)
-    except (TopologyError, ValueError) as exc:
-        fail(exc)
-    contract_name, fn = _split_function(function, contract)
-    with profile.peer().sync_channel() as channel:
-        gw = sync.connect(channel, ident, signer, hash_)
-        c = gw.get_network(profile.channel_name).get_contract(
-            chaincode or profile.chaincode_name, contract_name
-        )
-        try:
-            if submit:
-                result, commit = c.submit_async(
-                    fn, *args, transient=_transient(transient), endorsing_organizations=endorsing
-                )
-                status = commit.status()
-                if not status.successful:
-                    raise CommitError(
-                        status.transaction_id, status.code, status.code_name, status.block_number
-                    )
-                data = {
-                    "transactionId": status.transaction_id,
-                    "blockNumber": status.block_number,
-                    "status": status.code_name,
-                    "result": show_bytes(result),
-                }
-            else:
-                result = c.evaluate_transaction(
-                    fn, *args, transient=_transient(transient), endorsing_organizations=endorsing
-                )
-                data = {"result": show_bytes(result)}
-        except GatewayError as exc:
-            if as_json:
-                echo_json(gateway_error_json(exc))
-                raise SystemExit(1) from None
-            fail(exc)
-        except CommitError as exc:
-            if as_json:
-                echo_json(
-                    {"error": "CommitError", "transactionId": exc.transaction_id, "status": exc.code_name}
-                )
-                raise SystemExit(1) from None
-            fail(exc)
-    if as_json:
-        echo_json(data)
-    else:
-        click.echo(data["result"])
-        if submit:
-            click.echo(f"committed {data['transactionId']} in block {data['blockNumber']}", err=True)
+def _run(app: App, call: Invocation, submit: bool) -> dict[str, Any]:
+    profile = app.profile(call.org)
+    contract_name, fn = call.contract_and_function()
+    options: dict[str, Any] = {"transient": call.transient_map(), "endorsing_organizations": call.endorsing}
+    with open_connection(profile, call.identity) as connection:
+        c = connection.network.get_contract(call.chaincode or profile.chaincode_name, contract_name)
+        if not submit:
+            return {"result": show_bytes(c.evaluate_transaction(fn, *call.args, **options))}
+        result, commit = c.submit_async(fn, *call.args, **options)
+        status = commit.status()
+        if not status.successful:
+            raise CommitError(status.transaction_id, status.code, status.code_name, status.block_number)
+    return {
+        "transactionId": status.transaction_id,
+        "blockNumber": status.block_number,
+        "status": status.code_name,
+        "result": show_bytes(result),
+    }
+
+
+def _show(app: App, data: dict[str, Any]) -> None:
+    if app.as_json:
+        app.emit(data)
+        return
+    click.echo(data["result"])
+    if "transactionId" in data:
+        click.echo(f"committed {data['transactionId']} in block {data['blockNumber']}", err=True)
 
 
 @tx_group.command("submit")
 @_options
-def submit(**kwargs: object) -> None:
+@pass_app
+def submit(app: App, **given: Any) -> None:
     """Endorse, order and commit FUNCTION(ARGS...); print its result."""
-    _run(True, **kwargs)  # type: ignore[arg-type]
+    _show(app, _run(app, Invocation(**given), submit=True))
 
 
 @tx_group.command("evaluate")
 @_options
-def evaluate(**kwargs: object) -> None:
+@pass_app
+def evaluate(app: App, **given: Any) -> None:
     """Run FUNCTION(ARGS...) on a peer without ordering it; print its result."""
-    _run(False, **kwargs)  # type: ignore[arg-type]
+    _show(app, _run(app, Invocation(**given), submit=False))

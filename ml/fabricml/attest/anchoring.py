@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabricml.gateway import Contract, GatewayError
+from fabricml.contracts import AsyncContract, AttestationClient
+from fabricml.contracts.attestation import Batch, BatchRequest, ServiceState
+from fabricml.gateway import GatewayError
 
 from . import merkle
 from .receipts import InferenceReceipt
@@ -179,13 +181,13 @@ class Anchorer:
     def __init__(
         self,
         receipts: ReceiptLog,
-        contract: Contract,
+        attestation: AsyncContract[AttestationClient],
         model: str,
         max_receipts: int = 256,
         max_delay: float = 0.5,
     ) -> None:
         self.log = receipts
-        self.contract = contract
+        self.attestation = attestation
         self.model = model
         self.max_receipts = max_receipts
         self.max_delay = max_delay
@@ -198,30 +200,30 @@ class Anchorer:
 
     async def recover(self, msp_id: str, subject: str) -> None:
         """Adopt batches the ledger holds that the local record lost in a crash."""
-        state = json.loads(await self.contract.evaluate_transaction("GetService", msp_id, subject))
-        while self.log.next_batch <= state["lastSequence"]:
+        state = await self.attestation.call(lambda a: a.get_service(msp_id, subject))
+        while self.log.next_batch <= state.last_sequence:
             seq = self.log.next_batch
-            batch = json.loads(
-                await self.contract.evaluate_transaction("GetBatch", msp_id, subject, str(seq))
-            )
-            first, last = batch["firstReceipt"], batch["lastReceipt"]
+            batch = await self._batch(msp_id, subject, seq)
+            first, last = batch.first_receipt, batch.last_receipt
             if not all(s in self.log.receipts for s in range(first, last + 1)):
                 self._start_after(state)
                 return
             leaves = [self.log.receipts[s].leaf() for s in range(first, last + 1)]
-
-            if merkle.root(leaves).hex() != batch["root"]:
+            if merkle.root(leaves).hex() != batch.root:
                 raise RuntimeError(
                     f"ledger batch {seq} does not match the receipts in {self.log.receipts_path}"
                 )
-            self.log.record(AnchoredBatch(seq, first, last, batch["root"], batch["txId"]))
+            self.log.record(AnchoredBatch(seq, first, last, batch.root, batch.tx_id))
             log.info("adopted batch %d (receipts %d-%d) anchored before a restart", seq, first, last)
 
-    def _start_after(self, state: dict[str, Any]) -> None:
+    async def _batch(self, msp_id: str, subject: str, sequence: int) -> Batch:
+        return await self.attestation.call(lambda a: a.get_batch(msp_id, subject, sequence))
+
+    def _start_after(self, state: ServiceState) -> None:
         """The ledger holds batches of this identity that this log never wrote (a fresh log,
         or another instance before it): number on after them, unless that would reuse
         sequence numbers of receipts still pending here."""
-        clash = [s for s in self.log.receipts if self.log.last_anchored_receipt < s <= state["lastReceipt"]]
+        clash = [s for s in self.log.receipts if self.log.last_anchored_receipt < s <= state.last_receipt]
         if clash:
             raise RuntimeError(
                 f"receipts {clash[0]}..{clash[-1]} in {self.log.receipts_path} collide with receipts another "
@@ -229,13 +231,15 @@ class Anchorer:
             )
         # An empty range (first > last) that only moves the counters on.
         self.log.record(
-            AnchoredBatch(state["lastSequence"], state["lastReceipt"] + 1, state["lastReceipt"], "", "")
+            AnchoredBatch(state.last_sequence, state.last_receipt + 1, state.last_receipt, "", "")
         )
-        log.info("continuing after batch %d and receipt %d already on the ledger", state["lastSequence"],
-                 state["lastReceipt"])  # fmt: skip
+        log.info(
+            "continuing after batch %d and receipt %d already on the ledger",
+            state.last_sequence,
+            state.last_receipt,
+        )
 
     async def anchor_pending(self) -> AnchoredBatch | None:
-
         async with self._lock:
             pending = self.log.pending()[: self.max_receipts]
             if not pending:
@@ -243,11 +247,16 @@ class Anchorer:
             first, last = pending[0].sequence, pending[-1].sequence
             root = merkle.root([r.leaf() for r in pending]).hex()
             sequence = self.log.next_batch
-            request = {"sequence": sequence, "model": self.model, "root": root, "count": len(pending),
-                       "firstReceipt": first, "lastReceipt": last}  # fmt: skip
-            result = json.loads(await self.contract.submit_transaction("AnchorBatch", json.dumps(request)))
-            batch = AnchoredBatch(sequence, first, last, root, result["txId"], time.time())
-
+            request = BatchRequest(
+                sequence=sequence,
+                model=self.model,
+                root=root,
+                count=len(pending),
+                first_receipt=first,
+                last_receipt=last,
+            )
+            result = await self.attestation.call(lambda a: a.anchor_batch(request))
+            batch = AnchoredBatch(sequence, first, last, root, result.tx_id, time.time())
             self.log.record(batch)
             return batch
 

@@ -73,31 +73,33 @@ def role_of(cert: x509.Certificate) -> str:
     return str(json.loads(value).get("attrs", {}).get("role", ""))
 
 
-def issue(
-    identity: Identity,
-    subject: str,
-    signer: Signer,
-    model: str,
-    manifest_digest: str,
-    input_digest: str,
-    output_digest: str,
-    sequence: int,
-    cert_digest: str | None = None,
-) -> InferenceReceipt:
-    """Sign a receipt. It names the service's certificate by digest; the certificate itself
-    travels with the proof bundle (GET /v1/receipts/{n}/proof)."""
-    if cert_digest is None:
-        cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
-    document: dict[str, Any] = {
-        "schema": SCHEMA,
-        "model": model,
-        "manifestDigest": manifest_digest,
-        "inputDigest": input_digest,
-        "outputDigest": output_digest,
-        "service": {"mspId": identity.msp_id, "subject": subject},
-        "certificateDigest": cert_digest,
-        "sequence": sequence,
-        "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    }
-    signature = signer(sha256(InferenceReceipt(document).body()))
-    return InferenceReceipt({**document, "signature": base64.b64encode(signature).decode()})
+@dataclass(frozen=True)
+class ReceiptIssuer:
+    """An inference service's signing identity: it numbers nothing, it only signs."""
+
+    identity: Identity
+    subject: str  # the service identity's name (its certificate's CN)
+    signer: Signer
+    cert_digest: str = ""  # of the service's certificate; computed from the identity when empty
+
+    def issue(
+        self, model: str, manifest_digest: str, input_digest: str, output_digest: str, sequence: int
+    ) -> InferenceReceipt:
+        """Sign a receipt. It names the service's certificate by digest; the certificate itself
+        travels with the proof bundle (GET /v1/receipts/{n}/proof)."""
+        cert_digest = self.cert_digest or certificate_digest(
+            x509.load_pem_x509_certificate(self.identity.credentials)
+        )
+        document: dict[str, Any] = {
+            "schema": SCHEMA,
+            "model": model,
+            "manifestDigest": manifest_digest,
+            "inputDigest": input_digest,
+            "outputDigest": output_digest,
+            "service": {"mspId": self.identity.msp_id, "subject": self.subject},
+            "certificateDigest": cert_digest,
+            "sequence": sequence,
+            "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        signature = self.signer(sha256(InferenceReceipt(document).body()))
+        return InferenceReceipt({**document, "signature": base64.b64encode(signature).decode()})

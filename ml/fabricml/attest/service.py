@@ -31,14 +31,15 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, Field
 
+from fabricml.contracts import AttestationClient, async_contract
+from fabricml.contracts.attestation import ReceiptProof
 from fabricml.gateway import CommitError, GatewayError, connect
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
 
 from .anchoring import Anchorer, GroupCommit, ReceiptLog
-from .receipts import certificate_digest, payload_digest
-from .receipts import issue as issue_receipt
+from .receipts import ReceiptIssuer, certificate_digest, payload_digest
 
 log = logging.getLogger("fabricml.inference")
 ReceiptMode = Literal["batch", "per-inference", "off"]
@@ -130,16 +131,15 @@ class InferenceService:
         model_dir = Path(tempfile.mkdtemp(prefix="fabricml-model-"))
         with open_registry(self.profile, cfg.identity) as registry:
             registry.load(cfg.model, model_dir)
-            self.manifest_digest = registry.get(cfg.model)["manifestDigest"]
+            self.manifest_digest = registry.get(cfg.model).manifest_digest
         self.model = mlp.load(model_dir, cfg.device)
         identity, signer, hash_ = self.profile.identity(cfg.identity)
         self.identity, self.signer = identity, signer
         self.cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
         self.subject = cfg.identity
+        self.issuer = ReceiptIssuer(identity, self.subject, signer, self.cert_digest)
         self.channel = self.profile.peer().channel()
-        gateway = connect(self.channel, identity, signer, hash_)
-        network = gateway.get_network(self.profile.channel_name)
-        self.attestation = network.get_contract(self.profile.chaincode_name, "Attestation")
+        self.attestation = async_contract(self.channel, self.profile, cfg.identity, AttestationClient)
         # per-inference: every receipt is its own batch, anchored before its response.
         per_batch = 1 if cfg.receipts == "per-inference" else cfg.anchor_every
         self.anchorer = Anchorer(self.receipts, self.attestation, cfg.model, per_batch, cfg.anchor_ms / 1000)
@@ -153,6 +153,7 @@ class InferenceService:
         self._tasks.append(asyncio.create_task(self.batcher.run()))
         if cfg.receipts == "batch":
             self._tasks.append(asyncio.create_task(self.anchorer.run()))
+        network = connect(self.channel, identity, signer, hash_).get_network(self.profile.channel_name)
         self._tasks.append(asyncio.create_task(self._watch_revocations(network)))
         log.info("serving %s on %s (receipts: %s)", cfg.model, cfg.device, cfg.receipts)
 
@@ -188,16 +189,12 @@ class InferenceService:
         if self.config.receipts == "off":
             return {"outputs": outputs}
         # Numbered and issued without yielding to the event loop, so WAL order is sequence order.
-        receipt = issue_receipt(
-            self.identity,
-            self.subject,
-            self.signer,
+        receipt = self.issuer.issue(
             self.config.model,
             self.manifest_digest,
             payload_digest({"inputs": inputs}),
             payload_digest({"outputs": outputs}),
             self._next_receipt,
-            self.cert_digest,
         )
         self._next_receipt += 1
         await self.wal.write(receipt)
@@ -232,6 +229,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
         response: Response = await call_next(request)
         return response
 
+    _answer_routes(app, service)
+    _status_routes(app, service)
+    return app
+
+
+def _answer_routes(app: FastAPI, service: InferenceService) -> None:
+    """Predictions with receipts, and claims attested on-chain."""
+    config = service.config
+
     @app.post("/v1/predict")
     async def predict(body: PredictRequest) -> JSONResponse:
         if len(body.inputs) > config.max_rows:
@@ -265,19 +271,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         while bundle is None:
             await service.anchorer.anchor_pending()
             bundle = service.receipts.proof(sequence)
+        proof = ReceiptProof(bundle["receipt"], bundle["batch"], bundle["proof"])
         try:
-            claim = await service.attestation.submit_transaction(
-                "AttestClaim",
-                claim_id,
-                json.dumps(bundle["receipt"]),
-                str(bundle["batch"]),
-                json.dumps(bundle["proof"]),
-            )
+            claim = await service.attestation.call(lambda a: a.attest_claim(claim_id, proof))
         except (GatewayError, CommitError) as exc:
             raise HTTPException(
                 409, f"the ledger refused the attestation: {str(exc).splitlines()[0]}"
             ) from None
-        return {**result, "claim": json.loads(claim)}
+        return {**result, "claim": claim.to_json()}
+
+
+def _status_routes(app: FastAPI, service: InferenceService) -> None:
+    """Receipt proofs, health and metrics."""
+    config = service.config
 
     @app.get("/v1/receipts/{sequence}/proof")
     async def proof(sequence: int) -> JSONResponse:
@@ -304,5 +310,3 @@ def create_app(config: ServiceConfig) -> FastAPI:
         service.anchored.set(service.receipts.last_anchored_receipt)
         service.pending.set(len(service.receipts.pending()))
         return Response(generate_latest(service.metrics), media_type=CONTENT_TYPE_LATEST)
-
-    return app

@@ -3,14 +3,16 @@ anchored batch on the ledger. Everything but the last check works offline."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from fabricml.gateway import GatewayError, sync
+from fabricml.contracts.attestation import AttestationClient, ReceiptProof
+from fabricml.gateway import GatewayError, refusal_of
+from fabricml.gateway.profile import ConnectionProfile
 
 from . import merkle
 from .receipts import InferenceReceipt, role_of
@@ -27,7 +29,7 @@ class Check:
 
 
 def verify_receipt(
-    bundle: dict[str, Any], ca: x509.Certificate | None, attestation: sync.Contract | None
+    bundle: dict[str, Any], ca: x509.Certificate | None, attestation: AttestationClient | None
 ) -> list[Check]:
     """`bundle` is {receipt, certificate, batch, proof, root, txId} as the service returns it
     (only receipt and certificate are needed for the offline checks)."""
@@ -37,6 +39,23 @@ def verify_receipt(
         cert = x509.load_pem_x509_certificate(str(bundle["certificate"]).encode())
     except (KeyError, ValueError) as exc:
         return [Check("certificate", False, f"the bundle carries no readable service certificate: {exc}")]
+    checks = [*_signed_by(receipt, cert, ca), _service_identity(cert, raw["service"]["subject"])]
+    if "proof" not in bundle:
+        checks.append(
+            Check("inclusion proof", False, "the bundle has no inclusion proof (receipt not yet anchored?)")
+        )
+        return checks
+    proof = merkle.InclusionProof.from_json(bundle["proof"])
+    in_root = merkle.verify(receipt.leaf(), proof, bytes.fromhex(bundle["root"]))
+    detail = f"leaf {proof.index} of {proof.size} leads to root {bundle['root'][:16]}…"
+    checks.append(Check("inclusion proof", in_root, detail))
+    if attestation is not None:
+        checks.append(_anchored(attestation, raw, bundle))
+    return checks
+
+
+def _signed_by(receipt: InferenceReceipt, cert: x509.Certificate, ca: x509.Certificate | None) -> list[Check]:
+    """The receipt names the certificate, is signed by its key, and the org's CA issued it."""
     checks = [
         Check(
             "certificate", receipt.names(cert), "the bundle's certificate is the one the receipt commits to"
@@ -48,49 +67,50 @@ def verify_receipt(
         ),
     ]
     if ca is None:
-        checks.append(
-            Check("certificate chain", False, "no CA certificate given for the service's organization")
-        )
-    else:
-        try:
-            cert.verify_directly_issued_by(ca)
-            checks.append(Check("certificate chain", True, f"issued by {ca.subject.rfc4514_string()}"))
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            checks.append(Check("certificate chain", False, f"not issued by the org's CA: {exc!r}"))
+        return [
+            *checks,
+            Check("certificate chain", False, "no CA certificate given for the service's organization"),
+        ]
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        return [*checks, Check("certificate chain", False, f"not issued by the org's CA: {exc!r}")]
+    return [*checks, Check("certificate chain", True, f"issued by {ca.subject.rfc4514_string()}")]
+
+
+def _service_identity(cert: x509.Certificate, subject: str) -> Check:
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cn = str(names[0].value) if names else "?"
     role = role_of(cert)
-    checks.append(
-        Check(
-            "service identity",
-            cn == raw["service"]["subject"] and role == "inference",
-            f"certificate CN {cn}, role={role or 'none'}",
-        )
+    return Check(
+        "service identity",
+        cn == subject and role == "inference",
+        f"certificate CN {cn}, role={role or 'none'}",
     )
-    if "proof" not in bundle:
-        checks.append(
-            Check("inclusion proof", False, "the bundle has no inclusion proof (receipt not yet anchored?)")
-        )
-        return checks
-    proof = merkle.InclusionProof.from_json(bundle["proof"])
-    in_root = merkle.verify(receipt.leaf(), proof, bytes.fromhex(bundle["root"]))
-    checks.append(
-        Check(
-            "inclusion proof",
-            in_root,
-            f"leaf {proof.index} of {proof.size} leads to root {bundle['root'][:16]}…",
-        )
-    )
-    if attestation is None:
-        return checks
+
+
+def _anchored(attestation: AttestationClient, raw: dict[str, Any], bundle: dict[str, Any]) -> Check:
+    """The ledger holds the batch and its root, and the proof leads from the receipt to it."""
     try:
-        result = json.loads(attestation.evaluate_transaction(
-            "VerifyInclusion", json.dumps(raw), str(bundle["batch"]), json.dumps(bundle["proof"])
-        ))  # fmt: skip
+        result = attestation.verify_inclusion(ReceiptProof(raw, int(bundle["batch"]), bundle["proof"]))
     except GatewayError as exc:
-        checks.append(Check("anchored on the ledger", False, str(exc).splitlines()[0]))
-        return checks
-    on_ledger = result["included"] and result["root"] == bundle["root"]
-    detail = f"batch {bundle['batch']} root {result['root'][:16]}… in transaction {result['txId']}"
-    checks.append(Check("anchored on the ledger", on_ledger, detail))
-    return checks
+        return Check("anchored on the ledger", False, _first_line(exc))
+    on_ledger = result.included and result.root == bundle["root"]
+    detail = f"batch {bundle['batch']} root {result.root[:16]}… in transaction {result.tx_id}"
+    return Check("anchored on the ledger", on_ledger, detail)
+
+
+def _first_line(exc: GatewayError) -> str:
+    """The refusal's own sentence when the chaincode coded it, else the error's first line."""
+    found = refusal_of(exc)
+    return f"{found.code}: {found.message}" if found else str(exc).splitlines()[0]
+
+
+def service_ca(profile: ConnectionProfile, msp_id: str) -> x509.Certificate | None:
+    """The CA of the org that runs a service, from a connection profile (an org's one CA
+    issues both its TLS and its enrollment certificates); None for an unknown org."""
+    for o in profile.raw["organizations"].values():
+        if o["mspid"] == msp_id:
+            peer = profile.raw["peers"][o["peers"][0]]
+            return x509.load_pem_x509_certificate(Path(peer["tlsCACerts"]["path"]).read_bytes())
+    return None

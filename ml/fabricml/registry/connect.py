@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fabricml.gateway import sync
+from fabricml.contracts import RegistryClient, open_contract
 from fabricml.gateway.profile import ConnectionProfile
 
 from .artifact_client import ArtifactClient
@@ -41,12 +41,15 @@ def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactCli
     ]
 
 
+def registry_over(ledger: RegistryClient, profile: ConnectionProfile, identity: str) -> ModelRegistry:
+    """The org's registry on an open Registry client: its own store and the members' stores."""
+    store = ArtifactStore(Path(profile.raw["artifactStore"]))
+    remotes = member_stores(profile, identity)
+    return ModelRegistry(ledger, store, remotes, profile.msp_id, own_store_url(profile))
+
+
 @contextmanager
 def open_registry(profile: ConnectionProfile, identity: str) -> Iterator[ModelRegistry]:
-    ident, signer, hash_ = profile.identity(identity)
-    with profile.peer().sync_channel() as channel:
-        gateway = sync.connect(channel, ident, signer, hash_)
-        contract = gateway.get_network(profile.channel_name).get_contract(profile.chaincode_name, "Registry")
-        store = ArtifactStore(Path(profile.raw["artifactStore"]))
-        remotes = member_stores(profile, identity)
-        yield ModelRegistry(contract, store, remotes, profile.msp_id, own_store_url(profile))
+    """The org's registry as `identity`, on a connection of its own (closed on exit)."""
+    with open_contract(profile, identity, RegistryClient) as ledger:
+        yield registry_over(ledger, profile, identity)

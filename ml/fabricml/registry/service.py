@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fabricml.gateway import sync
+from fabricml.contracts.registry import (
+    Deployability,
+    DeploymentPolicy,
+    HistoryEntry,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegistrationRequest,
+    RegistryClient,
+)
 
 from .artifact_client import ArtifactClient
 from .artifacts import ArtifactError, ArtifactStore
@@ -25,16 +35,35 @@ def blob_base(store_url: str) -> str:
     return store_url.rstrip("/") + "/v1/blobs/"
 
 
+@dataclass(frozen=True)
+class ModelRegistration:
+    """What an org says about a model version it registers (besides its files)."""
+
+    name: str
+    version: str
+    training_orgs: Sequence[str]  # MSP IDs; must include the registering org
+    datasets: Sequence[DatasetFingerprint] = ()
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    parents: Sequence[str] = ()  # name@version of each parent
+    round_ref: str = ""  # "<task>/<round>" for a federated round's global model
+    confidential: Mapping[str, Any] | None = None  # kept in the org's private collection
+    code_dir: Path | None = None  # the git checkout the training code came from (default: cwd)
+
+
 class ModelRegistry:
+    """The Registry contract as one org uses it, with its own artifact store and the
+    members' stores. Ledger refusals raise GatewayError (see fabricml.contracts.registry)."""
+
     def __init__(
         self,
-        contract: sync.Contract,
+        ledger: RegistryClient,
         store: ArtifactStore,
         remotes: list[ArtifactClient] | None = None,
         msp_id: str = "",
         public_url: str = "",
     ) -> None:
-        self.contract = contract
+        self.ledger = ledger
         self.msp_id = msp_id  # the org this registry acts for
         self.store = store
         self.remotes = remotes or []
@@ -43,83 +72,68 @@ class ModelRegistry:
 
     # ---- transactions -------------------------------------------------------------
 
-    def register(
-        self,
-        model_dir: Path,
-        name: str,
-        version: str,
-        training_orgs: list[str],
-        datasets: list[DatasetFingerprint] | None = None,
-        hyperparameters: dict[str, Any] | None = None,
-        metrics: dict[str, float] | None = None,
-        parents: list[str] | None = None,
-        round_ref: str = "",
-        confidential: dict[str, Any] | None = None,
-        code_dir: Path | None = None,
-    ) -> dict[str, Any]:
-        """Hash and store the model, then record it on the ledger; returns the record."""
+    def register(self, model_dir: Path, what: ModelRegistration) -> ModelVersion:
+        """Hash and store the model, then record it on the ledger; returns the record.
+        Raises ManifestError for a bad manifest field, ArtifactError for the store."""
         manifest = build(
-            model_dir, name, version, training_orgs, datasets, hyperparameters, metrics, parents, round_ref,
-            storage=self.storage_uris, code_dir=code_dir,
-        )  # fmt: skip
-        self.store.put_model(model_dir, manifest)
-        request = manifest.registration()
-        secret = canonical_json(confidential) if confidential else b""
-        if secret:
-            request["confidentialDigest"] = sha256_bytes(secret)
-        record = dict(
-            json.loads(self.contract.submit_transaction("Register", json.dumps(request, sort_keys=True)))
+            model_dir,
+            what.name,
+            what.version,
+            list(what.training_orgs),
+            list(what.datasets),
+            dict(what.hyperparameters),
+            dict(what.metrics),
+            list(what.parents),
+            what.round_ref,
+            storage=self.storage_uris,
+            code_dir=what.code_dir,
         )
+        self.store.put_model(model_dir, manifest)
+        secret = canonical_json(dict(what.confidential)) if what.confidential else b""
+        request = RegistrationRequest.from_json(
+            {**manifest.registration(), "confidentialDigest": sha256_bytes(secret) if secret else ""}
+        )
+        record = self.ledger.register(request)
         if secret:
             # Endorsed by our org alone: the plaintext never reaches another org's peer.
-            self.contract.submit_transaction(
-                "PutConfidential", manifest.ref, transient={"confidential": secret},
-                endorsing_organizations=[self.msp_id],
-            )  # fmt: skip
+            self.ledger.put_confidential(manifest.ref, secret, self.msp_id)
         return record
 
-    def _submit(self, function: str, *args: str) -> dict[str, Any]:
-        return dict(json.loads(self.contract.submit_transaction(function, *args)))
+    def approve(self, ref: str) -> ModelVersion:
+        return self.ledger.approve(ref)
 
-    def approve(self, ref: str) -> dict[str, Any]:
-        return self._submit("Approve", ref)
+    def revoke(self, ref: str, reason: str) -> ModelVersion:
+        return self.ledger.revoke(ref, reason)
 
-    def revoke(self, ref: str, reason: str) -> dict[str, Any]:
-        return self._submit("Revoke", ref, reason)
+    def deprecate(self, ref: str, reason: str) -> ModelVersion:
+        return self.ledger.deprecate(ref, reason)
 
-    def deprecate(self, ref: str, reason: str) -> dict[str, Any]:
-        return self._submit("Deprecate", ref, reason)
-
-    def vote_policy(self, name: str, rule: str) -> dict[str, Any]:
-        return self._submit("VoteDeploymentPolicy", name, rule)
+    def vote_policy(self, name: str, rule: str) -> DeploymentPolicy:
+        return self.ledger.vote_deployment_policy(name, rule)
 
     # ---- queries ------------------------------------------------------------------
 
-    def _evaluate(self, function: str, *args: str) -> Any:
-        return json.loads(self.contract.evaluate_transaction(function, *args))
+    def get(self, ref: str) -> ModelVersion:
+        return self.ledger.get(ref)
 
-    def get(self, ref: str) -> dict[str, Any]:
-        return dict(self._evaluate("Get", ref))
+    def deployable(self, ref: str) -> Deployability:
+        return self.ledger.deployable(ref)
 
-    def deployable(self, ref: str) -> dict[str, Any]:
-        return dict(self._evaluate("Deployable", ref))
+    def list_versions(self, name: str = "", page_size: int = 50, bookmark: str = "") -> Page:
+        return self.ledger.list_versions(name, page_size, bookmark)
 
-    def list_versions(self, name: str = "", page_size: int = 50, bookmark: str = "") -> dict[str, Any]:
-        return dict(self._evaluate("List", name, str(page_size), bookmark))
+    def history(self, ref: str) -> tuple[HistoryEntry, ...]:
+        return self.ledger.history(ref)
 
-    def history(self, ref: str) -> list[dict[str, Any]]:
-        return list(self._evaluate("History", ref))
-
-    def lineage(self, ref: str) -> dict[str, Any]:
-        return dict(self._evaluate("Lineage", ref))
+    def lineage(self, ref: str) -> Lineage:
+        return self.ledger.lineage(ref)
 
     def confidential(self, ref: str) -> dict[str, Any]:
         """Confidential provenance, readable only through the registering org's peer."""
-        return dict(json.loads(self.contract.evaluate_transaction("GetConfidential", ref)))
+        return self.ledger.get_confidential(ref)
 
-    def policy(self, name: str) -> dict[str, Any]:
-
-        return dict(self._evaluate("GetDeploymentPolicy", name))
+    def policy(self, name: str) -> DeploymentPolicy:
+        return self.ledger.get_deployment_policy(name)
 
     # ---- artifacts and verification ------------------------------------------------
 
@@ -142,8 +156,8 @@ class ModelRegistry:
 
     def manifest(self, ref: str) -> ProvenanceManifest:
         record = self.get(ref)
-        manifest = ProvenanceManifest.from_bytes(self.blob(record["manifestDigest"]))
-        if manifest.weights.digest != record["weights"]["digest"] or manifest.ref != ref:
+        manifest = ProvenanceManifest.from_bytes(self.blob(record.manifest_digest))
+        if manifest.weights.digest != record.weights.digest or manifest.ref != ref:
             raise ModelVerificationError(f"the manifest stored for {ref} does not match its ledger record")
         return manifest
 
@@ -151,10 +165,10 @@ class ModelRegistry:
         """Differences between a model directory and the registered version, file by file."""
         record = self.get(ref)
         local = hash_model(model_dir)
-        if local.digest == record["weights"]["digest"]:
+        if local.digest == record.weights.digest:
             return []
         return self.manifest(ref).weights.compare(local) or [
-            f"weights digest {local.digest} differs from registered {record['weights']['digest']}"
+            f"weights digest {local.digest} differs from registered {record.weights.digest}"
         ]
 
     def load(self, ref: str, dest: Path, require_deployable: bool = True) -> Path:
@@ -162,10 +176,10 @@ class ModelRegistry:
         version that is not approved (or is revoked) when it is to be deployed."""
         if require_deployable:
             d = self.deployable(ref)
-            if not d["deployable"]:
+            if not d.deployable:
                 raise ModelVerificationError(
-                    f"{ref} may not be deployed: status {d['status']}, {d['approvals']} of {d['required']} "
-                    f"approvals ({d['rule']})"
+                    f"{ref} may not be deployed: status {d.status}, {d.approvals} of {d.required} "
+                    f"approvals ({d.rule})"
                 )
         manifest = self.manifest(ref)
         dest.mkdir(parents=True, exist_ok=True)
@@ -177,7 +191,6 @@ class ModelRegistry:
             target.write_bytes(self.blob(f.digest))
         # The manifest was already matched to the ledger record: compare against it directly.
         problems = manifest.weights.compare(hash_model(dest))
-
         if problems:
             raise ModelVerificationError(f"{ref} does not match the ledger: " + "; ".join(problems))
         return dest

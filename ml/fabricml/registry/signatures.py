@@ -50,7 +50,7 @@ def check_bundle(registry: ModelRegistry, ref: str, bundle: Path, public_key: Pa
     subjects = st.get("subject") or []
     signed_root = subjects[0]["digest"]["sha256"] if len(subjects) == 1 else ""
     record = registry.get(ref)
-    check = SignatureCheck(ref, signed_root, record["weights"]["digest"], signature_valid=False)
+    check = SignatureCheck(ref, signed_root, record.weights.digest, signature_valid=False)
     registered = {f.name: f.digest for f in registry.manifest(ref).weights.files}
     signed = {r["name"]: r["digest"] for r in (st.get("predicate") or {}).get("resources", [])}
     for name in sorted(registered.keys() | signed.keys()):

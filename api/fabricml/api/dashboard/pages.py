@@ -10,6 +10,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from fabricml.contracts import identifiers as ids
+
 from ..deps import ContextDep, ReaderDep
 from ..ledger import LedgerError
 from ..routers.common import LEDGER_ERRORS
@@ -70,8 +72,8 @@ async def model_page(
     request: Request,
     _: ReaderDep,
     context: ContextDep,
-    name: Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")],
-    version: Annotated[str, PathParam(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")],
+    name: Annotated[str, PathParam(pattern=ids.MODEL_NAME_PATTERN)],
+    version: Annotated[str, PathParam(pattern=ids.MODEL_VERSION_PATTERN)],
 ) -> HTMLResponse:
     """One version: status, approvals (approve button for admins), lineage graph, record."""
     detail = await models.show(context, name, version)
@@ -95,7 +97,7 @@ async def task_page(
     request: Request,
     _: ReaderDep,
     context: ContextDep,
-    task_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    task_id: Annotated[str, PathParam(pattern=ids.LEDGER_ID_PATTERN)],
 ) -> HTMLResponse:
     """One task: phase, participants, rounds with contributions, rewards, slashes, and charts."""
     task = await federation.get(context, task_id)

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
+from fabricml.contracts import identifiers as ids
+
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..schemas import Batch, Claim, ClaimDetail, OpenClaim, ReceiptBundle, ReceiptVerification, ServiceState
 from ..services import attestations
 from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/attestations", tags=["attestations"], responses=LEDGER_ERRORS)
-LedgerId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+LedgerId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
 
 
 @router.get("/services")

@@ -6,13 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from fabricml.contracts import identifiers as ids
+
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..schemas import RoundView, Task, TaskRequest, TaskSummary
 from ..services import federation
 from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"], responses=LEDGER_ERRORS)
-TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+TaskId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
 
 
 @router.get("/tasks")
@@ -42,13 +44,13 @@ async def join(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
 @router.post("/tasks/{task_id}/start")
 async def start(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
     """Begin round 1 once enough participants joined."""
-    return await federation.transition(context, task_id, "Start")
+    return await federation.start(context, task_id)
 
 
 @router.post("/tasks/{task_id}/advance")
 async def advance(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
     """Move the round to its next phase when the ledger's time or the participants allow."""
-    return await federation.transition(context, task_id, "Advance")
+    return await federation.advance(context, task_id)
 
 
 @router.get("/tasks/{task_id}/rounds")

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+from fabricml.contracts import identifiers as ids
+
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..schemas import (
     EnrolledIdentity,
@@ -21,7 +23,7 @@ from ..services import identities
 from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/identities", tags=["identities"], responses=LEDGER_ERRORS)
-Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+Name = Annotated[str, Path(pattern=ids.IDENTITY_NAME_PATTERN)]
 
 
 @router.get("")

@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from fabricml.contracts import identifiers as ids
+
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..ledger import LedgerError
 from ..schemas import (
@@ -26,8 +28,8 @@ from ..services import models
 from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=LEDGER_ERRORS)
-Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Model name")]
-Version = Annotated[str, Path(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$", description="Model version")]
+Name = Annotated[str, Path(pattern=ids.MODEL_NAME_PATTERN, description="Model name")]
+Version = Annotated[str, Path(pattern=ids.MODEL_VERSION_PATTERN, description="Model version")]
 MAX_FILES = 64
 
 
@@ -35,7 +37,7 @@ MAX_FILES = 64
 async def list_models(
     _: ReaderDep,
     context: ContextDep,
-    name: Annotated[str, Query(pattern=r"^([a-z0-9][a-z0-9._-]{0,63})?$")] = "",
+    name: Annotated[str, Query(pattern=ids.optional(ids.MODEL_NAME_PATTERN))] = "",
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
     bookmark: Annotated[str, Query(max_length=512)] = "",
 ) -> ModelPage:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cryptography import x509
 
 from fabricml.attest.verify import verify_receipt
+from fabricml.contracts import AttestationClient
+from fabricml.contracts.attestation import Batch as LedgerBatch
+from fabricml.contracts.attestation import ServiceState as LedgerServiceState
 
 from ..context import ApiContext
 from ..ledger import LedgerError
@@ -25,34 +27,35 @@ from ..schemas import (
 INFERENCE_SUBJECT = "inference"
 
 
+async def _service(context: ApiContext, msp: str, subject: str) -> LedgerServiceState:
+    who = context.settings.auditor_identity
+    return await context.ledger.call(who, AttestationClient, lambda a: a.get_service(msp, subject))
+
+
+async def _batch(context: ApiContext, msp: str, subject: str, sequence: int) -> LedgerBatch:
+    who = context.settings.auditor_identity
+    return await context.ledger.call(who, AttestationClient, lambda a: a.get_batch(msp, subject, sequence))
+
+
 async def services(context: ApiContext) -> list[ServiceState]:
     """Every member's inference service, plus any other service seen anchoring."""
     with context.activity.lock:
         seen = list(context.activity.services)
     keys = [(o.msp_id, INFERENCE_SUBJECT) for o in context.topology.organizations]
     keys += [k for k in seen if k not in keys]
-    out = []
-    for msp, subject in keys:
-        state = await context.ledger.evaluate(
-            context.settings.auditor_identity, "Attestation", "GetService", msp, subject
-        )
-        out.append(ServiceState.model_validate(state))
-    return out
+    return [
+        ServiceState.model_validate((await _service(context, msp, subject)).to_json())
+        for msp, subject in keys
+    ]
 
 
 async def batches(context: ApiContext, msp: str, subject: str, last: int) -> list[Batch]:
     """The service's latest `last` batches, newest first."""
-    who = context.settings.auditor_identity
-    state = await context.ledger.evaluate(who, "Attestation", "GetService", msp, subject)
-    top = int(state.get("lastSequence", 0))
-    out = []
-    for seq in range(top, max(0, top - last), -1):
-        out.append(
-            Batch.model_validate(
-                await context.ledger.evaluate(who, "Attestation", "GetBatch", msp, subject, str(seq))
-            )
-        )
-    return out
+    top = (await _service(context, msp, subject)).last_sequence
+    return [
+        Batch.model_validate((await _batch(context, msp, subject, seq)).to_json())
+        for seq in range(top, max(0, top - last), -1)
+    ]
 
 
 def _ca_of(context: ApiContext, receipt: dict[str, Any]) -> x509.Certificate | None:
@@ -67,8 +70,8 @@ def verify(context: ApiContext, bundle: ReceiptBundle) -> ReceiptVerification:
     """Blocking: every offline check, then the anchored batch on the ledger."""
     raw = bundle.model_dump(exclude_none=True)
     try:
-        contract = context.ledger.contract(context.settings.auditor_identity, "Attestation")
-        checks = verify_receipt(raw, _ca_of(context, bundle.receipt), contract if "proof" in raw else None)
+        attestation = context.ledger.client(context.settings.auditor_identity, AttestationClient)
+        checks = verify_receipt(raw, _ca_of(context, bundle.receipt), attestation if "proof" in raw else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise LedgerError(422, f"the receipt bundle is malformed: {type(exc).__name__}: {exc}") from exc
     results = [CheckResult(check=c.name, ok=c.ok, detail=c.detail) for c in checks]
@@ -76,33 +79,28 @@ def verify(context: ApiContext, bundle: ReceiptBundle) -> ReceiptVerification:
 
 
 async def open_claim(context: ApiContext, request: OpenClaim) -> Claim:
-    claim = await context.ledger.submit(
+    claim = await context.ledger.call(
         context.settings.admin_identity,
-        "Attestation",
-        "OpenClaim",
-        request.id,
-        request.inputDigest,
-        request.modelName,
-        str(request.k),
+        AttestationClient,
+        lambda a: a.open_claim(request.id, request.inputDigest, request.modelName, request.k),
     )
-    return Claim.model_validate(claim)
+    return Claim.model_validate(claim.to_json())
+
+
+async def _claim(context: ApiContext, claim_id: str) -> Claim:
+    who = context.settings.auditor_identity
+    found = await context.ledger.call(who, AttestationClient, lambda a: a.get_claim(claim_id))
+    return Claim.model_validate(found.to_json())
 
 
 async def claim(context: ApiContext, claim_id: str) -> ClaimDetail:
     who = context.settings.auditor_identity
-    c = await context.ledger.evaluate(who, "Attestation", "GetClaim", claim_id)
-    attestations = await context.ledger.evaluate(who, "Attestation", "ClaimAttestations", claim_id) or []
-    return ClaimDetail(claim=Claim.model_validate(c), attestations=[dict(a) for a in attestations])
+    c = await _claim(context, claim_id)
+    attestations = await context.ledger.call(who, AttestationClient, lambda a: a.claim_attestations(claim_id))
+    return ClaimDetail(claim=c, attestations=[a.to_json() for a in attestations])
 
 
 async def claims(context: ApiContext) -> list[Claim]:
     with context.activity.lock:
         ids = list(context.activity.claims)
-    who = context.settings.auditor_identity
-    return [
-        Claim.model_validate(await context.ledger.evaluate(who, "Attestation", "GetClaim", i)) for i in ids
-    ]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)
+    return [await _claim(context, i) for i in ids]

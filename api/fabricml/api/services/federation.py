@@ -3,55 +3,56 @@ rewards and slashes, and metrics per round where the ledger has them."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable
+
+from fabricml.contracts import FederationClient, RegistryClient
+from fabricml.contracts.federation import Commitment as LedgerCommitment
+from fabricml.contracts.federation import RoundResult
+from fabricml.contracts.federation import Task as LedgerTask
+from fabricml.contracts.federation import TaskRequest as LedgerTaskRequest
+from fabricml.contracts.registry import ModelVersion
 
 from ..context import ApiContext
 from ..ledger import LedgerError
-from ..schemas import Commitment, RoundResult, RoundView, Task, TaskRequest, TaskSummary
+from ..schemas import Commitment, RoundView, Task, TaskRequest, TaskSummary
+from ..schemas import RoundResult as RoundResultBody
+
+
+async def _task(context: ApiContext, identity: str, use: Callable[[FederationClient], LedgerTask]) -> Task:
+    return Task.model_validate((await context.ledger.call(identity, FederationClient, use)).to_json())
 
 
 async def create(context: ApiContext, request: TaskRequest) -> Task:
-    task = await context.ledger.submit(
-        context.settings.admin_identity,
-        "Federation",
-        "CreateTask",
-        json.dumps(request.model_dump(), sort_keys=True),
-    )
-    return Task.model_validate(task)
+    ledger_request = LedgerTaskRequest.from_json(request.model_dump())
+    return await _task(context, context.settings.admin_identity, lambda f: f.create_task(ledger_request))
 
 
 async def get(context: ApiContext, task_id: str) -> Task:
-    return Task.model_validate(
-        await context.ledger.evaluate(context.settings.auditor_identity, "Federation", "GetTask", task_id)
-    )
+    return await _task(context, context.settings.auditor_identity, lambda f: f.get_task(task_id))
 
 
 async def join(context: ApiContext, task_id: str) -> Task:
     # Join records the calling identity as a participant: that is the org's trainer.
-    task = await context.ledger.submit(context.settings.trainer_identity, "Federation", "Join", task_id)
-    return Task.model_validate(task)
+    return await _task(context, context.settings.trainer_identity, lambda f: f.join(task_id))
 
 
-async def transition(context: ApiContext, task_id: str, function: str) -> Task:
-    task = await context.ledger.submit(context.settings.admin_identity, "Federation", function, task_id)
-    return Task.model_validate(task)
+async def start(context: ApiContext, task_id: str) -> Task:
+    return await _task(context, context.settings.admin_identity, lambda f: f.start(task_id))
 
 
-async def task_ids(context: ApiContext) -> list[str]:
-    """From the chaincode's ListTasks where it exists, else from TaskCreated events."""
-    try:
-        listed = await context.ledger.evaluate(context.settings.auditor_identity, "Federation", "ListTasks")
-    except LedgerError:
-        with context.activity.lock:
-            return list(context.activity.tasks)
-    items = listed.get("tasks", listed) if isinstance(listed, dict) else listed
-    return [str(t["id"] if isinstance(t, dict) else t) for t in items or []]
+async def advance(context: ApiContext, task_id: str) -> Task:
+    return await _task(context, context.settings.admin_identity, lambda f: f.advance(task_id))
+
+
+def task_ids(context: ApiContext) -> list[str]:
+    """The chaincode lists no tasks: their TaskCreated events do (ActivityIndex)."""
+    with context.activity.lock:
+        return list(context.activity.tasks)
 
 
 async def summaries(context: ApiContext) -> list[TaskSummary]:
     out = []
-    for task_id in await task_ids(context):
+    for task_id in task_ids(context):
         try:
             t = await get(context, task_id)
         except LedgerError:
@@ -61,39 +62,49 @@ async def summaries(context: ApiContext) -> list[TaskSummary]:
 
 
 def _metrics(
-    result: dict[str, Any] | None, models: list[dict[str, Any]], task_id: str, number: int
+    result: RoundResult | None, models: tuple[ModelVersion, ...], task_id: str, number: int
 ) -> dict[str, float]:
-    raw: Any = (result or {}).get("metrics")
+    raw = (result.extra.get("metrics") if result else None) or {}
     if not raw:
         # The round's global model, registered by the agents with round "<task>/<round>" and
         # the registering participant's held-out metrics.
-        raw = next((m.get("metrics") for m in models if m.get("round") == f"{task_id}/{number}"), None)
-    return {str(k): float(v) for k, v in (raw or {}).items() if isinstance(v, int | float)}
+        raw = next((m.metrics for m in models if m.round == f"{task_id}/{number}"), {})
+    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}
+
+
+async def _result(context: ApiContext, task_id: str, number: int) -> RoundResult | None:
+    """How the round ended; None while it runs."""
+    try:
+        return await context.ledger.call(
+            context.settings.auditor_identity, FederationClient, lambda f: f.get_round(task_id, number)
+        )
+    except LedgerError as exc:
+        if exc.status != 404:
+            raise
+        return None
+
+
+async def _commitments(context: ApiContext, task_id: str, number: int) -> tuple[LedgerCommitment, ...]:
+    return await context.ledger.call(
+        context.settings.auditor_identity, FederationClient, lambda f: f.commitments(task_id, number)
+    )
 
 
 async def rounds(context: ApiContext, task_id: str) -> list[RoundView]:
     who = context.settings.auditor_identity
     task = await get(context, task_id)
-    page = await context.ledger.evaluate(who, "Registry", "List", "", "200", "")
-    models = [m for m in (page.get("models") or []) if str(m.get("round", "")).startswith(task_id)]
+    page = await context.ledger.call(who, RegistryClient, lambda r: r.list_versions("", 200, ""))
+    models = tuple(m for m in page.models if m.round.startswith(task_id))
     views = []
     for number in range(1, task.round + 1):
-        commitments = (
-            await context.ledger.evaluate(who, "Federation", "Commitments", task_id, str(number)) or []
-        )
-        try:
-            result = await context.ledger.evaluate(who, "Federation", "GetRound", task_id, str(number))
-        except LedgerError as exc:
-            if exc.status != 404:
-                raise
-            result = None
-        state = result["status"] if result else task.phase
+        commitments = await _commitments(context, task_id, number)
+        result = await _result(context, task_id, number)
         views.append(
             RoundView(
                 round=number,
-                state=state,
-                commitments=[Commitment.model_validate(c) for c in commitments],
-                result=RoundResult.model_validate(result) if result else None,
+                state=result.status if result else task.phase,
+                commitments=[Commitment.model_validate(c.to_json()) for c in commitments],
+                result=None if result is None else RoundResultBody.model_validate(result.to_json()),
                 metrics=_metrics(result, models, task_id, number),
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import threading
@@ -27,13 +28,31 @@ def _ca(context: ApiContext) -> CertificateAuthority:
     return CertificateAuthority(context.network.binaries, context.layout, context.org)
 
 
+# Fabric CA's own error codes (lib/caerrors/servererror.go), as its JSON answer carries them.
+CA_DUPLICATE = {74, 66}  # identity already registered; certificate already revoked
+CA_REFUSED_CREDENTIALS = {20, 21, 23, 24, 25, 70, 71, 73}  # authentication, authorization, revoked id
+CA_NOT_FOUND = {8, 10, 30}  # certificate or identity to revoke not found
+_CA_CODE = re.compile(r"Error Code: (\d+) - ")
+
+
+def ca_error_code(exc: BaseException) -> int | None:
+    """The Fabric CA's numeric error code behind a failed CA call, if it answered with one
+    (fabric-ca-client relays it as "Error Code: <n> - <message>")."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    found = _CA_CODE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
 def _refused(exc: CAError | FabricCommandError) -> LedgerError:
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "already registered" in message:
+    code = ca_error_code(exc)
+    if code in CA_DUPLICATE:
         return LedgerError(409, message)
-    if "Authentication failure" in message or "Authorization failure" in message:
+    if code in CA_REFUSED_CREDENTIALS:
         return LedgerError(400, f"the CA refused the enrollment: {message}")
-    if "not found" in message.lower() or "does not exist" in message:
+    if code in CA_NOT_FOUND:
         return LedgerError(404, message)
     return LedgerError(409, message)
 

@@ -3,16 +3,16 @@ the admin, registrations as the trainer; verification and reports from the artif
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fabricml.gateway import CommitError, GatewayError
+from fabricml.contracts import RegistryClient
 
 from ..context import ApiContext
-from ..ledger import LedgerError, refusal
+from ..ledger import LedgerError, ledger_errors
 from ..schemas import (
     Deployability,
     HistoryEntry,
@@ -27,6 +27,7 @@ from ..schemas import (
 if TYPE_CHECKING:
     from fabricml.registry.service import ModelRegistry
 
+T = TypeVar("T")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -38,7 +39,7 @@ def registry(context: ApiContext, identity: str) -> ModelRegistry:
 
     profile = context.profile
     return ModelRegistry(
-        context.ledger.contract(identity, "Registry"),
+        context.ledger.client(identity, RegistryClient),
         ArtifactStore(Path(profile.raw["artifactStore"])),
         member_stores(profile, identity),
         profile.msp_id,
@@ -50,61 +51,54 @@ def ref(name: str, version: str) -> str:
     return f"{name}@{version}"
 
 
+async def _registry(context: ApiContext, use: Callable[[RegistryClient], T]) -> T:
+    return await context.ledger.call(context.settings.auditor_identity, RegistryClient, use)
+
+
 async def list_models(context: ApiContext, name: str, page_size: int, bookmark: str) -> ModelPage:
-    page = await context.ledger.evaluate(
-        context.settings.auditor_identity, "Registry", "List", name, str(page_size), bookmark
-    )
-    return ModelPage.model_validate(
-        {"models": page.get("models") or [], "bookmark": page.get("bookmark", "")}
-    )
+    page = await _registry(context, lambda r: r.list_versions(name, page_size, bookmark))
+    return ModelPage.model_validate(page.to_json())
 
 
 async def show(context: ApiContext, name: str, version: str) -> ModelDetail:
-    who = context.settings.auditor_identity
-    record = await context.ledger.evaluate(who, "Registry", "Get", ref(name, version))
-    deploy = await context.ledger.evaluate(who, "Registry", "Deployable", ref(name, version))
+    record = await _registry(context, lambda r: r.get(ref(name, version)))
+    deploy = await _registry(context, lambda r: r.deployable(ref(name, version)))
     return ModelDetail(
-        record=ModelRecord.model_validate(record), deployability=Deployability.model_validate(deploy)
+        record=ModelRecord.model_validate(record.to_json()),
+        deployability=Deployability.model_validate(deploy.to_json()),
     )
 
 
 async def history(context: ApiContext, name: str, version: str) -> list[HistoryEntry]:
-    entries = await context.ledger.evaluate(
-        context.settings.auditor_identity, "Registry", "History", ref(name, version)
-    )
-    return [HistoryEntry.model_validate(e) for e in entries or []]
+    entries = await _registry(context, lambda r: r.history(ref(name, version)))
+    return [HistoryEntry.model_validate(e.to_json()) for e in entries]
 
 
 async def lineage(context: ApiContext, name: str, version: str) -> Lineage:
-    graph = await context.ledger.evaluate(
-        context.settings.auditor_identity, "Registry", "Lineage", ref(name, version)
-    )
-    return Lineage.model_validate(graph)
+    graph = await _registry(context, lambda r: r.lineage(ref(name, version)))
+    return Lineage.model_validate(graph.to_json())
 
 
 def lineage_png(context: ApiContext, name: str, version: str) -> bytes:
     """Blocking: draws the lineage graph (matplotlib)."""
     from fabricml.registry.lineage_view import render_png
 
-    graph = context.ledger.evaluate_sync(
-        context.settings.auditor_identity, "Registry", "Lineage", ref(name, version)
-    )
+    who = context.settings.auditor_identity
+    graph = context.ledger.call_sync(who, RegistryClient, lambda r: r.lineage(ref(name, version)))
     with tempfile.TemporaryDirectory() as tmp:
-        return render_png(graph, Path(tmp) / "lineage.png").read_bytes()
+        return render_png(graph.to_json(), Path(tmp) / "lineage.png").read_bytes()
 
 
 async def approve(context: ApiContext, name: str, version: str) -> ModelRecord:
-    record = await context.ledger.submit(
-        context.settings.admin_identity, "Registry", "Approve", ref(name, version)
-    )
-    return ModelRecord.model_validate(record)
+    who = context.settings.admin_identity
+    record = await context.ledger.call(who, RegistryClient, lambda r: r.approve(ref(name, version)))
+    return ModelRecord.model_validate(record.to_json())
 
 
 async def revoke(context: ApiContext, name: str, version: str, reason: str) -> ModelRecord:
-    record = await context.ledger.submit(
-        context.settings.admin_identity, "Registry", "Revoke", ref(name, version), reason
-    )
-    return ModelRecord.model_validate(record)
+    who = context.settings.admin_identity
+    record = await context.ledger.call(who, RegistryClient, lambda r: r.revoke(ref(name, version), reason))
+    return ModelRecord.model_validate(record.to_json())
 
 
 def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) -> ModelRecord:
@@ -112,6 +106,7 @@ def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) 
     records the version on the ledger as the org's trainer."""
     from fabricml.registry.artifacts import ArtifactError
     from fabricml.registry.manifest import ManifestError
+    from fabricml.registry.service import ModelRegistration
 
     if not files:
         raise LedgerError(422, "upload at least one model file")
@@ -126,29 +121,22 @@ def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) 
             (model_dir / file_name).write_bytes(data)
         reg = registry(context, context.settings.trainer_identity)
         orgs = [context.org.msp_id, *(o for o in meta.trainingOrgs if o != context.org.msp_id)]
+        what = ModelRegistration(
+            meta.name,
+            meta.version,
+            orgs,
+            hyperparameters=dict(meta.hyperparameters),
+            metrics=dict(meta.metrics),
+            parents=list(meta.parents),
+            round_ref=meta.round,
+            code_dir=Path(tmp),
+        )
         try:
-            record = reg.register(
-                model_dir,
-                meta.name,
-                meta.version,
-                orgs,
-                None,
-                dict(meta.hyperparameters),
-                dict(meta.metrics),
-                list(meta.parents),
-                meta.round,
-                None,
-                code_dir=Path(tmp),
-            )
-        except GatewayError as exc:
-            raise refusal(exc) from exc
-        except CommitError as exc:
-            raise LedgerError(
-                409, f"the registration was marked invalid: {exc.code_name}", exc.transaction_id
-            ) from exc
+            with ledger_errors():
+                record = reg.register(model_dir, what)
         except (ManifestError, ArtifactError, ValueError) as exc:
             raise LedgerError(422, str(exc).splitlines()[0]) from exc
-    return ModelRecord.model_validate(record)
+    return ModelRecord.model_validate(record.to_json())
 
 
 def verify(context: ApiContext, name: str, version: str) -> Verification:
@@ -159,22 +147,19 @@ def verify(context: ApiContext, name: str, version: str) -> Verification:
     from fabricml.registry.service import ModelVerificationError
 
     reg = registry(context, context.settings.auditor_identity)
-    try:
+    with ledger_errors():
         record = reg.get(ref(name, version))
-    except GatewayError as exc:
-        raise refusal(exc) from exc
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fabricml-verify-") as tmp:
         try:
             reg.load(ref(name, version), Path(tmp) / "model", require_deployable=False)
         except (ModelVerificationError, ArtifactError, ManifestError) as exc:
             problems.append(str(exc).splitlines()[0])
-    weights = record.get("weights", {})
     return Verification(
         ref=ref(name, version),
         ok=not problems,
-        weightsDigest=str(weights.get("digest", "")),
-        files=int(weights.get("files", 0)),
+        weightsDigest=record.weights.digest,
+        files=record.weights.files,
         problems=problems,
     )
 
@@ -187,21 +172,13 @@ def audit_report(context: ApiContext, name: str, version: str) -> str:
 
     reg = registry(context, context.settings.auditor_identity)
     r = ref(name, version)
-    try:
+    with ledger_errors():
         record = reg.get(r)
         try:
             manifest: dict[str, Any] | None = reg.manifest(r).document
         except (ArtifactError, ModelVerificationError):
             manifest = None
-        return report.render(record, reg.deployable(r), reg.history(r), reg.lineage(r), manifest)
-    except GatewayError as exc:
-        raise refusal(exc) from exc
-
-
-def metrics_of(record: dict[str, Any]) -> dict[str, float]:
-    raw = record.get("metrics") or {}
-    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+        history = [e.to_json() for e in reg.history(r)]
+        return report.render(
+            record.to_json(), reg.deployable(r).to_json(), history, reg.lineage(r).to_json(), manifest
+        )

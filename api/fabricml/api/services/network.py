@@ -8,8 +8,8 @@ import socket
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
+from fabricml.contracts import ConsortiumClient
 from fabricml.network.topology import Topology
 
 from ..context import ApiContext, api_port
@@ -89,16 +89,16 @@ async def view(context: ApiContext) -> NetworkView:
     from starlette.concurrency import run_in_threadpool
 
     identity = context.settings.auditor_identity
-    members: list[dict[str, Any]] = await context.ledger.evaluate(identity, "Consortium", "ListMembers") or []
-    info = await context.ledger.evaluate(identity, "Consortium", "Info")
+    members = await context.ledger.call(identity, ConsortiumClient, lambda c: c.list_members())
+    info = await context.ledger.call(identity, ConsortiumClient, lambda c: c.info())
     nodes = await run_in_threadpool(node_health, context.topology)
     return NetworkView(
         organization=context.org.name,
         mspId=context.org.msp_id,
         channel=context.topology.channel,
         chaincode=context.topology.chaincode_name,
-        chaincodeVersion=str(info.get("version", "")),
-        members=[Member.model_validate(m) for m in members],
+        chaincodeVersion=info.version,
+        members=[Member.model_validate(m.to_json()) for m in members],
         nodes=nodes,
         healthy=sum(n.healthy for n in nodes),
         total=len(nodes),

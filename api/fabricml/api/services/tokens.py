@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fabricml.contracts import TokenClient
+
 from ..context import ApiContext
 from ..schemas import Balance, MintProposal, MintVote
 from . import federation
@@ -9,7 +11,7 @@ from . import federation
 
 async def balances(context: ApiContext) -> list[Balance]:
     staked = {o.msp_id: 0 for o in context.topology.organizations}
-    for task_id in await federation.task_ids(context):
+    for task_id in federation.task_ids(context):
         task = await federation.get(context, task_id)
         if task.status == "done":
             continue
@@ -18,13 +20,21 @@ async def balances(context: ApiContext) -> list[Balance]:
                 staked[p.mspId] = staked.get(p.mspId, 0) + task.stake
     out = []
     for msp in sorted(staked):
-        b = await context.ledger.evaluate(context.settings.auditor_identity, "Token", "GetBalance", msp)
-        out.append(Balance(mspId=msp, amount=int(b["amount"]), staked=staked[msp]))
+        out.append(Balance(mspId=msp, amount=await _balance(context, msp), staked=staked[msp]))
     return out
 
 
-async def vote_mint(context: ApiContext, vote: MintVote) -> MintProposal:
-    p = await context.ledger.submit(
-        context.settings.admin_identity, "Token", "VoteMint", vote.id, vote.recipient, str(vote.amount)
+async def _balance(context: ApiContext, msp: str) -> int:
+    found = await context.ledger.call(
+        context.settings.auditor_identity, TokenClient, lambda t: t.get_balance(msp)
     )
-    return MintProposal.model_validate(p)
+    return found.amount
+
+
+async def vote_mint(context: ApiContext, vote: MintVote) -> MintProposal:
+    p = await context.ledger.call(
+        context.settings.admin_identity,
+        TokenClient,
+        lambda t: t.vote_mint(vote.id, vote.recipient, vote.amount),
+    )
+    return MintProposal.model_validate(p.to_json())

@@ -1,0 +1,137 @@
+"""`fabricml fed`: federated tasks' status, and the demo."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.text import Text
+
+from fabricml.contracts import FederationClient, open_contract
+
+from .app import App, identity_option, org_option, pass_app, shared_options
+
+
+@click.group("fed")
+def fed_group() -> None:
+    """Federated tasks: status, rounds, plots and the demo."""
+
+
+@fed_group.command("status")
+@shared_options
+@click.argument("task")
+@org_option()
+@identity_option("auditor")
+@pass_app
+def status(app: App, task: str, org: str, identity: str) -> None:
+    """A task's phase, participants and how each round ended."""
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        state = fed.get_task(task)
+        last = state.round if state.status == "done" else state.round - 1
+        rounds = [fed.get_round(task, r) for r in range(1, last + 1)]
+    if app.as_json:
+        app.emit({"task": state.to_json(), "rounds": [r.to_json() for r in rounds]})
+        return
+    app.say(
+        f"task {task}: {state.status}, round {state.round}/{state.rounds} {state.phase}, "
+        f"rule {state.rule}, escrow {state.escrow}"
+    )
+    for p in state.participants:
+        app.say(f"  {p.key}{'  SLASHED' if p.slashed else ''}")
+    for r in rounds:
+        extra = r.reason or (
+            f"aggregate {r.aggregate_digest[:12]}, rewards {dict(r.rewards)}, slashed {list(r.slashed)}"
+        )
+        app.say(f"  round {r.round}: {r.status} — {extra}")
+
+
+@fed_group.command("demo")
+@shared_options
+@click.option(
+    "--dataset", type=click.Choice(["digits", "breast_cancer"]), default="digits", show_default=True
+)
+@click.option("--split", type=click.Choice(["iid", "dirichlet"]), default="iid", show_default=True)
+@click.option(
+    "--alpha", default=0.5, show_default=True, help="Dirichlet concentration for --split dirichlet."
+)
+@click.option("--rounds", default=4, show_default=True)
+@click.option("--rule", default="median", show_default=True)
+@click.option("--participants-per-org", default=1, show_default=True)
+@click.option(
+    "--participant", "participants", multiple=True, help="org/identity; repeat (default: each org's trainer)."
+)
+@click.option("--epochs", default=5, show_default=True, help="Local epochs per round.")
+@click.option("--task", help="Task ID (default: a fresh demo-xxxxxx).")
+@click.option("--fedprox-mu", type=float, help="Agents train with FedProx's proximal term.")
+@click.option("--dp-clip", type=float, help="Agents add client-level DP: L2 bound of an update.")
+@click.option("--dp-noise", type=float, default=1.0, show_default=True, help="DP noise multiplier.")
+@click.option("--no-serve", is_flag=True, help="Skip serving the final model.")
+@pass_app
+def demo(app: App, **given: Any) -> None:
+    """Train a model across the orgs to FINALIZED, approve it, serve it with attested receipts.
+    A dead agent stops the demo at once, named, with the end of its log."""
+    from fabricml.demo import run_demo
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the agents are stopped too
+    opt = demo_options(given)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} rounds"),
+    )
+    with Progress(*columns, console=app.console, disable=app.as_json) as bar:
+        tid = bar.add_task("federated training", total=opt.rounds)
+
+        def progress(done: int, total: int, text: str) -> None:
+            bar.update(tid, completed=done, total=total, description=text)
+
+        summary = run_demo(app.network, opt, lambda m: bar.console.print(Text(m), soft_wrap=True), progress)
+    if app.as_json:
+        app.emit(summary)
+    else:
+        _print_summary(app, summary)
+
+
+def demo_options(given: dict[str, Any]) -> Any:
+    """`fabricml fed demo`'s options as DemoOptions; FedProx and DP go to every agent."""
+    from fabricml.demo import DemoOptions
+
+    given = dict(given)
+    fedprox, dp_clip, dp_noise, task = (given.pop(k) for k in ("fedprox_mu", "dp_clip", "dp_noise", "task"))
+    serve = not given.pop("no_serve")
+    opt = DemoOptions(**{**given, "participants": list(given["participants"]), "serve": serve})
+    if task:
+        opt.task = task
+    if fedprox:
+        opt.agent_args += ["--fedprox-mu", str(fedprox)]
+    if dp_clip:
+        opt.agent_args += ["--dp-clip", str(dp_clip), "--dp-noise", str(dp_noise)]
+    return opt
+
+
+def _print_summary(app: App, s: dict[str, Any]) -> None:
+    app.console.rule("federated demo: summary")
+    for r in s["rounds"]:
+        detail = r["reason"] or f"agreeing {', '.join(r['agreeing'])}; rewards {r['rewards']}"
+        app.say(f"round {r['round']}: {r['status']} — {detail}")
+    for p in s["globalCurve"]:
+        app.say(f"  {p['model']}: test accuracy {p['testAccuracy']:.3f}, loss {p['testLoss']:.3f}")
+    app.say(f"final model {s['model']}: approved by {', '.join(s['approvedBy'])}")
+    for i in s.get("inference", []):
+        app.say(f"  {i['org']}: {i['answers']} answers with receipts, verified: {i['receiptVerified']}")
+    lines = [
+        ("training curves", s["plot"]),
+        ("agents' logs/state", s["agentLogs"]),
+        ("rounds on the ledger", f"fabricml fed status {s['task']}"),
+        ("lineage", f"fabricml model lineage {s['model']} --png lineage.png"),
+        ("audit report", f"fabricml model audit-report {s['model']} --out report.html"),
+    ]
+    if s.get("inference"):
+        lines.append(("a receipt", f"fabricml attest verify {s['inference'][0]['receipt']}"))
+    app.say("\nwhere to look next:")
+    for what, where in lines:
+        app.say(f"  {what:20} {where}")
+    sys.stdout.flush()

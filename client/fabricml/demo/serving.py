@@ -1,0 +1,105 @@
+"""The approved model served by every org's inference service, with one receipt per org
+verified end to end (signature, chain, inclusion proof, anchored batch)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from fabricml.attest.verify import service_ca, verify_receipt
+from fabricml.contracts import AttestationClient, open_contract
+from fabricml.federation.data import Dataset
+from fabricml.gateway.profile import ConnectionProfile
+from fabricml.network.network import Network
+from fabricml.network.topology import Organization
+
+from .agents import DemoError, cli_command
+
+INFERENCE_PORT_OFFSET = 41
+ROWS = 16
+Log = Callable[[str], None]
+
+
+def serve_and_attest(net: Network, ref: str, test: Dataset, log: Log) -> list[dict[str, Any]]:
+    """Each org's service loads the approved model (digest-checked), answers test rows with
+    signed receipts and anchors them; one receipt per org is verified end to end."""
+    procs: list[tuple[Organization, subprocess.Popen[bytes]]] = []
+    try:
+        for o in net.topology.organizations:
+            cmd = cli_command(
+                net, "serve", "--org", o.name, "--model", ref, "--port", str(o.port(INFERENCE_PORT_OFFSET))
+            )
+            with (net.layout.root / "federated" / f"serve-{o.name}.log").open("wb") as out:
+                procs.append((o, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)))
+        results = [_ask_and_verify(net, o, p, test) for o, p in procs]
+    finally:
+        for _, p in procs:
+            p.terminate()
+            p.wait(timeout=30)
+    for r in results:
+        log(
+            f"{r['org']}'s inference service answered {r['answers']} rows (accuracy {r['accuracy']:.2f}); "
+            f"receipt {r['sequence']} anchored and verified: {r['receiptVerified']}"
+        )
+    return [{k: v for k, v in r.items() if k != "sequence"} for r in results]
+
+
+def _ask_and_verify(
+    net: Network, o: Organization, proc: subprocess.Popen[bytes], test: Dataset
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{o.port(INFERENCE_PORT_OFFSET)}"
+    _wait_healthy(url, proc)
+    answer = _http("POST", f"{url}/v1/predict", {"inputs": test.features[:ROWS].tolist()})
+    predicted = [int(max(range(len(x)), key=x.__getitem__)) for x in answer["outputs"]]
+    accuracy = sum(int(a == b) for a, b in zip(predicted, test.labels[:ROWS].tolist(), strict=True)) / ROWS
+    bundle = _proof(url, answer["receipt"]["sequence"])
+    profile = ConnectionProfile.load(net.layout.profile(o))
+    with open_contract(profile, "auditor", AttestationClient) as attestation:
+        checks = verify_receipt(bundle, service_ca(profile, o.msp_id), attestation)
+    receipt_file = net.layout.root / "federated" / f"receipt-{o.name}.json"
+    receipt_file.write_text(json.dumps(bundle, indent=1, sort_keys=True))
+    return {
+        "org": o.name,
+        "url": url,
+        "answers": ROWS,
+        "accuracy": accuracy,
+        "sequence": answer["receipt"]["sequence"],
+        "receiptVerified": all(ch.ok for ch in checks),
+        "receipt": str(receipt_file),
+    }
+
+
+def _http(method: str, url: str, body: Any | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise DemoError(f"the inference service at {url} exited with {proc.returncode}")
+        try:
+            if _http("GET", f"{url}/healthz")["status"] == "serving":
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"the inference service at {url} did not become healthy in {timeout}s")
+
+
+def _proof(url: str, sequence: int, timeout: float = 60) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with urllib.request.urlopen(f"{url}/v1/receipts/{sequence}/proof", timeout=30) as resp:
+            if resp.status == 200:
+                found: dict[str, Any] = json.loads(resp.read())
+                return found
+        time.sleep(0.3)
+    raise DemoError(f"receipt {sequence} at {url} was not anchored within {timeout}s")

@@ -1,0 +1,100 @@
+"""The demo's task: private data files per participant, the registered initial model and
+the task on the ledger."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from fabricml.contracts import FederationClient
+from fabricml.contracts.federation import TaskRequest
+from fabricml.federation.data import Dataset, save_npz, sklearn_dataset, split_dirichlet, split_iid
+from fabricml.federation.round_models import model_name
+from fabricml.models.cnn import SmallCNN
+from fabricml.models.mlp import MLP, save
+from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistration
+
+from .admins import OrgAdmins, ensure_tokens
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class DemoOptions:
+    dataset: str = "digits"
+    split: str = "iid"  # or "dirichlet"
+    alpha: float = 0.5
+    rounds: int = 4
+    rule: str = "median"
+    participants_per_org: int = 1
+    participants: list[str] = field(default_factory=list)  # "org/identity"; overrides participants_per_org
+    stake: int = 100
+    reward_per_round: int = 30
+    epochs: int = 5
+    lr: float = 0.1
+    seed: int = 0
+    phase_seconds: int = 300
+    reveal_seconds: int = 0  # 0: phase_seconds
+    task: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:6]}")
+    serve: bool = True
+    agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
+
+    def request(self, initial_model: str, members: int) -> TaskRequest:
+        return TaskRequest(
+            id=self.task,
+            initial_model=initial_model,
+            rounds=self.rounds,
+            min_participants=max(2, members // 2 + 1),
+            stake=self.stake,
+            reward_per_round=self.reward_per_round,
+            commit_seconds=self.phase_seconds,
+            reveal_seconds=self.reveal_seconds or self.phase_seconds,
+            aggregate_seconds=self.phase_seconds,
+            rule=self.rule,
+        )
+
+
+def initial_model(dataset: Dataset, seed: int) -> MLP | SmallCNN:
+    torch.manual_seed(seed)
+    classes = int(dataset.labels.max()) + 1
+    if dataset.name == "digits":
+        return SmallCNN(8, classes, channels=8)
+    return MLP([dataset.features.shape[1], 32, classes])
+
+
+def prepare_data(opt: DemoOptions, parts: int, folder: Path) -> tuple[list[Path], Dataset]:
+    """Each participant's private file, and the test set the demo keeps for itself."""
+    data = sklearn_dataset(opt.dataset)
+    train, test = data.split(0.25, opt.seed)
+    if opt.split == "iid":
+        shares = split_iid(train, parts, opt.seed)
+    elif opt.split == "dirichlet":
+        shares = split_dirichlet(train, parts, opt.alpha, opt.seed)
+    else:
+        raise ValueError(f"split must be iid or dirichlet, got {opt.split!r}")
+    return [save_npz(s, folder / f"participant-{i + 1}.npz") for i, s in enumerate(shares)], test
+
+
+def open_task(admins: OrgAdmins, opt: DemoOptions, members: int, log: Log) -> tuple[list[Path], Dataset]:
+    """Everything an org admin does before the agents start: private data files (one per
+    participant), tokens, the registered initial model and the task on the ledger."""
+    folder = admins.net.layout.root / "federated" / opt.task
+    files, test = prepare_data(opt, members, folder / "data")
+    ensure_tokens(admins, opt.stake * members + opt.reward_per_round * opt.rounds, log)
+    name, first = model_name(opt.task), admins.orgs[0]
+    with open_registry(admins.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
+        model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
+        what = ModelRegistration(
+            name, "r0", [admins.msp(first)], hyperparameters={"task": opt.task, "seed": opt.seed}
+        )
+        reg.register(save(model, Path(tmp) / "m"), what)
+    log(f"registered the initial model {name}@r0")
+    admins.client(first, "admin", FederationClient).create_task(opt.request(f"{name}@r0", members))
+    log(f"task {opt.task} created by {first}'s admin: {opt.rounds} rounds, rule {opt.rule}")
+    return files, test

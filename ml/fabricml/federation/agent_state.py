@@ -1,0 +1,139 @@
+"""What a training agent remembers on disk, so a restarted agent picks up in any phase.
+
+`AgentState` is one versioned JSON file, written atomically and always BEFORE the ledger
+hears of what it records (the update's bytes before its commitment, and so on). Beside it:
+the update bytes per round, the current global model, the round models still to register,
+and one metrics line per finished round."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fabricml.contracts.records import json_name
+
+from .evidence import History
+
+if TYPE_CHECKING:
+    from .training import TrainingReport
+
+STATE_VERSION = 1
+
+
+class StateError(RuntimeError):
+    """The agent's state directory cannot be used (e.g. written by another version)."""
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """This participant's local training in one round."""
+
+    samples: int
+    loss: float
+    seconds: float
+    samples_per_second: float
+    device: str
+    epsilon: float  # differential privacy spent so far (0 without DP)
+
+    @classmethod
+    def of(cls, report: TrainingReport, epsilon: float) -> TrainingRecord:
+        return cls(
+            report.samples, report.loss, report.seconds, report.samples_per_second, report.device, epsilon
+        )
+
+    def to_metrics(self) -> dict[str, Any]:
+        return {json_name(k): v for k, v in asdict(self).items()}  # samplesPerSecond, ...
+
+
+@dataclass(frozen=True)
+class RoundModel:
+    """A finalized round's global model that this agent's org registers, with its lineage."""
+
+    round: int
+    rule: str
+    datasets: dict[str, dict[str, Any]]  # participant key -> dataset fingerprint (JSON)
+    aggregate_digest: str
+    round_tx: str
+    parent: str  # name@version of the previous round's model, or the initial model
+    metrics: dict[str, float]
+
+
+@dataclass
+class AgentState:
+    """Everything the agent did in this task, by round."""
+
+    rounds_done: int = 0  # rounds whose outcome was adopted
+    dp_rounds: int = 0  # rounds trained with differential privacy (for the accountant)
+    history: History = field(default_factory=History)  # evidence across rounds
+    committed: dict[int, str] = field(default_factory=dict)  # round -> committed digest
+    revealed: list[int] = field(default_factory=list)
+    posted: list[int] = field(default_factory=list)
+    training: dict[int, TrainingRecord] = field(default_factory=dict)
+    to_register: list[RoundModel] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["history"] = self.history.to_json()
+        return {"version": STATE_VERSION, **raw}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> AgentState:
+        if raw.get("version") != STATE_VERSION:
+            raise StateError(
+                f"agent state version {raw.get('version')!r}, this agent reads version {STATE_VERSION}: "
+                "take part with a fresh state directory"
+            )
+        return cls(
+            rounds_done=int(raw["rounds_done"]),
+            dp_rounds=int(raw["dp_rounds"]),
+            history=History.from_json(raw["history"]),
+            committed={int(k): str(v) for k, v in raw["committed"].items()},
+            revealed=[int(r) for r in raw["revealed"]],
+            posted=[int(r) for r in raw["posted"]],
+            training={int(k): TrainingRecord(**v) for k, v in raw["training"].items()},
+            to_register=[RoundModel(**m) for m in raw["to_register"]],
+        )
+
+
+class StateDir:
+    """The agent's folder: state.json, update and model bytes, metrics.jsonl."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def load(self) -> AgentState:
+        raw = self.read("state.json")
+        return AgentState.from_json(json.loads(raw)) if raw is not None else AgentState()
+
+    def save(self, state: AgentState) -> None:
+        self.put("state.json", json.dumps(state.to_json(), indent=1, sort_keys=True).encode())
+
+    def read(self, name: str) -> bytes | None:
+        path = self.dir / name
+        return path.read_bytes() if path.exists() else None
+
+    def put(self, name: str, data: bytes) -> None:
+        write_atomically(self.dir / name, data)
+
+    def metric(self, line: dict[str, Any]) -> None:
+        with (self.dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(line, sort_keys=True) + "\n")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.dir / "metrics.jsonl"
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A crash leaves the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

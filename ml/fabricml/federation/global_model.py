@@ -1,0 +1,65 @@
+"""The agreed global model as one agent holds it: the task's architecture, the weights
+after the last adopted round (kept in the agent's state directory), and copies of the
+rounds its org registers."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fabricml.models.cnn import SmallCNN
+from fabricml.models.mlp import MLP, build, load
+
+from . import fixedpoint
+from .agent_state import StateDir
+from .fixedpoint import Update
+from .training import global_parameters, load_parameters, parameters
+
+# Fetches a registered version's files into a folder, checked against the ledger.
+FetchModel = Callable[[str, Path], Path]
+
+
+class GlobalModel:
+    def __init__(self, files: StateDir) -> None:
+        self.files = files
+        self.config: dict[str, Any] = json.loads(files.read("config.json") or b"{}")
+        self._weights: Update | None = None
+
+    def weights(self, initial_ref: str, fetch: FetchModel) -> Update:
+        """The current global model: the last adopted one, else the task's initial model."""
+        if self._weights is None:
+            saved = self.files.read("global.bin")
+            self._weights = (
+                fixedpoint.from_bytes(saved) if saved is not None else self._initial(initial_ref, fetch)
+            )
+        return self._weights
+
+    def _initial(self, ref: str, fetch: FetchModel) -> Update:
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = fetch(ref, Path(tmp))
+            self.config = json.loads((model_dir / "config.json").read_text())
+            initial = fixedpoint.encode(parameters(load(model_dir)))
+        self.files.put("config.json", json.dumps(self.config, sort_keys=True).encode())
+        self.files.put("global.bin", fixedpoint.to_bytes(initial, {"round": 0}))
+        return initial
+
+    def adopt(self, weights: Update, round_: int) -> None:
+        """The quorum's model of `round_` becomes the global model."""
+        self._weights = weights
+        self.files.put("global.bin", fixedpoint.to_bytes(weights, {"round": round_}))
+
+    def keep(self, weights: Update, round_: int) -> None:
+        """A copy of a round's model, for registering it later."""
+        self.files.put(f"global-{round_}.bin", fixedpoint.to_bytes(weights, {"round": round_}))
+
+    def kept(self, round_: int) -> Update:
+        return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")
+
+    def as_model(self, weights: Update) -> MLP | SmallCNN:
+        """A model of the task's architecture with these fixed-point weights."""
+        model = build(self.config)
+        load_parameters(model, global_parameters(weights))
+        return model
