@@ -1,8 +1,9 @@
 """End to end on its own network of three sites: a fourth org's site (its own site file,
 loopback address and directory) is sponsored by its signed bundle, added by a majority's
 signatures, its orderer made a consenter, and it joins with the latest config block; its
-peer catches up, it approves the committed definition and MAJORITY counts it. Then an
-org is removed and its peer can no longer endorse."""
+peer catches up, it approves the committed definition and MAJORITY counts it, for
+endorsements and for a model's approvals. Then an org is removed and its peer can no
+longer endorse."""
 
 from __future__ import annotations
 
@@ -152,6 +153,36 @@ def _join(consortium: Network, org4: Newcomer, scratch: Path) -> Site:
     return Site.open(org4.state_dir)
 
 
+def _view(root: Path, org: str) -> list[str]:
+    """A joined site read as a one-org consortium, for the product's own commands."""
+    return ["--topology", str(root / "topology.yaml"), "--state-dir", str(root), "--org", org]
+
+
+def _model_approved_with_the_newcomer(consortium: Network, org4: Newcomer, scratch: Path) -> None:
+    """Four members now: a model needs three approvals, and the newcomer's is one of them."""
+    model = scratch / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(bytes(range(256)) * 8)
+    (model / "config.json").write_text('{"layers": 2}')
+    org1 = _view(consortium.site("org1").layout.root, "org1")
+    fabricml("model", "register", *org1, "--name", "gov4", "--version", "1", str(model))
+    statuses = []
+    for org, root in (("org4", org4.state_dir), ("org2", consortium.site("org2").layout.root)):
+        out = fabricml("model", "approve", "gov4@1", *_view(root, org), "--json").stdout
+        statuses.append(json.loads(out)["status"])
+    assert statuses == ["registered", "registered"]  # 2 of the 3 approvals four members need
+    root3 = consortium.site("org3").layout.root
+    approved = json.loads(fabricml("model", "approve", "gov4@1", *_view(root3, "org3"), "--json").stdout)
+    assert approved["status"] == "approved"
+    assert sorted(a["mspId"] for a in approved["approvals"]) == ["Org2MSP", "Org3MSP", "Org4MSP"]
+
+
+def _members_seen_by_org1(consortium: Network) -> list[str]:
+    """org1's `site up` re-reads the channel's members from its config into its own view."""
+    fabricml("site", "up", *_dir(consortium, "org1"))
+    return sorted(consortium.site("org1").joined["members"])  # type: ignore[index]
+
+
 def _remove_org3(consortium: Network, sites: dict[str, Site]) -> None:
     """First its consenter, then its org; three of four sign, the newcomer among them."""
     org1, org2, org4 = sites["org1"], sites["org2"], sites["org4"]
@@ -180,8 +211,11 @@ def test_a_fourth_site_joins_by_majority_endorses_and_then_an_org_is_removed(
     assert _heartbeat(sites["org4"]) == "VALID"
     assert _heartbeat(org1, ["Org1MSP", "Org2MSP", "Org4MSP"]) == "VALID"
     assert _heartbeat(org1, ["Org1MSP", "Org2MSP"]) == "ENDORSEMENT_POLICY_FAILURE"
+    _model_approved_with_the_newcomer(consortium, newcomer, tmp_path)
+    assert _members_seen_by_org1(consortium) == ["Org1MSP", "Org2MSP", "Org3MSP", "Org4MSP"]
 
     _remove_org3(consortium, sites)
+    assert _members_seen_by_org1(consortium) == ["Org1MSP", "Org2MSP", "Org4MSP"]
     assert _heartbeat(org1, ["Org1MSP", "Org4MSP"]) == "VALID"
     removed_endorses = _heartbeat(org1, ["Org1MSP", "Org3MSP"])
     removed_submits = _heartbeat(org3)

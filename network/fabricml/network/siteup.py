@@ -39,6 +39,8 @@ def refresh_members(site: Site) -> int:
         site.save_joined(joined)
         siteview.write(site.org, site.layout, joined, known)
         site.console.print(f"  \\[{site.org.name}] channel members now: {', '.join(sorted(members))}")
+        if site.supervisor.alive(site.org.artifacts_name):  # it trusts the members it started with
+            site.supervisor.restart(site.node(site.org.artifacts_name))
     return len(in_channel) - 1
 
 
