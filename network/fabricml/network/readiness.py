@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import grpc
 
-from fabricml.gateway import CommitError, GatewayError, SubmitError, sync
+from fabricml.gateway import CommitError, GatewayError, SubmitError, refusal_of, sync
 from fabricml.gateway.profile import ConnectionProfile
 
 from .processes import wait_until
@@ -73,7 +73,10 @@ def gateway_call(
 
 
 def transient(exc: Exception) -> bool:
-    """Ordering or endorsing peers not available yet (a leader election, a peer restarting)."""
+    """Ordering or endorsing peers not available yet (a leader election, a peer restarting).
+    A contract's coded refusal is an answer, not an outage (Fabric reports it as ABORTED)."""
+    if refusal_of(exc) is not None:
+        return False
     return isinstance(exc, SubmitError) or (isinstance(exc, GatewayError) and exc.code in _TRANSIENT)
 
 
