@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +24,7 @@ from .peercli import FabricCommandError
 from .status import NodeStatus, json_status
 from .supervisor import NetworkError
 from .topology import TopologyError, load
+from .watch import Policy
 
 DEFAULT_TOPOLOGY = REPO_ROOT / "network" / "topology.yaml"
 console = Console(stderr=True)
@@ -56,10 +59,27 @@ def network_group() -> None:
     """The local consortium: every organization of the topology as its own site on this machine."""
 
 
+watch_options = [
+    click.option("--max-restarts", default=3, show_default=True,
+                 help="Restarts of one node within --window before the watch stops every site."),
+    click.option("--window", default=600.0, show_default=True, help="Seconds over which restarts count."),
+]  # fmt: skip
+
+
+def with_watch_options(f: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(watch_options):
+        f = option(f)
+    return f
+
+
 @network_group.command()
 @topology_option
 @state_option
-def up(topology: Path | None, state_dir: Path | None) -> None:
+@click.option("--watch", "then_watch", is_flag=True, help="Then watch the nodes (`network watch`).")
+@with_watch_options
+def up(
+    topology: Path | None, state_dir: Path | None, then_watch: bool, max_restarts: int, window: float
+) -> None:
     """Found the consortium through the site commands (first run), or restart it."""
     try:
         net = _network(topology, state_dir)
@@ -73,6 +93,38 @@ def up(topology: Path | None, state_dir: Path | None) -> None:
             )
     except KNOWN_ERRORS as exc:
         _fail(exc)
+    if then_watch:
+        _watch(net, Policy(max_restarts, window))
+
+
+@network_group.command()
+@topology_option
+@state_option
+@with_watch_options
+def watch(topology: Path | None, state_dir: Path | None, max_restarts: int, window: float) -> None:
+    """Watch every node: one that dies is named with why, restarted and followed until it
+    caught up; one that keeps dying or will not start stops every site. Ctrl-C stops watching."""
+    try:
+        net = _network(topology, state_dir)
+        if not net.is_up():
+            raise NetworkError(f"network {net.topology.name!r} is not up; run `fabricml network up` first")
+    except KNOWN_ERRORS as exc:
+        _fail(exc)
+    _watch(net, Policy(max_restarts, window))
+
+
+def _watch(net: Consortium, policy: Policy) -> NoReturn:
+    def say(line: str) -> None:
+        console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, markup=False)
+
+    w = net.watch(say, policy)
+
+    def stop(signum: int, frame: object) -> None:
+        w.stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    sys.exit(w.run())
 
 
 @network_group.command()
@@ -102,11 +154,13 @@ def clean(topology: Path | None, state_dir: Path | None) -> None:
 
 
 def status_table(statuses: list[NodeStatus]) -> Table:
-    table = Table("node", "kind", "org", "running", "healthy", "height", "chaincode")
+    table = Table("node", "kind", "org", "running", "healthy", "height", "behind", "restarts", "chaincode")
     for s in statuses:
+        behind = "" if s.behind is None else (f"[yellow]{s.behind}[/]" if s.behind else "0")
+        restarts = f"{s.restarts} (last {s.last_restart})" if s.restarts else ""
         table.add_row(
             s.name, s.kind, s.org, "yes" if s.running else "[red]no[/]", "yes" if s.healthy else "[red]no[/]",
-            "" if s.height is None else str(s.height), s.extra.get("chaincode", ""),
+            "" if s.height is None else str(s.height), behind, restarts, s.extra.get("chaincode", ""),
         )  # fmt: skip
     return table
 
@@ -116,7 +170,8 @@ def status_table(statuses: list[NodeStatus]) -> Table:
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Health, block height and committed chaincode of every node."""
+    """Health, block height (and how far behind the highest of its kind), restarts by
+    `network watch` and committed chaincode of every node."""
     try:
         statuses = _network(topology, state_dir).status()
     except KNOWN_ERRORS as exc:

@@ -5,6 +5,7 @@ each on its own address, founded through the same commands separate operators ru
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -20,10 +21,11 @@ from .layout import Layout
 from .processes import wait_until
 from .site import Site, SiteError, on_each
 from .sitefile import render as render_site_file
-from .status import NodeStatus, orderer_height, peer_height, site_status
+from .status import NodeStatus, fill_behind, orderer_height, peer_height, site_status
 from .steps import command
 from .supervisor import HEALTH_TIMEOUT, KINDS, NetworkError, Node
 from .topology import Organization, Topology, load
+from .watch import Group, Policy, Watch
 
 
 class Consortium:
@@ -260,7 +262,25 @@ class Consortium:
 
     def status(self) -> list[NodeStatus]:
         every = [st for s in self.sites.values() for st in site_status(s)]
+        fill_behind(every)
         return sorted(every, key=lambda st: KINDS.index(st.kind))
+
+    def watch(self, say: Callable[[str], None], policy: Policy | None = None) -> Watch:
+        """A watch over every site's nodes (run it with `.run()`)."""
+        groups = [Group(s.supervisor, s.nodes, s.layout.restarts) for s in self.sites.values()]
+        return Watch(groups, self.down, say, self.heights, policy or Policy())
+
+    def heights(self, node: Node) -> tuple[int | None, int | None]:
+        """A peer's (orderer's) block height and the highest of the other running peers (orderers)."""
+        if node.kind == "peer":
+            others = [s for s in self.sites.values() if s.org.name != node.org]
+            seen = [peer_height(s) for s in others if s.supervisor.alive(s.org.peer_name)]
+            return peer_height(self.site(node.org)), max((h for h in seen if h is not None), default=None)
+        orderers = {o.name: o for o in self.topology.orderers}
+        alive = [o for o in orderers.values() if self.site(o.org).supervisor.alive(o.name)]
+        seen = [orderer_height(self.site(o.org), o) for o in alive if o.name != node.name]
+        own = orderer_height(self.site(node.org), orderers[node.name])
+        return own, max((h for h in seen if h is not None), default=None)
 
     def peer_height(self, org: Organization) -> int | None:
         return peer_height(self.site(org))

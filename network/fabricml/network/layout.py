@@ -77,6 +77,11 @@ class SiteLayout:
         return self.root / "processes.json"
 
     @property
+    def restarts(self) -> Path:
+        """Which nodes `network watch` restarted, how often, last when and why."""
+        return self.root / "restarts.json"
+
+    @property
     def artifact_store(self) -> Path:
         return self.root / "artifacts"
 

@@ -24,6 +24,18 @@ class ProcessRecord:
     log: str
 
 
+# The processes this Python process started, kept so that subprocess never reaps one in
+# the background (it reaps dropped Popen objects) and `exit_status` can still say why it ended.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def exit_status(pid: int) -> int | None:
+    """How a process this Python process started ended (Popen.returncode: negative for a
+    signal); None if it is still running or was not started here."""
+    proc = _children.get(pid)
+    return None if proc is None else proc.poll()
+
+
 class ProcessTable:
     """The processes a network started, persisted so `down` works from another shell."""
 
@@ -58,6 +70,7 @@ class ProcessTable:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _children[proc.pid] = proc
         record = ProcessRecord(name, proc.pid, os.path.realpath(argv[0]), str(log))
         records = self.records()
         records[name] = record
@@ -72,13 +85,14 @@ class ProcessTable:
         return {n: r for n, r in self.records().items() if _is_running(r)}
 
     def stop(self, name: str, grace: float = 10.0) -> bool:
-        """Stop one recorded process; True if it was running."""
+        """Stop one recorded process; True if it was running. The record goes first, so a
+        watcher that sees the process end knows it was stopped on purpose."""
         records = self.records()
         record = records.pop(name, None)
+        self._save(records)
         was_running = record is not None and _is_running(record)
         if record is not None and was_running:
             _terminate(record, grace)
-        self._save(records)
         return was_running
 
     def stop_all(self, grace: float = 10.0) -> list[str]:
@@ -118,6 +132,10 @@ def _terminate(record: ProcessRecord, grace: float) -> None:
 
 def _reap(pid: int) -> None:
     # Only our own children can be reaped; others are reaped by their parent.
+    proc = _children.get(pid)
+    if proc is not None:
+        proc.poll()
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
