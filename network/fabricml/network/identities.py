@@ -257,7 +257,16 @@ class CertificateAuthority:
     def revoke(self, name: str, reason: str) -> bytes:
         """Revoke every certificate of `name` and return the CA's new CRL (PEM)."""
         self._client("revoke", "-u", self.url, "-e", name, "-r", reason, home=self.registrar_home)
-        crl = self.registrar_home / "msp" / "crls" / "crl.pem"
+        return self.revocation_list()
+
+    @property
+    def crl_file(self) -> Path:
+        """Where `gencrl` writes the CA's revocation list (what the org's own servers read)."""
+        return self.registrar_home / "msp" / "crls" / "crl.pem"
+
+    def revocation_list(self) -> bytes:
+        """A fresh CRL (PEM) from the CA: every certificate it revoked, signed by it."""
+        crl = self.crl_file
         crl.unlink(missing_ok=True)
         self._client("gencrl", "-u", self.url, home=self.registrar_home)
         if not crl.exists() or not crl.read_bytes().strip():
