@@ -86,3 +86,10 @@ def test_lists_are_written_for_known_members_only_and_only_when_changed(tmp_path
     assert rv.write_lists(layout, by_msp, {"Org1MSP": newer}) == ["org1"]
     assert rv.revoked_serials(rv.crl_file(layout, "org1").read_bytes()) == {1, 4}
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_config_in_force_is_found_from_the_newest_blocks_orderer_metadata() -> None:
+    last = common_pb2.OrdererBlockMetadata(last_config=common_pb2.LastConfig(index=7))
+    b = block("ENDORSER_TRANSACTION", {})
+    b.metadata.metadata.extend([common_pb2.Metadata(value=last.SerializeToString()).SerializeToString(), b""])
+    assert rv.last_config_number(b) == 7

@@ -97,27 +97,32 @@ def publish_own(site: Site) -> bool:
     return True
 
 
+def last_config_number(block: common_pb2.Block) -> int:
+    """The number of the config block in force at `block` (from its orderer metadata)."""
+    signatures = block.metadata.metadata[common_pb2.BlockMetadataIndex.Value("SIGNATURES")]
+    value = common_pb2.Metadata.FromString(signatures).value
+    return int(common_pb2.OrdererBlockMetadata.FromString(value).last_config.index)
+
+
 def follow(site: Site) -> None:
-    """Write every member's list now, then at every config block, until the stream ends."""
+    """Write every member's list from the config in force, then again at every config
+    block, until the stream ends. Reads blocks from the site's own peer, nothing else."""
     by_msp = {m.bundle.msp_id: m.bundle.name for m in site.members.all()}
     profile = ConnectionProfile.load(site.layout.profile(site.org.name))
     identity, signer, hash_ = profile.identity(FOLLOWER_IDENTITY)
     with profile.peer().sync_channel() as channel:
         network = sync.connect(channel, identity, signer, hash_).get_network(site.channel)
-        start = network.height()  # a config block from here on is seen by the stream
-        written = write_lists(
-            site.layout, by_msp, lists_in_config(ChannelConfig(site.tools).current(site.org))
-        )
-        log.info("lists of %s written; following blocks from %d", ", ".join(written) or "no member", start)
-        ready_file(site.layout).touch()
+        with network.block_events(network.height() - 1) as newest:
+            start = last_config_number(next(newest))
         with network.block_events(start) as blocks:
             for block in blocks:
                 lists = lists_in_block(block)
-                if lists is not None:
-                    written = write_lists(site.layout, by_msp, lists)
-                    log.info(
-                        "config block %d: new lists of %s", block.header.number, ", ".join(written) or "none"
-                    )
+                if lists is None:
+                    continue
+                written = write_lists(site.layout, by_msp, lists)
+                names = ", ".join(written) or "none"
+                log.info("config block %d: lists written: %s", block.header.number, names)
+                ready_file(site.layout).touch()
 
 
 def main(argv: list[str] | None = None) -> None:
