@@ -78,10 +78,9 @@ def statuses(network: Network) -> dict[str, dict[str, object]]:
 
 def test_a_killed_peer_is_restarted_at_once_and_catches_up(network: Network, watcher: Watcher) -> None:
     org1, peer = network.topology.org("org1"), network.topology.org("org3").peer_name
-    kill(network, peer)
-    network.invoke(org1, "Consortium:Join", "Org One while org3's peer restarts")
     height = network.peer_height(org1)
     assert height is not None
+    kill(network, peer)
     died = watcher.said(rf"{re.escape(peer)} \(peer of org3\) died \(pid \d+\): ([^;]+); last log line")
     assert "started by another fabricml process" in died.group(1)  # `network up` started it
     watcher.said(rf"{re.escape(peer)} restarted in [\d.]+s \(restart 1\)")
@@ -89,6 +88,7 @@ def test_a_killed_peer_is_restarted_at_once_and_catches_up(network: Network, wat
     assert int(caught.group(1)) >= height
 
     kill(network, peer)  # now the watch's own child: it knows the signal
+    network.invoke(org1, "Consortium:Join", "Org One while org3's peer restarts")
     watcher.said(rf"{re.escape(peer)} \(peer of org3\) died \(pid \d+\): killed by SIGKILL")
     watcher.said(rf"{re.escape(peer)} caught up")
     member = json.loads(network.query(network.topology.org("org3"), "Consortium:GetMember", org1.msp_id))

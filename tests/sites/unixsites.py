@@ -141,10 +141,12 @@ class UnixSites:
         assert not failures, "\n".join(failures)
 
     def processes_of(self, uid: int) -> list[int]:
+        """The user's processes still running (a zombie has ended; init reaps it soon)."""
         pids = []
         for entry in Path("/proc").iterdir():
             with suppress(OSError):
-                if entry.name.isdigit() and entry.stat().st_uid == uid:
+                ours = entry.name.isdigit() and entry.stat().st_uid == uid
+                if ours and "State:\tZ" not in (entry / "status").read_text():
                     pids.append(int(entry.name))
         return pids
 
