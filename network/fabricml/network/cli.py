@@ -115,7 +115,7 @@ def watch(topology: Path | None, state_dir: Path | None, max_restarts: int, wind
 
 def _watch(net: Consortium, policy: Policy) -> NoReturn:
     def say(line: str) -> None:
-        console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, markup=False)
+        console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, markup=False, soft_wrap=True)
 
     w = net.watch(say, policy)
 
