@@ -21,7 +21,7 @@ from .conftest import JoinedSite, deploy
 SCHEMA = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
 OWN_KEYS = {  # the identities whose keys each kind of service may see
     "ca": set(), "orderer0": {"orderer0"}, "orderer1": {"orderer1"}, "peer0": {"peer0"},
-    "chaincode": {"chaincode"}, "artifacts": {"artifacts"},
+    "chaincode": {"chaincode"}, "revocations": {"auditor"}, "artifacts": {"artifacts"},
     "api": {"admin", "auditor", "trainer", "user1", "api"}, "agent": {"trainer"}, "inference": {"inference"},
 }  # fmt: skip
 
@@ -79,7 +79,8 @@ def test_every_mount_stays_inside_the_site_and_only_data_is_writable(
             if rel.parts[0] == "identities" or rel == Path("ca/registrar"):
                 assert read_only, f"{name} may write {rel}"
             if not read_only:
-                assert rel.parts[0] in ("ca", "nodes", "artifacts", "federated", "inference"), (name, rel)
+                writable = ("ca", "nodes", "artifacts", "revocations", "federated", "inference")
+                assert rel.parts[0] in writable, (name, rel)
 
 
 def _keys_seen(service: dict[str, Any], root: Path) -> set[str]:

@@ -75,16 +75,14 @@ def test_a_config_block_gives_the_same_lists_and_a_transaction_block_none() -> N
 
 def test_lists_are_written_for_known_members_only_and_only_when_changed(tmp_path: Path) -> None:
     layout = SiteLayout(tmp_path)
-    for name in ("org1", "org2"):
-        layout.member(name).mkdir(parents=True)
     by_msp = {"Org1MSP": "org1", "Org2MSP": "org2"}
     first = crl((1,))
     assert rv.write_lists(layout, by_msp, {"Org1MSP": first, "Org9MSP": crl((2,))}) == ["org1"]
-    assert rv.crl_file(layout, "org1").read_bytes() == first and not rv.crl_file(layout, "org2").exists()
+    assert layout.member_crl("org1").read_bytes() == first and not layout.member_crl("org2").exists()
     assert rv.write_lists(layout, by_msp, {"Org1MSP": first}) == []
     newer = crl((1, 4))
     assert rv.write_lists(layout, by_msp, {"Org1MSP": newer}) == ["org1"]
-    assert rv.revoked_serials(rv.crl_file(layout, "org1").read_bytes()) == {1, 4}
+    assert rv.revoked_serials(layout.member_crl("org1").read_bytes()) == {1, 4}
     assert not list(tmp_path.rglob("*.tmp"))
 
 

@@ -51,7 +51,7 @@ class Rig:
     result: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(ProcessTable(self.root / "processes.json"), self.log, timeout=15)
+        self.supervisor = Supervisor(ProcessTable(self.root / "processes.json"), self.log, timeout=60)
         self.nodes = [self.node(n, free_port()) for n in self.names]
         self.group = Group(self.supervisor, lambda: self.nodes, self.root / "restarts.json")
 
@@ -78,7 +78,7 @@ class Rig:
         assert self.wait_said("watching")
         return w
 
-    def wait_said(self, words: str, timeout: float = 30) -> bool:
+    def wait_said(self, words: str, timeout: float = 90) -> bool:
         return wait_until(lambda: any(words in line for line in self.said), timeout, interval=0.05)
 
     def finish(self, w: Watch) -> int:

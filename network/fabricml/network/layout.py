@@ -77,6 +77,19 @@ class SiteLayout:
         return self.root / "processes.json"
 
     @property
+    def revocations(self) -> Path:
+        """Members' revocation lists as the channel carries them (the site's follower writes them)."""
+        return self.root / "revocations"
+
+    def member_crl(self, name: str) -> Path:
+        return self.revocations / f"{name}.crl.pem"
+
+    @property
+    def revocations_ready(self) -> Path:
+        """Written by the follower once it wrote the lists of the config in force."""
+        return self.revocations / "ready"
+
+    @property
     def restarts(self) -> Path:
         """Which nodes `network watch` restarted, how often, last when and why."""
         return self.root / "restarts.json"

@@ -1,12 +1,13 @@
-"""Members' certificate revocation lists as the channel carries them, kept beside their
-bundles (members/<org>/crl.pem) for the site's artifact store, which refuses a revoked
+"""Members' certificate revocation lists as the channel carries them, kept in the
+site (revocations/<org>.crl.pem) for its artifact store, which refuses a revoked
 certificate and, failing closed, every certificate of a CA it has no list of.
 
 Each site publishes its CA's list in its own MSP in the channel config when it comes up
 (and `identity revoke` publishes each new one). A site's follower (`python -m
 fabricml.network.revocations --state-dir SITE`, one of its nodes) writes every member's
-list at start and again at each config block: a revocation reaches every member's store
-one block after it is published, without reading anything of another site."""
+list at start (then `revocations/ready`) and again at each config block: a revocation
+reaches every member's store one block after it is published, reading nothing of another
+site."""
 
 from __future__ import annotations
 
@@ -31,15 +32,6 @@ from .site import Site
 log = logging.getLogger("fabricml.revocations")
 CONFIG = common_pb2.HeaderType.Value("CONFIG")
 FOLLOWER_IDENTITY = "auditor"  # reads blocks; may not transact for the org
-
-
-def crl_file(layout: SiteLayout, member: str) -> Path:
-    return layout.member(member) / "crl.pem"
-
-
-def ready_file(layout: SiteLayout) -> Path:
-    """Written once the follower has written every member's list it found."""
-    return layout.root / "revocations.ready"
 
 
 def lists_in_config(config: dict[str, Any]) -> dict[str, bytes]:
@@ -71,8 +63,9 @@ def lists_in_block(block: common_pb2.Block) -> dict[str, bytes] | None:
 def write_lists(layout: SiteLayout, by_msp: dict[str, str], lists: dict[str, bytes]) -> list[str]:
     """Write each member's list (by_msp: MSP ID -> member name) where it changed; the names."""
     written = []
+    layout.revocations.mkdir(exist_ok=True)
     for msp_id, name in sorted(by_msp.items()):
-        data, path = lists.get(msp_id), crl_file(layout, name)
+        data, path = lists.get(msp_id), layout.member_crl(name)
         if data is None or (path.exists() and path.read_bytes() == data):
             continue
         tmp = path.with_suffix(".tmp")
@@ -122,7 +115,7 @@ def follow(site: Site) -> None:
                 written = write_lists(site.layout, by_msp, lists)
                 names = ", ".join(written) or "none"
                 log.info("config block %d: lists written: %s", block.header.number, names)
-                ready_file(site.layout).touch()
+                site.layout.revocations_ready.touch()
 
 
 def main(argv: list[str] | None = None) -> None:

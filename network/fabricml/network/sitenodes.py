@@ -76,8 +76,8 @@ def artifacts_node(org: Organization, site: SiteLayout) -> Node:
         str(site.ca_cert),
     ]
     book = Members(site)
-    for name in book.names():
-        argv += ["--member-ca", str(book.ca_bundle(name))]
+    for name in book.names():  # each CA's revocation list as the channel carries it (revocations.py)
+        argv += ["--member-ca", str(book.ca_bundle(name)), "--crl", str(site.member_crl(name))]
     return Node(
         org.artifacts_name,
         "artifacts",
@@ -85,6 +85,14 @@ def artifacts_node(org: Organization, site: SiteLayout) -> Node:
         argv,
         base_env(),
         listen=(org.host, org.artifacts_port),
+    )
+
+
+def revocations_node(org: Organization, site: SiteLayout) -> Node:
+    """The follower that keeps every member's revocation list for the artifact store."""
+    argv = [sys.executable, "-m", "fabricml.network.revocations", "--state-dir", str(site.root)]
+    return Node(
+        org.revocations_name, "revocations", org.name, argv, base_env(), ready_file=site.revocations_ready
     )
 
 
@@ -106,5 +114,5 @@ def nodes(
     if deployment is not None:
         out.append(chaincode_node(org, site, deployment))
     if site.profile(org.name).exists():
-        out += [artifacts_node(org, site), api_node(org, site)]
+        out += [revocations_node(org, site), artifacts_node(org, site), api_node(org, site)]
     return out

@@ -3,13 +3,13 @@ definition, check it can transact, record the org as a member, start its service
 
 from __future__ import annotations
 
-from . import readiness, siteview, txlator, upgrade
+from . import readiness, revocations, siteview, txlator, upgrade
 from .channelconfig import ChannelConfig
 from .peercli import FabricCommandError
 from .site import Site
 
 CORE = ("ca", "orderer", "peer", "chaincode")
-SERVICES = ("artifacts", "api")
+SERVICES = ("revocations", "artifacts", "api")
 
 
 def start_core(site: Site) -> list[str]:
@@ -39,8 +39,9 @@ def refresh_members(site: Site) -> int:
         site.save_joined(joined)
         siteview.write(site.org, site.layout, joined, known)
         site.console.print(f"  \\[{site.org.name}] channel members now: {', '.join(sorted(members))}")
-        if site.supervisor.alive(site.org.artifacts_name):  # it trusts the members it started with
-            site.supervisor.restart(site.node(site.org.artifacts_name))
+        for name in (site.org.revocations_name, site.org.artifacts_name):  # they know the members they
+            if site.supervisor.alive(name):  # started with
+                site.supervisor.restart(site.node(name))
     return len(in_channel) - 1
 
 
@@ -52,6 +53,8 @@ def ready(site: Site) -> None:
     others = refresh_members(site)
     with site.step("wait until the peer's gossip sees the other members' peers"):
         readiness.wait_for_gossip(site, others)
+    with site.step("publish this organization's revocation list in the channel (when it changed)"):
+        revocations.publish_own(site)
     with site.step("commit a heartbeat through this organization's Gateway"):
         readiness.heartbeat(site)
     if readiness.record_membership(site):
@@ -61,7 +64,7 @@ def ready(site: Site) -> None:
 
 
 def start_services(site: Site) -> list[str]:
-    with site.step("start the artifact store and the admin API (mutual TLS)"):
+    with site.step("start the revocation follower, the artifact store and the admin API (mutual TLS)"):
         return site.start(SERVICES)
 
 

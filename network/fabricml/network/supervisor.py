@@ -10,7 +10,7 @@ from pathlib import Path
 from .processes import ProcessTable, http_ok, wait_until
 
 HEALTH_TIMEOUT = 60.0
-KINDS = ("ca", "orderer", "peer", "chaincode", "artifacts", "api")  # start order
+KINDS = ("ca", "orderer", "peer", "chaincode", "revocations", "artifacts", "api")  # start order
 
 
 class NetworkError(RuntimeError):
@@ -29,8 +29,11 @@ class Node:
     health_url: str | None = None  # an operations /healthz endpoint, or else
     listen: tuple[str, int] | None = None  # an address that accepts connections once the node is ready
     cwd: Path | None = None
+    ready_file: Path | None = None  # or else a file the node writes once it is ready
 
     def healthy(self) -> bool:
+        if self.ready_file is not None:
+            return self.ready_file.exists()
         if self.health_url is not None:
             return http_ok(self.health_url)
         return self.listen is not None and accepts_connections(*self.listen)
@@ -59,6 +62,8 @@ class Supervisor:
         """Start every node that is not running, then wait until each is healthy; returns the started."""
         todo = [n for n in nodes if not self.table.alive(n.name)]
         for n in todo:
+            if n.ready_file is not None:
+                n.ready_file.unlink(missing_ok=True)
             self.table.start(n.name, n.argv, n.env, self.log(n.name), cwd=n.cwd)
         for n in todo:
             self.wait_healthy(n)

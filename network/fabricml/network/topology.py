@@ -132,6 +132,11 @@ class Organization:
         return f"https://{self.address(self.artifacts_port)}"
 
     @property
+    def revocations_name(self) -> str:
+        """The site's follower of members' revocation lists (no port)."""
+        return f"revocations.{self.name}"
+
+    @property
     def api_name(self) -> str:
         return f"api.{self.name}"
 

@@ -15,7 +15,8 @@ from .writer import write_private
 
 COMPOSE_FILE = "docker-compose.yaml"
 STARTS_AFTER = {
-    "ca": (), "orderer": ("ca",), "peer": ("ca", "orderer"), "chaincode": ("peer",), "artifacts": (),
+    "ca": (), "orderer": ("ca",), "peer": ("ca", "orderer"), "chaincode": ("peer",),
+    "revocations": ("peer",), "artifacts": ("revocations",),
     "api": ("peer", "artifacts"), "agent": ("peer", "chaincode"), "inference": ("peer", "chaincode"),
 }  # fmt: skip
 PROFILES = {"agent": "train", "inference": "serve"}  # started on demand: `--profile train`

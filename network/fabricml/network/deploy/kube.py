@@ -13,7 +13,7 @@ from .plan import Component, SitePlan
 SEED = Path("/var/fabricml-seed")  # where a CA pod sees its home's first contents
 # Optional components run with compose (or by hand); the chart runs the site's servers.
 PODS = {"ca": ("ca",), "orderer": ("orderer",), "peer": ("peer",), "chaincode": ("chaincode",),
-        "services": ("artifacts", "api")}  # fmt: skip
+        "services": ("revocations", "artifacts", "api")}  # fmt: skip
 PROBES = {"ca": "ca-ops", "orderer": "ops", "peer": "ops"}  # operations ports serving /healthz
 SOCKET_PROBES = {"chaincode": "chaincode", "artifacts": "artifacts", "api": "api"}
 
@@ -42,7 +42,8 @@ def pods(plan: SitePlan) -> list[Pod]:
     out = [Pod(object_name(c.name, ""), (c,), True) for c in by_kind["ca"] + by_kind.get("orderer", [])]
     out.append(Pod(object_name(plan.org.peer_name, ""), tuple(by_kind["peer"]), True))
     out.append(Pod(object_name(plan.org.chaincode_name, ""), tuple(by_kind["chaincode"]), False))
-    out.append(Pod(f"services-{org}", tuple(by_kind["artifacts"] + by_kind["api"]), True))
+    services = by_kind["revocations"] + by_kind["artifacts"] + by_kind["api"]
+    out.append(Pod(f"services-{org}", tuple(services), True))
     return out
 
 

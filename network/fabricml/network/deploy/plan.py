@@ -69,6 +69,7 @@ class SitePlan:
             *(self.orderer(k) for k in range(self.org.orderer_count)),
             self.peer(),
             self.chaincode(),
+            self.revocations(),
             self.artifacts(),
             self.api(),
             self.agent(),
@@ -155,14 +156,25 @@ class SitePlan:
         """The joined site read as a one-org consortium (siteview) and the members' certificates."""
         return ("site.yaml", "topology.yaml", "profiles", "sites", "members", "ca.pem", "msp", "channel")
 
+    def revocations(self) -> Component:
+        """Members' revocation lists from the channel, for the artifact store (revocations.py)."""
+        org = self.org
+        argv = ["python", *sitenodes.revocations_node(org, self.site).argv[1:]]
+        files = Files(
+            secret=(self.rel(self.site.identity("auditor")),),
+            public=("site.yaml", "profiles", "members", "ca.pem", "channel"),
+            data=(self.rel(self.site.revocations),),
+        )
+        return Component(org.revocations_name, "revocations", self.image, argv, {}, {}, files)
+
     def artifacts(self) -> Component:
         org = self.org
         argv = ["python", *sitenodes.artifacts_node(org, self.site).argv[1:]]
         argv[argv.index("--host") + 1] = self.listen
-        files = Files(
+        files = Files(  # the revocation lists are the follower's data, shared in the pod
             secret=(self.rel(self.site.identity_tls("artifacts")),),
             public=("ca.pem", "members"),
-            data=(self.rel(self.site.artifact_store),),
+            data=(self.rel(self.site.artifact_store), self.rel(self.site.revocations)),
         )
         return Component(
             org.artifacts_name, "artifacts", self.image, argv, {}, {"artifacts": org.artifacts_port}, files
