@@ -40,8 +40,9 @@ def test_status_reports_every_node_healthy_with_heights_and_the_committed_chainc
         str(network.layout.root),
     )
     statuses = json.loads(out.stdout)
-    assert {s["kind"] for s in statuses} == {"ca", "orderer", "peer", "chaincode", "artifacts", "api"}
-    assert len(statuses) == 18
+    kinds = {"ca", "orderer", "peer", "chaincode", "revocations", "artifacts", "api"}
+    assert {s["kind"] for s in statuses} == kinds
+    assert len(statuses) == 21
     assert all(s["running"] and s["healthy"] for s in statuses), statuses
     peers = [s for s in statuses if s["kind"] == "peer"]
     assert all(s["height"] and s["height"] >= 5 for s in peers)
