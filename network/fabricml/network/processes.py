@@ -29,11 +29,17 @@ class ProcessRecord:
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def exit_status(pid: int) -> int | None:
+def exit_status(pid: int, wait: float = 0.0) -> int | None:
     """How a process this Python process started ended (Popen.returncode: negative for a
-    signal); None if it is still running or was not started here."""
+    signal), waiting up to `wait` seconds for it to end; None if it still runs or was not
+    started here."""
     proc = _children.get(pid)
-    return None if proc is None else proc.poll()
+    if proc is None:
+        return None
+    try:
+        return proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 class ProcessTable:

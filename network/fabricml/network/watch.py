@@ -112,8 +112,8 @@ class Watch:
                     if not group.supervisor.alive(name):
                         raise ProcessLookupError(record.pid)
                     self.watched[name] = _Watched(record.pid, os.pidfd_open(record.pid), group)
-                except ProcessLookupError:
-                    known = exit_status(record.pid) is not None
+                except ProcessLookupError:  # a process seen ending may be a moment from its status
+                    known = exit_status(record.pid, wait=2.0) is not None
                     self._died(group, name, record.pid, why(record.pid) if known else "found not running")
                     continue
                 if w is not None:
