@@ -37,6 +37,7 @@ from bench.benchnet import bench_network  # noqa: E402
 from fabricml.contracts import RegistryClient, TokenClient, async_contract  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.network.processes import port_in_use, wait_until  # noqa: E402
+from fabricml.network.topology import load as load_topology  # noqa: E402
 
 BASE_PORT = 28000
 API_PORT = BASE_PORT + 61  # org1's block; +60 is the API `network up` started (rate-limited)
@@ -64,16 +65,22 @@ async def load(total: int, concurrency: int, call: Callable[[int], Awaitable[Non
     return {"rps": total / seconds, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
 
 
+def org1_host(state: Path) -> str:
+    """The address org1's site listens on (its own loopback address in the quick start)."""
+    return load_topology(state / "topology.yaml").org("org1").host
+
+
 def identity_files(state: Path, identity: str) -> tuple[Path, Path]:
-    msp = state / "orgs" / "org1" / "identities" / identity / "msp"
+    msp = state / "sites" / "org1" / "identities" / identity / "msp"
     return msp / "signcerts" / "cert.pem", next((msp / "keystore").iterdir())
 
 
 def api_client(state: Path, identity: str, concurrency: int) -> httpx.AsyncClient:
-    ctx = ssl.create_default_context(cafile=str(state / "orgs" / "org1" / "ca.pem"))
+    ctx = ssl.create_default_context(cafile=str(state / "sites" / "org1" / "ca.pem"))
     ctx.load_cert_chain(*identity_files(state, identity))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=f"https://127.0.0.1:{API_PORT}", verify=ctx, limits=limits, timeout=120)
+    url = f"https://{org1_host(state)}:{API_PORT}"
+    return httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=120)
 
 
 async def measure(state: Path, reads: int, writes: int, concurrency: int) -> dict[str, dict[str, float]]:
@@ -141,12 +148,13 @@ def api_server(state: Path) -> Iterator[None]:
         str(API_PORT),
         *where,
     ]
-    with open(state / "logs" / "api-bench.log", "wb") as log:
+    host = org1_host(state)  # `api serve` listens on the org's own address
+    with open(state / "api-bench.log", "wb") as log:
         api = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
-            started = wait_until(lambda: port_in_use(API_PORT) or api.poll() is not None, 60)
+            started = wait_until(lambda: port_in_use(API_PORT, host) or api.poll() is not None, 60)
             if not started or api.poll() is not None:
-                raise SystemExit(f"the bench API did not start; see {state / 'logs' / 'api-bench.log'}")
+                raise SystemExit(f"the bench API did not start; see {state / 'api-bench.log'}")
             yield
         finally:
             os.killpg(api.pid, signal.SIGTERM)

@@ -50,7 +50,7 @@ from fabricml.registry.connect import open_registry  # noqa: E402
 from tests.fault.invariants import Auditor, anchored_receipts, read_ledger  # noqa: E402
 from tests.fault.nodes import FABRICML, kill, restart  # noqa: E402
 
-KINDS = ("orderer", "peer", "chaincode", "ca", "artifacts", "api", "inference")
+KINDS = ("orderer", "peer", "chaincode", "ca", "revocations", "artifacts", "api", "inference")
 RETRIED = re.compile(r"failed \([A-Z_]+: .*\); try \d+ in ")  # fabricml.gateway.retry's warning
 MODEL = "soak-model@1"
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The README's first command: set everything up, bring the three-organization
-# consortium up, and show it doing real work: a transaction, then federated training.
+# The README's first command: set everything up, found the three-organization
+# consortium as three sites (each its own directory, CA and keys, on 127.0.1.1,
+# 127.0.2.1 and 127.0.3.1, through the `fabricml site`/`consortium`/`chaincode`
+# commands, printed as they run), and show it doing real work: a transaction, then
+# federated training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

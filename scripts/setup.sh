@@ -61,3 +61,5 @@ fi
 
 .venv/bin/fabricml network build
 
+# Helm, built from the Go module proxy, for the offline checks of the per-site chart (docs/deploy.md).
+.venv/bin/fabricml site deploy build-helm >/dev/null

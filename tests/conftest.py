@@ -59,11 +59,18 @@ def shifted(topology: Path, directory: Path) -> Path:
     return out
 
 
+def bring_up_log(network: Network) -> str:
+    """What `fabricml network up` printed when it brought this network up."""
+    root = network.layout.root
+    return (root.parent / f"{root.name}-up.log").read_text()
+
+
 def running_network(topology: Path, state_dir: Path) -> Iterator[Network]:
     """Bring a network up with the CLI, hand it to the tests, always tear it down."""
     topology = shifted(topology, state_dir.parent / f"{state_dir.name}-topology")
     try:
-        fabricml("network", "up", "--topology", str(topology), "--state-dir", str(state_dir))
+        up = fabricml("network", "up", "--topology", str(topology), "--state-dir", str(state_dir))
+        (state_dir.parent / f"{state_dir.name}-up.log").write_text(up.stderr)
         yield Network(load(topology), state_dir)
     finally:
         fabricml("network", "down", "--topology", str(topology), "--state-dir", str(state_dir), check=False)

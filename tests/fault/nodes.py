@@ -1,5 +1,5 @@
-"""Crash faults on a running network: kill -9 a node by the pid the network recorded,
-restart it with `fabricml network start-node`, and find the current Raft leader."""
+"""Crash faults on a running network: kill -9 a node by the pid its site's supervisor
+recorded, restart it with `fabricml network start-node`, and find the current Raft leader."""
 
 from __future__ import annotations
 
@@ -13,18 +13,24 @@ import urllib.request
 
 from fabricml.network.network import Network
 from fabricml.network.processes import wait_until
-from fabricml.network.topology import HOST
+from fabricml.network.supervisor import Supervisor
 
 FABRICML = [sys.executable, "-m", "fabricml.cli"]
 
 
+def supervisor(net: Network, name: str) -> Supervisor:
+    """The supervisor of the site that runs node `name`."""
+    return net.site(net.node(name).org).supervisor
+
+
 def kill(net: Network, name: str) -> int:
     """SIGKILL one recorded node (no chance to clean up); returns its pid."""
-    record = net.processes.records().get(name)
-    if record is None or not net.processes.alive(name):
+    sup = supervisor(net, name)
+    record = sup.table.records().get(name)
+    if record is None or not sup.alive(name):
         raise AssertionError(f"{name} is not running, so it cannot be killed")
     os.kill(record.pid, signal.SIGKILL)
-    if not wait_until(lambda: not net.processes.alive(name), 10):
+    if not wait_until(lambda: not sup.alive(name), 10):
         raise AssertionError(f"{name} (pid {record.pid}) still runs after SIGKILL")
     return record.pid
 
@@ -48,7 +54,7 @@ def raft_leader(net: Network, timeout: float = 30) -> str:
     while time.monotonic() < end:
         for o in net.topology.orderers:
             try:
-                url = f"http://{HOST}:{o.operations_port}/metrics"
+                url = f"http://{o.host}:{o.operations_port}/metrics"
                 with urllib.request.urlopen(url, timeout=2) as resp:
                     if pattern.search(resp.read().decode()):
                         return o.name
@@ -61,3 +67,8 @@ def raft_leader(net: Network, timeout: float = 30) -> str:
 def node_kinds(net: Network) -> dict[str, str]:
     """Every node's kind (ca, orderer, peer, chaincode, artifacts, api), by name."""
     return {n.name: n.kind for n in net.nodes()}
+
+
+def not_running(net: Network) -> list[str]:
+    """Nodes of the network whose site's supervisor does not see them running."""
+    return [n.name for n in net.nodes() if not supervisor(net, n.name).alive(n.name)]

@@ -16,7 +16,7 @@ import pytest
 from fabricml.network.network import Network
 from tests.fault.conftest import PAUSE, Demo, start_demo, wait_for_task
 from tests.fault.invariants import Auditor, read_ledger
-from tests.fault.nodes import kill, raft_leader, restart
+from tests.fault.nodes import kill, not_running, raft_leader, restart
 
 pytestmark = pytest.mark.network
 ROUNDS = 2
@@ -36,7 +36,7 @@ def _check_after(net: Network, auditor: Auditor, demo: Demo, summary: dict[str, 
     ledger = read_ledger(auditor.network)
     minted, held = auditor.token_accounts(ledger)
     assert minted == held > 0, f"{minted} tokens minted, {held} held"
-    assert all(net.processes.alive(n.name) for n in net.nodes()), net.processes.running()
+    assert not_running(net) == [], f"not running after the fault: {not_running(net)}"
 
 
 def test_the_task_finishes_when_the_raft_leader_is_killed_while_commitments_are_in_flight(

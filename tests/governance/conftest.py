@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.governance.site import Site
 from fabricml.network.network import Network
 
@@ -12,7 +11,4 @@ from fabricml.network.network import Network
 @pytest.fixture(scope="module")
 def sites(network: Network) -> dict[str, Site]:
     """org name -> that org's site, acting with its own admin identity."""
-    return {
-        org.name: Site(ConnectionProfile.load(network.layout.profile(org)))
-        for org in network.topology.organizations
-    }
+    return {org.name: Site.open(network.site(org).layout.root) for org in network.topology.organizations}

@@ -1,117 +1,73 @@
-"""A newcomer organization's own site, built with the network tooling in a scratch directory.
+"""A newcomer organization's own site, run through the site commands as its operator runs them.
 
-Only public material crosses over from the running consortium: the members' CA
-certificates (to trust their TLS) and, through the channel, the config blocks."""
+It has its own site file, loopback address and state directory. Only public files cross
+between it and the consortium: the members' bundles (to its site), its bundle (to the
+members) and the channel's latest config block (from a member)."""
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
-from fabric_protos.common import common_pb2
-
-from fabricml.gateway.profile import ConnectionProfile
-from fabricml.network import configgen
-from fabricml.network.governance.site import Site
-from fabricml.network.identities import CA_ADMIN, CertificateAuthority
-from fabricml.network.network import Network
-from fabricml.network.peercli import retry_transient
-from fabricml.network.topology import Organization, parse
+from fabricml.network.bundle import read as read_bundle
+from fabricml.network.site import Site
+from fabricml.network.sitefile import load as load_site_file
+from fabricml.network.topology import Organization
+from tests.conftest import fabricml
 
 
 class Newcomer:
-    """Org `name` appended to the consortium's topology, with its state in `scratch`."""
+    """Org `name` at `host`, ports from `base`, its site in scratch/<name>."""
 
-    def __init__(self, consortium: Network, scratch: Path, name: str = "org4") -> None:
-        topo = consortium.topology
-        raw = {
-            "name": topo.name, "channel": topo.channel, "consensus": topo.consensus,
-            "endorsement": topo.endorsement, "ports": {"base": topo.base_port},
-            "chaincode": {"name": topo.chaincode_name, "version": topo.chaincode_version},
-            "organizations": [{"name": o.name} for o in topo.organizations] + [{"name": name}],
-        }  # fmt: skip
-        self.consortium = consortium
-        self.net = Network(parse(raw), scratch, binaries=consortium.binaries)
-        self.org: Organization = self.net.topology.org(name)
+    def __init__(self, scratch: Path, name: str, host: str, base: int) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.site_file = scratch / f"{name}.site.yaml"
+        self.site_file.write_text(f"name: {name}\nhost: {host}\nports:\n  base: {base}\norderers: 1\n")
+        self.state_dir = scratch / name
+        self.bundle = scratch / f"{name}.bundle.json"
+        self.fingerprint = ""
 
     @property
-    def msp_dir(self) -> Path:
-        return self.net.layout.org_msp(self.org)
+    def org(self) -> Organization:
+        return load_site_file(self.site_file)
+
+    @property
+    def where(self) -> list[str]:
+        return ["--state-dir", str(self.state_dir)]
 
     @property
     def orderer(self) -> str:
         return self.org.orderers[0].address
 
-    @property
-    def orderer_tls_cert(self) -> Path:
-        return self.net.layout.tls(self.org, "orderer0") / "server.crt"
-
-    def start_ca_and_issue_identities(self) -> None:
-        self.net.layout.root.mkdir(parents=True, exist_ok=True)
-        ca = CertificateAuthority(self.net.binaries, self.net.layout, self.org)
-        ca.secret(CA_ADMIN)
-        self.net.start_node(self.org.ca_name)
-        ca.issue_all()
-        self._write_configs()
-
-    def _write_configs(self) -> None:
-        layout, org = self.net.layout, self.org
-        configgen.write_yaml(
-            layout.node_home(org.peer_name) / "core.yaml", configgen.core_yaml(self.net.binaries)
-        )
-        configgen.write_json(
-            configgen.builder_config_file(org, layout),
-            configgen.chaincode_connection(org, layout),
-            mode=0o600,
-        )
-        profile = configgen.connection_profile(self.net.topology, org, layout)
-        members = {o.name: o for o in self.consortium.topology.organizations}
-        for name, peer in profile["peers"].items():  # other orgs' TLS roots: their public CA certs
-            owner = name.split(".", 1)[1]
-            if owner in members:
-                peer["tlsCACerts"]["path"] = str(self.consortium.layout.ca_cert(members[owner]))
-        for name, orderer in profile["orderers"].items():
-            owner = name.split(".", 1)[1]
-            if owner in members:
-                orderer["tlsCACerts"]["path"] = str(self.consortium.layout.ca_cert(members[owner]))
-        configgen.write_json(layout.profile(org), profile)
-        home = layout.node_home(self.org.orderers[0].name)
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.net.binaries.sampleconfig / "orderer.yaml", home / "orderer.yaml")
-
     def site(self) -> Site:
-        return Site(ConnectionProfile.load(self.net.layout.profile(self.org)))
+        return Site.open(self.state_dir)
 
-    def _write_block(self, block: common_pb2.Block, name: str) -> Path:
-        path = self.net.layout.config / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(block.SerializeToString())
-        return path
+    def init_and_export(self) -> str:
+        """`site init`, then `site export`: the bundle file and the fingerprint it prints."""
+        fabricml("site", "init", "--site-file", str(self.site_file), *self.where)
+        out = fabricml("site", "export", *self.where, "--out", str(self.bundle))
+        self.fingerprint = out.stdout.strip().splitlines()[-1]
+        return self.fingerprint
 
-    def join_orderer(self, config_block: common_pb2.Block) -> None:
-        """Start the org's orderer and join it with the latest config block (it replicates the rest)."""
-        orderer = self.org.orderers[0]
-        self.net.start_node(orderer.name)
-        block = self._write_block(config_block, "join-orderer.block")
-        self.net.tools.osnadmin(
-            orderer, "channel", "join", "--channelID", self.net.topology.channel, "--config-block", str(block)
-        )
+    def import_members(self, bundles: list[Path]) -> None:
+        """Each member's bundle, its fingerprint compared (here: read from the file)."""
+        for path in bundles:
+            fp = read_bundle(path).bundle.fingerprint
+            fabricml("site", "import", str(path), "--fingerprint", fp, *self.where)
 
-    def join_peer(self, genesis: common_pb2.Block) -> None:
-        self.net.start_node(self.org.peer_name)
-        block = self._write_block(genesis, "genesis.block")
-        retry_transient(lambda: self.net.tools.peer(self.org, "channel", "join", "-b", str(block)))
+    def join(self, config_block: Path) -> str:
+        """`site join` with the latest config block (reviewed, then joined); its output."""
+        return fabricml("site", "join", "--block", str(config_block), *self.where, "--yes").stderr
 
-    def run_chaincode(self) -> None:
-        """Install the consortium's chaincode package, start this org's server, approve the
-        committed definition (same version and sequence) with this org's admin."""
-        deployment = self.consortium.deployment
-        assert deployment is not None
-        self.net.deployment_file.write_text(deployment.to_json())
-        pkg = next((self.consortium.layout.chaincode / deployment.version).glob("*.tar.gz"))
-        self.net.lifecycle.install(self.org, pkg)
-        self.net.start_node(self.org.chaincode_name)
-        self.net.lifecycle.approve(self.org, deployment.version, deployment.package_id, deployment.sequence)
+    def up(self) -> None:
+        fabricml("site", "up", *self.where)
+
+    def orderer_relation(self) -> dict[str, object]:
+        """osnadmin's view of the channel on the newcomer's own orderer."""
+        site = self.site()
+        out = site.tools.osnadmin(site.org.orderers[0], "channel", "list", "--channelID", site.channel)
+        return dict(json.loads(out[out.index("{") :]))
 
     def stop(self) -> None:
-        self.net.processes.stop_all()
+        if self.state_dir.exists():
+            fabricml("site", "down", *self.where, check=False)

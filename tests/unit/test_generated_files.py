@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fabricml.network import configgen
-from fabricml.network.chaincode import package, package_id_for
+from fabricml.network.chaincode import build_key, package, package_id_for, source_digest
 from fabricml.network.layout import Layout
 from fabricml.network.topology import load, parse
 
@@ -66,3 +68,15 @@ def test_the_compose_check_fails_when_the_file_was_edited(tmp_path: Path) -> Non
         cwd=REPO,
     )
     assert result.returncode == 1 and "out of date" in result.stderr
+
+
+def test_a_server_built_with_other_go_flags_is_cached_under_another_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GOFLAGS", raising=False)
+    plain = build_key()
+    assert plain == source_digest()[:16]
+    monkeypatch.setenv("GOFLAGS", "-tags=conformance")
+    tagged = build_key()
+    monkeypatch.setenv("GOFLAGS", "-tags=other")
+    assert len({plain, tagged, build_key()}) == 3

@@ -12,7 +12,7 @@ def access_lines(topo: Topology, layout: Layout) -> list[str]:
     """URLs of each org's API and dashboard, and the certificates to authenticate with."""
     lines = []
     for org in topo.organizations:
-        url = f"https://127.0.0.1:{api_port(org)}"
+        url = f"https://{org.address(api_port(org))}"
         lines.append(f"{org.name}: dashboard {url}/   API {url}/api/v1/   OpenAPI {url}/openapi.json")
         for identity, can in (("admin", "read and write"), ("auditor", "read and verify")):
             msp = layout.msp(org, identity)

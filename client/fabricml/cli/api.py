@@ -24,8 +24,10 @@ def serve(app: App, org: str, port: int | None) -> None:
     from fabricml.api.server import serve as run
     from fabricml.api.settings import ApiSettings
 
-    app.network.topology.org(org)  # an unknown org is named before the server starts
+    listen = app.network.topology.org(org)  # an unknown org is named before the server starts
     overrides: dict[str, object] = {"org": org, "state_dir": app.network.layout.root}
+    if "FABRICML_API_HOST" not in os.environ:  # the address its certificate names
+        overrides["host"] = listen.host
     if port:
         overrides["port"] = port
     os.environ.pop("FABRICML_API_ORG", None)

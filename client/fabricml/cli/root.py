@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from fabricml.network.cli import network_group
+from fabricml.network.sitecli import chaincode_group, site_group
+from fabricml.network.sitecli import create as consortium_create
 
 from .agent import agent_group
 from .api import api_group
@@ -27,6 +29,9 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(App)
 
 
-for group in (network_group, tx_group, events_command, identity_group, model_group, serve, attest_group,
-              api_group, agent_group, fed_group, consortium_group):  # fmt: skip
+for group in (network_group, site_group, chaincode_group, tx_group, events_command, identity_group,
+              model_group, serve, attest_group, api_group, agent_group, fed_group,
+              consortium_group):  # fmt: skip
     main.add_command(group)
+# One `consortium` group: founding a consortium (sites) and governance proposals.
+consortium_group.add_command(consortium_create)

@@ -106,7 +106,10 @@ def _conclude(
     curve = global_curve(admins.profile(first), opt.task, finals, test)
     for org in admins.majority:
         admins.client(org, "admin", RegistryClient).approve(final)
-    deployable = admins.client(first, "auditor", RegistryClient).deployable(final).deployable
+    # Read through the last approver's peer: it has committed every approval; another
+    # org's peer may not have the last block yet.
+    last = admins.majority[-1]
+    deployable = admins.client(last, "auditor", RegistryClient).deployable(final).deployable
     log(f"{final} approved by {', '.join(admins.majority)}: deployable={deployable}")
     summary: dict[str, Any] = {
         "task": opt.task,

@@ -68,6 +68,39 @@ def default_binaries() -> Binaries:
     return Binaries(cache_root() / f"fabric-{FABRIC_VERSION}-ca-{FABRIC_CA_VERSION}")
 
 
+BuildStep = tuple[str, Path, list[str], dict[str, str]]
+
+
+def _build_steps(binaries: Binaries, fabric_mod: Path, ca_mod: Path) -> list[BuildStep]:
+    out = str(binaries.bin) + "/"
+    return [
+        (
+            f"download Fabric {FABRIC_VERSION} modules",
+            fabric_mod,
+            ["go", "mod", "download", "-x", FABRIC_MODULE],
+            {},
+        ),
+        (
+            f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)",
+            fabric_mod,
+            ["go", "build", "-trimpath", "-o", out, *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS]],
+            {},
+        ),
+        (
+            f"build Fabric CA {FABRIC_CA_VERSION}",
+            ca_mod,
+            ["go", "build", "-trimpath", "-o", out, *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS]],
+            {"CGO_ENABLED": "1"},
+        ),
+        (
+            "build the chaincode-as-a-service builder",
+            CCBUILDER_SOURCE,
+            ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."],
+            {},
+        ),
+    ]
+
+
 def ensure(console: Console | None = None, binaries: Binaries | None = None) -> Binaries:
     """Build every binary the network needs unless the cache already holds this version."""
     console = console or Console(stderr=True)
@@ -82,46 +115,7 @@ def ensure(console: Console | None = None, binaries: Binaries | None = None) -> 
         d.mkdir(parents=True, exist_ok=True)
     fabric_mod = _wrapper_module(work / "fabric", FABRIC_MODULE, FABRIC_PSEUDO_VERSION, "1.24.2")
     ca_mod = _wrapper_module(work / "fabric-ca", FABRIC_CA_MODULE, f"v{FABRIC_CA_VERSION}", "1.25.0")
-    steps: list[tuple[str, Path, list[str], dict[str, str]]] = [
-        (
-            f"download Fabric {FABRIC_VERSION} modules",
-            fabric_mod,
-            ["go", "mod", "download", "-x", FABRIC_MODULE],
-            {},
-        ),
-        (
-            f"build Fabric {FABRIC_VERSION} (peer, orderer, tools)",
-            fabric_mod,
-            [
-                "go",
-                "build",
-                "-trimpath",
-                "-o",
-                str(binaries.bin) + "/",
-                *[f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS],
-            ],
-            {},
-        ),
-        (
-            f"build Fabric CA {FABRIC_CA_VERSION}",
-            ca_mod,
-            [
-                "go",
-                "build",
-                "-trimpath",
-                "-o",
-                str(binaries.bin) + "/",
-                *[f"{FABRIC_CA_MODULE}/cmd/{c}" for c in CA_COMMANDS],
-            ],
-            {"CGO_ENABLED": "1"},
-        ),
-        (
-            "build the chaincode-as-a-service builder",
-            CCBUILDER_SOURCE,
-            ["go", "build", "-trimpath", "-o", str(binaries.builder / "bin" / "ccbuilder"), "."],
-            {},
-        ),
-    ]
+    steps = _build_steps(binaries, fabric_mod, ca_mod)
     for i, (title, cwd, argv, extra_env) in enumerate(steps, 1):
         log = logs / f"{i:02d}-{argv[1]}-{cwd.name}.log"
         with console.status(f"[{i}/{len(steps)}] {title} (log: {log})"):
@@ -170,3 +164,35 @@ def _copy_sampleconfig(fabric_mod: Path, dest: Path) -> None:
     # Files in the module cache are read-only; the copies are edited per node.
     for p in dest.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def install_shared(binaries: Binaries, install_dir: Path) -> Binaries:
+    """Copy the binaries to install_dir/<version>/, readable and runnable by every user and
+    writable by none: sites run by other Unix users use it with FABRICML_CACHE=install_dir
+    (a home directory such as /root is private, so its cache is not theirs to run)."""
+    if not binaries.complete():
+        raise BuildError(f"step 'install': {binaries.root} is incomplete; run `fabricml network build`")
+    target = Binaries(install_dir / binaries.root.name)
+    if target.complete():
+        return target
+    staging = install_dir / f".{binaries.root.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    for part in ("bin", "sampleconfig", "ccbuilder"):
+        shutil.copytree(binaries.root / part, staging / part, symlinks=True)
+    share_read_only(staging)
+    staging.replace(target.root)
+    share_read_only(install_dir, recursive=False)
+    return target
+
+
+def share_read_only(root: Path, recursive: bool = True) -> None:
+    """Directories 0755, executables 0755, other files 0644 (symlinks untouched)."""
+    paths = [root, *root.rglob("*")] if recursive else [root]
+    for p in paths:
+        if p.is_symlink():
+            continue
+        if p.is_dir():
+            p.chmod(0o755)
+        else:
+            p.chmod(0o755 if p.stat().st_mode & 0o100 else 0o644)

@@ -1,123 +1,98 @@
-"""Channel configuration updates signed by an organization's admin: anchor peers, CRLs.
+"""Channel config updates an organization's admin makes alone: its anchor peer, its CRL.
 
-Anchor peers are set by such an update once every peer has joined: putting them in
-the genesis block makes each peer probe the others while they are still joining;
-gossip does not retry, and the Gateway's discovery then sees no other org."""
+An org's own group is modifiable by its own admins (mod_policy Admins of that org), so
+its signature is enough. Anchor peers are set by such an update once the peer has
+joined: putting them in the genesis block makes each peer probe the others while they
+are still joining; gossip does not retry, and the Gateway's discovery then sees no other org."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import json
-import os
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from .peercli import AdminTools, FabricCommandError, retry_transient
-from .topology import HOST, Organization
+from . import txlator
+from .peercli import AdminTools, FabricCommandError, until_done
+from .topology import Organization
 
 CONFIG_UPDATE = 2  # common.HeaderType.CONFIG_UPDATE
+Mutation = Callable[[dict[str, Any]], None]
+
+
+class ToolsFor(Protocol):
+    """A site's AdminTools, or a local consortium's set of them."""
+
+    def for_org(self, org: Organization) -> AdminTools: ...
 
 
 class ChannelConfig:
-    def __init__(self, tools: AdminTools) -> None:
+    def __init__(self, tools: ToolsFor) -> None:
         self.tools = tools
-        self.channel = tools.topology.channel
 
-    def _configtxlator(self, *args: str) -> None:
-        argv = [str(self.tools.binaries.path("configtxlator")), *args]
-        result = subprocess.run(
-            argv, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")}
-        )
-        if result.returncode != 0:
-            raise FabricCommandError(f"configtxlator {args[0]} failed: {result.stderr.strip()[-500:]}")
+    def current(self, org: Organization) -> dict[str, Any]:
+        """The channel's latest config, fetched from an orderer by the org's admin."""
+        t = self.tools.for_org(org)
+        with tempfile.TemporaryDirectory(prefix="channel-config-") as tmp:
+            block = Path(tmp) / "config_block.pb"
+            t.peer("channel", "fetch", "config", str(block), "-c", t.channel, *t.orderer_args())
+            return txlator.block_config(txlator.decode(t.binaries, block, "common.Block"))
 
-    def _decode(self, path: Path, kind: str) -> Any:
-        out = path.with_suffix(".json")
-        self._configtxlator("proto_decode", "--input", str(path), "--type", kind, "--output", str(out))
-        return json.loads(out.read_text())
-
-    def _encode(self, data: Any, kind: str, out: Path) -> Path:
-        src = out.with_suffix(".json")
-        src.write_text(json.dumps(data))
-        self._configtxlator("proto_encode", "--input", str(src), "--type", kind, "--output", str(out))
-        return out
+    def org_groups(self, config: dict[str, Any], org: Organization, sections: tuple[str, ...]) -> list[Any]:
+        return [config["channel_group"]["groups"][s]["groups"][org.msp_id] for s in sections]
 
     def update_org(
-        self,
-        org: Organization,
-        mutate: Callable[[dict[str, Any]], None],
-        groups: tuple[str, ...] = ("Application",),
+        self, org: Organization, mutate: Mutation, sections: tuple[str, ...] = ("Application",)
     ) -> None:
-        """Apply `mutate` to the org's group in each of `groups` and commit it, signed by the org's admin."""
-        with tempfile.TemporaryDirectory(prefix="channel-config-") as tmp:
+        """Apply `mutate` to the org's group in each section and submit it, signed by the org's admin."""
+        t = self.tools.for_org(org)
+        config = self.current(org)
+        updated = copy.deepcopy(config)
+        for group in self.org_groups(updated, org, sections):
+            mutate(group)
+        with tempfile.TemporaryDirectory(prefix="channel-update-") as tmp:
             work = Path(tmp)
-            block = work / "config_block.pb"
-            retry_transient(
-                lambda: self.tools.peer(
-                    org,
-                    "channel",
-                    "fetch",
-                    "config",
-                    str(block),
-                    "-c",
-                    self.channel,
-                    *self.tools.orderer_args(org),
-                )
-            )
-            config = self._decode(block, "common.Block")["data"]["data"][0]["payload"]["data"]["config"]
-            updated = copy.deepcopy(config)
-            for group in groups:
-                mutate(updated["channel_group"]["groups"][group]["groups"][org.msp_id])
-            original = self._encode(config, "common.Config", work / "original.pb")
-            modified = self._encode(updated, "common.Config", work / "modified.pb")
-            update_pb = work / "update.pb"
-            self._configtxlator(
-                "compute_update",
-                "--channel_id",
-                self.channel,
-                "--original",
-                str(original),
-                "--updated",
-                str(modified),
-                "--output",
-                str(update_pb),
-            )
-            update = self._decode(update_pb, "common.ConfigUpdate")
+            original = txlator.encode(t.binaries, config, "common.Config", work / "original.pb")
+            modified = txlator.encode(t.binaries, updated, "common.Config", work / "modified.pb")
+            update_pb = txlator.compute_update(t.binaries, t.channel, original, modified, work / "update.pb")
+            update = txlator.decode(t.binaries, update_pb, "common.ConfigUpdate")
             envelope = {
                 "payload": {
-                    "header": {"channel_header": {"channel_id": self.channel, "type": CONFIG_UPDATE}},
+                    "header": {"channel_header": {"channel_id": t.channel, "type": CONFIG_UPDATE}},
                     "data": {"config_update": update},
                 }
             }
-            env_pb = self._encode(envelope, "common.Envelope", work / "envelope.pb")
-            retry_transient(
-                lambda: self.tools.peer(
-                    org,
-                    "channel",
-                    "update",
-                    "-f",
-                    str(env_pb),
-                    "-c",
-                    self.channel,
-                    *self.tools.orderer_args(org),
-                )
-            )
+            env_pb = txlator.encode(t.binaries, envelope, "common.Envelope", work / "envelope.pb")
+            t.peer("channel", "update", "-f", str(env_pb), "-c", t.channel, *t.orderer_args())
+
+    def _apply(self, org: Organization, mutate: Mutation, sections: tuple[str, ...], what: str) -> None:
+        def done() -> bool:
+            try:
+                groups = self.org_groups(self.current(org), org, sections)
+            except (FabricCommandError, txlator.TranslateError, KeyError):
+                return False
+            for group in groups:
+                wanted = copy.deepcopy(group)
+                mutate(wanted)
+                if wanted != group:
+                    return False
+            return True
+
+        # Under Raft nothing is ordered until a majority of consenters joined: wait for them.
+        until_done(done, lambda: self.update_org(org, mutate, sections), what, timeout=300)
 
     def set_anchor_peer(self, org: Organization) -> None:
-        """Make the org's peer its anchor peer."""
+        """Make the org's peer its anchor peer (done once the channel config says so)."""
 
         def mutate(group: dict[str, Any]) -> None:
-            group["values"]["AnchorPeers"] = {
-                "mod_policy": "Admins",
-                "value": {"anchor_peers": [{"host": HOST, "port": org.peer_port}]},
-                "version": "0",
-            }
+            anchors = {"anchor_peers": [{"host": org.host, "port": org.peer_port}]}
+            current = group["values"].get("AnchorPeers")
+            if current is None or current.get("value") != anchors:
+                group["values"]["AnchorPeers"] = {"mod_policy": "Admins", "value": anchors, "version": "0"}
 
-        self.update_org(org, mutate)
+        self._apply(org, mutate, ("Application",), f"{org.name}'s anchor peer")
 
     def set_revocation_list(self, org: Organization, crl_pem: bytes) -> None:
         """Publish the org CA's certificate revocation list in the channel's copy of its MSP."""
@@ -127,4 +102,5 @@ class ChannelConfig:
             msp["revocation_list"] = [base64.b64encode(crl_pem).decode()]
 
         # An org that runs orderers has its MSP in the orderer group too; both must agree.
-        self.update_org(org, mutate, ("Application", "Orderer") if org.orderers else ("Application",))
+        sections = ("Application", "Orderer") if org.orderers else ("Application",)
+        self._apply(org, mutate, sections, f"{org.name}'s revocation list")

@@ -1,13 +1,16 @@
-"""`fabricml network ...`: bring the consortium up and down, inspect it, deploy chaincode."""
+"""`fabricml network ...`: the local consortium (one site per organization on this machine)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -15,23 +18,27 @@ from rich.table import Table
 
 from . import binaries, compose
 from .binaries import REPO_ROOT, BuildError
+from .consortium import Consortium
 from .layout import default_state_dir
-from .network import Network, NetworkError, json_status
 from .peercli import FabricCommandError
+from .status import NodeStatus, json_status
+from .supervisor import NetworkError
 from .topology import TopologyError, load
+from .watch import Policy
 
 DEFAULT_TOPOLOGY = REPO_ROOT / "network" / "topology.yaml"
 console = Console(stderr=True)
+KNOWN_ERRORS = (NetworkError, BuildError, TopologyError, FabricCommandError, ValueError)
 
 
-def _network(topology: Path | None, state_dir: Path | None) -> Network:
+def _network(topology: Path | None, state_dir: Path | None) -> Consortium:
     path = topology or Path(os.environ.get("FABRICML_TOPOLOGY", DEFAULT_TOPOLOGY))
     topo = load(path)
-    return Network(topo, state_dir or default_state_dir(topo.name), console=console)
+    return Consortium(topo, state_dir or default_state_dir(topo.name), console=console)
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/] {exc}")
+def _fail(exc: BaseException) -> NoReturn:
+    console.print(f"[red]error:[/] {exc}", highlight=False)
     sys.exit(1)
 
 
@@ -43,41 +50,91 @@ topology_option = click.option(
 state_option = click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Where identities, ledgers and logs live (default: .fabricml/<name> or $FABRICML_HOME/<name>).",
+    help="Where the sites live (default: .fabricml/<name> or $FABRICML_HOME/<name>).",
 )
 
 
 @click.group("network")
 def network_group() -> None:
-    """Run the consortium's Fabric network on this machine."""
+    """The local consortium: every organization of the topology as its own site on this machine."""
+
+
+watch_options = [
+    click.option("--max-restarts", default=3, show_default=True,
+                 help="Restarts of one node within --window before the watch stops every site."),
+    click.option("--window", default=600.0, show_default=True, help="Seconds over which restarts count."),
+]  # fmt: skip
+
+
+def with_watch_options(f: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(watch_options):
+        f = option(f)
+    return f
 
 
 @network_group.command()
 @topology_option
 @state_option
-def up(topology: Path | None, state_dir: Path | None) -> None:
-    """Start CAs, orderers, peers and chaincode servers; create the channel and deploy on first run."""
+@click.option("--watch", "then_watch", is_flag=True, help="Then watch the nodes (`network watch`).")
+@with_watch_options
+def up(
+    topology: Path | None, state_dir: Path | None, then_watch: bool, max_restarts: int, window: float
+) -> None:
+    """Found the consortium through the site commands (first run), or restart it."""
     try:
         net = _network(topology, state_dir)
         started = time.monotonic()
         if net.up():
+            t = net.topology
             console.print(
-                f"[green]network {net.topology.name!r} is up[/] in {time.monotonic() - started:.0f}s: "
-                f"{len(net.topology.organizations)} orgs, channel {net.topology.channel!r}, "
-                f"{net.topology.consensus}; state in {net.layout.root}"
+                f"[green]network {t.name!r} is up[/] in {time.monotonic() - started:.0f}s: "
+                f"{len(t.organizations)} sites, channel {t.channel!r}, {t.consensus}; "
+                f"state in {net.layout.root}"
             )
-    except (NetworkError, BuildError, TopologyError, FabricCommandError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
+    if then_watch:
+        _watch(net, Policy(max_restarts, window))
+
+
+@network_group.command()
+@topology_option
+@state_option
+@with_watch_options
+def watch(topology: Path | None, state_dir: Path | None, max_restarts: int, window: float) -> None:
+    """Watch every node: one that dies is named with why, restarted and followed until it
+    caught up; one that keeps dying or will not start stops every site. Ctrl-C stops watching."""
+    try:
+        net = _network(topology, state_dir)
+        if not net.is_up():
+            raise NetworkError(f"network {net.topology.name!r} is not up; run `fabricml network up` first")
+    except KNOWN_ERRORS as exc:
+        _fail(exc)
+    _watch(net, Policy(max_restarts, window))
+
+
+def _watch(net: Consortium, policy: Policy) -> NoReturn:
+    def say(line: str) -> None:
+        console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, markup=False, soft_wrap=True)
+
+    w = net.watch(say, policy)
+
+    def stop(signum: int, frame: object) -> None:
+        w.stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    sys.exit(w.run())
 
 
 @network_group.command()
 @topology_option
 @state_option
 def down(topology: Path | None, state_dir: Path | None) -> None:
-    """Stop every process the network started; ledgers and identities are kept."""
+    """Stop every process of every site; ledgers and identities are kept."""
     try:
         stopped = _network(topology, state_dir).down()
-    except (NetworkError, TopologyError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else ""))
 
@@ -91,9 +148,21 @@ def clean(topology: Path | None, state_dir: Path | None) -> None:
     try:
         net = _network(topology, state_dir)
         net.clean()
-    except (NetworkError, TopologyError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(f"removed {net.layout.root}")
+
+
+def status_table(statuses: list[NodeStatus]) -> Table:
+    table = Table("node", "kind", "org", "running", "healthy", "height", "behind", "restarts", "chaincode")
+    for s in statuses:
+        behind = "" if s.behind is None else (f"[yellow]{s.behind}[/]" if s.behind else "0")
+        restarts = f"{s.restarts} (last {s.last_restart})" if s.restarts else ""
+        table.add_row(
+            s.name, s.kind, s.org, "yes" if s.running else "[red]no[/]", "yes" if s.healthy else "[red]no[/]",
+            "" if s.height is None else str(s.height), behind, restarts, s.extra.get("chaincode", ""),
+        )  # fmt: skip
+    return table
 
 
 @network_group.command()
@@ -101,26 +170,16 @@ def clean(topology: Path | None, state_dir: Path | None) -> None:
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Health, block height and committed chaincode of every node."""
+    """Health, block height (and how far behind the highest of its kind), restarts by
+    `network watch` and committed chaincode of every node."""
     try:
         statuses = _network(topology, state_dir).status()
-    except (NetworkError, TopologyError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     if as_json:
         click.echo(json_status(statuses))
         return
-    table = Table("node", "kind", "org", "running", "healthy", "height", "chaincode")
-    for s in statuses:
-        table.add_row(
-            s.name,
-            s.kind,
-            s.org,
-            "yes" if s.running else "[red]no[/]",
-            "yes" if s.healthy else "[red]no[/]",
-            "" if s.height is None else str(s.height),
-            s.extra.get("chaincode", ""),
-        )
-    Console().print(table)
+    Console().print(status_table(statuses))
 
 
 @network_group.command()
@@ -128,12 +187,12 @@ def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None
 @state_option
 @click.option("--version", "version", required=True, help="New chaincode version, e.g. 1.1.")
 def deploy(topology: Path | None, state_dir: Path | None, version: str) -> None:
-    """Upgrade the chaincode: build, install, approve and commit with the next sequence."""
+    """Upgrade the chaincode: every site approves the next sequence, then it is committed."""
     try:
         d = _network(topology, state_dir).deploy(version)
-    except (NetworkError, BuildError, TopologyError, FabricCommandError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
-    console.print(f"[green]committed[/] version {d.version} at sequence {d.sequence} ({d.package_id})")
+    console.print(f"[green]committed[/] {d.chaincode} {d.version} at sequence {d.sequence}")
 
 
 @network_group.command()
@@ -164,7 +223,7 @@ def stop_node(topology: Path | None, state_dir: Path | None, node: str) -> None:
     """Stop one node (e.g. to test fault tolerance)."""
     try:
         stopped = _network(topology, state_dir).stop_node(node)
-    except NetworkError as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(f"{node}: {'stopped' if stopped else 'was not running'}")
 
@@ -177,7 +236,7 @@ def start_node(topology: Path | None, state_dir: Path | None, node: str) -> None
     """Start one stopped node and wait until it is healthy."""
     try:
         _network(topology, state_dir).start_node(node)
-    except NetworkError as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(f"{node}: running")
 
@@ -186,17 +245,19 @@ def start_node(topology: Path | None, state_dir: Path | None, node: str) -> None
 @topology_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def ports(topology: Path | None, as_json: bool) -> None:
-    """The port plan: every port each node listens on."""
+    """The port plan: every address each node listens on."""
     try:
         topo = load(topology or DEFAULT_TOPOLOGY)
     except TopologyError as exc:
         _fail(exc)
-    plan = topo.named_ports()
+    plan = {
+        name: f"{org.host}:{port}" for org in topo.organizations for name, port in org.named_ports().items()
+    }
     if as_json:
         click.echo(json.dumps(plan, indent=2))
         return
-    for name, port in plan.items():
-        click.echo(f"{port:6} {name}")
+    for name, address in plan.items():
+        click.echo(f"{address:22} {name}")
 
 
 @network_group.command("compose")
@@ -230,11 +291,18 @@ def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
 
 
 @network_group.command()
-def build() -> None:
+@click.option(
+    "--install-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also copy the binaries into DIR/<version>/ (read-only for everyone) for sites run by other users.",
+)
+def build(install_dir: Path | None) -> None:
     """Build the pinned Fabric and Fabric CA binaries into the cache (skipped when present)."""
     try:
         b = binaries.ensure(console)
-    except BuildError as exc:
+        if install_dir is not None:
+            b = binaries.install_shared(b, install_dir)
+    except (BuildError, OSError) as exc:
         _fail(exc)
     console.print(
         f"Fabric {binaries.FABRIC_VERSION} and Fabric CA {binaries.FABRIC_CA_VERSION} ready in {b.bin}"
@@ -246,18 +314,16 @@ def build() -> None:
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def demo(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Submit a transaction with Fabric's peer CLI through one org and read it back through another."""
+    """Submit a transaction through one org's Gateway and read it back through another's."""
     try:
         net = _network(topology, state_dir)
-        writer, reader = (
-            net.topology.organizations[1 % len(net.topology.organizations)],
-            net.topology.organizations[-1],
-        )
+        orgs = net.topology.organizations
+        writer, reader = orgs[1 % len(orgs)], orgs[-1]
         name = f"{writer.name} (renamed {time.strftime('%H:%M:%S')})"
         with console.status(f"submitting Consortium:Join through {writer.peer_name} …"):
             net.invoke(writer, "Consortium:Join", name)
         members = json.loads(net.query(reader, "Consortium:ListMembers"))
-    except (NetworkError, TopologyError, FabricCommandError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps({"writer": writer.name, "reader": reader.name, "members": members}, indent=2))

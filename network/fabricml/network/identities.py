@@ -1,4 +1,7 @@
-"""Each organization's identities, issued by its own Fabric CA (never cryptogen)."""
+"""Each organization's identities, issued by its own Fabric CA (never cryptogen).
+
+One Fabric CA server per site runs two CAs: the enrollment CA (MSP identities) and a
+TLS CA. Keeping them apart means no TLS key is also a valid MSP identity of the org."""
 
 from __future__ import annotations
 
@@ -10,28 +13,38 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from .binaries import Binaries
-from .layout import Layout
-from .topology import HOST, Organization
+from .layout import Layout, SiteLayout
+from .topology import Organization
 
 CA_ADMIN = "caadmin"
+# Fabric CA's numeric error codes (fabric-ca lib/caerrors), as fabric-ca-client prints them.
+DUPLICATE_IDENTITY = 74
+AUTHENTICATION_FAILURE = 20
+AUTHORIZATION_FAILURE = 71
+IDENTITY_NOT_FOUND = 63
+_CODE = re.compile(r"Error Code: (\d+)")
 
 
 @dataclass(frozen=True)
 class IdentitySpec:
-    """One identity an organization registers with its CA at bring-up."""
+    """One identity an organization registers with its CA."""
 
     name: str
     type: str  # the NodeOU: admin, client, peer or orderer
     role: str | None = None  # the `role` attribute chaincode reads from the certificate
-    tls: bool = False  # nodes also get a TLS certificate
+    tls: bool = False  # also a TLS certificate, from the TLS CA
     hosts: tuple[str, ...] = ()
 
 
 def identity_specs(org: Organization) -> list[IdentitySpec]:
-    hosts = (HOST, "localhost")
+    """Every identity `fabricml site init` issues; nodes' TLS certificates carry the
+    node's name and the site's configured addresses only."""
+    hosts = org.tls_hosts
     specs = [
-        IdentitySpec("admin", "admin", tls=True, hosts=hosts),
+        IdentitySpec("admin", "admin", tls=True, hosts=hosts),  # its TLS key signs in to osnadmin
         IdentitySpec("user1", "client"),
         IdentitySpec("trainer", "client", role="trainer"),
         IdentitySpec("inference", "client", role="inference"),
@@ -39,11 +52,17 @@ def identity_specs(org: Organization) -> list[IdentitySpec]:
         IdentitySpec("peer0", "peer", tls=True, hosts=(org.peer_name, *hosts)),
         IdentitySpec("chaincode", "client", tls=True, hosts=(org.chaincode_name, *hosts)),
         IdentitySpec("artifacts", "client", tls=True, hosts=(org.artifacts_name, *hosts)),
+        api_identity(org),
     ]
     specs += [
         IdentitySpec(f"orderer{o.index}", "orderer", tls=True, hosts=(o.name, *hosts)) for o in org.orderers
     ]
     return specs
+
+
+def api_identity(org: Organization) -> IdentitySpec:
+    """The identity whose TLS certificate the org's admin API serves with."""
+    return IdentitySpec("api", "client", tls=True, hosts=(org.api_name, *org.tls_hosts))
 
 
 NODE_OU_CONFIG = """NodeOUs:
@@ -64,17 +83,30 @@ NODE_OU_CONFIG = """NodeOUs:
 
 
 class CAError(RuntimeError):
-    """A Fabric CA call failed; the message carries the command's output."""
+    """A Fabric CA call failed; `code` is the CA's numeric error code when it sent one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def site_paths(paths: Layout | SiteLayout, org: Organization) -> SiteLayout:
+    """A consortium layout names many sites; a site layout is one."""
+    return paths.site(org) if isinstance(paths, Layout) else paths
 
 
 class CertificateAuthority:
-    """Talks to one organization's running Fabric CA through fabric-ca-client."""
+    """Runs and talks to one organization's Fabric CA server (enrollment CA and TLS CA)."""
 
-    def __init__(self, binaries: Binaries, layout: Layout, org: Organization) -> None:
+    def __init__(self, binaries: Binaries, paths: Layout | SiteLayout, org: Organization) -> None:
         self.binaries = binaries
-        self.layout = layout
+        self.site = site_paths(paths, org)
         self.org = org
-        self.home = layout.ca_home(org)
+        self.home = self.site.ca_home
+
+    @property
+    def tls_ca_name(self) -> str:
+        return f"tlsca.{self.org.name}"
 
     @property
     def secrets_file(self) -> Path:
@@ -86,69 +118,101 @@ class CertificateAuthority:
         return {}
 
     def secret(self, name: str, create: bool = True) -> str:
-        """The enrollment secret of a registered identity, created on first use."""
+        """The enrollment secret of a registered identity, created on first use (file 0600)."""
         known = self.secrets()
         if name not in known:
             if not create:
                 return ""
             known[name] = secrets.token_urlsafe(18)
             self.home.mkdir(parents=True, exist_ok=True)
+            self.secrets_file.touch(0o600)
             self.secrets_file.write_text(json.dumps(known, indent=2, sort_keys=True))
-            self.secrets_file.chmod(0o600)
         return known[name]
 
     @property
     def url(self) -> str:
-        return f"https://{HOST}:{self.org.ca_port}"
+        return f"https://{self.org.address(self.org.ca_port)}"
 
     @property
     def server_cert(self) -> Path:
+        """The enrollment CA's certificate; it also signs the CA server's HTTPS certificate."""
         return self.home / "ca-cert.pem"
 
+    @property
+    def tls_ca_cert(self) -> Path:
+        return self.site.tls_ca_home / "ca-cert.pem"
+
     def server_argv(self, executable: str | None = None) -> list[str]:
+        hosts = ",".join((*self.org.tls_hosts, self.org.ca_name))
         return [
             executable or str(self.binaries.path("fabric-ca-server")),
             "start",
-            "--home",
-            str(self.home),
-            "--address",
-            HOST,
-            "--port",
-            str(self.org.ca_port),
-            "--ca.name",
-            self.org.ca_name,
-            "--csr.cn",
-            self.org.ca_name,
-            "--csr.hosts",
-            f"{HOST},localhost,{self.org.ca_name}",
+            "--home", str(self.home),
+            "--address", self.org.host,
+            "--port", str(self.org.ca_port),
+            "--ca.name", self.org.ca_name,
+            "--csr.cn", self.org.ca_name,
+            "--csr.hosts", hosts,
             "--tls.enabled",
-        ]
+            "--cafiles", "tlsca/fabric-ca-server-config.yaml",
+        ]  # fmt: skip
 
     def server_env(self, admin_secret: str) -> dict[str, str]:
         # The bootstrap secret goes in the environment: argv is readable by every local user.
         return {
             "FABRIC_CA_SERVER_BOOT": f"{CA_ADMIN}:{admin_secret}",
-            "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{HOST}:{self.org.port(1)}",
+            "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": self.org.address(self.org.port(1)),
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "prometheus",
         }
 
-    def _client(self, *args: str, home: Path) -> str:
+    def write_tls_ca_config(self) -> None:
+        """The TLS CA's settings; its registrar's secret is in this file, mode 0600."""
+        config = {
+            "ca": {"name": self.tls_ca_name},
+            "csr": {"cn": self.tls_ca_name, "names": [{"O": self.org.msp_id, "OU": "TLS"}]},
+            "registry": {
+                "maxenrollments": -1,
+                "identities": [
+                    {
+                        "name": CA_ADMIN,
+                        "pass": self.secret(f"{CA_ADMIN}@tls"),
+                        "type": "client",
+                        "affiliation": "",
+                        "attrs": {
+                            "hf.Registrar.Roles": "*",
+                            "hf.Registrar.DelegateRoles": "*",
+                            "hf.Registrar.Attributes": "*",
+                            "hf.Revoker": True,
+                            "hf.GenCRL": True,
+                            "hf.AffiliationMgr": True,
+                            "hf.IntermediateCA": False,
+                        },
+                    }
+                ],
+            },
+        }
+        path = self.site.tls_ca_home / "fabric-ca-server-config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(0o600)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def _client(self, *args: str, home: Path, tls_ca: bool = False) -> str:
         argv = [
             str(self.binaries.path("fabric-ca-client")),
             *args,
-            "--caname",
-            self.org.ca_name,
-            "--tls.certfiles",
-            str(self.server_cert),
-            "-H",
-            str(home),
-        ]
+            "--caname", self.tls_ca_name if tls_ca else self.org.ca_name,
+            "--tls.certfiles", str(self.server_cert),
+            "-H", str(home),
+        ]  # fmt: skip
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             # argv may hold an enrollment secret inside a URL: name the action, not the argv.
+            out = result.stderr.strip()
+            last = out.splitlines()[-1] if out else f"exit {result.returncode}"
+            code = _CODE.search(out)
             raise CAError(
-                f"fabric-ca-client {args[0]} at {self.org.ca_name} failed: "
-                f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
+                f"fabric-ca-client {args[0]} at {self.org.ca_name} failed: {last}",
+                int(code.group(1)) if code else None,
             )
         return result.stdout + result.stderr
 
@@ -156,39 +220,53 @@ class CertificateAuthority:
     def registrar_home(self) -> Path:
         return self.home / "registrar"
 
+    @property
+    def tls_registrar_home(self) -> Path:
+        return self.home / "tls-registrar"
+
+    def _enroll_url(self, name: str, secret: str) -> str:
+        return f"https://{name}:{secret}@{self.org.address(self.org.ca_port)}"
+
     def enroll_registrar(self) -> None:
         self._client(
-            "enroll",
-            "-u",
-            f"https://{CA_ADMIN}:{self.secret(CA_ADMIN)}@{HOST}:{self.org.ca_port}",
-            home=self.registrar_home,
+            "enroll", "-u", self._enroll_url(CA_ADMIN, self.secret(CA_ADMIN)), home=self.registrar_home
+        )
+        tls_secret = self.secret(f"{CA_ADMIN}@tls")
+        self._client(
+            "enroll", "-u", self._enroll_url(CA_ADMIN, tls_secret), home=self.tls_registrar_home, tls_ca=True
         )
 
     def register(self, spec: IdentitySpec, secret: str | None = None) -> None:
-        args = [
-            "register",
-            "-u",
-            self.url,
-            "--id.name",
-            spec.name,
-            "--id.secret",
-            secret or self.secret(spec.name),
-            "--id.type",
-            spec.type,
-        ]
+        """Register at the enrollment CA (and the TLS CA for TLS identities).
+
+        With a given secret, an identity registered before is an error (code 74); with a
+        bring-up secret it is the same identity registered by an earlier, interrupted run."""
+        args = ["register", "-u", self.url, "--id.name", spec.name, "--id.secret",
+                secret or self.secret(spec.name), "--id.type", spec.type]  # fmt: skip
         if spec.role:
             # ':ecert' puts the attribute into the enrollment certificate for chaincode to read.
             args += ["--id.attrs", f"role={spec.role}:ecert"]
-        try:
-            self._client(*args, home=self.registrar_home)
-        except CAError as exc:
-            if secret is not None or "already registered" not in str(exc):
-                raise
+        homes = [(self.registrar_home, False)] + ([(self.tls_registrar_home, True)] if spec.tls else [])
+        for home, tls_ca in homes:
+            try:
+                self._client(*args, home=home, tls_ca=tls_ca)
+            except CAError as exc:
+                if secret is not None or exc.code != DUPLICATE_IDENTITY:
+                    raise
 
     def revoke(self, name: str, reason: str) -> bytes:
         """Revoke every certificate of `name` and return the CA's new CRL (PEM)."""
         self._client("revoke", "-u", self.url, "-e", name, "-r", reason, home=self.registrar_home)
-        crl = self.registrar_home / "msp" / "crls" / "crl.pem"
+        return self.revocation_list()
+
+    @property
+    def crl_file(self) -> Path:
+        """Where `gencrl` writes the CA's revocation list (what the org's own servers read)."""
+        return self.registrar_home / "msp" / "crls" / "crl.pem"
+
+    def revocation_list(self) -> bytes:
+        """A fresh CRL (PEM) from the CA: every certificate it revoked, signed by it."""
+        crl = self.crl_file
         crl.unlink(missing_ok=True)
         self._client("gencrl", "-u", self.url, home=self.registrar_home)
         if not crl.exists() or not crl.read_bytes().strip():
@@ -217,60 +295,51 @@ class CertificateAuthority:
         return identities
 
     def enroll(self, spec: IdentitySpec, secret: str | None = None) -> Path:
-        """Enroll into the org's identities folder; returns the identity's directory."""
-        target = self.layout.identity(self.org, spec.name)
-        url = f"https://{spec.name}:{secret or self.secret(spec.name)}@{HOST}:{self.org.ca_port}"
+        """Enroll into the site's identities folder (keys are generated here); returns its directory."""
+        target = self.site.identity(spec.name)
+        url = self._enroll_url(spec.name, secret or self.secret(spec.name))
         msp = target / "msp"
         self._client("enroll", "-u", url, "-M", str(msp), "--csr.cn", spec.name, home=target)
-        _normalize_msp(msp, self.server_cert)
+        normalize_msp(msp, self.server_cert, self.tls_ca_cert)
         if spec.tls:
-            raw = target / "tls-enroll"
-            self._client(
-                "enroll",
-                "-u",
-                url,
-                "-M",
-                str(raw),
-                "--enrollment.profile",
-                "tls",
-                "--csr.cn",
-                spec.name,
-                "--csr.hosts",
-                ",".join(spec.hosts),
-                home=target,
-            )
-            tls = target / "tls"
-            tls.mkdir(parents=True, exist_ok=True)
-            shutil.copy(raw / "signcerts" / "cert.pem", tls / "server.crt")
-            shutil.copy(next((raw / "keystore").iterdir()), tls / "server.key")
-            shutil.copy(self.server_cert, tls / "ca.crt")
-            shutil.rmtree(raw)
+            self._enroll_tls(spec, url, target)
         return target
 
+    def _enroll_tls(self, spec: IdentitySpec, url: str, target: Path) -> None:
+        raw = target / "tls-enroll"
+        hosts = ",".join(dict.fromkeys(spec.hosts))
+        self._client("enroll", "-u", url, "-M", str(raw), "--enrollment.profile", "tls",
+                     "--csr.cn", spec.name, "--csr.hosts", hosts, home=target, tls_ca=True)  # fmt: skip
+        tls = target / "tls"
+        tls.mkdir(parents=True, exist_ok=True)
+        shutil.copy(raw / "signcerts" / "cert.pem", tls / "server.crt")
+        shutil.copy(next((raw / "keystore").iterdir()), tls / "server.key")
+        (tls / "server.key").chmod(0o600)
+        shutil.copy(self.tls_ca_cert, tls / "ca.crt")
+        shutil.rmtree(raw)
+
     def write_org_msp(self) -> None:
-        """The organization's public MSP, as configtx.yaml puts it in the channel config."""
-        self.layout.org_dir(self.org).mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.server_cert, self.layout.ca_cert(self.org))
-        msp = self.layout.org_msp(self.org)
-        for sub in ("cacerts", "tlscacerts"):
-            (msp / sub).mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.server_cert, msp / sub / "ca.pem")
-        (msp / "config.yaml").write_text(NODE_OU_CONFIG)
+        """The organization's public MSP, as the channel config carries it, and the CA bundle."""
+        normalize_msp(self.site.msp, self.server_cert, self.tls_ca_cert)
+        self.site.ca_cert.write_text(self.server_cert.read_text() + self.tls_ca_cert.read_text())
 
     def issue_all(self) -> None:
         self.enroll_registrar()
         self.write_org_msp()
         for spec in identity_specs(self.org):
+            msp_done = (self.site.identity_msp(spec.name) / "signcerts" / "cert.pem").exists()
+            if msp_done and (not spec.tls or (self.site.identity_tls(spec.name) / "server.key").exists()):
+                continue  # issued by an earlier, interrupted run
             self.register(spec)
             self.enroll(spec)
 
 
-def _normalize_msp(msp: Path, ca_cert: Path) -> None:
+def normalize_msp(msp: Path, ca_cert: Path, tls_ca_cert: Path) -> None:
     """One CA file name in every MSP, so the NodeOU config can name it."""
-    for sub in ("cacerts", "tlscacerts"):
+    for sub, cert in (("cacerts", ca_cert), ("tlscacerts", tls_ca_cert)):
         d = msp / sub
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        shutil.copy(ca_cert, d / "ca.pem")
+        shutil.copy(cert, d / "ca.pem")
     (msp / "config.yaml").write_text(NODE_OU_CONFIG)

@@ -1,19 +1,24 @@
-"""Run Fabric's own `peer` and `osnadmin` commands as an organization's admin.
+"""Run Fabric's own `peer` and `osnadmin` commands as one site's admin, with its own keys.
 
-Each call returns the command's standard output; failures raise with the output's tail."""
+Each call returns the command's standard output; failures raise with the output's tail.
+Whether a step is done, or must be tried again, is decided by asking Fabric for the
+state (`until_done`), never by reading the wording of an error."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 from .binaries import Binaries
-from .layout import Layout
-from .topology import Orderer, Organization, Topology
+from .bundle import SiteBundle
+from .layout import SiteLayout
+from .members import Members
+from .topology import Orderer, Organization
 
 
 class FabricCommandError(RuntimeError):
@@ -22,63 +27,72 @@ class FabricCommandError(RuntimeError):
 
 @dataclass(frozen=True)
 class AdminTools:
-    topology: Topology
-    layout: Layout
-    binaries: Binaries
+    """The org admin's command line: its own peer, its own orderers, the members' endpoints."""
 
-    def peer_env(self, org: Organization, identity: str = "admin") -> dict[str, str]:
+    org: Organization
+    site: SiteLayout
+    binaries: Binaries
+    channel: str
+
+    @property
+    def members(self) -> Members:
+        return Members(self.site)
+
+    def for_org(self, org: Organization) -> AdminTools:
+        if org.name != self.org.name:
+            raise FabricCommandError(f"{self.org.name}'s site cannot act as {org.name}'s admin")
+        return self
+
+    def peer_env(self, identity: str = "admin") -> dict[str, str]:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),
-            "FABRIC_CFG_PATH": str(self.layout.node_home(org.peer_name)),
+            "FABRIC_CFG_PATH": str(self.site.node_home(self.org.peer_name)),
             "CORE_PEER_TLS_ENABLED": "true",
-            "CORE_PEER_LOCALMSPID": org.msp_id,
-            "CORE_PEER_MSPCONFIGPATH": str(self.layout.msp(org, identity)),
-            "CORE_PEER_ADDRESS": org.peer_address,
-            "CORE_PEER_TLS_ROOTCERT_FILE": str(self.layout.ca_cert(org)),
+            "CORE_PEER_LOCALMSPID": self.org.msp_id,
+            "CORE_PEER_MSPCONFIGPATH": str(self.site.identity_msp(identity)),
+            "CORE_PEER_ADDRESS": self.org.peer_address,
+            "CORE_PEER_TLS_ROOTCERT_FILE": str(self.site.tls_ca_cert),
         }
 
-    def orderer_for(self, org: Organization) -> tuple[Orderer, Organization]:
-        """An orderer to send transactions to: the org's own, else the first one."""
-        if org.orderers:
-            return org.orderers[0], org
-        o = self.topology.orderers[0]
-        return o, self.topology.org(o.org)
+    def orderer_args(self) -> list[str]:
+        """An orderer to send transactions to: the site's own, else a member's."""
+        if self.org.orderers:
+            return ["-o", self.org.orderers[0].address, "--tls", "--cafile", str(self.site.tls_ca_cert)]
+        for member in self.members.all():
+            for o in member.bundle.orderers:
+                return ["-o", o.address, "--tls", "--cafile", str(self.members.tls_ca(member.bundle.name))]
+        raise FabricCommandError(f"{self.org.name} runs no orderer and knows no member's orderer")
 
-    def orderer_args(self, org: Organization) -> list[str]:
-        o, owner = self.orderer_for(org)
-        return ["-o", o.address, "--tls", "--cafile", str(self.layout.ca_cert(owner))]
-
-    def peer_target_args(self, orgs: list[Organization]) -> list[str]:
+    def peer_target_args(self, bundles: list[SiteBundle]) -> list[str]:
         args: list[str] = []
-        for o in orgs:
-            args += ["--peerAddresses", o.peer_address, "--tlsRootCertFiles", str(self.layout.ca_cert(o))]
+        for b in bundles:
+            args += [
+                "--peerAddresses",
+                b.peer_address,
+                "--tlsRootCertFiles",
+                str(self.members.tls_ca(b.name)),
+            ]
         return args
 
-    def peer(self, org: Organization, *args: str, identity: str = "admin", timeout: float = 120) -> str:
-        argv = [str(self.binaries.path("peer")), *args]
-        return _run(argv, self.peer_env(org, identity), timeout)
+    def peer(self, *args: str, identity: str = "admin", timeout: float = 120) -> str:
+        return run([str(self.binaries.path("peer")), *args], self.peer_env(identity), timeout)
 
     def osnadmin(self, orderer: Orderer, *args: str, timeout: float = 60) -> str:
-        org = self.topology.org(orderer.org)
-        tls = self.layout.tls(org, f"orderer{orderer.index}")
+        """The orderer's admin endpoint, with mutual TLS as this site's admin."""
+        tls = self.site.identity_tls("admin")
         argv = [
-            str(self.binaries.path("osnadmin")),
-            *args,
-            "-o",
-            f"127.0.0.1:{orderer.admin_port}",
-            "--ca-file",
-            str(tls / "ca.crt"),
-            "--client-cert",
-            str(tls / "server.crt"),
-            "--client-key",
-            str(tls / "server.key"),
-        ]
+            str(self.binaries.path("osnadmin")), *args,
+            "-o", f"{orderer.host}:{orderer.admin_port}",
+            "--ca-file", str(self.site.tls_ca_cert),
+            "--client-cert", str(tls / "server.crt"),
+            "--client-key", str(tls / "server.key"),
+        ]  # fmt: skip
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-        return _run(argv, env, timeout)
+        return run(argv, env, timeout)
 
 
-def _run(argv: list[str], env: dict[str, str], timeout: float) -> str:
+def run(argv: list[str], env: dict[str, str], timeout: float) -> str:
     try:
         result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -89,25 +103,24 @@ def _run(argv: list[str], env: dict[str, str], timeout: float) -> str:
     return result.stdout
 
 
-T = TypeVar("T")
-TRANSIENT = (
-    "SERVICE_UNAVAILABLE",
-    "no Raft leader",
-    "connection refused",
-    "not yet ready",
-    "failed to connect",
-    "could not connect",
-    "context deadline exceeded",
-)
+def json_tail(out: str) -> Any:
+    """The JSON object a Fabric command prints after its own status lines."""
+    return json.loads(out[out.index("{") :]) if "{" in out else {}
 
 
-def retry_transient(call: Callable[[], T], attempts: int = 40, delay: float = 1.0) -> T:
-    """Retry while ordering is briefly unavailable, e.g. while a channel elects its leader."""
-    for i in range(attempts):
+def until_done(
+    done: Callable[[], bool], attempt: Callable[[], object], what: str, timeout: float = 180, delay: float = 2
+) -> None:
+    """Try `attempt` until `done()` says the ledger has it (e.g. while the channel's
+    consenters are still joining, or a Raft leader is being elected)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while not done():
         try:
-            return call()
+            attempt()
+            return
         except FabricCommandError as exc:
-            if not any(s in str(exc) for s in TRANSIENT) or i == attempts - 1:
-                raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+            last = exc
+        if time.monotonic() > deadline:
+            raise FabricCommandError(f"{what} did not take effect within {timeout:.0f}s; last error: {last}")
+        time.sleep(delay)

@@ -1,4 +1,4 @@
-"""Start long-lived Fabric processes detached, record their pids, stop exactly those."""
+"""A site's process table: start long-lived processes detached, record their pids, stop exactly those."""
 
 from __future__ import annotations
 
@@ -22,6 +22,24 @@ class ProcessRecord:
     pid: int
     executable: str
     log: str
+
+
+# The processes this Python process started, kept so that subprocess never reaps one in
+# the background (it reaps dropped Popen objects) and `exit_status` can still say why it ended.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def exit_status(pid: int, wait: float = 0.0) -> int | None:
+    """How a process this Python process started ended (Popen.returncode: negative for a
+    signal), waiting up to `wait` seconds for it to end; None if it still runs or was not
+    started here."""
+    proc = _children.get(pid)
+    if proc is None:
+        return None
+    try:
+        return proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 class ProcessTable:
@@ -58,6 +76,7 @@ class ProcessTable:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _children[proc.pid] = proc
         record = ProcessRecord(name, proc.pid, os.path.realpath(argv[0]), str(log))
         records = self.records()
         records[name] = record
@@ -72,13 +91,14 @@ class ProcessTable:
         return {n: r for n, r in self.records().items() if _is_running(r)}
 
     def stop(self, name: str, grace: float = 10.0) -> bool:
-        """Stop one recorded process; True if it was running."""
+        """Stop one recorded process; True if it was running. The record goes first, so a
+        watcher that sees the process end knows it was stopped on purpose."""
         records = self.records()
         record = records.pop(name, None)
+        self._save(records)
         was_running = record is not None and _is_running(record)
         if record is not None and was_running:
             _terminate(record, grace)
-        self._save(records)
         return was_running
 
     def stop_all(self, grace: float = 10.0) -> list[str]:
@@ -118,11 +138,16 @@ def _terminate(record: ProcessRecord, grace: float) -> None:
 
 def _reap(pid: int) -> None:
     # Only our own children can be reaped; others are reaped by their parent.
+    proc = _children.get(pid)
+    if proc is not None:
+        proc.poll()
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when `host:port` cannot be bound (someone listens there, or the address is foreign)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

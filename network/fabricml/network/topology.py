@@ -1,7 +1,8 @@
-"""The topology file: organizations, nodes, port plan and channel settings."""
+"""The local consortium file: organizations (each one site), port plan and channel settings."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import yaml
 
+# Deprecated: addresses are per organization now (`Organization.host`). Kept for code
+# that has not moved to `org.host` yet; topologies that want it say `host: 127.0.0.1`.
 HOST = "127.0.0.1"
 PORTS_PER_ORG = 100
 MAX_ORDERERS_PER_ORG = 4
@@ -17,6 +20,9 @@ ENDORSEMENT_RULES = ("MAJORITY", "ANY", "ALL")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9.-]{0,48}$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")
+_MSP_ID = re.compile(r"^[A-Za-z][A-Za-z0-9.-]{0,63}$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 # Offsets inside an organization's block of ports.
 CA_PORT, CA_OPS_PORT = 0, 1
@@ -38,6 +44,7 @@ class Orderer:
     port: int
     admin_port: int
     operations_port: int
+    host: str
 
     @property
     def name(self) -> str:
@@ -45,19 +52,37 @@ class Orderer:
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def default_msp_id(name: str) -> str:
+    """org1 -> Org1MSP, city-hospital -> CityHospitalMSP."""
+    return name.replace("-", " ").title().replace(" ", "") + "MSP"
 
 
 @dataclass(frozen=True)
 class Organization:
+    """One organization's site: its names, the address its nodes use and its ports."""
+
     name: str
     index: int
     base_port: int
     orderer_count: int
+    host: str  # every node listens on and advertises this address
+    extra_hosts: tuple[str, ...] = ()  # more names its TLS certificates carry
+    msp: str = ""  # the MSP ID; empty means derived from the name
 
     @property
     def msp_id(self) -> str:
-        return self.name.replace("-", " ").title().replace(" ", "") + "MSP"
+        return self.msp or default_msp_id(self.name)
+
+    def address(self, port: int) -> str:
+        return f"{self.host}:{port}"
+
+    @property
+    def tls_hosts(self) -> tuple[str, ...]:
+        """Names every TLS server certificate of the site carries (besides the node's own)."""
+        return (self.host, *self.extra_hosts)
 
     @property
     def ca_name(self) -> str:
@@ -84,7 +109,7 @@ class Organization:
 
     @property
     def peer_address(self) -> str:
-        return f"{HOST}:{self.peer_port}"
+        return self.address(self.peer_port)
 
     @property
     def peer_operations_port(self) -> int:
@@ -103,6 +128,15 @@ class Organization:
         return self.port(ARTIFACTS_PORT)
 
     @property
+    def artifacts_url(self) -> str:
+        return f"https://{self.address(self.artifacts_port)}"
+
+    @property
+    def revocations_name(self) -> str:
+        """The site's follower of members' revocation lists (no port)."""
+        return f"revocations.{self.name}"
+
+    @property
     def api_name(self) -> str:
         return f"api.{self.name}"
 
@@ -119,6 +153,7 @@ class Organization:
                 port=self.port(ORDERER_PORT + 3 * k),
                 admin_port=self.port(ORDERER_PORT + 1 + 3 * k),
                 operations_port=self.port(ORDERER_PORT + 2 + 3 * k),
+                host=self.host,
             )
             for k in range(self.orderer_count)
         ]
@@ -211,9 +246,12 @@ def parse(raw: Any, source: Path | None = None) -> Topology:
     names = [o.name for o in orgs]
     if len(set(names)) != len(names):
         raise TopologyError(f"organization names must be unique, got {names}")
-    if orgs[-1].base_port + PORTS_PER_ORG > 65535:
+    msp_ids = [o.msp_id for o in orgs]
+    if len(set(msp_ids)) != len(msp_ids):
+        raise TopologyError(f"MSP IDs must be unique, got {msp_ids}")
+    if max(o.base_port for o in orgs) + PORTS_PER_ORG > 65535:
         raise TopologyError(f"ports.base {base} leaves no room for {len(orgs)} organizations")
-    batch = _batch_timeout(raw.get("batchTimeout", "500ms"))
+    batch = batch_timeout_ms(raw.get("batchTimeout", "500ms"))
     topo = Topology(name, channel, consensus, endorsement, cc_name, cc_version, base, orgs, source, batch)
     if not topo.orderers:
         raise TopologyError("at least one organization must run an orderer")
@@ -224,7 +262,7 @@ def parse(raw: Any, source: Path | None = None) -> Topology:
     return topo
 
 
-def _batch_timeout(value: Any) -> int:
+def batch_timeout_ms(value: Any) -> int:
     """ "250ms" or "2s" to milliseconds, 10 ms to 10 s."""
     m = re.fullmatch(r"(\d+)(ms|s)", str(value))
     ms = (int(m.group(1)) * (1000 if m.group(2) == "s" else 1)) if m else -1
@@ -233,16 +271,56 @@ def _batch_timeout(value: Any) -> int:
     return ms
 
 
-def _organization(index: int, raw: Any, base: int) -> Organization:
+def default_host(index: int) -> str:
+    """Organization i of a one-machine consortium gets its own loopback address, 127.0.<i+1>.1."""
+    return f"127.0.{index + 1}.1"
+
+
+def organization(index: int, raw: Any, base: int, prefix: str, default_host_: str | None) -> Organization:
+    """One organization from a mapping (a topology entry or a site file); `prefix` names it in errors."""
     if not isinstance(raw, dict):
-        raise TopologyError(f"organizations[{index}] must be a mapping like {{name: org1}}")
-    name = _text(raw, "name", None, _NAME, "lowercase letters, digits and '-'", f"organizations[{index}].")
+        raise TopologyError(f"{prefix.rstrip('.')} must be a mapping like {{name: org1}}")
+    name = _text(raw, "name", None, _NAME, "lowercase letters, digits and '-'", prefix)
     orderers = raw.get("orderers", 1)
-    if not isinstance(orderers, int) or not 0 <= orderers <= MAX_ORDERERS_PER_ORG:
-        raise TopologyError(
-            f"organizations[{index}].orderers is {orderers!r}; allowed: 0 to {MAX_ORDERERS_PER_ORG}"
-        )
-    return Organization(name, index, base + PORTS_PER_ORG * index, orderers)
+    if type(orderers) is not int or not 0 <= orderers <= MAX_ORDERERS_PER_ORG:
+        raise TopologyError(f"{prefix}orderers is {orderers!r}; allowed: 0 to {MAX_ORDERERS_PER_ORG}")
+    host = check_host(raw.get("host", default_host_), f"{prefix}host")
+    extra = raw.get("hostnames", [])
+    if not isinstance(extra, list):
+        raise TopologyError(f"{prefix}hostnames must be a list of DNS names or IPv4 addresses")
+    extra_hosts = tuple(check_host(h, f"{prefix}hostnames[{i}]") for i, h in enumerate(extra))
+    msp = raw.get("mspId", "")
+    if msp and not _MSP_ID.match(str(msp)):
+        raise TopologyError(f"{prefix}mspId is {msp!r}; allowed: a letter, then letters, digits, '.', '-'")
+    return Organization(name, index, base, orderers, host, extra_hosts, str(msp))
+
+
+def check_host(value: Any, field_name: str) -> str:
+    """An IPv4 address or a DNS name, as nodes listen on and certificates name it."""
+    if value is None:
+        raise TopologyError(f"{field_name} is required: the IPv4 address or DNS name the nodes use")
+    text = str(value).strip().lower()
+    try:
+        if ipaddress.ip_address(text).version == 4:
+            return text
+    except ValueError:
+        if _HOSTNAME.match(text) and not text.replace(".", "").isdigit():
+            return text
+    raise TopologyError(f"{field_name} is {value!r}; allowed: an IPv4 address or a DNS name")
+
+
+def _organization(index: int, raw: Any, base: int) -> Organization:
+    """Organization i uses base + 100*i unless it names its own `ports: {base: N}`."""
+    prefix = f"organizations[{index}]."
+    own = raw.get("ports") if isinstance(raw, dict) else None
+    org_base = base + PORTS_PER_ORG * index
+    if own is not None:
+        given = own.get("base") if isinstance(own, dict) else None
+        if type(given) is not int or not 1024 <= given <= 65535 - PORTS_PER_ORG:
+            raise TopologyError(f"{prefix}ports.base is {given!r}; allowed: 1024 to {65535 - PORTS_PER_ORG}")
+        org_base = given
+        raw = {k: v for k, v in raw.items() if k != "ports"}
+    return organization(index, raw, org_base, prefix, default_host(index))
 
 
 def _text(

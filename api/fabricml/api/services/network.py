@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fabricml.contracts import ConsortiumClient
-from fabricml.network.topology import HOST, Topology
+from fabricml.network.topology import Topology
 
 from ..context import ApiContext, api_port
 from ..schemas import Member, NetworkView, NodeHealth
@@ -24,20 +24,25 @@ class NodeProbe:
     health_url: str | None = None
     metrics_url: str | None = None
     port: int | None = None
+    host: str = "127.0.0.1"  # where a node without a health endpoint listens
 
 
 def probes(topology: Topology) -> list[NodeProbe]:
     out: list[NodeProbe] = []
     for org in topology.organizations:
-        out.append(NodeProbe(org.ca_name, "ca", org.name, f"http://{HOST}:{org.port(1)}/healthz"))
+        out.append(NodeProbe(org.ca_name, "ca", org.name, f"http://{org.address(org.port(1))}/healthz"))
         for o in org.orderers:
-            ops = f"http://{HOST}:{o.operations_port}"
+            ops = f"http://{o.host}:{o.operations_port}"
             out.append(NodeProbe(o.name, "orderer", org.name, f"{ops}/healthz", f"{ops}/metrics"))
-        ops = f"http://{HOST}:{org.peer_operations_port}"
+        ops = f"http://{org.address(org.peer_operations_port)}"
         out.append(NodeProbe(org.peer_name, "peer", org.name, f"{ops}/healthz", f"{ops}/metrics"))
-        out.append(NodeProbe(org.chaincode_name, "chaincode", org.name, port=org.chaincode_port))
-        out.append(NodeProbe(org.artifacts_name, "artifacts", org.name, port=org.artifacts_port))
-        out.append(NodeProbe(f"api.{org.name}", "api", org.name, port=api_port(org)))
+        out.append(
+            NodeProbe(org.chaincode_name, "chaincode", org.name, port=org.chaincode_port, host=org.host)
+        )
+        out.append(
+            NodeProbe(org.artifacts_name, "artifacts", org.name, port=org.artifacts_port, host=org.host)
+        )
+        out.append(NodeProbe(f"api.{org.name}", "api", org.name, port=api_port(org), host=org.host))
     return out
 
 
@@ -49,16 +54,18 @@ def _get(url: str) -> str | None:
         return None
 
 
-def _listening(port: int) -> bool:
+def _listening(host: str, port: int) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
 
 
 def check(probe: NodeProbe, channel: str) -> NodeHealth:
-    healthy = _get(probe.health_url) is not None if probe.health_url else _listening(probe.port or 0)
+    healthy = (
+        _get(probe.health_url) is not None if probe.health_url else _listening(probe.host, probe.port or 0)
+    )
     height = None
     if healthy and probe.metrics_url:
         text = _get(probe.metrics_url) or ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..bundle import SiteBundle
 from . import updates
 from .flow import Draft
 from .orgdef import PublicMSP
 from .site import ConfigSnapshot
+from .sponsor import sponsorship
 from .translator import Translator
 
 
@@ -33,13 +35,19 @@ def add_org(
     channel: str,
     snapshot: ConfigSnapshot,
     msp: PublicMSP,
-    orderer_endpoints: list[str],
-    anchor_peers: list[tuple[str, int]],
+    bundle: SiteBundle,
     summary: str = "",
 ) -> Draft:
-    edited = updates.add_org(snapshot.json, msp, anchor_peers, orderer_endpoints)
-    summary = summary or f"Add {msp.msp_id} to the consortium (MSP fingerprint {msp.fingerprint()})"
-    bundle = {"digest": msp.digest(), "fingerprint": msp.fingerprint()}
+    """Add the newcomer of a (verified, imported) bundle: its MSP, read from the files the
+    import made, and its orderers' endpoints. Its anchor peer it sets itself once its peer
+    joined (`fabricml site join`), as every founding org did."""
+    if msp.msp_id != bundle.msp_id:
+        raise updates.UpdateError(f"the MSP is {msp.msp_id}'s, the bundle {bundle.msp_id}'s")
+    edited = updates.add_org(snapshot.json, msp, [], [o.address for o in bundle.orderers])
+    summary = summary or (
+        f"Add {msp.msp_id} (site {bundle.name}) to the consortium; its bundle's fingerprint is "
+        f"{bundle.fingerprint}"
+    )
     return _draft(
         translator,
         channel,
@@ -48,7 +56,7 @@ def add_org(
         kind="add-org",
         subject=msp.msp_id,
         summary=summary,
-        bundle=bundle,
+        bundle=sponsorship(bundle),
     )
 
 

@@ -12,9 +12,10 @@ from typing import Any
 from fabric_protos.common import configtx_pb2
 
 from .orderer import OrdererRefusedError
-from .review import Review, review
+from .review import Review, ReviewError, review
 from .signatures import applied_update, config_signature, update_envelope
 from .site import Site, config_blocks
+from .sponsor import check_sponsored
 
 WAIT_SECONDS = 60.0
 
@@ -64,13 +65,22 @@ def update_of(found: dict[str, Any]) -> bytes:
 
 
 def sign(site: Site, proposal_id: str) -> tuple[dict[str, Any], Review]:
-    """Review the proposal against this site's own config; if it holds, sign and record."""
+    """Review the proposal against this site's own config (and, for a newcomer, against the
+    bundle this site imported for it); if it holds, sign and record."""
     found = proposal(site, proposal_id)
     update = update_of(found)
     current = site.current_config()
-    checked = review(
-        found["kind"], found["subject"], current.config, configtx_pb2.ConfigUpdate.FromString(update)
-    )
+    parsed = configtx_pb2.ConfigUpdate.FromString(update)
+    checked = review(found["kind"], found["subject"], current.config, parsed)
+    if found["kind"] == "add-org" and site.members is not None:
+        known = site.members.by_msp_id(found["subject"])
+        if known is None:
+            fingerprint = (found.get("bundle") or {}).get("fingerprint")
+            raise ReviewError(
+                f"this site has not imported {found['subject']}'s bundle; compare its fingerprint "
+                f"({fingerprint} on the ledger) with its admin, `fabricml site import` it, then sign"
+            )
+        check_sponsored(found, parsed, known.bundle)
     signature = config_signature(update, site.signing)
     recorded: dict[str, Any] = site.submit("Sign", proposal_id, base64.b64encode(signature).decode())
     return recorded, checked

@@ -1,8 +1,9 @@
 """A newcomer organization's channel config groups, built from its public MSP folder.
 
 The folder holds public material only: cacerts/, tlscacerts/ (optional
-intermediatecerts/) and config.yaml with NodeOUs, as in a Fabric MSP. Until public
-bundles exist, this is how a sponsor describes a newcomer."""
+intermediatecerts/) and config.yaml with NodeOUs, as in a Fabric MSP. A site makes one
+from every bundle it imports (`members/<org>/msp`); the sponsor of a newcomer reads it
+from there (`sponsor.py`)."""
 
 from __future__ import annotations
 

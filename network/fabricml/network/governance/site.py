@@ -1,6 +1,7 @@
 """One organization's own view of governance: its admin key, its orderer, its peer.
 
-Every step a Site takes signs with that org's admin identity only."""
+Every step a Site takes signs with that org's admin identity only. `Site.open` reads an
+org's joined site directory (`fabricml site join` wrote its connection profile there)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from fabric_protos.common import common_pb2, configtx_pb2
 from fabricml.gateway import SubmitError, sync
 from fabricml.gateway.profile import ConnectionProfile
 
+from .. import site as sites
+from ..members import Members
 from .orderer import Orderer, OrdererEndpoint, Signing
 from .signatures import config_of
 from .translator import Translator
@@ -38,13 +41,30 @@ class Site:
     """An org's admin, talking to its own orderer and its own peer's Gateway."""
 
     def __init__(
-        self, profile: ConnectionProfile, identity: str = "admin", translator: Translator | None = None
+        self,
+        profile: ConnectionProfile,
+        identity: str = "admin",
+        translator: Translator | None = None,
+        members: Members | None = None,
     ):
         self.profile = profile
         self.msp_id = profile.msp_id
         ident, signer, hash_ = profile.identity(identity)
         self.signing = Signing(ident, signer, hash_)
         self.translator = translator or Translator()
+        # The bundles this org imported: a newcomer's must be among them before it signs for it.
+        self.members = members
+
+    @classmethod
+    def open(cls, state_dir: Path, identity: str = "admin") -> Site:
+        """The governance view of the joined site in state_dir: its own admin, orderer and peer."""
+        org_site = sites.Site.open(state_dir)
+        profile = org_site.layout.profile(org_site.org.name)
+        if org_site.joined is None or not profile.exists():
+            raise sites.SiteError(
+                f"{org_site.org.name}'s site has not joined a channel; run `fabricml site join` first"
+            )
+        return cls(ConnectionProfile.load(profile), identity, Translator(org_site.binaries), org_site.members)
 
     @property
     def channel(self) -> str:
