@@ -15,11 +15,18 @@ import (
 const (
 	balanceKeyType = "balance"
 	mintKeyType    = "mint"
+	supplyKeyType  = "supply"
 )
 
-// MaxAmount bounds every balance, stake and reward, so sums of a few of them never
-// overflow an int64.
+// MaxAmount bounds the minted supply, and so every balance, stake, escrow and reward
+// (each is a part of the supply): sums of them never overflow an int64, and crediting
+// an account never fails for exceeding the cap.
 const MaxAmount = int64(1) << 50
+
+// Supply is how many tokens were ever minted; balances, stakes and escrows add up to it.
+type Supply struct {
+	Amount int64 `json:"amount"`
+}
 
 // Balance is an organization's token account.
 type Balance struct {
@@ -66,7 +73,8 @@ func BalanceOf(ctx contractapi.TransactionContextInterface, msp string) (int64, 
 	return b.Amount, nil
 }
 
-// Move adds delta (which may be negative) to an account, refusing to go below zero.
+// Move adds delta (which may be negative) to an account, refusing to go below zero. It
+// mints nothing: callers move tokens between accounts and escrows and keep their sum.
 func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) error {
 	if delta < -MaxAmount || delta > MaxAmount {
 		return ledgerutil.Refuse(ledgerutil.Invalid, "a token movement of %d is outside ±%d", delta, MaxAmount)
@@ -87,6 +95,60 @@ func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) 
 	}
 	_, err = ledgerutil.PutJSON(ctx, k, Balance{MSPID: msp, Amount: current + delta})
 	return err
+}
+
+// Add is a+b for two token amounts, refusing (INTERNAL: the state breaks the supply
+// bound) a negative amount or a sum beyond MaxAmount.
+func Add(a, b int64) (int64, error) {
+	if a < 0 || b < 0 || a > MaxAmount || b > MaxAmount || a+b > MaxAmount {
+		return 0, ledgerutil.Refuse(ledgerutil.Internal, "token amounts %d + %d leave 0 to %d", a, b, MaxAmount)
+	}
+	return a + b, nil
+}
+
+// MintedSupply returns how many tokens were minted (zero before the first mint).
+func MintedSupply(ctx contractapi.TransactionContextInterface) (int64, error) {
+	k, err := ledgerutil.Key(ctx, supplyKeyType)
+	if err != nil {
+		return 0, err
+	}
+	var s Supply
+	if _, err := ledgerutil.GetJSON(ctx, k, &s); err != nil {
+		return 0, err
+	}
+	return s.Amount, nil
+}
+
+// Mint creates amount tokens for msp; the supply never exceeds MaxAmount (EXHAUSTED).
+// The contract's VoteMint calls it once a majority voted; tests seed balances with it.
+func Mint(ctx contractapi.TransactionContextInterface, msp string, amount int64) error {
+	if amount < 1 || amount > MaxAmount {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
+	}
+	supply, err := MintedSupply(ctx)
+	if err != nil {
+		return err
+	}
+	if supply > MaxAmount-amount {
+		return ledgerutil.Refuse(ledgerutil.Exhausted, "minting %d would take the supply of %d beyond %d", amount, supply, MaxAmount)
+	}
+	k, err := ledgerutil.Key(ctx, supplyKeyType)
+	if err != nil {
+		return err
+	}
+	if _, err := ledgerutil.PutJSON(ctx, k, Supply{Amount: supply + amount}); err != nil {
+		return err
+	}
+	return Move(ctx, msp, amount)
+}
+
+// GetSupply returns how many tokens were ever minted.
+func (c *Contract) GetSupply(ctx contractapi.TransactionContextInterface) (*Supply, error) {
+	amount, err := MintedSupply(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Supply{Amount: amount}, nil
 }
 
 // GetBalance returns an organization's balance.
@@ -146,7 +208,7 @@ func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, rec
 	p.Voters = append(p.Voters, who.MSPID)
 	slices.Sort(p.Voters)
 	if len(p.Voters) >= len(members)/2+1 {
-		if err := Move(ctx, recipient, amount); err != nil {
+		if err := Mint(ctx, recipient, amount); err != nil {
 			return nil, err
 		}
 		p.Minted, p.MintedTx = true, ctx.GetStub().GetTxID()
