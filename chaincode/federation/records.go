@@ -63,8 +63,8 @@ type RoundResult struct {
 	Missing         []string         `json:"missing"`
 	Penalized       map[string]int64 `json:"penalized"` // missed the commit phase: the tokens it cost
 	Dropped         []string         `json:"dropped"`
-	Pool            int64            `json:"pool"`    // reward, carried pool, slashed stakes and penalties
-	Carried         int64            `json:"carried"` // what was not paid, for the next round
+	Pool            int64            `json:"pool"`     // reward, carried pool, slashed stakes and penalties
+	Carried         int64            `json:"carried"`  // what was not paid, for the next round
 	Forfeits        map[string]int64 `json:"forfeits"` // at the task's end: unpaid stakes and penalties, to those who kept to the protocol
 	CommitClose     string           `json:"commitClose"`
 	SettledAt       string           `json:"settledAt"`
