@@ -2,6 +2,7 @@ package fakeledger
 
 import (
 	"strings"
+	"time"
 )
 
 // Validation codes, as Fabric's committer names them.
@@ -12,10 +13,13 @@ const (
 	PhantomRead       = "PHANTOM_READ_CONFLICT"
 )
 
-// Proposal is one transaction of a block: who submits it and what it calls.
+// Proposal is one transaction of a block: who submits it and what it calls. At, when
+// set, is when it was endorsed (its timestamp and the endorser's clock): a transaction
+// endorsed earlier and held back until this block, against the same committed state.
 type Proposal struct {
 	Who  Identity
 	Call func(Ctx) error
+	At   time.Time
 }
 
 // P is a Proposal, for lists.
@@ -39,6 +43,9 @@ func (s *Stub) Block(proposals ...Proposal) []Outcome {
 	for i, p := range proposals {
 		tx := s.begin()
 		s.next()
+		if !p.At.IsZero() {
+			tx.time, tx.clock = p.At, p.At
+		}
 		out[i] = Outcome{TxID: tx.id, Code: Valid}
 		if err := p.Call(bind(tx, p.Who)); err != nil {
 			out[i].Code, out[i].Err = EndorsementFailed, err
