@@ -2,6 +2,7 @@ package federation
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ var (
 	outsider       = fakeledger.Identity{MSPID: "Org9MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
 	d              = func(c string) string { return strings.Repeat(c, 64) }
 )
+
+// nth is the n-th distinct digest.
+func nth(n int) string { return fmt.Sprintf("%064x", n) }
 
 func key(i fakeledger.Identity) string { return i.MSPID + "/" + i.Name }
 
