@@ -11,7 +11,8 @@ import (
 )
 
 // TaskView is a task as a reader sees it: its terms, its participants' records, its
-// escrow and the phase of its next round to settle (at the query's time).
+// escrow and the phase of its next round to settle (at the query's time); once it is
+// done, round is the last round settled.
 type TaskView struct {
 	Task
 	Round         int       `json:"round"`
@@ -53,14 +54,15 @@ func (c *Contract) GetTask(ctx contractapi.TransactionContextInterface, id strin
 	if err != nil {
 		return nil, err
 	}
-	view := &TaskView{Task: *t, Escrow: st.Escrow, State: *st, Round: min(st.SettledRound+1, t.Rounds)}
+	view := &TaskView{Task: *t, Escrow: st.Escrow, State: *st}
 	view.Participants = ms
 	if st.Done && t.Status == StatusRunning {
-		view.Status = StatusDone
+		view.Status, view.Round = StatusDone, st.SettledRound // the last round played
 	}
 	if view.Status != StatusRunning {
 		return view, nil
 	}
+	view.Round = st.SettledRound + 1
 	rs, err := c.GetRoundState(ctx, id, view.Round)
 	if err != nil {
 		return nil, err
