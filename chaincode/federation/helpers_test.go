@@ -242,7 +242,19 @@ func (w *world) result(round int) *RoundResult {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return r
+	return noNulls(w.t, r)
+}
+
+// noNulls fails on a JSON null in a contract's answer: the contract API checks answers
+// against the declared schema, and a nil list (null where an array is declared) makes
+// the peer answer 500 (found on the real network).
+func noNulls[R any](t *testing.T, v R) R {
+	t.Helper()
+	raw, _ := json.Marshal(v)
+	if strings.Contains(string(raw), "null") {
+		t.Fatalf("a null in %s", raw)
+	}
+	return v
 }
 
 func (w *world) state(round int) *RoundState {
@@ -251,7 +263,7 @@ func (w *world) state(round int) *RoundState {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return rs
+	return noNulls(w.t, rs)
 }
 
 func (w *world) task() *TaskView {
@@ -260,7 +272,7 @@ func (w *world) task() *TaskView {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return v
+	return noNulls(w.t, v)
 }
 
 // running: task t1 (terms as given) created by org1 and started with these trainers.

@@ -113,7 +113,7 @@ func (c *Contract) GetRoundState(ctx contractapi.TransactionContextInterface, id
 
 func settledState(t *Task, ms []Participant, r *RoundResult) *RoundState {
 	return &RoundState{TaskID: t.ID, Round: r.Round, Phase: "SETTLED", Participants: keysOf(activeIn(ms, r.Round)), Committed: []string{},
-		CommitsClosed: true, Posted: slices.Concat(r.Agreeing, r.Disagreeing), AgreedDigest: r.AggregateDigest, CommitClose: r.CommitClose}
+		CommitsClosed: true, Posted: list(slices.Concat(r.Agreeing, r.Disagreeing)), AgreedDigest: r.AggregateDigest, CommitClose: r.CommitClose}
 }
 
 func (c *Contract) openState(ctx contractapi.TransactionContextInterface, t *Task, v *roundView, now time.Time) (*RoundState, error) {
@@ -122,8 +122,8 @@ func (c *Contract) openState(ctx contractapi.TransactionContextInterface, t *Tas
 		return nil, err
 	}
 	q := quorum(posts, orgs(v.active))
-	rs := &RoundState{TaskID: t.ID, Round: v.round, Participants: keysOf(v.active), Committed: slices.Sorted(maps.Keys(v.commits)),
-		CommitsClosed: v.closed(t, now), Posted: slices.Concat(q.agreeing, q.disagreeing), QuorumSize: quorumSize(orgs(v.active)),
+	rs := &RoundState{TaskID: t.ID, Round: v.round, Participants: keysOf(v.active), Committed: list(slices.Sorted(maps.Keys(v.commits))),
+		CommitsClosed: v.closed(t, now), Posted: list(slices.Concat(q.agreeing, q.disagreeing)), QuorumSize: quorumSize(orgs(v.active)),
 		CommitDeadline: stamp(v.times.Commit)}
 	if q.agreed != nil {
 		rs.AgreedDigest = q.agreed.Digest
@@ -142,6 +142,14 @@ func (c *Contract) openState(ctx contractapi.TransactionContextInterface, t *Tas
 		rs.Phase = PhaseAggregate
 	}
 	return rs, nil
+}
+
+// list is never nil: the contract API's schema refuses a JSON null where a list is declared.
+func list(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
 }
 
 func keysOf(ps []Participant) []string {
