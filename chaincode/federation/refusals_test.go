@@ -87,7 +87,10 @@ func TestRetriesAreAnsweredWithTheExistingRecord(t *testing.T) {
 	fakeledger.Unchanged(t, w.stub, admin(1), post)
 	w.refuse(
 		fakeledger.R("another assessment by the same org", admin(1), w.post(1, assessment{digest: "8", scores: honest.scores}), ledgerutil.Conflict),
-		fakeledger.R("another uri for a commitment", t1, func(ctx fakeledger.Ctx) error { _, err := w.c.Commit(ctx, "t1", 1, d("c"), 10, "https://elsewhere"); return err }, ledgerutil.Conflict),
+		fakeledger.R("another uri for a commitment", t1, func(ctx fakeledger.Ctx) error {
+			_, err := w.c.Commit(ctx, "t1", 1, d("c"), 10, "https://elsewhere")
+			return err
+		}, ledgerutil.Conflict),
 		fakeledger.R("a late assessment of a settled round", admin(3), w.post(1, honest), ledgerutil.WrongPhase),
 	)
 }
