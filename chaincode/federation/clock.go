@@ -8,9 +8,10 @@ import (
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
-// The proposal timestamp is the client's choice; Fabric does not check it. Every
-// deadline in this contract is compared with it, so every endorser first refuses a
-// proposal whose timestamp is more than the task's clock skew away from its own clock.
+// The proposal timestamp is the client's choice; a Fabric peer refuses it only beyond
+// peer.authentication.timewindow (15 minutes by default), far too coarse for deadlines.
+// Every deadline in this contract is compared with it, so every endorser first refuses
+// a proposal whose timestamp is more than the task's clock skew away from its own clock.
 // This is the one use of a clock in the contracts, and it is safe for determinism: it
 // can only refuse, never change what a transaction writes, so endorsers that agree to
 // endorse write the same bytes. A proposal needs the endorsement policy's peers (under
