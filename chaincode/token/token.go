@@ -160,31 +160,41 @@ func (c *Contract) GetBalance(ctx contractapi.TransactionContextInterface, msp s
 	return &Balance{MSPID: msp, Amount: amount}, nil
 }
 
-// VoteMint is an org admin's vote to mint `amount` tokens for `recipient` under proposal
-// `id`; the tokens are minted when a majority of members voted for the same terms.
-func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (*MintProposal, error) {
+// mintVoter checks a vote's arguments and that the caller is an admin of a member org;
+// it returns the caller and the members.
+func mintVoter(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (caller.Identity, []string, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if err := who.RequireAdmin("VoteMint"); err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if err := ledgerutil.Check("proposal id", id, ledgerutil.LedgerIDPattern); err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if amount < 1 || amount > MaxAmount {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
 	}
 	members, err := consortium.MemberMSPIDs(ctx)
 	if err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if !slices.Contains(members, who.MSPID) {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "voter %s must be a consortium member", who.MSPID)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Forbidden, "voter %s must be a consortium member", who.MSPID)
 	}
 	if !slices.Contains(members, recipient) {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "recipient %s must be a consortium member (members: %v)", recipient, members)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Invalid, "recipient %s must be a consortium member (members: %v)", recipient, members)
+	}
+	return who, members, nil
+}
+
+// VoteMint is an org admin's vote to mint `amount` tokens for `recipient` under proposal
+// `id`; the tokens are minted when a majority of members voted for the same terms.
+func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (*MintProposal, error) {
+	who, members, err := mintVoter(ctx, id, recipient, amount)
+	if err != nil {
+		return nil, err
 	}
 	k, err := ledgerutil.Key(ctx, mintKeyType, id)
 	if err != nil {
