@@ -53,12 +53,17 @@ func TestOnlyTheOwnerAndItsGranteesReadConfidentialProvenance(t *testing.T) {
 		fakeledger.R("a trainer of the owner grants", trainer1, func(ctx fakeledger.Ctx) error { _, err := c.GrantConfidential(ctx, "m@1", "Org2MSP"); return err }, ledgerutil.Forbidden),
 		fakeledger.R("a grant to a non-member", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.GrantConfidential(ctx, "m@1", "Org9MSP"); return err }, ledgerutil.Invalid),
 		fakeledger.R("a grant to the owner itself", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.GrantConfidential(ctx, "m@1", "Org1MSP"); return err }, ledgerutil.Invalid),
-		fakeledger.R("withdrawing a grant never made", admins[0], func(ctx fakeledger.Ctx) error { _, err := c.WithdrawConfidentialGrant(ctx, "m@1", "Org2MSP"); return err }, ledgerutil.AlreadyDone),
+		fakeledger.R("withdrawing a grant never made", admins[0], func(ctx fakeledger.Ctx) error {
+			_, err := c.WithdrawConfidentialGrant(ctx, "m@1", "Org2MSP")
+			return err
+		}, ledgerutil.AlreadyDone),
 	})
 	if !maps.EqualFunc(before, private(), bytes.Equal) {
 		t.Fatal("a refused grant changed the owner's collection")
 	}
-	grant := func(ctx fakeledger.Ctx) (*ConfidentialGrant, error) { return c.GrantConfidential(ctx, "m@1", "Org2MSP") }
+	grant := func(ctx fakeledger.Ctx) (*ConfidentialGrant, error) {
+		return c.GrantConfidential(ctx, "m@1", "Org2MSP")
+	}
 	if _, err := fakeledger.Submit(stub, admins[0], grant); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +76,9 @@ func TestOnlyTheOwnerAndItsGranteesReadConfidentialProvenance(t *testing.T) {
 	if got, err := read(stub, fakeledger.Identity{MSPID: "Org3MSP", Name: "auditor", OU: "client", Attrs: map[string]string{"role": "auditor"}}); ledgerutil.CodeOf(err) != ledgerutil.Forbidden {
 		t.Fatalf("an org without a grant read %q %v", got, err)
 	}
-	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ConfidentialGrant, error) { return c.WithdrawConfidentialGrant(ctx, "m@1", "Org2MSP") }); err != nil {
+	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ConfidentialGrant, error) {
+		return c.WithdrawConfidentialGrant(ctx, "m@1", "Org2MSP")
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := read(stub, auditor2); ledgerutil.CodeOf(err) != ledgerutil.Forbidden {

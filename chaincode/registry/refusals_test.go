@@ -61,7 +61,9 @@ func TestRegistryRefusalsCarryTheirCode(t *testing.T) {
 		if mutate == nil {
 			mutate = func(*RegistrationRequest) {}
 		}
-		return call(func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Register(ctx, request(name, version, mutate)) })
+		return call(func(ctx fakeledger.Ctx) (*ModelVersion, error) {
+			return c.Register(ctx, request(name, version, mutate))
+		})
 	}
 	suspend := func(ref string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { _, err := c.Suspend(ctx, ref, "drift"); return err }
