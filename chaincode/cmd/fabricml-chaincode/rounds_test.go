@@ -58,9 +58,13 @@ func finalizeRoundOne(t *testing.T, stub *fakeledger.Stub, id string) {
 		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Join(ctx, id) })
 	}
 	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Start(ctx, id) })
-	advance := func() { must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Advance(ctx, id) }) }
+	advance := func() {
+		must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Advance(ctx, id) })
+	}
 	for _, tr := range trainers[:2] {
-		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) { return fed.Commit(ctx, id, 1, hexOf("c"), 10) })
+		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) {
+			return fed.Commit(ctx, id, 1, hexOf("c"), 10)
+		})
 	}
 	advance()
 	for _, tr := range trainers[:2] {
