@@ -241,7 +241,8 @@ func servable(ctx contractapi.TransactionContextInterface, ref, msp string) erro
 	return nil
 }
 
-// tally accepts the claim once k orgs, the caller's new vote included, gave the same output.
+// tally counts the answer and accepts the claim once k orgs, the caller's new vote
+// included, gave the same output.
 func (c *Contract) tally(ctx contractapi.TransactionContextInterface, cl *Claim, ck string, vote ClaimAttestation) (*Claim, error) {
 	agreeing := []string{vote.Service.MSPID}
 	votes, err := c.ClaimAttestations(ctx, cl.ID)
@@ -254,13 +255,17 @@ func (c *Contract) tally(ctx contractapi.TransactionContextInterface, cl *Claim,
 		}
 	}
 	slices.Sort(agreeing)
-	if len(agreeing) < max(cl.K, minClaimOrgs) {
-		return cl, nil
+	cl.Answers++
+	accepted := len(agreeing) >= max(cl.K, minClaimOrgs)
+	if accepted {
+		cl.Status, cl.AcceptedOutput, cl.AgreeingOrgs = "accepted", vote.OutputDigest, agreeing
 	}
-	cl.Status, cl.AcceptedOutput, cl.AgreeingOrgs = "accepted", vote.OutputDigest, agreeing
 	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
 	if err != nil {
 		return nil, err
+	}
+	if !accepted {
+		return cl, nil
 	}
 	return cl, ctx.GetStub().SetEvent("ClaimAccepted", raw)
 }

@@ -66,6 +66,9 @@ type Claim struct {
 	Status         string   `json:"status"`
 	AcceptedOutput string   `json:"acceptedOutput"`
 	AgreeingOrgs   []string `json:"agreeingOrgs"`
+	// Answers counts the attestations; every one rewrites the claim, so two answers in
+	// one block conflict (one is retried) and no tally misses a vote it did not see.
+	Answers int `json:"answers"`
 }
 
 // ClaimAttestation is one org's service's answer to a claim, proven on-chain.

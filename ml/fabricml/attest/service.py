@@ -43,6 +43,7 @@ from .receipts import issue as issue_receipt
 
 log = logging.getLogger("fabricml.inference")
 ReceiptMode = Literal["batch", "per-inference", "off"]
+MVCC_RETRIES = 5  # an AttestClaim that lost a same-block race with another org's answer
 
 
 @dataclass
@@ -192,6 +193,19 @@ class InferenceService:
                 self.revoked = ""
                 log.warning("%s: %s resumed its use; serving it again", self.config.model, record["mspId"])
 
+    async def attest(self, claim_id: str, bundle: dict[str, Any]) -> bytes:
+        """AttestClaim with this receipt; every answer rewrites the claim, so answers of
+        several orgs in one block conflict: the invalidated one is sent again."""
+        args = (claim_id, json.dumps(bundle["receipt"]), str(bundle["batch"]), json.dumps(bundle["proof"]))
+        for attempt in range(MVCC_RETRIES):
+            try:
+                return await self.attestation.submit_transaction("AttestClaim", *args)
+            except CommitError as exc:
+                if exc.code_name != "MVCC_READ_CONFLICT" or attempt == MVCC_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     async def predict(self, inputs: list[list[float]]) -> dict[str, Any]:
         if self.revoked:
             raise ServiceUnavailable(f"{self.config.model} is {self.revoked} on the ledger and is not served")
@@ -278,13 +292,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             await service.anchorer.anchor_pending()
             bundle = service.receipts.proof(sequence)
         try:
-            claim = await service.attestation.submit_transaction(
-                "AttestClaim",
-                claim_id,
-                json.dumps(bundle["receipt"]),
-                str(bundle["batch"]),
-                json.dumps(bundle["proof"]),
-            )
+            claim = await service.attest(claim_id, bundle)
         except (GatewayError, CommitError) as exc:
             raise HTTPException(
                 409, f"the ledger refused the attestation: {str(exc).splitlines()[0]}"
