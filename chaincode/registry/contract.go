@@ -207,7 +207,13 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 		return nil, err
 	}
 	m.Approvals = append(m.Approvals, a)
-	if m.Status == StatusRegistered && len(m.Approvals) >= need {
+	current := 0 // approvals of orgs that left the consortium no longer count
+	for _, approval := range m.Approvals {
+		if slices.Contains(members, approval.MSPID) {
+			current++
+		}
+	}
+	if m.Status == StatusRegistered && current >= need {
 		m.Status = StatusApproved
 		m.ApprovedAt = a.At
 	}
