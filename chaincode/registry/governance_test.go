@@ -118,3 +118,25 @@ func TestNamingAnotherOrgAsTrainerNeedsThatOrgsConfirmation(t *testing.T) {
 		t.Fatal("a confirmed and approved version is not deployable")
 	}
 }
+
+// Approvals and revocation votes of an org that left the consortium stop counting.
+func TestVotesOfAnOrgThatLeftNoLongerCount(t *testing.T) {
+	stub := consortiumOfThree(t)
+	register(t, stub, "m@1")
+	c := New()
+	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); err != nil {
+		t.Fatal(err)
+	}
+	memberKey, err := ledgerutil.Key(fakeledger.Query(stub, user1), "member", "Org3MSP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(stub.State, memberKey) // Org3 is no longer a member (the consortium's record)
+	m, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") })
+	if err != nil || m.Status != StatusRegistered {
+		t.Fatalf("a departed org's approval counted toward 2 of 2: %+v %v", m, err)
+	}
+	if m, _ = fakeledger.Submit(stub, admins[1], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Approve(ctx, "m@1") }); m.Status != StatusApproved {
+		t.Fatalf("both members approved: %+v", m)
+	}
+}
