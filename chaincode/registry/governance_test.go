@@ -119,8 +119,8 @@ func TestNamingAnotherOrgAsTrainerNeedsThatOrgsConfirmation(t *testing.T) {
 	}
 }
 
-// Approvals and revocation votes of an org that left the consortium stop counting.
-func TestVotesOfAnOrgThatLeftNoLongerCount(t *testing.T) {
+// Approvals of an org that left the consortium stop counting (revocation votes likewise).
+func TestApprovalsOfAnOrgThatLeftNoLongerCount(t *testing.T) {
 	stub := consortiumOfThree(t)
 	register(t, stub, "m@1")
 	c := New()
