@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from fabricml.attest import merkle
-from fabricml.attest.receipts import InferenceReceipt, issue, payload_digest
+from fabricml.attest.receipts import InferenceReceipt, ReceiptIssuer, payload_digest
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
@@ -82,8 +82,10 @@ def test_a_receipt_verifies_only_inside_the_batch_of_its_model_and_sequence(
         state = json.loads(svc.evaluate_transaction("GetService", "Org3MSP", "inference"))
         first = state["lastReceipt"] + 1
 
+        issuer = ReceiptIssuer(ident, "inference", signer)
+
         def receipt(model: str, sequence: int) -> InferenceReceipt:
-            return issue(ident, "inference", signer, model, "a" * 64, "e" * 64, "f" * 64, sequence)
+            return issuer.issue(model, "a" * 64, "e" * 64, "f" * 64, sequence)
 
         # The attack from the review: org3's service anchors a batch of the approved model
         # whose one leaf is a receipt of an unapproved model, numbered 777 (out of range).

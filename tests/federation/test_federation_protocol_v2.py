@@ -18,6 +18,7 @@ from fabricml.gateway import EndorseError, RefusalCode, _messages, is_refusal, s
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistration
 
 ORGS = ("org1", "org2", "org3")
 
@@ -72,7 +73,7 @@ def test_two_rounds_take_two_blocks_each_with_every_transaction_valid(
     (model / "weights.bin").write_bytes(b"initial global model")
     base = f"fedbase-{uuid.uuid4().hex[:6]}"
     with open_registry(profile, "trainer") as reg:
-        reg.register(model, base, "0", ["Org1MSP"])
+        reg.register(model, ModelRegistration(base, "0", ["Org1MSP"]))
     task_id = f"task-{uuid.uuid4().hex[:6]}"
     task = {
         "id": task_id,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fabricml.contracts.registry import RegistrationRequest
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
+from fabricml.registry.service import ModelRegistration, opened_confidential
 from tests.registry.conftest import RegistryFactory, unique
 
 ContractOn = Callable[[str, str, str], sync.Contract]
@@ -39,7 +41,7 @@ def contract_on(network: Network) -> Iterator[ContractOn]:
         channel.close()
 
 
-def refused(code: RefusalCode, call: Callable[..., object], *args: str, **kwargs: object) -> GatewayError:
+def refused(code: RefusalCode, call: Callable[..., object], *args: object, **kwargs: object) -> GatewayError:
     """Runs call, which must be refused with code."""
     with pytest.raises(GatewayError) as err:
         call(*args, **kwargs)
@@ -47,9 +49,11 @@ def refused(code: RefusalCode, call: Callable[..., object], *args: str, **kwargs
     return err.value
 
 
-def _register(registry: RegistryFactory, model_dir: Path, orgs: list[str], **extra: object) -> str:
+def _register(
+    registry: RegistryFactory, model_dir: Path, orgs: list[str], confidential: dict[str, str] | None = None
+) -> str:
     name = unique()
-    registry("org1").register(model_dir, name, "1", orgs, **extra)  # type: ignore[arg-type]
+    registry("org1").register(model_dir, ModelRegistration(name, "1", orgs, confidential=confidential))
     return f"{name}@1"
 
 
@@ -59,30 +63,28 @@ def test_one_org_alone_cannot_revoke_an_approved_model(registry: RegistryFactory
         registry(org, "admin").approve(ref)
     # The attack: org3's admin alone withdraws org1's model, for every org.
     voted = registry("org3", "admin").revoke(ref, "I say so")
-    assert voted["status"] == "approved" and [v["mspId"] for v in voted["revocationVotes"]] == ["Org3MSP"]
-    assert registry("org1", "auditor").deployable(ref)["deployable"] is True
+    assert voted.status == "approved" and [v.msp_id for v in voted.revocation_votes] == ["Org3MSP"]
+    assert registry("org1", "auditor").deployable(ref).deployable is True
     assert registry("org3", "admin").revoke(ref, "again") == voted  # one vote per org
     revoked = registry("org2", "admin").revoke(ref, "bias confirmed by our audit")
-    assert revoked["status"] == "revoked" and revoked["revocation"]["mspId"] == "Org2MSP"
-    assert registry("org1", "auditor").deployable(ref)["deployable"] is False
+    assert revoked.status == "revoked" and revoked.revocation and revoked.revocation.msp_id == "Org2MSP"
+    assert registry("org1", "auditor").deployable(ref).deployable is False
 
 
 def test_a_named_training_org_confirms_before_approval(registry: RegistryFactory, model_dir: Path) -> None:
     ref = _register(registry, model_dir, ["Org1MSP", "Org2MSP"])
     record = registry("org3", "auditor").get(ref)
-    assert record["pendingConfirmations"] == ["Org2MSP"]
+    assert record.pending_confirmations == ("Org2MSP",)
     # The attack: org1 names org2 as a trainer, without org2 knowing, and gets it approved.
     refused(RefusalCode.WRONG_PHASE, registry("org1", "admin").approve, ref)
     refused(RefusalCode.WRONG_PHASE, registry("org3", "admin").approve, ref)
     for org, identity in (("org3", "trainer"), ("org2", "user1")):
-        refused(
-            RefusalCode.FORBIDDEN, registry(org, identity).contract.submit_transaction, "ConfirmTraining", ref
-        )
+        refused(RefusalCode.FORBIDDEN, registry(org, identity).confirm_training, ref)
     assert registry("org3", "auditor").get(ref) == record
-    confirmed = json.loads(registry("org2", "trainer").contract.submit_transaction("ConfirmTraining", ref))
-    assert confirmed["pendingConfirmations"] == [] and confirmed["confirmations"][0]["mspId"] == "Org2MSP"
+    confirmed = registry("org2", "trainer").confirm_training(ref)
+    assert confirmed.pending_confirmations == () and confirmed.confirmations[0].msp_id == "Org2MSP"
     registry("org1", "admin").approve(ref)
-    assert registry("org2", "admin").approve(ref)["status"] == "approved"
+    assert registry("org2", "admin").approve(ref).status == "approved"
 
 
 def test_confidential_provenance_is_read_by_its_owner_and_whom_it_grants(
@@ -92,7 +94,8 @@ def test_confidential_provenance_is_read_by_its_owner_and_whom_it_grants(
     ref = _register(registry, model_dir, ["Org1MSP"], confidential=secret)
 
     def read(org: str, identity: str) -> object:
-        return json.loads(contract_on("org1", org, identity).evaluate_transaction("GetConfidential", ref))
+        raw = contract_on("org1", org, identity).evaluate_transaction("GetConfidential", ref)
+        return opened_confidential(json.loads(raw))
 
     # The attack from the review: org2's user1, with no role, evaluates on org1's peer.
     for org, identity in (("org2", "user1"), ("org2", "auditor"), ("org3", "admin"), ("org1", "user1")):
@@ -113,7 +116,8 @@ def test_confidential_provenance_is_read_by_its_owner_and_whom_it_grants(
     grant("org1", "Org2MSP", "WithdrawConfidentialGrant")
     refused(RefusalCode.FORBIDDEN, read, "org2", "auditor")
     # Neither the secret nor the grants reached public state.
-    assert "oncology" not in json.dumps(registry("org3", "auditor").history(ref))
+    history = [e.to_json() for e in registry("org3", "auditor").history(ref)]
+    assert "oncology" not in json.dumps(history)
 
 
 def _create_task(network: Network, initial: str) -> str:
@@ -141,16 +145,17 @@ def test_nobody_pre_registers_a_round_model(
     reg = registry("org1")
     base = reg.get(initial)
     kept = ("manifestDigest", "weights", "datasets", "code", "storageUris", "metrics")
-    squat = {k: base[k] for k in kept} | {
+    squat = {k: base.to_json()[k] for k in kept} | {
         "name": f"fed-{task}", "version": "r1", "parents": [initial], "trainingOrgs": ["Org1MSP"],
         "round": f"{task}/1", "aggregateDigest": "ab" * 32,
     }  # fmt: skip
+
     # The attack: a trainer registers fed-<task>@r1 with weights of its choice before the
     # round ended, so that the honest registrar would be refused.
-    register = reg.contract.submit_transaction
-    refused(RefusalCode.NOT_FOUND, register, "Register", json.dumps(squat))  # round 1 has not ended
-    refused(
-        RefusalCode.FORBIDDEN, register, "Register", json.dumps({**squat, "round": "", "aggregateDigest": ""})
-    )
-    refused(RefusalCode.INVALID, register, "Register", json.dumps({**squat, "name": unique("elsewhere")}))
+    def register(request: dict[str, object]) -> object:
+        return reg.ledger.register(RegistrationRequest.from_json(request))
+
+    refused(RefusalCode.NOT_FOUND, register, squat)  # round 1 has not ended
+    refused(RefusalCode.FORBIDDEN, register, {**squat, "round": "", "aggregateDigest": ""})
+    refused(RefusalCode.INVALID, register, {**squat, "name": unique("elsewhere")})
     refused(RefusalCode.NOT_FOUND, registry("org2", "auditor").get, f"fed-{task}@r1")
