@@ -1,6 +1,7 @@
-"""Round models in the registry: each finalized round's global model, registered by one
-agreeing org with its lineage (task, round, participants, their dataset fingerprints, the
-rule, the aggregate digest and the round's transaction)."""
+"""Round models in the registry: each finalized round's global model, registered by the
+first agreeing org (by MSP ID, as the Registry contract checks) with its lineage (task,
+round, participants, their dataset fingerprints, the rule, the aggregate digest and the
+round's transaction)."""
 
 from __future__ import annotations
 
@@ -101,4 +102,5 @@ class RoundRegistrar:
             metrics=entry.metrics,
             parents=[entry.parent],
             round_ref=f"{self.task}/{entry.round}",
+            aggregate_digest=entry.aggregate_digest,  # the Registry checks it against the round
         )

@@ -1,0 +1,66 @@
+"""What one org posts for a round, from the updates it could use: the round's outcome
+(fabricml.federation.outcome) when enough of them are usable, else the unchanged global
+model, which makes the round close. Scores name exactly the usable updates (fetched,
+whether valid or flagged), never the missing ones, as the Federation contract requires."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import fixedpoint
+from .evidence import Assessment, History, assess
+from .fixedpoint import Update
+from .outcome import RoundInputs, compute_outcome
+from .reveals import PublishedUpdates
+
+
+@dataclass(frozen=True)
+class RoundPost:
+    digest: str  # of the new global model (the current one when unchanged)
+    scores: dict[str, int]
+    flagged: list[str]
+    missing: list[str]
+    reasons: dict[str, str]
+    new_global: Update
+    history: History  # to keep once the round is adopted
+    changed: bool  # False: too few usable updates (or a rule that cannot run): the model stays
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # of the usable updates
+    note: str = ""  # why the model stays
+
+
+def round_post(
+    round_: int,
+    rule: str,
+    global_model: Update,
+    found: PublishedUpdates,
+    missing: Sequence[str],
+    history: History,
+    min_participants: int,
+) -> RoundPost:
+    """The post for a round whose pending updates are `missing` (none may stay pending).
+    Deterministic: every honest org with the same bytes posts the same."""
+    usable = len(found.usable)
+    inputs = RoundInputs(round_, rule, global_model, found.updates, found.samples, found.invalid, history)
+    if usable >= min_participants and found.updates:
+        try:
+            outcome = compute_outcome(inputs)
+        except ValueError as exc:  # a rule that cannot run on these updates: the model stays
+            return _unchanged(inputs, missing, found, f"rule {rule}: {exc}")
+        a = outcome.assessment
+        return RoundPost(outcome.digest, dict(a.scores), list(a.flagged), sorted(missing), dict(a.reasons),
+                         outcome.new_global, outcome.history, True, dict(found.datasets))  # fmt: skip
+    return _unchanged(inputs, missing, found, f"only {usable} usable updates of {min_participants} needed")
+
+
+def _unchanged(inputs: RoundInputs, missing: Sequence[str], found: PublishedUpdates, why: str) -> RoundPost:
+    """The current model again, with the usable updates scored and the invalid flagged."""
+    scratch = History.from_json(inputs.history.to_json())  # not kept: the round closes
+    if inputs.updates:
+        a = assess(inputs.round, inputs.updates, scratch, inputs.invalid)
+    else:
+        a = Assessment({k: 0 for k in inputs.invalid}, sorted(inputs.invalid), dict(inputs.invalid), {}, {})
+    return RoundPost(fixedpoint.digest(inputs.global_model), dict(a.scores), list(a.flagged), sorted(missing),
+                     dict(a.reasons), inputs.global_model, inputs.history, False, dict(found.datasets),
+                     f"unchanged: {why}")  # fmt: skip
