@@ -114,7 +114,7 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
     opt = DemoOptions(rounds=2, epochs=2, task=f"crash-{uuid.uuid4().hex[:6]}", serve=False)
     with OrgAdmins.open(network) as c:
         members = trainer_identities(c, opt.participants, opt.participants_per_org)
-        files, _ = open_task(c, opt, len(members), log=lambda _: None)
+        files, _ = open_task(c, opt, members, log=lambda _: None)
         logs = [tmp_path / f"agent-{i}.log" for i in range(len(members))]
         fed = c.client("org1", "auditor", FederationClient)
 

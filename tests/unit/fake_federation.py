@@ -150,8 +150,14 @@ class FakeFederation:
         missing: Sequence[str] = (),
     ) -> AggregatePost:
         me = self._me()
-        post = AggregatePost(msp_id=me.msp_id, digest=digest, scores=dict(scores), flagged=tuple(sorted(flagged)),
-                             missing=tuple(sorted(missing)), tx_id=tx(digest, me.msp_id))  # fmt: skip
+        post = AggregatePost(
+            msp_id=me.msp_id,
+            digest=digest,
+            scores=dict(scores),
+            flagged=tuple(sorted(flagged)),
+            missing=tuple(sorted(missing)),
+            tx_id=tx(digest, me.msp_id),
+        )
         same = [p for p in self.posts.get(round_, []) if p.msp_id == me.msp_id]
         if same and _same(same[0], post):
             return same[0]

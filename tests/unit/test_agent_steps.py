@@ -11,12 +11,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
 import torch
 
-from fabricml.contracts.federation import Commitment, Participant, RoundState, Task
+from fabricml.contracts.federation import AggregatePost, Commitment, Participant, RoundState, Task
 from fabricml.federation import fixedpoint
 from fabricml.federation.agent import Agent, AgentError, AgentOptions
 from fabricml.federation.agent_state import StateError
@@ -121,9 +122,10 @@ class CheckingStore(FakeStore):
 
 
 World = tuple[LookingFederation, CheckingStore, Peer]
+F = TypeVar("F", bound=LookingFederation)
 
 
-def _world(tmp_path: Path, fed: LookingFederation) -> World:
+def _world(tmp_path: Path, fed: F) -> tuple[F, CheckingStore, Peer]:
     torch.manual_seed(0)
     model = MLP([4, 8, 2])
     store = CheckingStore(save(model, tmp_path / "initial"))
@@ -300,6 +302,28 @@ def test_a_wrong_phase_commit_is_not_yet_and_the_agent_tries_again(tmp_path: Pat
     assert agent.step() is False and agent.files.load().committed == {}
     agent.run()
     assert fed.refusals == [1] and fed.results[1].status == "FINALIZED"
+
+
+@dataclass
+class MovedOn(LookingFederation):
+    """The round's phase moves on between the agent's look and its next call, once."""
+
+    moved: list[int] = field(default_factory=list)
+
+    def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]:
+        if self.caller == ME and not self.moved:
+            self.moved.append(round_)
+            raise refused(RefusalCode.WRONG_PHASE, f"round {round_} is settled")
+        return super().aggregates(task_id, round_)
+
+
+def test_a_phase_that_moved_on_before_the_call_makes_the_agent_look_again(tmp_path: Path) -> None:
+    fed, store, _ = _world(tmp_path, MovedOn(_task(), caller=ME))
+    log: list[str] = []
+    agent, _ = _agent(fed, store, tmp_path, log)
+    summary = agent.run()
+    assert fed.moved == [1] and any("phase moved on" in line for line in log), log
+    assert [line["status"] for line in summary["rounds"]] == ["FINALIZED"]
 
 
 class OtherQuorum(LookingFederation):

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 STATE_VERSION = 2  # 2: protocol v2 (publish once commitments close, adopt before settlement)
 
 
+class AgentError(RuntimeError):
+    """The agent cannot go on (e.g. the quorum's model cannot be reproduced, or the state
+    directory is not the one that committed)."""
+
+
 class StateError(RuntimeError):
     """The agent's state directory cannot be used (e.g. written by another version)."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fabricml.contracts.federation import Commitment
 
@@ -22,6 +22,8 @@ from .fixedpoint import Update
 class UnfetchableUpdate(RuntimeError):
     """No store served the bytes of a committed update (yet)."""
 
+
+V = TypeVar("V")
 
 # fetch(digest, uri) -> the path of a local file holding exactly those bytes.
 Fetch = Callable[[str, str], Path]
@@ -39,6 +41,16 @@ class PublishedUpdates:
     def usable(self) -> list[str]:
         """Keys of the updates that count as usable for the contract: fetched ones."""
         return sorted([*self.updates, *self.invalid])
+
+    def without(self, keys: Iterable[str]) -> PublishedUpdates:
+        """The same with `keys` left out: the updates a quorum reported missing."""
+        gone = set(keys)
+
+        def kept(d: Mapping[str, V]) -> dict[str, V]:
+            return {k: v for k, v in d.items() if k not in gone}
+
+        return PublishedUpdates(kept(self.updates), kept(self.samples), kept(self.datasets),
+                                kept(self.invalid), kept(self.pending))  # fmt: skip
 
 
 def read_update(path: Path) -> tuple[dict[str, Any], Update]:

@@ -1,13 +1,20 @@
 """What one org posts for a round, from the updates it could use: the round's outcome
 (fabricml.federation.outcome) when enough of them are usable, else the unchanged global
 model, which makes the round close. Scores name exactly the usable updates (fetched,
-whether valid or flagged), never the missing ones, as the Federation contract requires."""
+whether valid or flagged), never the missing ones, as the Federation contract requires.
+
+`assess_and_post` is the whole step for any driver of a round (the agent, or a Flower
+strategy): given the round's state and the fetched updates, compute the post and send it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from fabricml.contracts.federation import AggregatePost, RoundState, Task
+from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
 from . import fixedpoint
 from .evidence import Assessment, History, assess
@@ -64,3 +71,53 @@ def _unchanged(inputs: RoundInputs, missing: Sequence[str], found: PublishedUpda
     return RoundPost(fixedpoint.digest(inputs.global_model), dict(a.scores), list(a.flagged), sorted(missing),
                      dict(a.reasons), inputs.global_model, inputs.history, False, dict(found.datasets),
                      f"unchanged: {why}")  # fmt: skip
+
+
+class AssessmentLedger(Protocol):
+    """The one Federation call posting needs (fabricml.contracts.FederationClient)."""
+
+    def post_aggregate(
+        self,
+        task_id: str,
+        round_: int,
+        digest: str,
+        scores: Mapping[str, int],
+        flagged: Sequence[str],
+        missing: Sequence[str] = (),
+    ) -> AggregatePost: ...
+
+
+def post_assessment(
+    fed: AssessmentLedger, task: Task, state: RoundState, post: RoundPost, wrong: bool = False
+) -> bool:
+    """Send the org's assessment; True once the ledger holds it (a retry returns the
+    record). False when the round takes none: too few commitments (it closes without
+    posts), `missing` before the reveal window ran its full length, or past the aggregate
+    deadline (WRONG_PHASE). `wrong`: for tests, a digest no one else computes."""
+    if len(state.committed) < task.min_participants:
+        return False
+    digest = hashlib.sha256(post.digest.encode() + b"wrong").hexdigest() if wrong else post.digest
+    try:
+        fed.post_aggregate(task.id, state.round, digest, post.scores, post.flagged, post.missing)
+    except GatewayError as exc:
+        if is_refusal(exc, RefusalCode.WRONG_PHASE):
+            return False
+        raise
+    return True
+
+
+def assess_and_post(
+    fed: AssessmentLedger,
+    task: Task,
+    state: RoundState,
+    global_model: Update,
+    found: PublishedUpdates,
+    history: History,
+) -> RoundPost:
+    """The org's post of round `state.round` from the updates fetched so far (every one
+    still pending is reported missing: call this only once the reveal window passed for
+    certain, or with nothing pending), sent to the ledger if the round takes it now."""
+    post = round_post(state.round, task.rule, global_model, found, sorted(found.pending), history,
+                      task.min_participants)  # fmt: skip
+    post_assessment(fed, task, state, post)
+    return post
