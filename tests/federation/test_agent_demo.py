@@ -21,7 +21,7 @@ from fabricml.contracts import FederationClient
 from fabricml.demo.admins import OrgAdmins, trainer_identities
 from fabricml.demo.agents import AgentLaunch
 from fabricml.demo.task import DemoOptions, open_task
-from fabricml.federation.round_models import model_name
+from fabricml.federation.round_models import model_name, round_ref
 from fabricml.network.network import Network
 from tests.api.conftest import base_url, identity_files, tls_context
 from tests.conftest import FABRICML, fabricml
@@ -56,7 +56,7 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
     text = json.dumps(lineage)
     for r in (1, 2, 3):
         assert f"{task}/{r}" in text, f"round {r} missing from the lineage"
-    assert f"{model_name(task)}@r0" in text
+    assert round_ref(task, 0) in text
     record = json.loads(fabricml("model", "show", final, *_net_args(network), "--json").stdout)
     datasets = record.get("datasets") or record.get("record", {}).get("datasets")
     assert datasets is not None and len(datasets) == 4, record

@@ -44,7 +44,7 @@ def _task(rounds: int = 1) -> Task:
         for k in (ME, PEER)
     )
     return Task(
-        id="t1", initial_model="fed-t1@r0", rounds=rounds, min_participants=2, max_per_org=1, stake=100,
+        id="t1", initial_model="init-t1@r0", rounds=rounds, min_participants=2, max_per_org=1, stake=100,
         reward_per_round=30, commit_seconds=300, reveal_seconds=300, aggregate_seconds=300,
         clock_skew_seconds=30, rule="fedavg", creator="Org1MSP", status="running", participants=people,
     )  # fmt: skip

@@ -167,8 +167,8 @@ class FederationClient(ContractClient):
 
     def join(self, task_id: str) -> Task:
         """Enroll the calling identity (role=trainer) and stake its org's tokens.
-        Refusals: NOT_FOUND, WRONG_PHASE (not enrolling), FORBIDDEN (role, or the org has
-        maxPerOrg participants), EXHAUSTED (stake, or 256 participants)."""
+        Refusals: NOT_FOUND, WRONG_PHASE (not enrolling), FORBIDDEN (role), EXHAUSTED (stake,
+        the org has maxPerOrg participants, or 256 participants)."""
         return self._run(submit(Task.from_bytes, "Join", task_id))
 
     def leave(self, task_id: str) -> Task:

@@ -15,7 +15,7 @@ import torch
 from fabricml.contracts import FederationClient
 from fabricml.contracts.federation import TaskRequest
 from fabricml.federation.data import Dataset, save_npz, sklearn_dataset, split_dirichlet, split_iid
-from fabricml.federation.round_models import model_name
+from fabricml.federation.round_models import initial_model_name
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, save
 from fabricml.registry.connect import open_registry
@@ -93,7 +93,7 @@ def open_task(
     folder = admins.net.layout.root / "federated" / opt.task
     files, test = prepare_data(opt, len(members), folder / "data")
     ensure_tokens(admins, opt.stake * len(members) + opt.reward_per_round * opt.rounds, log)
-    name, first = model_name(opt.task), admins.orgs[0]
+    name, first = initial_model_name(opt.task), admins.orgs[0]
     with open_registry(admins.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
         model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
         what = ModelRegistration(

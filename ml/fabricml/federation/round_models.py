@@ -27,8 +27,16 @@ def model_name(task: str) -> str:
     return re.sub(r"[^a-z0-9._-]", "-", f"fed-{task}".lower())[:64]
 
 
+def initial_model_name(task: str) -> str:
+    """Registry name of the initial model the demo registers for a task: fed- names are
+    reserved to finalized rounds' models (the Registry contract refuses them otherwise)."""
+    return re.sub(r"[^a-z0-9._-]", "-", f"init-{task}".lower())[:64]
+
+
 def round_ref(task: str, round_: int) -> str:
     """name@version of a round's global model; round 0 is the task's initial model."""
+    if round_ == 0:
+        return f"{initial_model_name(task)}@r0"
     return f"{model_name(task)}@r{round_}"
 
 
