@@ -149,10 +149,10 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
                     p.wait()
         rounds = [fed.get_round(opt.task, r) for r in (1, 2)]
     assert [r.status for r in rounds] == ["FINALIZED", "FINALIZED"], rounds
-    assert not any(r.slashed for r in rounds), "the restarted agent must reveal what it committed"
+    assert not any(r.slashed for r in rounds), "the restarted agent must publish what it committed"
     after = logs[1].read_text()[len(before) :]
     assert "round 1: training" not in after, "the restarted agent must not train round 1 again"
-    assert "round 1: revealed" in after
+    assert "round 1: published" in after
 
 
 def _children(pid: int) -> list[int]:
