@@ -213,6 +213,9 @@ class ModelMetadata(Request):
         default={}, max_length=64
     )
     round: Annotated[str, StringConstraints(max_length=128)] = ""
+    aggregateDigest: Digest | Literal[""] = Field(
+        default="", description="A round model's (fed-<task>@r<n>): the round's agreed aggregate digest"
+    )
 
 
 class Verification(BaseModel):

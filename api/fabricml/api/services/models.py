@@ -162,6 +162,7 @@ def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) 
             metrics=dict(meta.metrics),
             parents=list(meta.parents),
             round_ref=meta.round,
+            aggregate_digest=meta.aggregateDigest,
             code_dir=Path(tmp),
         )
         try:
