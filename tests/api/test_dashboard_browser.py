@@ -18,6 +18,7 @@ from fabricml.contracts import FederationClient
 from fabricml.demo.admins import OrgAdmins
 from fabricml.federation.round_models import model_name
 from fabricml.network.network import Network
+from tests.federation.settling import settle_once_seen
 
 from .conftest import ApiClient, base_url, identity_files, register_model, unique
 
@@ -91,7 +92,8 @@ def _finalize_round_one(network: Network, task_id: str) -> str:
             c.client(org, "trainer", FederationClient).commit(task_id, 1, update, 50, f"https://x/{update}")
         for org in ("org1", "org2"):
             c.client(org, "admin", FederationClient).post_aggregate(task_id, 1, aggregate, scores, [])
-        assert c.client("org2", "admin", FederationClient).settle(task_id, 1).status == "FINALIZED"
+        settled = settle_once_seen(c.client("org2", "admin", FederationClient), task_id, 1)
+        assert settled.status == "FINALIZED", settled
     return aggregate
 
 

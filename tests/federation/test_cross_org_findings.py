@@ -31,6 +31,7 @@ from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
 from tests.federation.conservation import assert_tokens_conserved
+from tests.federation.settling import settle_once_seen
 
 ORGS = ("org1", "org2", "org3")
 SKEW = 2  # clockSkewSeconds of these tasks: "passed for certain" is 2 x SKEW past a deadline
@@ -67,13 +68,12 @@ def admins(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield c, f"{base}@0"
 
 
-def _task(c: OrgAdmins, initial: str, **terms: int) -> str:
+def _task(c: OrgAdmins, initial: str, min_participants: int = 2, commit_seconds: int = 600) -> str:
     task_id = f"xorg-{uuid.uuid4().hex[:6]}"
-    request = TaskRequest(id=task_id, initial_model=initial, rounds=2, min_participants=2, max_per_org=1,
-                          stake=100, reward_per_round=30, commit_seconds=600, reveal_seconds=8,
-                          aggregate_seconds=600, clock_skew_seconds=SKEW, rule="median")  # fmt: skip
-    for k, v in terms.items():
-        setattr(request, k, v)
+    request = TaskRequest(id=task_id, initial_model=initial, rounds=2, min_participants=min_participants,
+                          max_per_org=1, stake=100, reward_per_round=30, commit_seconds=commit_seconds,
+                          reveal_seconds=8, aggregate_seconds=600, clock_skew_seconds=SKEW,
+                          rule="median")  # fmt: skip
     c.client("org1", "admin", FederationClient).create_task(request)
     return task_id
 
@@ -134,7 +134,7 @@ def test_a_sybil_org_is_held_to_max_per_org_and_a_lying_clock_slashes_no_one_ear
     _wait_past(state.reveal_deadline)
     for o in ("org1", "org2"):
         c.client(o, "admin", FederationClient).post_aggregate(task_id, 1, aggregate, scores, [], [org3])
-    result = c.client("org3", "auditor", FederationClient).settle(task_id, 1)
+    result = settle_once_seen(c.client("org3", "auditor", FederationClient), task_id, 1)
     assert result.status == "FINALIZED" and result.slashed == (org3,) and result.missing == (org3,), result
     assert set(result.rewards) == set(scores) and org3 not in result.rewards, result
     after = _balances(c)
