@@ -25,6 +25,7 @@ from fabricml.federation.round_models import model_name, round_ref
 from fabricml.network.network import Network
 from tests.api.conftest import base_url, identity_files, tls_context
 from tests.conftest import FABRICML, fabricml
+from tests.federation.conservation import assert_tokens_conserved
 
 PARTICIPANTS = ["org1/trainer", "org1/trainer2", "org2/trainer", "org3/trainer"]
 
@@ -97,6 +98,8 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
         if (task in cmd or " serve " in cmd) and str(network.layout.root) in cmd
     ]
     assert not left, f"agent or service processes left behind: {left}"
+    with OrgAdmins.open(network) as c:
+        assert_tokens_conserved(c)
 
 
 def _command_lines() -> list[str]:
@@ -155,6 +158,8 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
     # It served the bytes it committed, before the kill (when its commitment was the last
     # one, the commitments closed at once) or after the restart: no one reported it missing.
     assert "round 1: published" in logs[1].read_text() and not any(r.missing for r in rounds)
+    with OrgAdmins.open(network) as c:
+        assert_tokens_conserved(c)
 
 
 def _children(pid: int) -> list[int]:

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from google.protobuf import timestamp_pb2
 
+from fabricml.demo.admins import OrgAdmins
 from fabricml.gateway import EndorseError, RefusalCode, _messages, is_refusal, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
+from tests.federation.conservation import assert_tokens_conserved
 
 ORGS = ("org1", "org2", "org3")
 
@@ -151,3 +153,5 @@ def test_two_rounds_take_two_blocks_each_with_every_transaction_valid(
     after = {o: balance(o) for o in ORGS}
     assert after["org1"] - before["org1"] == -180 + 60
     assert after["org2"] - before["org2"] == 60 and after["org3"] - before["org3"] == 60
+    with OrgAdmins.open(network) as admins:
+        assert_tokens_conserved(admins)
