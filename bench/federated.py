@@ -611,6 +611,18 @@ def seconds(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
+def print_phases(fab: dict[str, Any]) -> None:
+    print("  a fabricml round, phase by phase from the Federation contract's events (mean s):")
+    rows = steady(fab["rounds"])
+    for key, label in PHASES:
+        print(f"    {label:70} {statistics.mean(x[key] for x in rows):5.2f}")
+    blocks = [int(x["blocks"]) for x in fab["rounds"]]
+    print(f"  ledger blocks per round on the critical path (goal: 2): {', '.join(map(str, blocks))}")
+    lag = [x["settleAfter"] for x in rows if x["settleAfter"] == x["settleAfter"]]
+    if lag:
+        print(f"  Settle landed {statistics.mean(lag):.2f} s after the agreement (off the critical path)")
+
+
 def print_report(r: dict[str, Any]) -> None:
     t, a, s, g = r["task"], r["accuracy"], r["roundSeconds"], r["goals"]
     fl, fab, central = r["flower"], r["fabricml"], r["centralized"]
@@ -648,15 +660,7 @@ def print_report(r: dict[str, Any]) -> None:
         f"  local training per participant per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
         f"Flower {fl['localTrainingSeconds']:.2f} s"
     )
-    print("  a fabricml round, phase by phase from the Federation contract's events (mean s):")
-    rows = steady(fab["rounds"])
-    for key, label in PHASES:
-        print(f"    {label:70} {statistics.mean(x[key] for x in rows):5.2f}")
-    blocks = [int(x["blocks"]) for x in fab["rounds"]]
-    print(f"  ledger blocks per round on the critical path (goal: 2): {', '.join(map(str, blocks))}")
-    lag = [x["settleAfter"] for x in rows if x["settleAfter"] == x["settleAfter"]]
-    if lag:
-        print(f"  Settle landed {statistics.mean(lag):.2f} s after the agreement (off the critical path)")
+    print_phases(fab)
     print(
         f"  outside the rounds: network up {fab['networkUpSeconds']:.0f} s; the whole Flower "
         f"simulation {fl['simulationSeconds']:.1f} s (Ray and its actors started)"

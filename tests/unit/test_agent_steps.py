@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 import numpy as np
 import pytest
 import torch
@@ -25,7 +26,8 @@ from fabricml.federation.data import Dataset
 from fabricml.federation.participation import Participation
 from fabricml.federation.reveals import encoded, read_update
 from fabricml.federation.training import LocalTraining
-from fabricml.gateway import GatewayError, RefusalCode, is_refusal
+from fabricml.gateway import EndorseError, GatewayError, RefusalCode, is_refusal
+from fabricml.gateway.errors import ErrorDetail
 from fabricml.models.mlp import MLP, save
 from fabricml.registry.digests import sha256_bytes
 
@@ -323,6 +325,29 @@ def test_a_phase_that_moved_on_before_the_call_makes_the_agent_look_again(tmp_pa
     agent, _ = _agent(fed, store, tmp_path, log)
     summary = agent.run()
     assert fed.moved == [1] and any("phase moved on" in line for line in log), log
+    assert [line["status"] for line in summary["rounds"]] == ["FINALIZED"]
+
+
+@dataclass
+class Disagreeing(LookingFederation):
+    """The endorsers disagree (a few blocks apart) on the agent's first commitment."""
+
+    disagreed: list[int] = field(default_factory=list)
+
+    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment:
+        if self.caller == ME and not self.disagreed:
+            self.disagreed.append(round_)
+            detail = ErrorDetail("127.0.0.1:7110", "Org2MSP", "ProposalResponsePayloads do not match")
+            raise EndorseError("not enough endorsements", grpc.StatusCode.ABORTED, [detail], "t")
+        return super().commit(task_id, round_, digest, samples, uri)
+
+
+def test_endorsers_that_disagree_past_the_gateways_retries_make_the_agent_look_again(tmp_path: Path) -> None:
+    fed, store, _ = _world(tmp_path, Disagreeing(_task(), caller=ME))
+    log: list[str] = []
+    agent, _ = _agent(fed, store, tmp_path, log)
+    summary = agent.run()
+    assert fed.disagreed == [1] and any("looking again" in line for line in log), log
     assert [line["status"] for line in summary["rounds"]] == ["FINALIZED"]
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fabricml.contracts.federation import RoundState, Task
-from fabricml.gateway import CommitError, GatewayError, RefusalCode, is_refusal
+from fabricml.gateway import CommitError, EndorseError, GatewayError, RefusalCode, is_refusal
 
 from .agent_state import AgentError, StateDir
 from .collusion import CoalitionLink
@@ -96,6 +96,12 @@ class Agent:
                         break
                 except CommitError as exc:  # e.g. an MVCC conflict with another agent: look again
                     self.log(f"{exc}; trying again")
+                except EndorseError as exc:
+                    # Uncoded: endorsers a few blocks apart disagreed past the gateway's
+                    # retries (many agents writing one task at once), or a peer was away.
+                    if is_refusal(exc):
+                        raise
+                    self.log(f"{str(exc).splitlines()[0]}; looking again")
                 self.wake.wait(self.opt.poll_seconds)
             self.settled.register_pending()  # the last round's model
         finally:
