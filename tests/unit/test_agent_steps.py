@@ -351,6 +351,35 @@ def test_endorsers_that_disagree_past_the_gateways_retries_make_the_agent_look_a
     assert [line["status"] for line in summary["rounds"]] == ["FINALIZED"]
 
 
+@dataclass
+class OutSinceOurLook(LookingFederation):
+    """Round 1's settlement takes the agent out between its look and its round-2 commit."""
+
+    kicked: bool = False
+
+    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment:
+        if self.caller == ME and round_ == 2:
+            self.kicked = True
+            raise refused(RefusalCode.FORBIDDEN, f"{ME} is out of task t1 since round 1 (slashed)")
+        return super().commit(task_id, round_, digest, samples, uri)
+
+    def get_task(self, task_id: str) -> Task:
+        task = super().get_task(task_id)
+        if not self.kicked:
+            return task
+        out = tuple(replace(p, out="slashed", out_round=1) if p.key == ME else p for p in task.participants)
+        return replace(task, participants=out)
+
+
+def test_a_participant_taken_out_since_its_look_stops_without_an_error(tmp_path: Path) -> None:
+    fed, store, _ = _world(tmp_path, OutSinceOurLook(_task(rounds=2), caller=ME))
+    log: list[str] = []
+    agent, _ = _agent(fed, store, tmp_path, log)
+    agent.run()
+    assert fed.kicked and any("takes no further part" in line for line in log), log
+    assert 2 not in agent.files.load().committed
+
+
 class OtherQuorum(LookingFederation):
     def get_round_state(self, task_id: str, round_: int) -> RoundState:
         state = super().get_round_state(task_id, round_)

@@ -132,10 +132,20 @@ class Agent:
         except GatewayError as exc:
             # The phase moved on between our look and our call (a deadline passed, or a
             # quorum's posts or a Settle closed the round): look again instead of stopping.
+            # FORBIDDEN: a settlement took this participant out since our look.
+            if is_refusal(exc, RefusalCode.FORBIDDEN) and self._out(round_):
+                return True
             if not is_refusal(exc, RefusalCode.WRONG_PHASE):
                 raise
             self.log(f"round {round_}: the phase moved on before our call; looking again")
         return False
+
+    def _out(self, round_: int) -> bool:
+        me = self.fed.get_task(self.opt.task).participant(self.key)
+        if me is None or me.active_in(round_):
+            return False
+        self.log(f"is out of the task since round {me.out_round} ({me.out}) and takes no further part")
+        return True
 
     def _act(self, task: Task, round_: int) -> None:
         self.settlement.behind(task, round_)
