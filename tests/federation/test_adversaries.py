@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -85,8 +86,9 @@ def _runs(c: OrgAdmins) -> dict[str, TaskRun]:
 
 
 @pytest.fixture(scope="module")
-def runs(network: Network) -> Iterator[tuple[dict[str, TaskRun], dict[str, int]]]:
+def runs(network: Network) -> Iterator[Runs]:
     torch.set_num_threads(1)
+    failed: dict[str, BaseException] = {}
     with OrgAdmins.open(network) as c:
         out = _runs(c)
         # Every task stakes and escrows at once: enough tokens for all of them first (an
@@ -99,8 +101,11 @@ def runs(network: Network) -> Iterator[tuple[dict[str, TaskRun], dict[str, int]]
             start(run)
         try:
             begin_when_joined(c, list(out.values()))
-            for run in out.values():
-                finish(c, run, timeout=1800)
+            for name, run in out.items():
+                try:
+                    finish(c, run, timeout=1800)
+                except (AssertionError, TimeoutError) as exc:  # reported by the test of that task
+                    failed[name] = exc
         finally:
             for run in out.values():
                 for a in run.agents:
@@ -111,7 +116,21 @@ def runs(network: Network) -> Iterator[tuple[dict[str, TaskRun], dict[str, int]]
                 run.connections.close()
         held = holdings(c)
         assert_tokens_conserved(c)
-        yield out, held
+        yield Runs(out, held, failed)
+
+
+@dataclass
+class Runs:
+    tasks: dict[str, TaskRun]
+    held: dict[str, int]  # supply, balances, escrow once every task ended
+    failed: dict[str, BaseException]  # task name -> why it did not run to its end
+
+    def __getitem__(self, name: str) -> TaskRun:
+        if name in self.failed:
+            raise AssertionError(f"task {name} did not run to its end: {self.failed[name]}") from self.failed[
+                name
+            ]
+        return self.tasks[name]
 
 
 def _figures(runs: dict[str, TaskRun]) -> None:
@@ -121,24 +140,22 @@ def _figures(runs: dict[str, TaskRun]) -> None:
 
 
 def test_the_clean_run_finalizes_every_round_and_slashes_no_one(
-    runs: tuple[dict[str, TaskRun], dict[str, int]],
+    runs: Runs,
 ) -> None:
-    out, held = runs
-    _figures(out)
+    out, held = runs, runs.held
+    _figures({k: v for k, v in runs.tasks.items() if k not in runs.failed})
     clean = out["clean"]
     assert [r["status"] for r in clean.rounds] == ["FINALIZED"] * ROUNDS, describe(clean)
     assert not slashed(clean), describe(clean)
     assert clean.curve[-1]["testAccuracy"] > 0.85, describe(clean)
     assert held["balances"] + held["escrow"] == held["supply"], held
-    for run in out.values():  # every task ended: nothing is left in escrow
-        assert run.task["status"] == "done" and run.task["escrow"] == 0, run.task
+    for name in set(runs.tasks) - set(runs.failed):  # those that ended hold nothing in escrow
+        assert out[name].task["status"] == "done" and out[name].task["escrow"] == 0, out[name].task
 
 
 @pytest.mark.parametrize("attack", list(PROVABLE))
-def test_provable_misbehaviour_is_flagged_and_costs_the_stake(
-    runs: tuple[dict[str, TaskRun], dict[str, int]], attack: str
-) -> None:
-    out, _ = runs
+def test_provable_misbehaviour_is_flagged_and_costs_the_stake(runs: Runs, attack: str) -> None:
+    out = runs
     run, clean = out[attack], out["clean"]
     attacker = run.key(ATTACKER)
     assert slashed(run) == {attacker}, f"{attack}: slashed {slashed(run)}\n{describe(run)}"
@@ -154,10 +171,8 @@ def test_provable_misbehaviour_is_flagged_and_costs_the_stake(
 
 
 @pytest.mark.parametrize("attack", list(STATISTICAL))
-def test_a_statistical_attacker_loses_weight_not_stake_and_accuracy_holds(
-    runs: tuple[dict[str, TaskRun], dict[str, int]], attack: str
-) -> None:
-    out, _ = runs
+def test_a_statistical_attacker_loses_weight_not_stake_and_accuracy_holds(runs: Runs, attack: str) -> None:
+    out = runs
     run, clean = out[attack], out["clean"]
     attacker = run.key(ATTACKER)
     honest = {run.key(i) for i in range(len(MEMBERS))} - {attacker}
@@ -170,9 +185,9 @@ def test_a_statistical_attacker_loses_weight_not_stake_and_accuracy_holds(
 
 
 def test_a_wrong_aggregate_digest_is_outvoted_and_recorded(
-    runs: tuple[dict[str, TaskRun], dict[str, int]],
+    runs: Runs,
 ) -> None:
-    out, _ = runs
+    out = runs
     run = out["wrong_aggregate"]
     liar = run.key(ATTACKER).split("/")[0]
     assert [r["status"] for r in run.rounds] == ["FINALIZED"] * ROUNDS, describe(run)
@@ -183,9 +198,9 @@ def test_a_wrong_aggregate_digest_is_outvoted_and_recorded(
 
 
 def test_colluding_alie_and_ipm_attackers_among_eight_do_not_derail_the_task(
-    runs: tuple[dict[str, TaskRun], dict[str, int]],
+    runs: Runs,
 ) -> None:
-    out, _ = runs
+    out = runs
     run, clean = out["eight-colluding"], out["eight-clean"]
     assert run.task["maxPerOrg"] == 3 and len(run.task["participants"]) == 8, run.task
     assert [r["status"] for r in run.rounds] == ["FINALIZED"] * ROUNDS, describe(run)
