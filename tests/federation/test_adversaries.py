@@ -197,6 +197,13 @@ def test_a_wrong_aggregate_digest_is_outvoted_and_recorded(
     assert abs(run.curve[-1]["testAccuracy"] - out["clean"].curve[-1]["testAccuracy"]) <= 0.03
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15 open on the real network: with one voting unit per org, an IPM member inside "
+    "org1 and org2 and an ALIE org3 keep the default rule's step at cos 0.6 to the honest mean and "
+    "the accuracy at 0.15 against the clean twin's 0.755 (Dirichlet 0.5, 4 rounds; IID: 0.46 vs "
+    "0.77); fabricml.federation.simulation reproduces both figures bit for bit",
+)
 def test_colluding_alie_and_ipm_attackers_among_eight_do_not_derail_the_task(
     runs: Runs,
 ) -> None:
