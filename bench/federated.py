@@ -88,6 +88,7 @@ class Task:
     batch_size: int = BATCH_SIZE
     heldout: float = HELDOUT
     batch_timeout: str = "500ms"  # the orderers' (topology batchTimeout); the product default
+    base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
 
 
 # ---- the task's data and initial model, made exactly as the demo makes them ----------------
@@ -411,7 +412,7 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
     from fabricml.network.topology import load
 
     started = time.perf_counter()
-    with bench_network("fabricml-fedbench", BASE_PORT, task.batch_timeout) as state:
+    with bench_network("fabricml-fedbench", task.base_port, task.batch_timeout) as state:
         up = time.perf_counter() - started
         net = Network(load(state.parent / "topology.yaml"), state)
         clock = LedgerClock(ConnectionProfile.load(state / "profiles" / "org1.json"))
@@ -689,6 +690,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=Task.lr)
     parser.add_argument("--seed", type=int, default=Task.seed)
     parser.add_argument("--batch-timeout", default=Task.batch_timeout, help="the network's batchTimeout")
+    parser.add_argument("--base-port", type=int, default=BASE_PORT, help="the bench network's first port")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -696,7 +698,12 @@ def main() -> None:
         flower_worker(args.flower_worker)
         return
     task = Task(
-        rounds=args.rounds, epochs=args.epochs, lr=args.lr, seed=args.seed, batch_timeout=args.batch_timeout
+        rounds=args.rounds,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        batch_timeout=args.batch_timeout,
+        base_port=args.base_port,
     )
     begun = time.perf_counter()
 

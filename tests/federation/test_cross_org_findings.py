@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from fabricml.gateway import GatewayError, RefusalCode, _messages, is_refusal
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
+from tests.conftest import fabricml
 from tests.federation.conservation import assert_tokens_conserved
 from tests.federation.settling import settle_once_seen
 
@@ -171,4 +173,10 @@ def test_a_task_that_cannot_go_on_is_closed_by_another_org_with_honest_stakes_re
     # committed pays the committers its penalty, equally.
     assert gained["org1"] - 60 == gained["org2"] > 0 and gained["org3"] == -2 * gained["org2"], gained
     _refused(RefusalCode.ALREADY_DONE, lambda: closer.close(task_id))
+    # The same through the CLI, as an operator sees it.
+    where = ["--topology", str(c.net.topology.source), "--state-dir", str(c.net.layout.root)]
+    shown = json.loads(fabricml("fed", "status", task_id, "--org", "org2", "--json", *where).stdout)
+    assert shown["task"]["escrow"] == 0 and [r["status"] for r in shown["rounds"]] == ["CLOSED"], shown
+    again = fabricml("fed", "close", task_id, "--org", "org3", *where, check=False)
+    assert again.returncode == 1 and "ALREADY_DONE" in again.stderr + again.stdout, again
     assert_tokens_conserved(c)

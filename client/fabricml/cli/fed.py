@@ -30,7 +30,7 @@ def status(app: App, task: str, org: str, identity: str) -> None:
     """A task's phase, participants and how each round ended."""
     with open_contract(app.profile(org), identity, FederationClient) as fed:
         state = fed.get_task(task)
-        last = state.round if state.status == "done" else state.round - 1
+        last = state.state.settled_round if state.state else 0  # every settled round, however it ended
         rounds = [fed.get_round(task, r) for r in range(1, last + 1)]
     if app.as_json:
         app.emit({"task": state.to_json(), "rounds": [r.to_json() for r in rounds]})
