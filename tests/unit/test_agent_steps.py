@@ -185,6 +185,12 @@ def test_rounds_go_from_commitment_to_adoption_before_their_settlement(world: Wo
     mine = next(c for c in fed.committed[1] if c.participant.key == ME)
     assert mine.uri == f"https://org1/v1/blobs/{mine.digest}" and mine.digest in store.blobs
     assert mine.samples == 32
+    # The reference direction of round r starts from the agreed model after round r - 2.
+    assert agent.model.before_last_step(1) is None
+    initial = agent.model.before_last_step(2)
+    assert initial is not None and fixedpoint.digest(initial) == fixedpoint.digest(agent.model.kept(0))
+    after_one = agent.model.before_last_step(3)
+    assert after_one is not None and fixedpoint.digest(after_one) == fed.results[1].aggregate_digest
 
 
 class CrashingFederation(LookingFederation):

@@ -190,7 +190,7 @@ class Agent:
         elif late and not passed_for_certain(state.reveal_deadline, task.clock_skew_seconds):
             return None
         post = round_post(state.round, task.rule, self._global(task), found, late, self.state.history,
-                          task.min_participants)  # fmt: skip
+                          task.min_participants, self.model.before_last_step(state.round))  # fmt: skip
         self._posts = {r: p for r, p in self._posts.items() if r >= state.round - 1}
         self._posts[state.round] = post
         return post

@@ -45,11 +45,14 @@ def round_post(
     missing: Sequence[str],
     history: History,
     min_participants: int,
+    previous_global: Update | None = None,
 ) -> RoundPost:
     """The post for a round whose pending updates are `missing` (none may stay pending).
-    Deterministic: every honest org with the same bytes posts the same."""
+    Deterministic: every honest org with the same bytes (and the same agreed models
+    before: `previous_global`, the global model before the last round's step) posts the same."""
     usable = len(found.usable)
-    inputs = RoundInputs(round_, rule, global_model, found.updates, found.samples, found.invalid, history)
+    inputs = RoundInputs(round_, rule, global_model, found.updates, found.samples, found.invalid, history,
+                         previous_global)  # fmt: skip
     if usable >= min_participants and found.updates:
         try:
             outcome = compute_outcome(inputs)
@@ -113,11 +116,14 @@ def assess_and_post(
     global_model: Update,
     found: PublishedUpdates,
     history: History,
+    previous_global: Update | None = None,
 ) -> RoundPost:
     """The org's post of round `state.round` from the updates fetched so far (every one
     still pending is reported missing: call this only once the reveal window passed for
-    certain, or with nothing pending), sent to the ledger if the round takes it now."""
+    certain, or with nothing pending), sent to the ledger if the round takes it now.
+    `previous_global`: the agreed global model before the last round's step (None in
+    round 1), the reference direction's start."""
     post = round_post(state.round, task.rule, global_model, found, sorted(found.pending), history,
-                      task.min_participants)  # fmt: skip
+                      task.min_participants, previous_global)  # fmt: skip
     post_assessment(fed, task, state, post)
     return post
