@@ -1,7 +1,8 @@
 """The same federated task in Flower and in fabricml, and centralized on the pooled data:
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
-Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0] [--json]
+Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
+       [--batch-timeout 500ms] [--base-port 29000] [--json]
 
 The task, identical on every side: scikit-learn's digits with the demo's train/test split
 and IID split into 3 participants (one per org), each training on its share less the 20%
