@@ -55,7 +55,8 @@ def test_lineage_picture_audit_report_and_cyclonedx_export(
     _model(network, "register", str(model_dir), "--name", name, "--version", "2.0", "--parent", f"{name}@1.0")
     _, out, _ = _model(network, "approve", f"{name}@1.0", "--org", "org2", "--json")
     approval_tx = json.loads(out)["approvals"][0]["txId"]
-    _model(network, "revoke", f"{name}@1.0", "--reason", "drift beyond tolerance", "--org", "org3")
+    for org in ("org3", "org1"):  # one vote each: a majority of the three members revokes
+        _model(network, "revoke", f"{name}@1.0", "--reason", "drift beyond tolerance", "--org", org)
 
     png = tmp_path / "lineage.png"
     _, out, _ = _model(network, "lineage", f"{name}@2.0", "--png", str(png))
