@@ -21,7 +21,12 @@ from ..schemas import TaskState as TaskStateBody
 
 
 async def _task(context: ApiContext, identity: str, use: Callable[[FederationClient], LedgerTask]) -> Task:
-    return Task.model_validate((await context.ledger.call(identity, FederationClient, use)).to_json())
+    """The lifecycle calls answer with the task's terms: the answer is the task as GetTask
+    shows it after the call (round, phase, escrow, state)."""
+    done = await context.ledger.call(identity, FederationClient, use)
+    who = context.settings.auditor_identity
+    view = await context.ledger.call(who, FederationClient, lambda f: f.get_task(done.id))
+    return Task.model_validate(view.to_json())
 
 
 async def create(context: ApiContext, request: TaskRequest) -> Task:
@@ -30,7 +35,10 @@ async def create(context: ApiContext, request: TaskRequest) -> Task:
 
 
 async def get(context: ApiContext, task_id: str) -> Task:
-    return await _task(context, context.settings.auditor_identity, lambda f: f.get_task(task_id))
+    who = context.settings.auditor_identity
+    return Task.model_validate(
+        (await context.ledger.call(who, FederationClient, lambda f: f.get_task(task_id))).to_json()
+    )
 
 
 async def join(context: ApiContext, task_id: str) -> Task:
