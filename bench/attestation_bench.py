@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -28,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchnet import bench_network  # noqa: E402
+from fabricml.attest.service_tls import client_context, identity_files  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.models.mlp import MLP, save  # noqa: E402
+from fabricml.network.network import Network  # noqa: E402
+from fabricml.network.topology import load as load_topology  # noqa: E402
 from fabricml.registry.connect import open_registry  # noqa: E402
 from fabricml.registry.service import ModelRegistration  # noqa: E402
 
@@ -41,10 +45,19 @@ def percentile(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
-async def load(url: str, total: int, concurrency: int, width: int) -> tuple[float, list[dict[str, Any]]]:
+def service_tls(state: Path) -> ssl.SSLContext:
+    """Mutual TLS towards org1's service as its auditor (predict is open, proofs need a member)."""
+    net = Network(load_topology(state.parent / "topology.yaml"), state)
+    org1 = net.topology.org("org1")
+    return client_context(net, org1, identity_files(net, org1, "auditor"))
+
+
+async def load(
+    url: str, tls: ssl.SSLContext, total: int, concurrency: int, width: int
+) -> tuple[float, list[dict[str, Any]]]:
     sent = 0
     answers: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, verify=tls) as client:
 
         async def worker() -> None:
             nonlocal sent
@@ -59,9 +72,9 @@ async def load(url: str, total: int, concurrency: int, width: int) -> tuple[floa
         return total / (time.perf_counter() - started), answers
 
 
-async def anchor_delays(url: str, answers: list[dict[str, Any]]) -> list[float]:
+async def anchor_delays(url: str, tls: ssl.SSLContext, answers: list[dict[str, Any]]) -> list[float]:
     delays = []
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, verify=tls) as client:
         for a in answers:
             seq = a["receipt"]["sequence"]
             while True:
@@ -96,20 +109,20 @@ def run_mode(state: Path, ref: str, mode: str, total: int, concurrency: int, wid
         proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}
         )
-        url = f"http://127.0.0.1:{PORT}"
+        url, tls = f"https://127.0.0.1:{PORT}", service_tls(state)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
+                    if httpx.get(f"{url}/healthz", verify=tls).status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.3)
-            asyncio.run(load(url, min(100, total), concurrency, width))  # warm-up
-            rate, answers = asyncio.run(load(url, total, concurrency, width))
+            asyncio.run(load(url, tls, min(100, total), concurrency, width))  # warm-up
+            rate, answers = asyncio.run(load(url, tls, total, concurrency, width))
             result: dict[str, Any] = {"mode": mode, "rate": rate}
             if mode == "batch":
-                delays = asyncio.run(anchor_delays(url, answers))
+                delays = asyncio.run(anchor_delays(url, tls, answers))
                 result["anchor_p50_ms"] = statistics.median(delays)
                 result["anchor_p99_ms"] = percentile(delays, 99)
             return result

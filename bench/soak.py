@@ -23,6 +23,7 @@ import argparse
 import json
 import random
 import re
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.benchnet import bench_network  # noqa: E402
+from fabricml.attest.service_tls import client_context, identity_files  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.models.mlp import MLP, save  # noqa: E402
 from fabricml.network.network import Network  # noqa: E402
@@ -112,7 +114,13 @@ class Service:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.soak.net.topology.org(self.org).port(41)}"
+        return f"https://127.0.0.1:{self.soak.net.topology.org(self.org).port(41)}"
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """Mutual TLS as the org's auditor: predictions are open, proofs are for members."""
+        net, o = self.soak.net, self.soak.net.topology.org(self.org)
+        return client_context(net, o, identity_files(net, o, "auditor"))
 
     def start(self) -> None:
         port = str(self.soak.net.topology.org(self.org).port(41))
@@ -123,7 +131,7 @@ class Service:
         end = time.monotonic() + 180
         while time.monotonic() < end and self.proc.poll() is None:
             try:
-                if _http("GET", f"{self.url}/healthz")["status"] == "serving":
+                if _http("GET", f"{self.url}/healthz", self.tls)["status"] == "serving":
                     return
             except OSError:
                 time.sleep(0.5)
@@ -144,7 +152,7 @@ def inference_loop(soak: Soak, service: Service, msp: str) -> None:
     rows = [[0.01 * i for i in range(30)]]
     while not soak.stop.is_set():
         try:
-            receipt = _http("POST", f"{service.url}/v1/predict", {"inputs": rows})["receipt"]
+            receipt = _http("POST", f"{service.url}/v1/predict", service.tls, {"inputs": rows})["receipt"]
             with soak.lock:
                 soak.receipts.setdefault(service.org, []).append((msp, "inference", int(receipt["sequence"])))
             soak.counts["predictions answered"] += 1
@@ -154,10 +162,10 @@ def inference_loop(soak: Soak, service: Service, msp: str) -> None:
         time.sleep(0.2)
 
 
-def _http(method: str, url: str, body: Any = None) -> Any:
+def _http(method: str, url: str, tls: ssl.SSLContext, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
+    with urllib.request.urlopen(req, timeout=60, context=tls) as resp:
         return json.loads(resp.read())
 
 
@@ -214,7 +222,7 @@ def wait_anchored(soak: Soak, services: dict[str, Service], timeout: float = 180
         end = time.monotonic() + timeout
         while last is not None and time.monotonic() < end:
             try:
-                _http("GET", f"{service.url}/v1/receipts/{last}/proof")
+                _http("GET", f"{service.url}/v1/receipts/{last}/proof", service.tls)
                 break
             except OSError:
                 time.sleep(1)

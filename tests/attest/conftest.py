@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 import torch
 
 from fabricml.attest.receipts import payload_digest
+from fabricml.attest.service_tls import client_context, identity_files
 from fabricml.gateway import sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.mlp import MLP, save
@@ -30,11 +32,19 @@ from fabricml.registry.service import ModelRegistration
 FEATURES = 30
 
 
-def http(method: str, url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+# TLS towards each started service, as the admin of the service's org (start_service fills it).
+SERVICE_TLS: dict[str, ssl.SSLContext] = {}
+
+
+def http(
+    method: str, url: str, body: Any = None, raw: bytes | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, Any]:
+    """A request to a service, over mutual TLS as its org's admin unless `context` says otherwise."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    tls = context or next((c for base, c in SERVICE_TLS.items() if url.startswith(base + "/")), None)
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
@@ -116,7 +126,9 @@ def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
         ]
         with log.open("ab") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
-        service = Service(f"http://127.0.0.1:{port}", proc, data, log)
+        service = Service(f"https://127.0.0.1:{port}", proc, data, log)
+        o = network.topology.org(org)
+        SERVICE_TLS[service.url] = client_context(network, o, identity_files(network, o, "admin"))
         started.append(service)
         if wait:
             deadline = time.monotonic() + 90
@@ -135,6 +147,7 @@ def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
     yield start
     for s in started:
         s.kill(signal.SIGKILL)
+        SERVICE_TLS.pop(s.url, None)
 
 
 def rows(n: int = 1, value: float = 0.5) -> list[list[float]]:

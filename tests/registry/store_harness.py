@@ -81,6 +81,27 @@ class Pki:
     def server(self) -> tuple[Path, Path]:
         return self.root / "org1" / "server" / "cert.pem", self.root / "org1" / "server" / "key.pem"
 
+    def crl(self, org: str) -> Path:
+        return self.root / org / "ca" / "crl.pem"
+
+    def publish_crl(self, org: str, revoked: tuple[Path, ...] = ()) -> None:
+        """org's CA signs a revocation list naming these certificates (none: an empty list)."""
+        ca_key = serialization.load_pem_private_key((self.root / org / "ca" / "key.pem").read_bytes(), None)
+        assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        ca = x509.load_pem_x509_certificate(self.ca(org).read_bytes())
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+            .last_update(now).next_update(now + datetime.timedelta(days=1))
+        )  # fmt: skip
+        for path in revoked:
+            serial = x509.load_pem_x509_certificate(path.read_bytes()).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+            )
+        crl = builder.sign(ca_key, hashes.SHA256())
+        self.crl(org).write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
     @classmethod
     def make(cls, root: Path) -> Pki:
         for org in ORGS:
@@ -99,7 +120,10 @@ class Pki:
             _issue("outsider", outsider_key, None, outsider_key, ca=False),
             outsider_key,
         )
-        return cls(root)
+        pki = cls(root)
+        for org in ORGS:
+            pki.publish_crl(org)
+        return pki
 
     def through_intermediate(self, org: str) -> tuple[Path, Path]:
         """(chain, key) of an identity issued by an intermediate CA that `org`'s CA made: a way
@@ -143,7 +167,7 @@ class StoreProcess:
                 "--port", str(self.port), "--cert", str(cert), "--key", str(key),
                 "--own-ca", str(self.pki.ca("org1"))]  # fmt: skip
         for org in ORGS:
-            argv += ["--member-ca", str(self.pki.ca(org))]
+            argv += ["--member-ca", str(self.pki.ca(org)), "--crl", str(self.pki.crl(org))]
         return argv
 
     def start(self, ready_within: float = 30.0) -> None:

@@ -2,12 +2,14 @@
 
 The server asks every client for a certificate during the TLS handshake and accepts
 those issued by any member org's CA (so another member gets a clear 403, not a broken
-connection); only this org's identities with an API role pass."""
+connection); only this org's identities with an API role pass, and none whose
+certificate the org's CA revoked: without a usable revocation list nobody passes (503)."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -15,12 +17,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from fabricml.attest.receipts import role_of
+from fabricml.registry.crl import RevocationFiles, RevocationUnknown
 
 ROLES = ("admin", "auditor")
 
 
 class AuthError(Exception):
-    """401 (no usable certificate) or 403 (a certificate, but not allowed)."""
+    """401 (no usable certificate), 403 (a certificate, but not allowed) or 503 (the
+    revocation list is unusable, so no certificate can be trusted now)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -64,20 +68,29 @@ class CertificateAuthenticator:
         self.own_ca = x509.load_pem_x509_certificate(own_ca.read_bytes())
         self.member_cas = {m: x509.load_pem_x509_certificate(p.read_bytes()) for m, p in member_cas.items()}
         self.crl_path = crl
-        self._crl: tuple[float, set[int]] = (-1.0, set())
+        self.revocations = RevocationFiles([crl], [self.own_ca])
+        self.group_of = lru_cache(maxsize=4096)(self._group_of)
 
-    def revoked_serials(self) -> set[int]:
-        """Serial numbers on the org CA's latest revocation list (re-read when it changes)."""
+    def _group_of(self, pem: str) -> str:
+        """Whom a certificate's requests count against, beside itself: its org, and within
+        this org its API role, so that another org's (or a role-less identity's) certificates,
+        however many it mints, share one budget and never the admins'."""
         try:
-            mtime = self.crl_path.stat().st_mtime
-        except OSError:
-            return set()
-        if mtime != self._crl[0]:
-            crl = x509.load_pem_x509_crl(self.crl_path.read_bytes())
-            if not crl.is_signature_valid(self.own_ca.public_key()):  # type: ignore[arg-type]
-                return self._crl[1]
-            self._crl = (mtime, {r.serial_number for r in crl})
-        return self._crl[1]
+            cert = x509.load_pem_x509_certificate(pem.encode())
+        except ValueError:
+            return "unreadable"
+        if _issued_by(cert, self.own_ca):
+            return f"{self.msp_id}/{api_role(cert) or 'none'}"
+        return next((m for m, ca in self.member_cas.items() if _issued_by(cert, ca)), "unknown")
+
+    def is_revoked(self, cert: x509.Certificate) -> bool:
+        """Whether the org CA's latest revocation list names it; 503 when no list is usable."""
+        try:
+            return self.revocations.is_revoked(cert)
+        except RevocationUnknown as exc:
+            raise AuthError(
+                503, f"{self.msp_id}'s API cannot check revocations, so it refuses every certificate: {exc}"
+            ) from None
 
     def authenticate(self, pem: str | None) -> Caller:
         if not pem:
@@ -90,7 +103,7 @@ class CertificateAuthenticator:
             raise AuthError(403, f"this API acts for {self.msp_id} only; the certificate is from {foreign}")
         cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         subject = str(cn[0].value) if cn else "?"
-        if cert.serial_number in self.revoked_serials():
+        if self.is_revoked(cert):
             raise AuthError(401, f"the certificate of {subject} is revoked")
         role = api_role(cert)
         if role not in ROLES:

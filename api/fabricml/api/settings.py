@@ -26,6 +26,10 @@ class ApiSettings(BaseSettings):
     trainer_identity: str = Field(default="trainer", description="Registers models, joins tasks")
     rate_per_second: float = Field(default=20.0, gt=0, description="Sustained requests per client")
     rate_burst: int = Field(default=60, ge=1, description="Requests a client may send at once")
+    group_rate_per_second: float = Field(
+        default=60.0, gt=0, description="Sustained requests of one org (this org: of one API role) together"
+    )
+    group_rate_burst: int = Field(default=240, ge=1, description="Requests of one org (or role) at once")
     max_body_bytes: int = Field(default=64 << 10, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(default=64 << 20, ge=1024, description="Largest model upload")
     ledger_timeout_s: float = Field(default=60.0, gt=0, description="Longest wait for one ledger call")

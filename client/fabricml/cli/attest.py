@@ -28,6 +28,8 @@ class ServeOptions:
     anchor_every: int
     anchor_ms: int
     data_dir: Path | None
+    tls_cert: Path | None
+    tls_key: Path | None
 
 
 @click.command("serve")
@@ -42,21 +44,29 @@ class ServeOptions:
 @click.option("--anchor-every", default=256, show_default=True, help="Receipts per anchored batch.")
 @click.option("--anchor-ms", default=500, show_default=True, help="Longest wait before anchoring, ms.")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), help="Receipt log folder.")
+@click.option(
+    "--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Server TLS certificate (default: <identity>-tls's, issued by the org's CA on first use).",
+)  # fmt: skip
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Its key.")
 @pass_app
 def serve(app: App, **given: Any) -> None:
-    """Serve an approved model on 127.0.0.1 with a signed, anchored receipt per answer."""
+    """Serve an approved model on 127.0.0.1 over mutual TLS, with a signed, anchored receipt
+    per answer (predict is open; receipts' proofs need a member's certificate, claims the org admin's)."""
     import logging
 
-    import uvicorn
-
     from fabricml.attest.service import ServiceConfig, create_app
+    from fabricml.attest.service_tls import server_certificate, trust
 
     opt = ServeOptions(**given)
+    if (opt.tls_cert is None) != (opt.tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
     net = app.network
     o = net.topology.org(opt.org)
     default_dir = (
         net.layout.root / "inference" / f"{opt.org}-{opt.identity}-{opt.model_ref.replace('@', '_')}"
     )
+    callers = trust(net, o)
     config = ServiceConfig(
         profile=net.layout.profile(o),
         model=opt.model_ref,
@@ -65,11 +75,36 @@ def serve(app: App, **given: Any) -> None:
         anchor_every=opt.anchor_every,
         anchor_ms=opt.anchor_ms,
         state_dir=opt.data_dir or default_dir,
+        own_ca=callers.own_ca,
+        member_cas=callers.member_cas,
+        crls=callers.crls,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tls = (
+        (opt.tls_cert, opt.tls_key)
+        if opt.tls_cert and opt.tls_key
+        else server_certificate(net, o, opt.identity)
+    )
     listen = opt.port or o.port(INFERENCE_PORT_OFFSET)
-    click.echo(f"serving {opt.model_ref} for {opt.org} on http://127.0.0.1:{listen}", err=True)
-    uvicorn.run(create_app(config), host="127.0.0.1", port=listen, log_level="warning")
+    click.echo(f"serving {opt.model_ref} for {opt.org} on https://127.0.0.1:{listen} (mutual TLS)", err=True)
+    _run_service(
+        create_app(config), listen, tls, {m.msp_id: net.layout.ca_cert(m) for m in net.topology.organizations}
+    )
+
+
+def _run_service(asgi: Any, port: int, tls: tuple[Path, Path], members: dict[str, Path]) -> None:
+    """uvicorn behind the admin API's listener: handshake and request-head deadlines, and
+    connection slots per member org apart from those of callers without a certificate."""
+    import uvicorn
+
+    from fabricml.api.admission import ConnectionLimits
+    from fabricml.api.listener import GuardedServer, member_classifier
+    from fabricml.api.tls import server_context
+
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=15)
+    config.load()
+    context = server_context(*tls, list(members.values()))
+    GuardedServer(config, context, member_classifier(members), ConnectionLimits()).run()
 
 
 @click.group("attest")

@@ -4,12 +4,14 @@ verified end to end (signature, chain, inclusion proof, anchored batch)."""
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from fabricml.attest.service_tls import client_context, identity_files
 from fabricml.attest.verify import service_ca, verify_receipt
 from fabricml.contracts import AttestationClient, open_contract
 from fabricml.federation.data import Dataset
@@ -51,12 +53,14 @@ def serve_and_attest(net: Network, ref: str, test: Dataset, log: Log) -> list[di
 def _ask_and_verify(
     net: Network, o: Organization, proc: subprocess.Popen[bytes], test: Dataset
 ) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{o.port(INFERENCE_PORT_OFFSET)}"
-    _wait_healthy(url, proc)
-    answer = _http("POST", f"{url}/v1/predict", {"inputs": test.features[:ROWS].tolist()})
+    url = f"https://127.0.0.1:{o.port(INFERENCE_PORT_OFFSET)}"
+    # Predictions are open; a receipt's proof is for members, so the org's auditor asks.
+    tls = client_context(net, o, identity_files(net, o, "auditor"))
+    _wait_healthy(url, proc, tls)
+    answer = _http("POST", f"{url}/v1/predict", tls, {"inputs": test.features[:ROWS].tolist()})
     predicted = [int(max(range(len(x)), key=x.__getitem__)) for x in answer["outputs"]]
     accuracy = sum(int(a == b) for a, b in zip(predicted, test.labels[:ROWS].tolist(), strict=True)) / ROWS
-    bundle = _proof(url, answer["receipt"]["sequence"])
+    bundle = _proof(url, tls, answer["receipt"]["sequence"])
     profile = ConnectionProfile.load(net.layout.profile(o))
     with open_contract(profile, "auditor", AttestationClient) as attestation:
         checks = verify_receipt(bundle, service_ca(profile, o.msp_id), attestation)
@@ -73,20 +77,20 @@ def _ask_and_verify(
     }
 
 
-def _http(method: str, url: str, body: Any | None = None) -> Any:
+def _http(method: str, url: str, tls: ssl.SSLContext, body: Any | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
         return json.loads(resp.read())
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], tls: ssl.SSLContext, timeout: float = 120) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise DemoError(f"the inference service at {url} exited with {proc.returncode}")
         try:
-            if _http("GET", f"{url}/healthz")["status"] == "serving":
+            if _http("GET", f"{url}/healthz", tls)["status"] == "serving":
                 return
         except OSError:
             pass
@@ -94,10 +98,10 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120)
     raise DemoError(f"the inference service at {url} did not become healthy in {timeout}s")
 
 
-def _proof(url: str, sequence: int, timeout: float = 60) -> dict[str, Any]:
+def _proof(url: str, tls: ssl.SSLContext, sequence: int, timeout: float = 60) -> dict[str, Any]:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        with urllib.request.urlopen(f"{url}/v1/receipts/{sequence}/proof", timeout=30) as resp:
+        with urllib.request.urlopen(f"{url}/v1/receipts/{sequence}/proof", timeout=30, context=tls) as resp:
             if resp.status == 200:
                 found: dict[str, Any] = json.loads(resp.read())
                 return found

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 from cryptography import x509
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +40,7 @@ from fabricml.models import mlp
 from fabricml.registry.connect import open_registry
 
 from .anchoring import Anchorer, GroupCommit, ReceiptLog
+from .guard import Callers, ServiceGuard
 from .receipts import ReceiptIssuer, certificate_digest, payload_digest
 
 log = logging.getLogger("fabricml.inference")
@@ -60,6 +61,10 @@ class ServiceConfig:
     max_rows: int = 1024  # rows per request
     max_body_bytes: int = 1 << 20
     device: str = field(default_factory=mlp.device)
+    # Who may call the routes beyond predict (guard.py), by the client certificate of mutual TLS.
+    own_ca: Path | None = None  # this org's CA: its admins' certificates
+    member_cas: tuple[Path, ...] = ()  # every member org's CA
+    crls: tuple[Path, ...] = ()  # each member CA's revocation list, in the order of member_cas
 
 
 class PredictRequest(BaseModel):
@@ -231,15 +236,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app = FastAPI(title="fabricml inference service", lifespan=lifespan)
     app.state.service = service
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            return JSONResponse(
-                {"detail": f"request body must be at most {config.max_body_bytes} bytes"}, 413
-            )
-        response: Response = await call_next(request)
-        return response
+    callers = Callers.load(config.own_ca, config.member_cas, config.crls)
+    app.add_middleware(ServiceGuard, callers=callers, max_body_bytes=config.max_body_bytes)
 
     _answer_routes(app, service)
     _status_routes(app, service)

@@ -1,7 +1,9 @@
 """Serves an org's artifact store to consortium members over mutual TLS.
 
 Reads need a client certificate from any member org's CA; writes need one from this
-org's own CA, and the body must hash to the name it is written under.
+org's own CA, and the body must hash to the name it is written under. A certificate its
+CA revoked is refused at each connection and each request (the members' revocation
+lists are re-read when they change; a CA with no readable list gets its identities a 503).
 
 No outsider or single org can make the store unreachable for others: the accept loop
 only accepts; each TLS handshake runs on its own with a deadline; connections that have
@@ -33,6 +35,7 @@ from cryptography.exceptions import InvalidSignature
 
 from .artifact_http import BadRequest, Pace, PeerTooSlow, Request, head_bytes, read_head, receive, send
 from .artifacts import ArtifactError, ArtifactStore
+from .crl import RevocationFiles, RevocationUnknown
 from .digests import sha256_file
 
 MAX_BLOB_BYTES = 2 << 30  # a 100M-parameter update as int64 (800 MB), with room to spare
@@ -146,7 +149,7 @@ class Peer:
 class ArtifactServer:
     def __init__(
         self, store: ArtifactStore, address: tuple[str, int], cert: Path, key: Path, member_cas: list[Path],
-        own_ca: Path, limits: ServerLimits | None = None,
+        own_ca: Path, revocation_lists: list[Path], limits: ServerLimits | None = None,
     ) -> None:  # fmt: skip
         self.store, self.address = store, address
         self.limits = limits or ServerLimits()
@@ -158,6 +161,7 @@ class ArtifactServer:
         self.member_cas = [x509.load_pem_x509_certificate(Path(ca).read_bytes()) for ca in member_cas]
         for ca in member_cas:
             self.tls.load_verify_locations(cafile=str(ca))
+        self.revocations = RevocationFiles(revocation_lists, self.member_cas)
         self.admission = Admission(self.limits)
         self._verified: dict[str, tuple[int, int, int]] = {}  # digest -> (inode, size, mtime) hashed
         self._hashing: dict[str, asyncio.Lock] = {}
@@ -179,6 +183,7 @@ class ArtifactServer:
                     self.admission._drop(next(iter(self.admission.pending)))
                 await asyncio.sleep(0.05)
                 continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio skips proto-0 sockets
             task = asyncio.create_task(self._connection(sock, addr[0]))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -227,6 +232,11 @@ class ArtifactServer:
                 writer, HTTPStatus.FORBIDDEN, b"certificate must come from a member CA\n", close=True
             )
             return
+        refused = self._revocation_refusal(cert)
+        if refused is not None:
+            log.info("%s %s: refused: %s", address, org, refused[1].decode().strip())
+            await self._reply(writer, *refused, close=True)
+            return
         peer = Peer(address, org, cert)
         if not await self.admission.enter(peer.org):
             log.info("%s: refused: %s holds all its connection slots and queue", address, peer.org)
@@ -239,6 +249,15 @@ class ArtifactServer:
             await self._session(reader, writer, peer)
         finally:
             self.admission.leave(peer.org)
+
+    def _revocation_refusal(self, cert_der: bytes) -> tuple[HTTPStatus, bytes] | None:
+        """403 for a certificate its CA revoked, 503 while no list of its CA can be read."""
+        try:
+            if self.revocations.is_revoked(x509.load_der_x509_certificate(cert_der)):
+                return HTTPStatus.FORBIDDEN, b"certificate revoked by its CA\n"
+        except RevocationUnknown as exc:
+            return HTTPStatus.SERVICE_UNAVAILABLE, f"cannot check revocations now: {exc}\n".encode()
+        return None
 
     def _member_of(self, cert_der: bytes) -> str | None:
         """The member CA (its subject) that issued the certificate directly; else None."""
@@ -254,6 +273,10 @@ class ArtifactServer:
             try:
                 request = await read_head(reader, timeout)
                 if request is None:
+                    return
+                refused = self._revocation_refusal(peer.cert)  # revoked since the connection opened
+                if refused is not None:
+                    await self._reply(writer, *refused, close=True)
                     return
                 keep = await self._handle(request, reader, writer, peer)
             except BadRequest as exc:
@@ -383,12 +406,17 @@ def main() -> None:
     parser.add_argument("--key", type=Path, required=True, help="server TLS private key")
     parser.add_argument("--own-ca", type=Path, required=True, help="this org's CA: its identities may write")
     parser.add_argument("--member-ca", type=Path, action="append", required=True, help="a member org's CA")
+    parser.add_argument(
+        "--crl", type=Path, action="append", required=True,
+        help="a member CA's revocation list (PEM), re-read when it changes; one per --member-ca, in order",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _more_descriptors()
     server = ArtifactServer(
-        ArtifactStore(args.root), (args.host, args.port), args.cert, args.key, args.member_ca, args.own_ca
-    )
+        ArtifactStore(args.root), (args.host, args.port), args.cert, args.key, args.member_ca, args.own_ca,
+        args.crl,
+    )  # fmt: skip
     log.info("serving %s on https://%s:%d (mutual TLS)", args.root, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

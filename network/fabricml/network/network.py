@@ -199,6 +199,8 @@ class Network:
         ]  # fmt: skip
         for member in self.topology.organizations:
             argv += ["--member-ca", str(self.layout.ca_cert(member))]
+            # The CA's revocation list, which `gencrl` (the API's start and every revoke) rewrites.
+            argv += ["--crl", str(self.layout.ca_home(member) / "registrar" / "msp" / "crls" / "crl.pem")]
         return argv
 
     def node(self, name: str) -> Node:

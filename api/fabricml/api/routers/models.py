@@ -4,7 +4,7 @@ suspend and resume (one org's own use), confidential grants, lineage, verify, au
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -74,12 +74,12 @@ async def register(
         ) from exc
     if len(files) > MAX_FILES:
         raise LedgerError(422, f"at most {MAX_FILES} files per model")
-    contents = {}
+    contents: dict[str, BinaryIO] = {}
     for f in files:
         name = f.filename or ""
         if name in contents:
             raise LedgerError(422, f"file {name!r} uploaded twice")
-        contents[name] = await f.read()
+        contents[name] = f.file  # spooled to disk by the multipart parser: copied, never read whole
     return await run_in_threadpool(models.register, context, meta, contents)
 
 

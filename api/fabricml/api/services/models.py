@@ -4,10 +4,11 @@ the admin, registrations as the trainer; verification and reports from the artif
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from fabricml.contracts import RegistryClient
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+CHUNK = 1 << 20
 
 
 def registry(context: ApiContext, identity: str) -> ModelRegistry:
@@ -134,7 +136,7 @@ async def confidential_grant(
     return ConfidentialGrant.model_validate((await context.ledger.call(who, RegistryClient, use)).to_json())
 
 
-def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) -> ModelRecord:
+def register(context: ApiContext, meta: ModelMetadata, files: Mapping[str, BinaryIO]) -> ModelRecord:
     """Blocking: writes the uploaded files to a scratch folder, hashes and stores them, and
     records the version on the ledger as the org's trainer."""
     from fabricml.registry.artifacts import ArtifactError
@@ -151,7 +153,8 @@ def register(context: ApiContext, meta: ModelMetadata, files: dict[str, bytes]) 
                 raise LedgerError(
                     422, f"file name {file_name!r}: use letters, digits, '.', '_', '-' (no folders)"
                 )
-            (model_dir / file_name).write_bytes(data)
+            with (model_dir / file_name).open("wb") as out:
+                shutil.copyfileobj(data, out, CHUNK)
         reg = registry(context, context.settings.trainer_identity)
         orgs = [context.org.msp_id, *(o for o in meta.trainingOrgs if o != context.org.msp_id)]
         what = ModelRegistration(
