@@ -1,7 +1,8 @@
 """The same federated task in Flower and in fabricml, and centralized on the pooled data:
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
-Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0] [--json]
+Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
+       [--batch-timeout 500ms] [--base-port 29000] [--json]
 
 The task, identical on every side: scikit-learn's digits with the demo's train/test split
 and IID split into 3 participants (one per org), each training on its share less the 20%
@@ -18,10 +19,12 @@ rows. Test accuracy is the final global model's on the demo's test set.
   (training, aggregation, the participants' held-out evaluation).
 - fabricml: `fabricml.demo.run_demo` (rule fedavg, no serving) on a private
   3-org Raft network (ports from 29000, brought up and torn down here): one `fabricml agent
-  run` process per org; commit, reveal, aggregate and finalize on the ledger; each round's
-  global model registered. A round is timed by the Federation contract's chaincode events
-  as the bench's peer delivers them (RoundStarted or the previous RoundFinalized, to this
-  round's RoundFinalized), and split into phases by the events in between.
+  run` process per org; protocol v2 on the ledger (commit, publish off chain, post;
+  Settle off the critical path); each round's global model registered. A round is timed
+  by the Federation contract's chaincode events as the bench's peer delivers them, along
+  its critical path: from the quorum that agreed the round before (round 1: RoundStarted)
+  to this round's quorum of AggregatePosted, split at its last UpdateCommitted; the
+  blocks that carried those events are counted (the goal: 2 per round).
 - Round times are compared over rounds 2.. : Flower's first round also starts its Ray
   actors, while fabricml's agents start, join and stake before round 1. Round 1 is shown.
 - Centralized: the same model, initial weights and optimizer on the union of the
@@ -86,6 +89,7 @@ class Task:
     batch_size: int = BATCH_SIZE
     heldout: float = HELDOUT
     batch_timeout: str = "500ms"  # the orderers' (topology batchTimeout); the product default
+    base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
 
 
 # ---- the task's data and initial model, made exactly as the demo makes them ----------------
@@ -341,14 +345,15 @@ def flower_worker(spec_file: Path) -> None:
 
 
 class LedgerClock:
-    """Federation events as the bench's peer delivers them, each with its arrival time."""
+    """Federation events as the bench's peer delivers them, each with its arrival time and
+    block number."""
 
     def __init__(self, profile: Any) -> None:
         from contextlib import ExitStack
 
         from fabricml.contracts import open_connection
 
-        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self.events: list[tuple[float, int, str, dict[str, Any]]] = []
         self._stack = ExitStack()
         self._stream = self._stack.enter_context(open_connection(profile, "auditor")).chaincode_events()
         self._thread = threading.Thread(target=self._follow, name="fedbench-events", daemon=True)
@@ -361,7 +366,7 @@ class LedgerClock:
                     payload = json.loads(e.payload) if e.payload else {}
                 except ValueError:
                     payload = {}
-                self.events.append((time.perf_counter(), e.event_name, payload))
+                self.events.append((time.perf_counter(), e.block_number, e.event_name, payload))
         except Exception:  # the stream ends when it is closed
             return
 
@@ -370,47 +375,33 @@ class LedgerClock:
         self._thread.join(timeout=10)
         self._stack.close()
 
-    def rounds(self, task_id: str) -> list[dict[str, float]]:
-        """Per round: wall time and its phases, from the events of the task."""
+    def rounds(self, task_id: str, quorum: int) -> list[dict[str, float]]:
+        """Per round, on protocol v2's critical path: from the point the round before was
+        agreed (its quorum-th AggregatePosted; round 1: RoundStarted) to this round's
+        agreement, split at its last commitment; the blocks on that path (commitments,
+        posts up to the quorum); and when its Settle landed, after the agreement."""
+        mine = [(t, b, n, p) for t, b, n, p in self.events if p.get("taskId", p.get("id")) == task_id]
+        started = next((t for t, _, n, _ in mine if n == "RoundStarted"), None)
         out: list[dict[str, float]] = []
-        start: float | None = None
-        seen: dict[str, float] = {}
-        for t, name, p in self.events:
-            if name == "RoundStarted" and p.get("id") == task_id:
-                start, seen = t, {}
-            elif start is None:
-                continue
-            elif name == "UpdateCommitted":
-                seen["committed"] = t
-            elif name == "PhaseChanged" and p.get("id") == task_id:
-                seen["revealPhase" if p.get("phase") == "REVEAL" else "aggregatePhase"] = t
-            elif name == "UpdateRevealed":
-                seen["revealed"] = t
-            elif name == "AggregatePosted":
-                seen["posted"] = t
-            elif name in ("RoundFinalized", "RoundClosed") and p.get("taskId") == task_id:
-                marks = [start]
-                for key in MARKS:
-                    marks.append(seen.get(key, marks[-1]))
-                marks.append(t)
-                row = {"round": float(p["round"]), "seconds": t - start}
-                for (label, _), a, b in zip(PHASES, marks[:-1], marks[1:], strict=True):
-                    row[label] = b - a
-                out.append(row)
-                start, seen = t, {}
+        for r in range(1, 1 + max((int(p.get("round", 0)) for *_, p in mine), default=0)):
+            of = [(t, b, n) for t, b, n, p in mine if int(p.get("round", 0)) == r]
+            commits = [(t, b) for t, b, n in of if n == "UpdateCommitted"]
+            posts = sorted((t, b) for t, b, n in of if n == "AggregatePosted")[:quorum]
+            settled = [t for t, _, n in of if n in ("RoundFinalized", "RoundClosed")]
+            if started is None or not commits or len(posts) < quorum:
+                break
+            agreed = posts[-1][0]
+            out.append({"round": float(r), "seconds": agreed - started,
+                        "trainAndCommit": max(commits)[0] - started, "aggregate": agreed - max(commits)[0],
+                        "blocks": float(len({b for _, b in commits} | {b for _, b in posts})),
+                        "settleAfter": (settled[0] - agreed) if settled else float("nan")})  # fmt: skip
+            started = agreed
         return out
 
 
-# The previous round's model is registered while the next round waits for aggregate posts,
-# off the critical path, so it is not a mark here.
-MARKS = ("committed", "revealPhase", "revealed", "aggregatePhase", "posted")
 PHASES = (
-    ("trainAndCommit", "round start -> last commit (adopt the new global, train, commit tx)"),
-    ("toReveal", "-> REVEAL (Advance tx)"),
-    ("reveal", "-> last reveal (store update, reveal tx)"),
-    ("toAggregate", "-> AGGREGATE (Advance tx)"),
-    ("aggregate", "-> last aggregate posted (fetch, verify, aggregate, post tx)"),
-    ("finalize", "-> FINALIZED (Advance tx)"),
+    ("trainAndCommit", "agreed r-1 -> last commit of r (adopt the global, train, commit tx)"),
+    ("aggregate", "-> quorum of posts (publish, fetch, verify, aggregate, post tx)"),
 )
 
 
@@ -422,7 +413,7 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
     from fabricml.network.topology import load
 
     started = time.perf_counter()
-    with bench_network("fabricml-fedbench", BASE_PORT, task.batch_timeout) as state:
+    with bench_network("fabricml-fedbench", task.base_port, task.batch_timeout) as state:
         up = time.perf_counter() - started
         net = Network(load(state.parent / "topology.yaml"), state)
         clock = LedgerClock(ConnectionProfile.load(state / "profiles" / "org1.json"))
@@ -450,7 +441,7 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
             for m in map(json.loads, f.read_text().splitlines())
             if "seconds" in m
         ]
-        rounds = clock.rounds(opt.task)
+        rounds = clock.rounds(opt.task, task.participants // 2 + 1)
     return {
         "task": opt.task,
         "networkUpSeconds": up,
@@ -622,6 +613,18 @@ def seconds(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
+def print_phases(fab: dict[str, Any]) -> None:
+    print("  a fabricml round, phase by phase from the Federation contract's events (mean s):")
+    rows = steady(fab["rounds"])
+    for key, label in PHASES:
+        print(f"    {label:70} {statistics.mean(x[key] for x in rows):5.2f}")
+    blocks = [int(x["blocks"]) for x in fab["rounds"]]
+    print(f"  ledger blocks per round on the critical path (goal: 2): {', '.join(map(str, blocks))}")
+    lag = [x["settleAfter"] for x in rows if x["settleAfter"] == x["settleAfter"]]
+    if lag:
+        print(f"  Settle landed {statistics.mean(lag):.2f} s after the agreement (off the critical path)")
+
+
 def print_report(r: dict[str, Any]) -> None:
     t, a, s, g = r["task"], r["accuracy"], r["roundSeconds"], r["goals"]
     fl, fab, central = r["flower"], r["fabricml"], r["centralized"]
@@ -659,10 +662,7 @@ def print_report(r: dict[str, Any]) -> None:
         f"  local training per participant per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
         f"Flower {fl['localTrainingSeconds']:.2f} s"
     )
-    print("  a fabricml round, phase by phase from the Federation contract's events (mean s):")
-    rows = steady(fab["rounds"])
-    for key, label in PHASES:
-        print(f"    {label:70} {statistics.mean(x[key] for x in rows):5.2f}")
+    print_phases(fab)
     print(
         f"  outside the rounds: network up {fab['networkUpSeconds']:.0f} s; the whole Flower "
         f"simulation {fl['simulationSeconds']:.1f} s (Ray and its actors started)"
@@ -691,6 +691,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=Task.lr)
     parser.add_argument("--seed", type=int, default=Task.seed)
     parser.add_argument("--batch-timeout", default=Task.batch_timeout, help="the network's batchTimeout")
+    parser.add_argument("--base-port", type=int, default=BASE_PORT, help="the bench network's first port")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -698,7 +699,12 @@ def main() -> None:
         flower_worker(args.flower_worker)
         return
     task = Task(
-        rounds=args.rounds, epochs=args.epochs, lr=args.lr, seed=args.seed, batch_timeout=args.batch_timeout
+        rounds=args.rounds,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        batch_timeout=args.batch_timeout,
+        base_port=args.base_port,
     )
     begun = time.perf_counter()
 

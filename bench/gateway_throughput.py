@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from bench.benchnet import bench_network  # noqa: E402
 from fabricml.gateway import connect, sha256  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
+from tests.conftest import use_test_chaincode_build  # noqa: E402
 from tests.interop.nodeclient import node_config, run_node  # noqa: E402
 
 FUNCTION = "Conformance:Put"
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
+    use_test_chaincode_build()  # the benchmark calls the Conformance contract
     with bench_network("fabricml-gwbench", 25000) as state:
         profile = ConnectionProfile.load(state / "profiles" / "org1.json")
         config = node_config(profile, "user1")

@@ -25,7 +25,7 @@ echo "== lint"
 test -z "$(gofmt -l chaincode network/ccbuilder)" || { gofmt -l chaincode network/ccbuilder; exit 1; }
 
 echo "== go"
-(cd chaincode && go vet ./... && go test ./...)
+(cd chaincode && go vet ./... && go vet -tags conformance ./... && go test ./... && go test -tags conformance ./cmd/...)
 (cd network/ccbuilder && go vet ./... && go test ./...)
 
 echo "== python"

@@ -18,6 +18,21 @@ TOPOLOGIES = Path(__file__).parent / "topologies"
 FABRICML = [sys.executable, "-m", "fabricml.cli"]
 
 
+def use_test_chaincode_build() -> None:
+    """Networks started from here on run the chaincode's test build, which adds the
+    Conformance contract: `go build` honours -tags from GOFLAGS (kept with the flags
+    `go env` already holds, since the variable replaces them)."""
+    flags = (
+        os.environ.get("GOFLAGS")
+        or subprocess.run(["go", "env", "GOFLAGS"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    if "-tags=conformance" not in flags.split():
+        os.environ["GOFLAGS"] = f"{flags} -tags=conformance".strip()
+
+
+use_test_chaincode_build()
+
+
 def fabricml(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real `fabricml` CLI, as a user would."""
     result = subprocess.run([*FABRICML, *args], capture_output=True, text=True, timeout=timeout)

@@ -11,7 +11,6 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/fabricml/fabricml/chaincode/caller"
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 	"github.com/fabricml/fabricml/chaincode/registry"
 )
@@ -22,6 +21,7 @@ const (
 	claimKeyType    = "claim"
 	claimVoteType   = "claimvote"
 	payoutKeyType   = "payout"
+	receiptUseType  = "claimreceipt"
 	maxBatchCount   = 1_000_000
 	maxRequestBytes = 16384
 )
@@ -53,17 +53,22 @@ type Batch struct {
 	TxID       string    `json:"txId"`
 }
 
-// Claim is a decision that needs k organizations to agree.
+// Claim is a decision that needs k organizations to agree. Its ID is
+// "<opener MSP ID>:<id>": each org names its own claims, so none can take another's id.
 type Claim struct {
 	ID             string   `json:"id"`
 	InputDigest    string   `json:"inputDigest"`
 	ModelName      string   `json:"modelName"`
 	K              int      `json:"k"`
+	Amount         string   `json:"amount"`
 	OpenedBy       string   `json:"openedBy"`
 	OpenedTxID     string   `json:"openedTxId"`
 	Status         string   `json:"status"`
 	AcceptedOutput string   `json:"acceptedOutput"`
 	AgreeingOrgs   []string `json:"agreeingOrgs"`
+	// Answers counts the attestations; every one rewrites the claim, so two answers in
+	// one block conflict (one is retried) and no tally misses a vote it did not see.
+	Answers int `json:"answers"`
 }
 
 // ClaimAttestation is one org's service's answer to a claim, proven on-chain.
@@ -168,6 +173,9 @@ func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, requ
 	if !d.Deployable {
 		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "model %s is %s, not approved for serving; its receipts cannot be anchored", req.Model, d.Status)
 	}
+	if slices.Contains(d.SuspendedBy, svc.MSPID) {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "%s suspended its use of %s; its services cannot anchor receipts of it", svc.MSPID, req.Model)
+	}
 	now, err := ledgerutil.TxTime(ctx)
 	if err != nil {
 		return nil, err
@@ -265,269 +273,59 @@ func decodeProof(raw string) (*Proof, [][]byte, error) {
 	return &p, path, nil
 }
 
-func (c *Contract) included(ctx contractapi.TransactionContextInterface, svc ServiceID, seq uint64, leaf []byte, proof string) (*InclusionResult, error) {
-	b, err := c.GetBatch(ctx, svc.MSPID, svc.Subject, seq)
+// included checks that receipt r is in batch seq of its service: the batch's model,
+// within its receipt range, at its own position, on a path to the anchored root.
+func (c *Contract) included(ctx contractapi.TransactionContextInterface, r *Receipt, seq uint64, proof string) (*InclusionResult, error) {
+	b, err := c.GetBatch(ctx, r.Service.MSPID, r.Service.Subject, seq)
 	if err != nil {
 		return nil, err
+	}
+	if r.Model != b.Model {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "the receipt is for model %s, batch %d of %s/%s anchors receipts of %s",
+			r.Model, seq, b.Service.MSPID, b.Service.Subject, b.Model)
+	}
+	if r.Sequence < b.FirstReceipt || r.Sequence > b.LastReceipt {
+		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "receipt %d is not in batch %d of %s/%s, which holds receipts %d to %d",
+			r.Sequence, seq, b.Service.MSPID, b.Service.Subject, b.FirstReceipt, b.LastReceipt)
 	}
 	p, path, err := decodeProof(proof)
 	if err != nil {
 		return nil, err
 	}
-	if p.Size != b.Count {
-		return &InclusionResult{Included: false, Root: b.Root, TxID: b.TxID}, nil
-	}
-	r, err := rootFromProof(leaf, p.Index, p.Size, path)
-	if err != nil {
-		return &InclusionResult{Included: false, Root: b.Root, TxID: b.TxID}, nil
-	}
-	return &InclusionResult{Included: hex.EncodeToString(r) == b.Root, Root: b.Root, TxID: b.TxID}, nil
-}
-
-// VerifyInclusion checks that a signed receipt is in the batch its service anchored.
-func (c *Contract) VerifyInclusion(ctx contractapi.TransactionContextInterface, receipt string, sequence uint64, proof string) (*InclusionResult, error) {
-	var r Receipt
-	if err := ledgerutil.DecodeStrict([]byte(receipt), "receipt", &r); err != nil {
-		return nil, err
+	out := &InclusionResult{Included: false, Root: b.Root, TxID: b.TxID}
+	if p.Size != b.Count || p.Index != r.Sequence-b.FirstReceipt {
+		return out, nil // the proof is not for this receipt's place in this batch
 	}
 	leaf, err := r.leaf()
 	if err != nil {
 		return nil, ledgerutil.Context(err, "hashing the receipt")
 	}
-	return c.included(ctx, r.Service, sequence, leaf, proof)
-}
-
-// OpenClaim registers a decision that needs k member organizations to agree on.
-func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, inputDigest, modelName string, k int) (*Claim, error) {
-	who, err := caller.Of(ctx)
+	root, err := rootFromProof(leaf, p.Index, p.Size, path)
 	if err != nil {
-		return nil, err
+		return out, nil
 	}
-	if err := who.RequireAdmin("OpenClaim"); err != nil {
-		return nil, err
-	}
-	if err := ledgerutil.Check("claim id", id, ledgerutil.LedgerIDPattern); err != nil {
-		return nil, err
-	}
-	if err := checkDigest("inputDigest", inputDigest); err != nil {
-		return nil, err
-	}
-	members, err := consortium.MemberMSPIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if k < 1 || k > len(members) {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "k must be 1 to %d (the consortium's members), got %d", len(members), k)
-	}
-	ck, err := key(ctx, claimKeyType, id)
-	if err != nil {
-		return nil, err
-	}
-	var existing Claim
-	if found, err := ledgerutil.GetJSON(ctx, ck, &existing); err != nil || found {
-		if err == nil {
-			err = ledgerutil.Refuse(ledgerutil.Conflict, "claim %s already exists (opened by %s in transaction %s)", id, existing.OpenedBy, existing.OpenedTxID)
-		}
-		return nil, err
-	}
-	cl := &Claim{ID: id, InputDigest: inputDigest, ModelName: modelName, K: k, OpenedBy: who.MSPID,
-		OpenedTxID: ctx.GetStub().GetTxID(), Status: "open", AgreeingOrgs: []string{}}
-	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
-	if err != nil {
-		return nil, err
-	}
-	return cl, ctx.GetStub().SetEvent("ClaimOpened", raw)
-}
-
-// AttestClaim records the calling service's answer to a claim. The receipt must be the
-// caller's own (its signature verifies with the caller's certificate), for the claim's
-// input, from an approved version of the claim's model, and included in a batch the
-// caller anchored. The claim is accepted when k orgs gave the same output.
-func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, id, receipt string, sequence uint64, proof string) (*Claim, error) {
-	who, err := requireInference(ctx, "AttestClaim")
-	if err != nil {
-		return nil, err
-	}
-	cl, ck, err := c.loadClaim(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if cl.Status != "open" {
-		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "claim %s is %s", id, cl.Status)
-	}
-	svc := ServiceID{MSPID: who.MSPID, Subject: who.Subject}
-	r, err := c.provenReceipt(ctx, cl, svc, receipt, sequence, proof)
-	if err != nil {
-		return nil, err
-	}
-	voteKey, err := key(ctx, claimVoteType, id, who.MSPID)
-	if err != nil {
-		return nil, err
-	}
-	var prior ClaimAttestation
-	if found, err := ledgerutil.GetJSON(ctx, voteKey, &prior); err != nil || found {
-		if err == nil {
-			err = ledgerutil.Refuse(ledgerutil.AlreadyDone, "%s already attested claim %s (transaction %s)", who.MSPID, id, prior.TxID)
-		}
-		return nil, err
-	}
-	now, err := ledgerutil.TxTime(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vote := ClaimAttestation{ClaimID: id, Service: svc, OutputDigest: r.OutputDigest, Model: r.Model, Batch: sequence, At: now, TxID: ctx.GetStub().GetTxID()}
-	if _, err := ledgerutil.PutJSON(ctx, voteKey, vote); err != nil {
-		return nil, err
-	}
-	return c.tally(ctx, cl, ck, vote)
-}
-
-// provenReceipt decodes the receipt and checks it is the caller's, for the claim, and
-// included in the caller's anchored batch `sequence`.
-func (c *Contract) provenReceipt(ctx contractapi.TransactionContextInterface, cl *Claim, svc ServiceID, receipt string, sequence uint64, proof string) (*Receipt, error) {
-	var r Receipt
-	if err := ledgerutil.DecodeStrict([]byte(receipt), "receipt", &r); err != nil {
-		return nil, err
-	}
-	if err := r.validate(); err != nil {
-		return nil, err
-	}
-	if r.Service != svc {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "the receipt belongs to service %s/%s, not to the caller %s/%s", r.Service.MSPID, r.Service.Subject, svc.MSPID, svc.Subject)
-	}
-	cert, err := ctx.GetClientIdentity().GetX509Certificate()
-	if err != nil {
-		return nil, ledgerutil.Context(err, "reading the caller's certificate")
-	}
-	if err := r.verifySignature(cert); err != nil {
-		return nil, err
-	}
-	if r.InputDigest != cl.InputDigest {
-		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "the receipt is for input %s, the claim for %s", r.InputDigest, cl.InputDigest)
-	}
-	if name, _, err := registry.SplitRef(r.Model); err != nil || name != cl.ModelName {
-		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "the receipt's model %s is not a version of %s", r.Model, cl.ModelName)
-	}
-	leaf, err := r.leaf()
-	if err != nil {
-		return nil, ledgerutil.Context(err, "hashing the receipt")
-	}
-	inc, err := c.included(ctx, svc, sequence, leaf, proof)
-	if err != nil {
-		return nil, err
-	}
-	if !inc.Included {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "the receipt is not in batch %d of %s/%s (root %s)", sequence, svc.MSPID, svc.Subject, inc.Root)
-	}
-	return &r, nil
-}
-
-// tally accepts the claim once k orgs, the caller's new vote included, gave the same output.
-func (c *Contract) tally(ctx contractapi.TransactionContextInterface, cl *Claim, ck string, vote ClaimAttestation) (*Claim, error) {
-	agreeing := []string{vote.Service.MSPID}
-	votes, err := c.ClaimAttestations(ctx, cl.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range votes { // committed votes only: a transaction does not read its own writes
-		if v.Service.MSPID != vote.Service.MSPID && v.OutputDigest == vote.OutputDigest {
-			agreeing = append(agreeing, v.Service.MSPID)
-		}
-	}
-	slices.Sort(agreeing)
-	if len(agreeing) < cl.K {
-		return cl, nil
-	}
-	cl.Status, cl.AcceptedOutput, cl.AgreeingOrgs = "accepted", vote.OutputDigest, agreeing
-	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
-	if err != nil {
-		return nil, err
-	}
-	return cl, ctx.GetStub().SetEvent("ClaimAccepted", raw)
-}
-
-// ClaimAttestations lists every org's answer to a claim, by MSP ID.
-func (c *Contract) ClaimAttestations(ctx contractapi.TransactionContextInterface, id string) ([]*ClaimAttestation, error) {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(claimVoteType, []string{id})
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing attestations of claim "+id)
-	}
-	defer iter.Close()
-	out := []*ClaimAttestation{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing attestations of claim "+id)
-		}
-		var v ClaimAttestation
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &v); err != nil {
-			return nil, err
-		}
-		out = append(out, &v)
-	}
+	out.Included = hex.EncodeToString(root) == b.Root
 	return out, nil
 }
 
-// GetClaim returns a claim.
-func (c *Contract) GetClaim(ctx contractapi.TransactionContextInterface, id string) (*Claim, error) {
-	cl, _, err := c.loadClaim(ctx, id)
-	return cl, err
+// VerifyInclusion checks that a receipt is in the batch its service anchored: the
+// batch's model and receipt range, at the receipt's own position. The signature is
+// checked off-chain against the service's certificate (fabricml attest verify).
+func (c *Contract) VerifyInclusion(ctx contractapi.TransactionContextInterface, receipt string, sequence uint64, proof string) (*InclusionResult, error) {
+	r, err := decodeReceipt(receipt)
+	if err != nil {
+		return nil, err
+	}
+	return c.included(ctx, r, sequence, proof)
 }
 
-func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, id string) (*Claim, string, error) {
-	ck, err := key(ctx, claimKeyType, id)
-	if err != nil {
-		return nil, "", err
+func decodeReceipt(raw string) (*Receipt, error) {
+	if len(raw) > maxRequestBytes {
+		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "receipt is larger than %d bytes", maxRequestBytes)
 	}
-	var cl Claim
-	found, err := ledgerutil.GetJSON(ctx, ck, &cl)
-	if err != nil {
-		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "no claim %q", id)
-	}
-	return &cl, ck, nil
-}
-
-// ExecutePayout records the payout of an accepted claim, once; org admins only.
-func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, id, amount string) (*Payout, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
+	var r Receipt
+	if err := ledgerutil.DecodeStrict([]byte(raw), "receipt", &r); err != nil {
 		return nil, err
 	}
-	if err := who.RequireAdmin("ExecutePayout"); err != nil {
-		return nil, err
-	}
-	if err := ledgerutil.Check("amount", amount, ledgerutil.AmountPattern); err != nil {
-		return nil, err
-	}
-	cl, _, err := c.loadClaim(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if cl.Status != "accepted" {
-		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "claim %s is %s: %d of %d organizations have not yet attested the same decision", id, cl.Status, len(cl.AgreeingOrgs), cl.K)
-	}
-	pk, err := key(ctx, payoutKeyType, id)
-	if err != nil {
-		return nil, err
-	}
-	var prior Payout
-	if found, err := ledgerutil.GetJSON(ctx, pk, &prior); err != nil || found {
-		if err == nil {
-			err = ledgerutil.Refuse(ledgerutil.AlreadyDone, "claim %s was already paid out (transaction %s)", id, prior.TxID)
-		}
-		return nil, err
-	}
-	now, err := ledgerutil.TxTime(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p := &Payout{ClaimID: id, Amount: amount, OutputDigest: cl.AcceptedOutput, ExecutedBy: who.MSPID, At: now, TxID: ctx.GetStub().GetTxID()}
-	raw, err := ledgerutil.PutJSON(ctx, pk, p)
-	if err != nil {
-		return nil, err
-	}
-	return p, ctx.GetStub().SetEvent("PayoutExecuted", raw)
+	return &r, r.validate()
 }

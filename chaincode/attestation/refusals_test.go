@@ -20,6 +20,7 @@ var (
 	trainer   = fakeledger.Identity{MSPID: "Org1MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
 	inference = fakeledger.Identity{MSPID: "Org1MSP", Name: "inference", OU: "client", Attrs: map[string]string{"role": "inference"}}
 	user      = fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
+	outsider  = fakeledger.Identity{MSPID: "Org9MSP", Name: "admin", OU: "admin"}
 	hexOf     = func(c string) string { return strings.Repeat(c, 64) }
 )
 
@@ -33,7 +34,7 @@ func submit[R any](t *testing.T, stub *fakeledger.Stub, who fakeledger.Identity,
 }
 
 // served: three members, m@1 approved and m@2 only registered, batch 1 of the
-// inference service anchored, and claim c1 open for input "e..." on model m (k=2).
+// inference service anchored, and Org1's claim c1 open for input "e..." on model m (k=2, 10.00).
 func served(t *testing.T) *fakeledger.Stub {
 	t.Helper()
 	stub := fakeledger.NewStub()
@@ -51,7 +52,7 @@ func served(t *testing.T) *fakeledger.Stub {
 	}
 	c := New()
 	submit(t, stub, inference, func(ctx fakeledger.Ctx) (*Batch, error) { return c.AnchorBatch(ctx, batch(1, "m@1", 1, 2)) })
-	submit(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("e"), "m", 2) })
+	submit(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("e"), "m", 2, "10.00") })
 	return stub
 }
 
@@ -75,9 +76,10 @@ func TestAttestationRefusalsCarryTheirCode(t *testing.T) {
 	anchor := func(req string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { _, err := c.AnchorBatch(ctx, req); return err }
 	}
-	open := func(id, input string, k int) func(fakeledger.Ctx) error {
-		return func(ctx fakeledger.Ctx) error { _, err := c.OpenClaim(ctx, id, input, "m", k); return err }
+	openFor := func(id, input string, k int, amount string) func(fakeledger.Ctx) error {
+		return func(ctx fakeledger.Ctx) error { _, err := c.OpenClaim(ctx, id, input, "m", k, amount); return err }
 	}
+	open := func(id, input string, k int) func(fakeledger.Ctx) error { return openFor(id, input, k, "10.00") }
 	attest := func(id, receipt string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error {
 			_, err := c.AttestClaim(ctx, id, receipt, 1, `{"index":0,"size":2,"path":[]}`)
@@ -104,19 +106,30 @@ func TestAttestationRefusalsCarryTheirCode(t *testing.T) {
 		fakeledger.R("a malformed claim id", admins[0], open("c 2", hexOf("e"), 1), ledgerutil.Invalid),
 		fakeledger.R("a malformed input digest", admins[0], open("c2", "e", 1), ledgerutil.Invalid),
 		fakeledger.R("k above the members", admins[0], open("c2", hexOf("e"), 4), ledgerutil.Invalid),
-		fakeledger.R("an existing claim", admins[0], open("c1", hexOf("e"), 2), ledgerutil.Conflict),
-		fakeledger.R("an unknown claim", user, func(ctx fakeledger.Ctx) error { _, err := c.GetClaim(ctx, "c9"); return err }, ledgerutil.NotFound),
-		fakeledger.R("a client attests", user, attest("c1", receiptFor(same)), ledgerutil.Forbidden),
-		fakeledger.R("attesting an unknown claim", inference, attest("c9", receiptFor(same)), ledgerutil.NotFound),
-		fakeledger.R("a receipt that is not JSON", inference, attest("c1", "{"), ledgerutil.Invalid),
-		fakeledger.R("a receipt of another schema", inference, attest("c1", receiptFor(func(r *Receipt) { r.Schema = "v0" })), ledgerutil.Invalid),
-		fakeledger.R("a receipt with unsafe text", inference, attest("c1", receiptFor(func(r *Receipt) { r.Model = "m@1\n" })), ledgerutil.Invalid),
-		fakeledger.R("another service's receipt", inference, attest("c1", receiptFor(func(r *Receipt) { r.Service.Subject = "other" })), ledgerutil.Forbidden),
-		fakeledger.R("a receipt naming another certificate", inference, attest("c1", receiptFor(same)), ledgerutil.Forbidden),
-		fakeledger.R("a client pays out", user, payout("c1", "10.00"), ledgerutil.Forbidden),
-		fakeledger.R("a malformed amount", admins[0], payout("c1", "10.001"), ledgerutil.Invalid),
-		fakeledger.R("paying out an open claim", admins[0], payout("c1", "10.00"), ledgerutil.WrongPhase),
-		fakeledger.R("paying out an unknown claim", admins[0], payout("c9", "10.00"), ledgerutil.NotFound),
+		fakeledger.R("k of one: the opener's own service would settle it", admins[0], open("c2", hexOf("e"), 1), ledgerutil.Invalid),
+		fakeledger.R("k of zero", admins[0], open("c2", hexOf("e"), 0), ledgerutil.Invalid),
+		fakeledger.R("a malformed model name", admins[0], func(ctx fakeledger.Ctx) error {
+			_, err := c.OpenClaim(ctx, "c2", hexOf("e"), "M M", 2, "1")
+			return err
+		}, ledgerutil.Invalid),
+		fakeledger.R("a claim without a valid amount", admins[0], openFor("c2", hexOf("e"), 2, "-5"), ledgerutil.Invalid),
+		fakeledger.R("an outsider opens a claim", outsider, open("c2", hexOf("e"), 2), ledgerutil.Forbidden),
+		fakeledger.R("the same claim again", admins[0], open("c1", hexOf("e"), 2), ledgerutil.AlreadyDone),
+		fakeledger.R("other terms under an open claim's id", admins[0], openFor("c1", hexOf("e"), 2, "99.00"), ledgerutil.Conflict),
+		fakeledger.R("an unknown claim", user, func(ctx fakeledger.Ctx) error { _, err := c.GetClaim(ctx, "Org1MSP:c9"); return err }, ledgerutil.NotFound),
+		fakeledger.R("a claim named without its opener", user, func(ctx fakeledger.Ctx) error { _, err := c.GetClaim(ctx, "c1"); return err }, ledgerutil.Invalid),
+		fakeledger.R("a client attests", user, attest("Org1MSP:c1", receiptFor(same)), ledgerutil.Forbidden),
+		fakeledger.R("attesting an unknown claim", inference, attest("Org1MSP:c9", receiptFor(same)), ledgerutil.NotFound),
+		fakeledger.R("attesting another org's claim of the same id", inference, attest("Org2MSP:c1", receiptFor(same)), ledgerutil.NotFound),
+		fakeledger.R("a receipt that is not JSON", inference, attest("Org1MSP:c1", "{"), ledgerutil.Invalid),
+		fakeledger.R("a receipt of another schema", inference, attest("Org1MSP:c1", receiptFor(func(r *Receipt) { r.Schema = "v0" })), ledgerutil.Invalid),
+		fakeledger.R("a receipt with unsafe text", inference, attest("Org1MSP:c1", receiptFor(func(r *Receipt) { r.Model = "m@1\n" })), ledgerutil.Invalid),
+		fakeledger.R("another service's receipt", inference, attest("Org1MSP:c1", receiptFor(func(r *Receipt) { r.Service.Subject = "other" })), ledgerutil.Forbidden),
+		fakeledger.R("a receipt naming another certificate", inference, attest("Org1MSP:c1", receiptFor(same)), ledgerutil.Forbidden),
+		fakeledger.R("a client pays out", user, payout("Org1MSP:c1", "10.00"), ledgerutil.Forbidden),
+		fakeledger.R("a malformed amount", admins[0], payout("Org1MSP:c1", "10.001"), ledgerutil.Invalid),
+		fakeledger.R("paying out an open claim", admins[0], payout("Org1MSP:c1", "10.00"), ledgerutil.WrongPhase),
+		fakeledger.R("paying out an unknown claim", admins[0], payout("Org1MSP:c9", "10.00"), ledgerutil.NotFound),
 		fakeledger.R("verifying a receipt that is not JSON", user, func(ctx fakeledger.Ctx) error { _, err := c.VerifyInclusion(ctx, "{", 1, "{}"); return err }, ledgerutil.Invalid),
 	})
 }

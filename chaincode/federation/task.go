@@ -1,13 +1,7 @@
-// Package federation coordinates federated training rounds without a trusted server:
-// stake, commit, reveal, a quorum on the deterministic aggregate's digest, rewards
-// by score and slashing. Time is the transaction's timestamp, never a clock.
 package federation
 
 import (
 	"slices"
-	"time"
-
-	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 	"github.com/fabricml/fabricml/chaincode/token"
@@ -17,53 +11,95 @@ const (
 	StatusEnrolling = "enrolling"
 	StatusRunning   = "running"
 	StatusDone      = "done"
+	StatusCancelled = "cancelled" // by its creator before it started
+	StatusClosed    = "closed"    // enrollment ended without a start
 
-	PhaseCommit    = "COMMIT"
-	PhaseReveal    = "REVEAL"
-	PhaseAggregate = "AGGREGATE"
+	PhaseCommit    = "COMMIT"    // participants train and commit their update's digest
+	PhaseAggregate = "AGGREGATE" // updates are published off chain; each org posts its assessment
+	PhaseSettle    = "SETTLE"    // a quorum agreed or a deadline passed: Settle may be called
+
+	OutSlashed = "slashed" // flagged or withheld its update: lost its stake
+	OutDropped = "dropped" // missed two commit phases in a row: the rest of its stake refunded
 )
 
-// MaxScore bounds a participant's score in an aggregate post (the agents score up to 1000).
-const MaxScore = 1_000_000
+const (
+	// MaxScore bounds a score in an assessment (the agents score 0 to 1000).
+	MaxScore = 1000
+	// MaxSamples bounds a commitment's (advisory) sample count: 256 participants of
+	// 2^22 samples stay within the agents' fixed-point weight bound of 2^30.
+	MaxSamples = 1 << 22
 
-// TaskRequest is what an org admin submits to open a federated task.
+	maxParticipants      = 256
+	defaultMaxPerOrg     = 1
+	defaultSkewSeconds   = 30
+	defaultEnrollSeconds = 7 * 24 * 3600
+	maxPhaseSeconds      = 7 * 24 * 3600
+	missPenaltyDivisor   = 10 // a missed commit phase costs a tenth of the stake
+	missesToDrop         = 2  // in a row
+)
+
+// TaskRequest is what an org admin submits to open a federated task. Fields left 0
+// take their default: maxPerOrg 1, enrollSeconds 7 days, clockSkewSeconds 30.
 type TaskRequest struct {
 	ID               string `json:"id"`
 	InitialModel     string `json:"initialModel"`
 	Rounds           int    `json:"rounds"`
 	MinParticipants  int    `json:"minParticipants"`
+	MaxPerOrg        int    `json:"maxPerOrg"`
 	Stake            int64  `json:"stake"`
 	RewardPerRound   int64  `json:"rewardPerRound"`
+	EnrollSeconds    int64  `json:"enrollSeconds"`
 	CommitSeconds    int64  `json:"commitSeconds"`
 	RevealSeconds    int64  `json:"revealSeconds"`
 	AggregateSeconds int64  `json:"aggregateSeconds"`
+	ClockSkewSeconds int64  `json:"clockSkewSeconds"`
 	Rule             string `json:"rule"`
 }
 
-// Participant is one training identity of a member org.
+// Participant is one training identity of a member org and what it still has at stake.
 type Participant struct {
-	MSPID   string `json:"mspId"`
-	Subject string `json:"subject"`
-	Slashed bool   `json:"slashed"`
+	MSPID    string `json:"mspId"`
+	Subject  string `json:"subject"`
+	Stake    int64  `json:"stake"`
+	Slashed  bool   `json:"slashed"`
+	Out      string `json:"out"`      // "", OutSlashed or OutDropped
+	OutRound int    `json:"outRound"` // the round whose settlement took it out
+	Missed   int    `json:"missed"`   // commit phases missed in a row
 }
 
 // Key names a participant in maps and keys.
 func (p Participant) Key() string { return p.MSPID + "/" + p.Subject }
 
-// Task is a federated training task and where it stands.
+// activeIn: a participant takes part in every round up to the one whose settlement
+// took it out, so a round's set of participants never changes once it began.
+func (p Participant) activeIn(round int) bool { return p.Out == "" || p.OutRound >= round }
+
+// Task is a federated task's terms and participants. It is written only before the
+// task starts (and when it is cancelled or closed unstarted): the transactions of a
+// round read it without ever conflicting with one another.
 type Task struct {
 	TaskRequest
-	Creator       string        `json:"creator"`
-	Status        string        `json:"status"`
-	Round         int           `json:"round"`
-	Phase         string        `json:"phase"`
-	PhaseDeadline string        `json:"phaseDeadline"`
-	Participants  []Participant `json:"participants"`
-	Escrow        int64         `json:"escrow"`
+	Creator      string        `json:"creator"`
+	Status       string        `json:"status"`
+	CreatedAt    string        `json:"createdAt"`
+	StartedAt    string        `json:"startedAt"`
+	Participants []Participant `json:"participants"` // as they joined; the members' records say what became of them
 }
 
-// validate checks a task request; every refusal is INVALID. Stake and reward are
-// bounded so that the escrow (reward x rounds) cannot overflow into a negative amount.
+func (r *TaskRequest) withDefaults() {
+	if r.MaxPerOrg == 0 {
+		r.MaxPerOrg = defaultMaxPerOrg
+	}
+	if r.EnrollSeconds == 0 {
+		r.EnrollSeconds = defaultEnrollSeconds
+	}
+	if r.ClockSkewSeconds == 0 {
+		r.ClockSkewSeconds = defaultSkewSeconds
+	}
+}
+
+// validate checks a task request (after defaults); every refusal is INVALID. Stake and
+// reward are bounded by the token cap, and so is the escrow of every round's reward.
 func (r *TaskRequest) validate() error {
 	if err := ledgerutil.Check("task id", r.ID, ledgerutil.LedgerIDPattern); err != nil {
 		return err
@@ -73,16 +109,23 @@ func (r *TaskRequest) validate() error {
 		value, lo, hi int64
 	}{
 		{"rounds", int64(r.Rounds), 1, 1000},
-		{"minParticipants", int64(r.MinParticipants), 2, 256},
+		{"minParticipants", int64(r.MinParticipants), 2, maxParticipants},
+		{"maxPerOrg", int64(r.MaxPerOrg), 1, maxParticipants},
 		{"stake", r.Stake, 0, token.MaxAmount},
 		{"rewardPerRound", r.RewardPerRound, 0, token.MaxAmount},
-		{"commitSeconds", r.CommitSeconds, 1, 7 * 24 * 3600},
-		{"revealSeconds", r.RevealSeconds, 1, 7 * 24 * 3600},
-		{"aggregateSeconds", r.AggregateSeconds, 1, 7 * 24 * 3600},
+		{"enrollSeconds", r.EnrollSeconds, 60, 30 * 24 * 3600},
+		{"commitSeconds", r.CommitSeconds, 1, maxPhaseSeconds},
+		{"revealSeconds", r.RevealSeconds, 1, maxPhaseSeconds},
+		{"aggregateSeconds", r.AggregateSeconds, 1, maxPhaseSeconds},
+		{"clockSkewSeconds", r.ClockSkewSeconds, 1, 300},
 	} {
 		if b.value < b.lo || b.value > b.hi {
 			return ledgerutil.Refuse(ledgerutil.Invalid, "%s must be %d to %d, got %d", b.name, b.lo, b.hi, b.value)
 		}
+	}
+	// rounds <= 1000 < 2^10 and reward <= 2^50: the product fits an int64 before the check.
+	if escrow := r.RewardPerRound * int64(r.Rounds); escrow > token.MaxAmount {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "rewardPerRound x rounds = %d exceeds the token cap %d", escrow, token.MaxAmount)
 	}
 	return ledgerutil.Check("rule", r.Rule, ledgerutil.RulePattern)
 }
@@ -92,11 +135,11 @@ func (t *Task) participant(msp, subject string) (int, bool) {
 	return i, i >= 0
 }
 
-// orgs are the distinct organizations of the active (unslashed) participants.
-func (t *Task) orgs() []string {
+// orgs are the distinct organizations of these participants, sorted.
+func orgs(ps []Participant) []string {
 	out := []string{}
-	for _, p := range t.Participants {
-		if !p.Slashed && !slices.Contains(out, p.MSPID) {
+	for _, p := range ps {
+		if !slices.Contains(out, p.MSPID) {
 			out = append(out, p.MSPID)
 		}
 	}
@@ -104,40 +147,23 @@ func (t *Task) orgs() []string {
 	return out
 }
 
-func (t *Task) active() []Participant {
+// activeIn lists the participants of a round, in joining order.
+func activeIn(members []Participant, round int) []Participant {
 	out := []Participant{}
-	for _, p := range t.Participants {
-		if !p.Slashed {
+	for _, p := range members {
+		if p.activeIn(round) {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func (t *Task) phaseSeconds(phase string) int64 {
-	switch phase {
-	case PhaseCommit:
-		return t.CommitSeconds
-	case PhaseReveal:
-		return t.RevealSeconds
+func countOf(ps []Participant, msp string) int {
+	n := 0
+	for _, p := range ps {
+		if p.MSPID == msp {
+			n++
+		}
 	}
-	return t.AggregateSeconds
-}
-
-func (t *Task) enterPhase(phase string, now time.Time) {
-	t.Phase = phase
-	t.PhaseDeadline = now.Add(time.Duration(t.phaseSeconds(phase)) * time.Second).UTC().Format(time.RFC3339Nano)
-}
-
-func (t *Task) pastDeadline(now time.Time) bool {
-	deadline, err := time.Parse(time.RFC3339Nano, t.PhaseDeadline)
-	return err == nil && now.After(deadline)
-}
-
-func txNow(ctx contractapi.TransactionContextInterface) (time.Time, error) {
-	ts, err := ctx.GetStub().GetTxTimestamp()
-	if err != nil {
-		return time.Time{}, ledgerutil.Context(err, "reading the transaction time")
-	}
-	return ts.AsTime().UTC(), nil
+	return n
 }

@@ -1,11 +1,9 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -24,9 +22,11 @@ const (
 
 var getJSON = ledgerutil.GetJSON
 
-// Contract is the Registry contract.
+// Contract is the Registry contract; rounds reads finalized federated rounds (nil: no
+// round model can be registered).
 type Contract struct {
 	contractapi.Contract
+	rounds RoundSource
 }
 
 // New returns the contract under its public name.
@@ -52,7 +52,9 @@ func actor(ctx contractapi.TransactionContextInterface, who caller.Identity) (Ac
 func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
 
 // Register records a new model version. The caller needs role=trainer or must be an org
-// admin; its org comes from its certificate and must be among the training orgs.
+// admin; its org comes from its certificate and must be among the training orgs. Other
+// training orgs must confirm (ConfirmTraining) before the version can be approved; a
+// round model (fed-<task>@r<n>) must match its finalized round instead.
 func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request string) (*ModelVersion, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
@@ -66,7 +68,7 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTrainingOrgs(ctx, req, who.MSPID); err != nil {
+	if err := c.checkProvenance(ctx, req, who.MSPID); err != nil {
 		return nil, err
 	}
 	key, err := modelKey(ctx, req.Name, req.Version)
@@ -85,14 +87,27 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 	if err != nil {
 		return nil, err
 	}
-	m := &ModelVersion{RegistrationRequest: *req, RegisteredBy: by, Status: StatusRegistered, Approvals: []Actor{}}
-	if m.Parents == nil {
-		m.Parents = []string{}
+	m := &ModelVersion{RegistrationRequest: *req, RegisteredBy: by, Status: StatusRegistered}
+	if req.Round == "" {
+		m.PendingConfirmations = slices.DeleteFunc(slices.Clone(req.TrainingOrgs), func(org string) bool { return org == who.MSPID })
 	}
-	if m.Datasets == nil {
-		m.Datasets = []DatasetFingerprint{}
-	}
+	m.normalize()
 	return m, c.save(ctx, key, m, "ModelRegistered")
+}
+
+// checkProvenance: the training orgs are members including the caller's, and a round
+// model matches its round.
+func (c *Contract) checkProvenance(ctx contractapi.TransactionContextInterface, req *RegistrationRequest, callerMSP string) error {
+	if err := checkTrainingOrgs(ctx, req, callerMSP); err != nil {
+		return err
+	}
+	if req.Round == "" && !strings.HasPrefix(req.Name, roundModelPrefix) {
+		return nil
+	}
+	if err := c.checkRoundModel(ctx, req, callerMSP); err != nil {
+		return err
+	}
+	return sameTaskLine(ctx, req)
 }
 
 func decodeRegistration(request string) (*RegistrationRequest, error) {
@@ -156,38 +171,6 @@ func sameRegistration(a, b *RegistrationRequest) bool {
 	return canonical(*a) == canonical(*b)
 }
 
-// PutConfidential stores confidential provenance (transient field "confidential") in the
-// registering org's own collection. Endorsed by that org alone, so the plaintext never
-// reaches another org's peer; it must hash to the digest recorded at registration.
-func (c *Contract) PutConfidential(ctx contractapi.TransactionContextInterface, ref string) error {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return err
-	}
-	m, key, err := c.load(ctx, ref)
-	if err != nil {
-		return err
-	}
-	if who.MSPID != m.RegisteredBy.MSPID || (who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin) {
-		return ledgerutil.Refuse(ledgerutil.Forbidden, "only a trainer or admin of %s, which registered %s, may store its confidential provenance",
-			m.RegisteredBy.MSPID, ref)
-	}
-	if m.ConfidentialDigest == "" {
-		return ledgerutil.Refuse(ledgerutil.Conflict, "%s was registered without a confidentialDigest", ref)
-	}
-	transient, err := ctx.GetStub().GetTransient()
-	if err != nil {
-		return ledgerutil.Context(err, "reading transient data")
-	}
-	secret := transient[confidentialField]
-	sum := sha256.Sum256(secret)
-	if len(secret) == 0 || hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
-		return ledgerutil.Refuse(ledgerutil.Invalid, "transient field %q must hold the data whose SHA-256 was registered for %s",
-			confidentialField, ref)
-	}
-	return ctx.GetStub().PutPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key, secret)
-}
-
 // Approve records the caller org's approval; org admins only, once per org per version:
 // approving again returns the version unchanged, with no second event.
 func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
@@ -205,6 +188,10 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 	if m.Status == StatusRevoked || m.Status == StatusDeprecated {
 		return nil, ledgerutil.Refuse(ledgerutil.Conflict, "%s is %s and cannot be approved", ref, m.Status)
 	}
+	if len(m.PendingConfirmations) > 0 {
+		return nil, ledgerutil.Refuse(ledgerutil.WrongPhase, "%s names %v as training orgs, which have not confirmed (ConfirmTraining); it cannot be approved before",
+			ref, m.PendingConfirmations)
+	}
 	if slices.ContainsFunc(m.Approvals, func(a Actor) bool { return a.MSPID == who.MSPID }) {
 		return m, nil
 	}
@@ -220,66 +207,17 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 		return nil, err
 	}
 	m.Approvals = append(m.Approvals, a)
-	if m.Status == StatusRegistered && len(m.Approvals) >= need {
+	current := 0 // approvals of orgs that left the consortium no longer count
+	for _, approval := range m.Approvals {
+		if slices.Contains(members, approval.MSPID) {
+			current++
+		}
+	}
+	if m.Status == StatusRegistered && current >= need {
 		m.Status = StatusApproved
 		m.ApprovedAt = a.At
 	}
 	return m, c.save(ctx, key, m, "ModelApproved")
-}
-
-// Revoke withdraws a version for good; any member org's admin may, with a reason.
-func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
-	return c.changeStatus(ctx, ref, reason, StatusRevoked, "ModelRevoked")
-}
-
-// Deprecate retires a version; only an admin of an org that trained it may.
-func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
-	return c.changeStatus(ctx, ref, reason, StatusDeprecated, "ModelDeprecated")
-}
-
-func (c *Contract) changeStatus(ctx contractapi.TransactionContextInterface, ref, reason, status, event string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin(event[len("Model"):]); err != nil {
-		return nil, err
-	}
-	if n := utf8.RuneCountInString(reason); n == 0 || n > maxReasonLen {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "a reason of 1 to %d characters is required", maxReasonLen)
-	}
-	m, key, err := c.load(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if m.Status == StatusRevoked {
-		// Revoked is final: revoking again already took effect; deprecating it cannot.
-		code := ledgerutil.Conflict
-		if status == StatusRevoked {
-			code = ledgerutil.AlreadyDone
-		}
-		return nil, ledgerutil.Refuse(code, "%s is already revoked (transaction %s)", ref, m.Revocation.TxID)
-	}
-	if status == StatusDeprecated {
-		if !slices.Contains(m.TrainingOrgs, who.MSPID) {
-			return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "only an admin of a training org (%v) may deprecate %s", m.TrainingOrgs, ref)
-		}
-		if m.Status == StatusDeprecated {
-			return nil, ledgerutil.Refuse(ledgerutil.AlreadyDone, "%s is already deprecated", ref)
-		}
-	}
-	a, err := actor(ctx, who)
-	if err != nil {
-		return nil, err
-	}
-	change := &StatusChange{Actor: a, Reason: reason}
-	if status == StatusRevoked {
-		m.Revocation = change
-	} else {
-		m.Deprecation = change
-	}
-	m.Status = status
-	return m, c.save(ctx, key, m, event)
 }
 
 // VoteDeploymentPolicy is an org admin's vote for the approval rule of a model name;
@@ -386,6 +324,7 @@ func (c *Contract) load(ctx contractapi.TransactionContextInterface, ref string)
 	if !found {
 		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "model %s is not registered", ref)
 	}
+	m.normalize()
 	return &m, key, nil
 }
 

@@ -63,6 +63,9 @@ type RegistrationRequest struct {
 	// ConfidentialDigest is the SHA-256 of confidential provenance that the registering
 	// org then stores with PutConfidential in its own private collection ("" if none).
 	ConfidentialDigest string `json:"confidentialDigest" metadata:",optional"`
+	// AggregateDigest is the digest of the federated round's agreed aggregate; a round
+	// model (Round set) must declare the one the Federation contract finalized.
+	AggregateDigest string `json:"aggregateDigest" metadata:",optional"`
 }
 
 // Actor is who did something, and when, in which transaction.
@@ -88,6 +91,39 @@ type ModelVersion struct {
 	ApprovedAt   string        `json:"approvedAt"`
 	Revocation   *StatusChange `json:"revocation,omitempty" metadata:",optional"`
 	Deprecation  *StatusChange `json:"deprecation,omitempty" metadata:",optional"`
+	// PendingConfirmations are the training orgs, other than the registering one, that
+	// have not yet confirmed they trained this version; it cannot be approved before.
+	PendingConfirmations []string `json:"pendingConfirmations"`
+	// Confirmations are those training orgs' confirmations.
+	Confirmations []Actor `json:"confirmations"`
+	// RevocationVotes are the member orgs' votes to revoke; a majority revokes.
+	RevocationVotes []StatusChange `json:"revocationVotes"`
+}
+
+// normalize gives a record read from the ledger empty lists where older records have none.
+func (m *ModelVersion) normalize() {
+	for _, list := range []*[]string{&m.Parents, &m.PendingConfirmations} {
+		if *list == nil {
+			*list = []string{}
+		}
+	}
+	if m.Datasets == nil {
+		m.Datasets = []DatasetFingerprint{}
+	}
+	if m.Approvals == nil {
+		m.Approvals = []Actor{}
+	}
+	if m.Confirmations == nil {
+		m.Confirmations = []Actor{}
+	}
+	if m.RevocationVotes == nil {
+		m.RevocationVotes = []StatusChange{}
+	}
+}
+
+// confirmedTrainer: the registering org and every training org that confirmed.
+func (m *ModelVersion) confirmedTrainer(msp string) bool {
+	return slices.Contains(m.TrainingOrgs, msp) && !slices.Contains(m.PendingConfirmations, msp)
 }
 
 // Ref is "name@version".
@@ -185,11 +221,23 @@ func (r *RegistrationRequest) validateLineage() error {
 			return ledgerutil.Refuse(ledgerutil.Invalid, "a version cannot be its own parent")
 		}
 	}
-	if len(r.Round) > 128 {
-		return ledgerutil.Refuse(ledgerutil.Invalid, "round reference is longer than 128 characters")
+	if r.Round != "" {
+		if _, _, err := splitRoundRef(r.Round); err != nil {
+			return err
+		}
+		if err := ledgerutil.CheckDigest("aggregateDigest", r.AggregateDigest); err != nil {
+			return ledgerutil.Context(err, "a round model declares its round's aggregate")
+		}
+	} else if r.AggregateDigest != "" {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "aggregateDigest belongs to round models only; this registration names no round")
 	}
 	if len(r.TrainingOrgs) == 0 || len(r.TrainingOrgs) > 32 {
 		return ledgerutil.Refuse(ledgerutil.Invalid, "trainingOrgs must list 1 to 32 MSP IDs")
+	}
+	for i, org := range r.TrainingOrgs {
+		if slices.Contains(r.TrainingOrgs[:i], org) {
+			return ledgerutil.Refuse(ledgerutil.Invalid, "trainingOrgs lists %s twice", org)
+		}
 	}
 	return nil
 }

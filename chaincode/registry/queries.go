@@ -1,8 +1,6 @@
 package registry
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -20,6 +18,8 @@ type Deployability struct {
 	Rule           string `json:"rule"`
 	WeightsDigest  string `json:"weightsDigest"`
 	ManifestDigest string `json:"manifestDigest"`
+	// SuspendedBy are the orgs that suspended their own use of the version.
+	SuspendedBy []string `json:"suspendedBy"`
 }
 
 // Page is one page of a listing; pass Bookmark back to get the next page.
@@ -71,9 +71,14 @@ func (c *Contract) Deployable(ctx contractapi.TransactionContextInterface, ref s
 	if err != nil {
 		return nil, err
 	}
+	suspended, err := suspendedOrgs(ctx, m.Name, m.Version)
+	if err != nil {
+		return nil, err
+	}
 	return &Deployability{
 		Ref: ref, Status: m.Status, Approvals: len(m.Approvals), Required: need, Rule: p.Rule,
 		Deployable: m.Status == StatusApproved, WeightsDigest: m.Weights.Digest, ManifestDigest: m.ManifestDigest,
+		SuspendedBy: suspended,
 	}, nil
 }
 
@@ -177,29 +182,4 @@ func (c *Contract) Lineage(ctx contractapi.TransactionContextInterface, ref stri
 		}
 	}
 	return out, nil
-}
-
-// GetConfidential returns the confidential provenance of a version from the caller's
-// org collection; only peers of the registering org hold it, and it must match the
-// public digest.
-func (c *Contract) GetConfidential(ctx contractapi.TransactionContextInterface, ref string) (string, error) {
-	m, key, err := c.load(ctx, ref)
-	if err != nil {
-		return "", err
-	}
-	if m.ConfidentialDigest == "" {
-		return "", ledgerutil.Refuse(ledgerutil.NotFound, "%s has no confidential provenance", ref)
-	}
-	raw, err := ctx.GetStub().GetPrivateData(ImplicitCollection(m.RegisteredBy.MSPID), key)
-	if err != nil {
-		return "", ledgerutil.Context(err, "reading the confidential provenance of "+ref)
-	}
-	if raw == nil {
-		return "", ledgerutil.Refuse(ledgerutil.NotFound, "the confidential provenance of %s is held only by %s's peers", ref, m.RegisteredBy.MSPID)
-	}
-	sum := sha256.Sum256(raw)
-	if hex.EncodeToString(sum[:]) != m.ConfidentialDigest {
-		return "", ledgerutil.Refuse(ledgerutil.Internal, "the confidential provenance of %s does not match its public digest", ref)
-	}
-	return string(raw), nil
 }

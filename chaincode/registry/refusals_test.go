@@ -16,8 +16,10 @@ func registryWithHistory(t *testing.T) *fakeledger.Stub {
 	register(t, stub, "r@1")
 	register(t, stub, "d@1")
 	c := New()
-	if _, err := fakeledger.Submit(stub, admins[2], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Revoke(ctx, "r@1", "bias") }); err != nil {
-		t.Fatal(err)
+	for _, a := range admins[1:] { // a majority of the three members votes to revoke
+		if _, err := fakeledger.Submit(stub, a, func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Revoke(ctx, "r@1", "bias") }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.Deprecate(ctx, "d@1", "old") }); err != nil {
 		t.Fatal(err)
@@ -52,7 +54,20 @@ func TestRegistryRefusalsCarryTheirCode(t *testing.T) {
 	getConfidential := func(ref string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { _, err := c.GetConfidential(ctx, ref); return err }
 	}
-	outsider := fakeledger.Identity{MSPID: "Org9MSP", Name: "admin", OU: "admin"}
+	confirm := func(ref string) func(fakeledger.Ctx) error {
+		return call(func(ctx fakeledger.Ctx) (*ModelVersion, error) { return c.ConfirmTraining(ctx, ref) })
+	}
+	register := func(name, version string, mutate func(*RegistrationRequest)) func(fakeledger.Ctx) error {
+		if mutate == nil {
+			mutate = func(*RegistrationRequest) {}
+		}
+		return call(func(ctx fakeledger.Ctx) (*ModelVersion, error) {
+			return c.Register(ctx, request(name, version, mutate))
+		})
+	}
+	suspend := func(ref string) func(fakeledger.Ctx) error {
+		return func(ctx fakeledger.Ctx) error { _, err := c.Suspend(ctx, ref, "drift"); return err }
+	}
 	fakeledger.CheckRefusals(t, stub, []fakeledger.Refusal{
 		fakeledger.R("a client approves", trainer1, approve("m@1"), ledgerutil.Forbidden),
 		fakeledger.R("an outsider approves", outsider, approve("m@1"), ledgerutil.Forbidden),
@@ -78,7 +93,22 @@ func TestRegistryRefusalsCarryTheirCode(t *testing.T) {
 		fakeledger.R("confidential data for a version without a digest", trainer1, putConfidential("r@1"), ledgerutil.Conflict),
 		fakeledger.R("confidential data not matching its digest", trainer1, putConfidential("m@1"), ledgerutil.Invalid),
 		fakeledger.R("confidential data of a version without any", user1, getConfidential("r@1"), ledgerutil.NotFound),
-		fakeledger.R("confidential data not stored on this peer", user1, getConfidential("m@1"), ledgerutil.NotFound),
+		fakeledger.R("confidential data not stored on this peer", auditor1, getConfidential("m@1"), ledgerutil.NotFound),
+		fakeledger.R("an outsider revokes", outsider, revoke("m@1", "no"), ledgerutil.Forbidden),
+		fakeledger.R("a client confirms training", user1, confirm("m@1"), ledgerutil.Forbidden),
+		fakeledger.R("an org not named confirms training", trainer2, confirm("m@1"), ledgerutil.Forbidden),
+		fakeledger.R("a name reserved for round models", trainer1, register("fed-x", "r1", nil), ledgerutil.Forbidden),
+		fakeledger.R("a round reference on another name", trainer1, register("m", "9", func(r *RegistrationRequest) { r.Round, r.AggregateDigest = "x/1", digestA }), ledgerutil.Invalid),
+		fakeledger.R("a malformed round reference", trainer1, register("fed-x", "r1", func(r *RegistrationRequest) { r.Round, r.AggregateDigest = "x/round-1", digestA }), ledgerutil.Invalid),
+		fakeledger.R("a round model without its aggregate", trainer1, register("fed-x", "r1", func(r *RegistrationRequest) { r.Round = "x/1" }), ledgerutil.Invalid),
+		fakeledger.R("an aggregate without a round", trainer1, register("m", "9", func(r *RegistrationRequest) { r.AggregateDigest = digestA }), ledgerutil.Invalid),
+		fakeledger.R("a round model in a build without rounds", trainer1, register("fed-x", "r1", func(r *RegistrationRequest) { r.Round, r.AggregateDigest = "x/1", digestA }), ledgerutil.Internal),
+		fakeledger.R("a training org listed twice", trainer1, register("m", "9", func(r *RegistrationRequest) { r.TrainingOrgs = []string{"Org1MSP", "Org1MSP"} }), ledgerutil.Invalid),
+		fakeledger.R("a client suspends", user1, suspend("m@1"), ledgerutil.Forbidden),
+		fakeledger.R("an outsider suspends", outsider, suspend("m@1"), ledgerutil.Forbidden),
+		fakeledger.R("suspending an unknown version", admins[1], suspend("m@9"), ledgerutil.NotFound),
+		fakeledger.R("suspending without a reason", admins[1], func(ctx fakeledger.Ctx) error { _, err := c.Suspend(ctx, "m@1", ""); return err }, ledgerutil.Invalid),
+		fakeledger.R("resuming what was not suspended", admins[1], func(ctx fakeledger.Ctx) error { _, err := c.Resume(ctx, "m@1"); return err }, ledgerutil.AlreadyDone),
 		fakeledger.R("the lineage of an unknown version", user1, func(ctx fakeledger.Ctx) error { _, err := c.Lineage(ctx, "x@1"); return err }, ledgerutil.NotFound),
 		fakeledger.R("the history of an unknown version", user1, func(ctx fakeledger.Ctx) error { _, err := c.History(ctx, "x@1"); return err }, ledgerutil.NotFound),
 	})

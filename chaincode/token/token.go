@@ -15,11 +15,18 @@ import (
 const (
 	balanceKeyType = "balance"
 	mintKeyType    = "mint"
+	supplyKeyType  = "supply"
 )
 
-// MaxAmount bounds every balance, stake and reward, so sums of a few of them never
-// overflow an int64.
+// MaxAmount bounds the minted supply, and so every balance, stake, escrow and reward
+// (each is a part of the supply): sums of them never overflow an int64, and crediting
+// an account never fails for exceeding the cap.
 const MaxAmount = int64(1) << 50
+
+// Supply is how many tokens were ever minted; balances, stakes and escrows add up to it.
+type Supply struct {
+	Amount int64 `json:"amount"`
+}
 
 // Balance is an organization's token account.
 type Balance struct {
@@ -66,7 +73,8 @@ func BalanceOf(ctx contractapi.TransactionContextInterface, msp string) (int64, 
 	return b.Amount, nil
 }
 
-// Move adds delta (which may be negative) to an account, refusing to go below zero.
+// Move adds delta (which may be negative) to an account, refusing to go below zero. It
+// mints nothing: callers move tokens between accounts and escrows and keep their sum.
 func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) error {
 	if delta < -MaxAmount || delta > MaxAmount {
 		return ledgerutil.Refuse(ledgerutil.Invalid, "a token movement of %d is outside ±%d", delta, MaxAmount)
@@ -89,6 +97,60 @@ func Move(ctx contractapi.TransactionContextInterface, msp string, delta int64) 
 	return err
 }
 
+// Add is a+b for two token amounts, refusing (INTERNAL: the state breaks the supply
+// bound) a negative amount or a sum beyond MaxAmount.
+func Add(a, b int64) (int64, error) {
+	if a < 0 || b < 0 || a > MaxAmount || b > MaxAmount || a+b > MaxAmount {
+		return 0, ledgerutil.Refuse(ledgerutil.Internal, "token amounts %d + %d leave 0 to %d", a, b, MaxAmount)
+	}
+	return a + b, nil
+}
+
+// MintedSupply returns how many tokens were minted (zero before the first mint).
+func MintedSupply(ctx contractapi.TransactionContextInterface) (int64, error) {
+	k, err := ledgerutil.Key(ctx, supplyKeyType)
+	if err != nil {
+		return 0, err
+	}
+	var s Supply
+	if _, err := ledgerutil.GetJSON(ctx, k, &s); err != nil {
+		return 0, err
+	}
+	return s.Amount, nil
+}
+
+// Mint creates amount tokens for msp; the supply never exceeds MaxAmount (EXHAUSTED).
+// The contract's VoteMint calls it once a majority voted; tests seed balances with it.
+func Mint(ctx contractapi.TransactionContextInterface, msp string, amount int64) error {
+	if amount < 1 || amount > MaxAmount {
+		return ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
+	}
+	supply, err := MintedSupply(ctx)
+	if err != nil {
+		return err
+	}
+	if supply > MaxAmount-amount {
+		return ledgerutil.Refuse(ledgerutil.Exhausted, "minting %d would take the supply of %d beyond %d", amount, supply, MaxAmount)
+	}
+	k, err := ledgerutil.Key(ctx, supplyKeyType)
+	if err != nil {
+		return err
+	}
+	if _, err := ledgerutil.PutJSON(ctx, k, Supply{Amount: supply + amount}); err != nil {
+		return err
+	}
+	return Move(ctx, msp, amount)
+}
+
+// GetSupply returns how many tokens were ever minted.
+func (c *Contract) GetSupply(ctx contractapi.TransactionContextInterface) (*Supply, error) {
+	amount, err := MintedSupply(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Supply{Amount: amount}, nil
+}
+
 // GetBalance returns an organization's balance.
 func (c *Contract) GetBalance(ctx contractapi.TransactionContextInterface, msp string) (*Balance, error) {
 	amount, err := BalanceOf(ctx, msp)
@@ -98,31 +160,41 @@ func (c *Contract) GetBalance(ctx contractapi.TransactionContextInterface, msp s
 	return &Balance{MSPID: msp, Amount: amount}, nil
 }
 
-// VoteMint is an org admin's vote to mint `amount` tokens for `recipient` under proposal
-// `id`; the tokens are minted when a majority of members voted for the same terms.
-func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (*MintProposal, error) {
+// mintVoter checks a vote's arguments and that the caller is an admin of a member org;
+// it returns the caller and the members.
+func mintVoter(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (caller.Identity, []string, error) {
 	who, err := caller.Of(ctx)
 	if err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if err := who.RequireAdmin("VoteMint"); err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if err := ledgerutil.Check("proposal id", id, ledgerutil.LedgerIDPattern); err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if amount < 1 || amount > MaxAmount {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Invalid, "amount must be 1 to %d, got %d", MaxAmount, amount)
 	}
 	members, err := consortium.MemberMSPIDs(ctx)
 	if err != nil {
-		return nil, err
+		return who, nil, err
 	}
 	if !slices.Contains(members, who.MSPID) {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "voter %s must be a consortium member", who.MSPID)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Forbidden, "voter %s must be a consortium member", who.MSPID)
 	}
 	if !slices.Contains(members, recipient) {
-		return nil, ledgerutil.Refuse(ledgerutil.Invalid, "recipient %s must be a consortium member (members: %v)", recipient, members)
+		return who, nil, ledgerutil.Refuse(ledgerutil.Invalid, "recipient %s must be a consortium member (members: %v)", recipient, members)
+	}
+	return who, members, nil
+}
+
+// VoteMint is an org admin's vote to mint `amount` tokens for `recipient` under proposal
+// `id`; the tokens are minted when a majority of members voted for the same terms.
+func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (*MintProposal, error) {
+	who, members, err := mintVoter(ctx, id, recipient, amount)
+	if err != nil {
+		return nil, err
 	}
 	k, err := ledgerutil.Key(ctx, mintKeyType, id)
 	if err != nil {
@@ -146,7 +218,7 @@ func (c *Contract) VoteMint(ctx contractapi.TransactionContextInterface, id, rec
 	p.Voters = append(p.Voters, who.MSPID)
 	slices.Sort(p.Voters)
 	if len(p.Voters) >= len(members)/2+1 {
-		if err := Move(ctx, recipient, amount); err != nil {
+		if err := Mint(ctx, recipient, amount); err != nil {
 			return nil, err
 		}
 		p.Minted, p.MintedTx = true, ctx.GetStub().GetTxID()

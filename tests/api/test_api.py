@@ -55,7 +55,8 @@ def test_an_auditor_reads_and_verifies_but_cannot_write(api: ApiClient) -> None:
     assert register_model(api("org1"), name).status_code == 201
     auditor = api("org1", "auditor")
     assert auditor.get(f"/api/v1/models/{name}/1.0").status_code == 200
-    assert auditor.post(f"/api/v1/models/{name}/1.0/verify").json()["ok"] is True
+    verified = auditor.post(f"/api/v1/models/{name}/1.0/verify")
+    assert verified.json()["ok"] is True, verified.text
     for method, path, body in (
         ("POST", f"/api/v1/models/{name}/1.0/approve", None),
         ("POST", f"/api/v1/models/{name}/1.0/revoke", {"reason": "no"}),

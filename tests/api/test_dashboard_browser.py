@@ -3,6 +3,7 @@ browser), logged in with org-issued client certificates."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -13,7 +14,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from fabricml.contracts import FederationClient
+from fabricml.demo.admins import OrgAdmins
+from fabricml.federation.round_models import model_name
 from fabricml.network.network import Network
+from tests.federation.settling import settle_once_seen
 
 from .conftest import ApiClient, base_url, identity_files, register_model, unique
 
@@ -76,6 +81,22 @@ def screenshot(page: Page, path: Path) -> None:
     assert colours is None or len(colours) > 8, f"{path} is blank"
 
 
+def _finalize_round_one(network: Network, task_id: str) -> str:
+    """Round 1 of a task of org1's and org2's trainers to an agreed aggregate (as their
+    agents would: commit, post, settle); its digest."""
+    aggregate = hashlib.sha256(f"{task_id} aggregate 1".encode()).hexdigest()
+    scores = {f"{network.topology.org(o).msp_id}/trainer": 500 for o in ("org1", "org2")}
+    with OrgAdmins.open(network) as c:
+        for org in ("org1", "org2"):
+            update = hashlib.sha256(f"{task_id} {org} 1".encode()).hexdigest()
+            c.client(org, "trainer", FederationClient).commit(task_id, 1, update, 50, f"https://x/{update}")
+        for org in ("org1", "org2"):
+            c.client(org, "admin", FederationClient).post_aggregate(task_id, 1, aggregate, scores, [])
+        settled = settle_once_seen(c.client("org2", "admin", FederationClient), task_id, 1)
+        assert settled.status == "FINALIZED", settled
+    return aggregate
+
+
 def test_an_admin_logs_in_and_opens_every_dashboard_page(
     network: Network, api: ApiClient, login: Login, tmp_path: Path
 ) -> None:
@@ -104,12 +125,16 @@ def test_an_admin_logs_in_and_opens_every_dashboard_page(
     for org in ("org1", "org2"):
         assert api(org).post(f"/api/v1/federation/tasks/{task_id}/join").status_code == 200
     assert api("org1").post(f"/api/v1/federation/tasks/{task_id}/start").status_code == 200
-    # The round's global model, registered with its evaluation metrics, feeds the chart.
+    aggregate = _finalize_round_one(network, task_id)
+    # The round's global model, registered with its evaluation metrics by the first agreeing
+    # org, feeds the chart.
     global_model = register_model(
         api("org1"),
-        model,
-        version="1",
+        model_name(task_id),
+        version="r1",
         round=f"{task_id}/1",
+        aggregateDigest=aggregate,
+        trainingOrgs=["Org2MSP"],
         metrics={"accuracy": 0.91, "loss": 0.27},
         parents=[f"{model}@0"],
     )
@@ -124,9 +149,9 @@ def test_an_admin_logs_in_and_opens_every_dashboard_page(
 
     page.click("text=Models")
     page.wait_for_url("**/models")
-    assert page.locator("#models").get_by_text(f"{model}@1").count() == 1
+    assert page.locator("#models").get_by_text(f"{model_name(task_id)}@r1").count() == 1
     screenshot(page, tmp_path / "models.png")
-    page.click(f"text={model}@1")
+    page.click(f"text={model_name(task_id)}@r1")
     assert page.locator("#model-status").inner_text() == "registered"
     page.wait_for_load_state("load")
     assert page.locator("#lineage").evaluate("img => img.naturalWidth") > 100
@@ -176,8 +201,10 @@ def test_an_admin_of_another_org_approves_a_model_in_the_browser(
 def test_a_revoked_version_offers_no_approve_button(network: Network, api: ApiClient, login: Login) -> None:
     model = unique("revoked")
     assert register_model(api("org1"), model).status_code == 201
-    revoked = api("org1").post(f"/api/v1/models/{model}/1.0/revoke", json={"reason": "leaked test data"})
-    assert revoked.status_code == 200, revoked.text
+    for org in ("org1", "org2"):  # one vote each: a majority of the three members revokes
+        revoked = api(org).post(f"/api/v1/models/{model}/1.0/revoke", json={"reason": "leaked test data"})
+        assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["status"] == "revoked", revoked.text
     page = login("org2", "admin")
     page.goto(f"{base_url(network, 'org2')}/models/{model}/1.0")
     assert page.locator("#approve").count() == 0

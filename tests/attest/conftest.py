@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import torch
 
+from fabricml.attest.receipts import payload_digest
 from fabricml.attest.service_tls import client_context, identity_files
+from fabricml.gateway import sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.mlp import MLP, save
 from fabricml.network.network import Network
@@ -160,3 +162,32 @@ def proof_of(service: Service, sequence: int, timeout: float = 30) -> dict[str, 
             return dict(body)
         time.sleep(0.2)
     raise AssertionError(f"receipt {sequence} was not anchored within {timeout}s")
+
+
+def contract(
+    network: Network, org: str, identity: str, channel: sync.Channel, name: str = "Attestation"
+) -> sync.Contract:
+    """A contract of the chaincode for one of org's identities, over channel."""
+    profile = ConnectionProfile.load(network.layout.profile(network.topology.org(org)))
+    ident, signer, hash_ = profile.identity(identity)
+    return (
+        sync.connect(channel, ident, signer, hash_)
+        .get_network(network.topology.channel)
+        .get_contract(network.topology.chaincode_name, name)
+    )
+
+
+def open_claim(
+    network: Network, model_name: str, k: int, amount: str = "1250.00", org: str = "org1"
+) -> tuple[str, list[list[float]]]:
+    """An org admin opens a claim on one input row; returns "<MSP ID>:<id>" and the input."""
+    inputs = rows(1, 0.33)
+    profile = ConnectionProfile.load(network.layout.profile(network.topology.org(org)))
+    with profile.peer().sync_channel() as channel:
+        claim = json.loads(
+            contract(network, org, "admin", channel).submit_transaction(
+                "OpenClaim", f"claim-{uuid.uuid4().hex[:8]}", payload_digest({"inputs": inputs}), model_name,
+                str(k), amount,
+            )
+        )  # fmt: skip
+    return str(claim["id"]), inputs

@@ -202,19 +202,20 @@ def test_a_revoked_version_stops_being_served_and_its_receipts_cannot_be_anchore
     ref = register_model(network, tmp_path, "to-revoke", "1.0", 4, ("org1", "org2"))
     service = start_service(ref, "org1", "--anchor-ms", "60000", "--anchor-every", "100000")
     assert http("POST", f"{service.url}/v1/predict", {"inputs": rows(1)})[0] == 200
-    fabricml(
-        "model",
-        "revoke",
-        ref,
-        "--reason",
-        "bias found",
-        "--org",
-        "org3",
-        "--topology",
-        str(network.topology.source),
-        "--state-dir",
-        str(network.layout.root),
-    )
+    for org in ("org3", "org2"):  # a majority of the members votes to revoke
+        fabricml(
+            "model",
+            "revoke",
+            ref,
+            "--reason",
+            "bias found",
+            "--org",
+            org,
+            "--topology",
+            str(network.topology.source),
+            "--state-dir",
+            str(network.layout.root),
+        )
     import time
 
     deadline = time.monotonic() + 30

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import uuid
 from pathlib import Path
 
-from fabricml.gateway import sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
-from tests.attest.conftest import ServiceFactory, http, proof_of, register_model, rows
+from tests.attest.conftest import ServiceFactory, contract, http, open_claim, proof_of, register_model, rows
 from tests.conftest import fabricml
 
 
@@ -21,32 +19,12 @@ def _cli(network: Network, *args: str, check: bool = True) -> tuple[int, str, st
     return result.returncode, result.stdout, " ".join(result.stderr.split())
 
 
-def _open_claim(network: Network, tmp_path: Path, model_name: str, k: int) -> tuple[str, list[list[float]]]:
-    claim_id = f"claim-{uuid.uuid4().hex[:8]}"
-    inputs = rows(1, 0.33)
-    path = tmp_path / f"{claim_id}.json"
-    path.write_text(json.dumps({"inputs": inputs}))
-    _cli(
-        network,
-        "attest",
-        "claim",
-        "open",
-        claim_id,
-        "--inputs",
-        str(path),
-        "--model",
-        model_name,
-        "-k",
-        str(k),
-    )
-    return claim_id, inputs
-
-
 def test_a_claim_is_paid_only_when_k_orgs_services_attest_the_same_decision(
     network: Network, approved_model: str, start_service: ServiceFactory, tmp_path: Path
 ) -> None:
     model_name = approved_model.split("@")[0]
-    claim_id, inputs = _open_claim(network, tmp_path, model_name, 2)
+    claim_id, inputs = open_claim(network, model_name, 2)
+    assert claim_id.startswith("Org1MSP:")
     s1 = start_service(approved_model, "org1")
     code, _, err = _cli(network, "attest", "claim", "payout", claim_id, "--amount", "1250.00", check=False)
     assert code == 1 and "open" in err
@@ -69,13 +47,13 @@ def test_disagreeing_services_leave_the_claim_open_and_unpaid(
     model_name = approved_model.split("@")[0]
     # A second approved version with other weights stands in for a manipulated oracle.
     other = register_model(network, tmp_path, model_name, "1.1", 99, ("org1", "org2"))
-    claim_id, inputs = _open_claim(network, tmp_path, model_name, 2)
+    claim_id, inputs = open_claim(network, model_name, 2, "10.00")
     honest, odd = start_service(approved_model, "org1"), start_service(other, "org3")
     first = http("POST", f"{honest.url}/v1/claims/{claim_id}", {"inputs": inputs})[1]
     second = http("POST", f"{odd.url}/v1/claims/{claim_id}", {"inputs": inputs})[1]
     assert first["receipt"]["outputDigest"] != second["receipt"]["outputDigest"]
     assert second["claim"]["status"] == "open"
-    code, _, err = _cli(network, "attest", "claim", "payout", claim_id, "--amount", "10", check=False)
+    code, _, err = _cli(network, "attest", "claim", "payout", claim_id, "--amount", "10.00", check=False)
     assert code == 1 and "have not yet attested the same decision" in err
     # A claim input that differs from the service's answer is refused outright.
     wrong = http("POST", f"{honest.url}/v1/claims/{claim_id}", {"inputs": rows(1, 0.9)})
@@ -84,14 +62,9 @@ def test_disagreeing_services_leave_the_claim_open_and_unpaid(
 
 def _service_state(network: Network) -> dict[str, int]:
     profile = ConnectionProfile.load(network.layout.profile(network.topology.org("org2")))
-    ident, signer, hash_ = profile.identity("auditor")
     with profile.peer().sync_channel() as channel:
-        contract = (
-            sync.connect(channel, ident, signer, hash_)
-            .get_network(network.topology.channel)
-            .get_contract(network.topology.chaincode_name, "Attestation")
-        )
-        return dict(json.loads(contract.evaluate_transaction("GetService", "Org2MSP", "inference")))
+        auditor = contract(network, "org2", "auditor", channel)
+        return dict(json.loads(auditor.evaluate_transaction("GetService", "Org2MSP", "inference")))
 
 
 def test_receipts_pending_at_kill_9_are_anchored_exactly_once_after_restart(

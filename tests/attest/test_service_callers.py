@@ -38,7 +38,7 @@ def test_only_the_orgs_admin_makes_its_service_attest_a_claim_and_members_read_p
     (tmp_path / "claim.json").write_text(json.dumps({"inputs": inputs}))
     opened = fabricml("attest", "claim", "open", f"callers-{uuid.uuid4().hex[:8]}", "--inputs",
                       str(tmp_path / "claim.json"), "--model", approved_model.split("@")[0], "-k", "2",
-                      "--org", "org1", "--json", *_where(network)).stdout  # fmt: skip
+                      "--amount", "10.00", "--org", "org1", "--json", *_where(network)).stdout  # fmt: skip
     claim_id = str(json.loads(opened)["id"])
     service = start_service(approved_model, "org1")
     claim = f"{service.url}/v1/claims/{claim_id}"

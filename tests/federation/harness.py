@@ -44,7 +44,7 @@ def prepare(c: OrgAdmins, run: TaskRun) -> None:
     if run.members:
         run.opt.participants = [f"{org}/{identity}" for org, identity in run.members]
     run.members = trainer_identities(c, run.opt.participants, run.opt.participants_per_org)
-    files, run.test = open_task(c, run.opt, len(run.members), log=lambda _: None)
+    files, run.test = open_task(c, run.opt, run.members, log=lambda _: None)
     for i, ((org, identity), path) in enumerate(zip(run.members, files, strict=True)):
         options = AgentOptions(
             task=run.opt.task,

@@ -21,10 +21,11 @@ from fabricml.contracts import FederationClient
 from fabricml.demo.admins import OrgAdmins, trainer_identities
 from fabricml.demo.agents import AgentLaunch
 from fabricml.demo.task import DemoOptions, open_task
-from fabricml.federation.round_models import model_name
+from fabricml.federation.round_models import model_name, round_ref
 from fabricml.network.network import Network
 from tests.api.conftest import base_url, identity_files, tls_context
 from tests.conftest import FABRICML, fabricml
+from tests.federation.conservation import assert_tokens_conserved
 
 PARTICIPANTS = ["org1/trainer", "org1/trainer2", "org2/trainer", "org3/trainer"]
 
@@ -56,7 +57,7 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
     text = json.dumps(lineage)
     for r in (1, 2, 3):
         assert f"{task}/{r}" in text, f"round {r} missing from the lineage"
-    assert f"{model_name(task)}@r0" in text
+    assert round_ref(task, 0) in text
     record = json.loads(fabricml("model", "show", final, *_net_args(network), "--json").stdout)
     datasets = record.get("datasets") or record.get("record", {}).get("datasets")
     assert datasets is not None and len(datasets) == 4, record
@@ -97,6 +98,8 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
         if (task in cmd or " serve " in cmd) and str(network.layout.root) in cmd
     ]
     assert not left, f"agent or service processes left behind: {left}"
+    with OrgAdmins.open(network) as c:
+        assert_tokens_conserved(c)
 
 
 def _command_lines() -> list[str]:
@@ -114,7 +117,7 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
     opt = DemoOptions(rounds=2, epochs=2, task=f"crash-{uuid.uuid4().hex[:6]}", serve=False)
     with OrgAdmins.open(network) as c:
         members = trainer_identities(c, opt.participants, opt.participants_per_org)
-        files, _ = open_task(c, opt, len(members), log=lambda _: None)
+        files, _ = open_task(c, opt, members, log=lambda _: None)
         logs = [tmp_path / f"agent-{i}.log" for i in range(len(members))]
         fed = c.client("org1", "auditor", FederationClient)
 
@@ -132,7 +135,7 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
                 assert time.monotonic() < deadline, "participants did not join"
                 time.sleep(0.5)
             c.client("org1", "admin", FederationClient).start(opt.task)
-            # Kill org2's agent as soon as it committed round 1: it has not revealed yet.
+            # Kill org2's agent as soon as it committed round 1 (it may have published too).
             while "round 1: committed" not in logs[1].read_text():
                 assert time.monotonic() < deadline and procs[1].poll() is None, logs[1].read_text()
                 time.sleep(0.1)
@@ -149,10 +152,14 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
                     p.wait()
         rounds = [fed.get_round(opt.task, r) for r in (1, 2)]
     assert [r.status for r in rounds] == ["FINALIZED", "FINALIZED"], rounds
-    assert not any(r.slashed for r in rounds), "the restarted agent must reveal what it committed"
+    assert not any(r.slashed for r in rounds), "the restarted agent must publish what it committed"
     after = logs[1].read_text()[len(before) :]
     assert "round 1: training" not in after, "the restarted agent must not train round 1 again"
-    assert "round 1: revealed" in after
+    # It served the bytes it committed, before the kill (when its commitment was the last
+    # one, the commitments closed at once) or after the restart: no one reported it missing.
+    assert "round 1: published" in logs[1].read_text() and not any(r.missing for r in rounds)
+    with OrgAdmins.open(network) as c:
+        assert_tokens_conserved(c)
 
 
 def _children(pid: int) -> list[int]:

@@ -55,7 +55,8 @@ def test_lineage_picture_audit_report_and_cyclonedx_export(
     _model(network, "register", str(model_dir), "--name", name, "--version", "2.0", "--parent", f"{name}@1.0")
     _, out, _ = _model(network, "approve", f"{name}@1.0", "--org", "org2", "--json")
     approval_tx = json.loads(out)["approvals"][0]["txId"]
-    _model(network, "revoke", f"{name}@1.0", "--reason", "drift beyond tolerance", "--org", "org3")
+    for org in ("org3", "org1"):  # one vote each: a majority of the three members revokes
+        _model(network, "revoke", f"{name}@1.0", "--reason", "drift beyond tolerance", "--org", org)
 
     png = tmp_path / "lineage.png"
     _, out, _ = _model(network, "lineage", f"{name}@2.0", "--png", str(png))
@@ -169,3 +170,31 @@ def test_a_refused_name_is_reported_with_the_whole_pattern(network: Network, mod
     )
     assert code == 1
     assert "'Bad Name'" in err and "[a-z0-9][a-z0-9._-]{0,63}" in err, err
+
+
+def test_confirmation_suspension_and_confidential_grants_through_the_cli(
+    network: Network, model_dir: Path, tmp_path: Path
+) -> None:
+    name = unique("govcli")
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"vendor": "the data broker we pay"}')
+    record = _register(
+        network, model_dir, tmp_path, name, "--training-org", "Org2MSP", "--confidential", str(secret)
+    )
+    ref = f"{name}@1.0"
+    assert record["pendingConfirmations"] == ["Org2MSP"], record
+    code, _, _ = _model(network, "approve", ref, "--org", "org1", check=False)
+    assert code == 1  # refused until every named training org confirmed
+    _, out, _ = _model(network, "confirm-training", ref, "--org", "org2", "--json")
+    assert not json.loads(out).get("pendingConfirmations"), out
+    _, out, _ = _model(network, "suspend", ref, "--reason", "our audit is pending", "--org", "org2", "--json")
+    assert json.loads(out)["mspId"] == "Org2MSP", out
+    _, out, _ = _model(network, "resume", ref, "--org", "org2", "--json")
+    assert json.loads(out)["mspId"] == "Org2MSP", out
+    code, _, _ = _model(network, "grant-confidential", ref, "--to", "Org3MSP", "--org", "org2", check=False)
+    assert code == 1  # only the owner org grants its confidential provenance
+    _, out, _ = _model(network, "grant-confidential", ref, "--to", "Org3MSP", "--org", "org1", "--json")
+    grant = json.loads(out)
+    assert grant["grantee"] == "Org3MSP" and not grant.get("withdrawn"), grant
+    _, out, _ = _model(network, "withdraw-grant", ref, "--to", "Org3MSP", "--org", "org1", "--json")
+    assert json.loads(out)["withdrawn"]["mspId"] == "Org1MSP", out

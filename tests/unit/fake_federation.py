@@ -1,20 +1,33 @@
-"""The Federation contract's rules, in memory, for unit tests of the agent's step logic:
-phases, commitments, reveals, aggregate posts and a majority of orgs finalizing a round.
-Refusals carry the chaincode's codes, as the real contract's do."""
+"""The Federation contract's protocol v2 rules, in memory, for unit tests of the agent's
+step logic: commitments that close when everyone committed, posts checked as the
+contract checks them, a quorum of at least two orgs posting the same assessment, and
+settlements in order. Time is two switches a test turns: `commit_deadline_passed` and
+`reveal_deadline_passed`. Refusals carry the chaincode's codes, as the real contract's do."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 
-from fabricml.contracts.federation import AggregatePost, Commitment, Participant, RoundResult, Task
+from fabricml.contracts.federation import (
+    AggregatePost,
+    Commitment,
+    Participant,
+    RoundResult,
+    RoundState,
+    Task,
+    TaskState,
+)
 from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.fixedpoint import Update
+from fabricml.federation.reveals import UnfetchableUpdate
 from fabricml.gateway import EndorseError, ErrorDetail, RefusalCode
+
+PAST, FUTURE = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
 
 
 def refused(code: RefusalCode, message: str) -> EndorseError:
@@ -29,7 +42,7 @@ def tx(*parts: object) -> str:
 
 @dataclass
 class FakeFederation:
-    """One task; `caller` is the participant key the next call is made as."""
+    """One running task; `caller` is the participant key the next call is made as."""
 
     task: Task
     caller: str = ""
@@ -37,6 +50,11 @@ class FakeFederation:
     posts: dict[int, list[AggregatePost]] = field(default_factory=dict)
     results: dict[int, RoundResult] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    digests: set[str] = field(default_factory=set)
+    commit_deadline_passed: bool = False
+    reveal_deadline_passed: bool = False
+
+    # ---- reading ----------------------------------------------------------------------
 
     def _me(self) -> Participant:
         found = self.task.participant(self.caller)
@@ -44,12 +62,57 @@ class FakeFederation:
             raise refused(RefusalCode.FORBIDDEN, f"{self.caller} is not a participant")
         return found
 
-    def _phase(self, phase: str, round_: int) -> None:
-        if self.task.status != "running" or self.task.phase != phase or self.task.round != round_:
-            raise refused(RefusalCode.WRONG_PHASE, f"task is in round {self.task.round} {self.task.phase}")
+    def settled(self) -> int:
+        return max(self.results, default=0)
+
+    def active(self, round_: int) -> list[Participant]:
+        return [p for p in self.task.participants if p.active_in(round_)]
+
+    def closed(self, round_: int) -> bool:
+        done = {c.participant.key for c in self.committed.get(round_, [])}
+        return self.commit_deadline_passed or {p.key for p in self.active(round_)} <= done
+
+    def _quorum(self, round_: int) -> AggregatePost | None:
+        orgs = {p.msp_id for p in self.active(round_)}
+        need = max(2, len(orgs) // 2 + 1)
+        posts = self.posts.get(round_, [])
+        same = [[q for q in posts if _same(p, q)] for p in posts]
+        return next((group[0] for group in same if len(group) >= need), None)
 
     def get_task(self, task_id: str) -> Task:
-        return self.task
+        state = TaskState(task_id=self.task.id, escrow=0, reward_left=0, carry=0, forfeit=0,
+                          settled_round=self.settled(), done=self.task.status == "done")  # fmt: skip
+        next_round = self.settled() + (self.task.status == "running")
+        return replace(self.task, round=next_round, state=state)
+
+    def get_round_state(self, task_id: str, round_: int) -> RoundState:
+        if round_ > self.settled() + 1:
+            raise refused(RefusalCode.WRONG_PHASE, f"round {round_ - 1} is not settled")
+        agreed = self._quorum(round_)
+        closed = self.closed(round_)
+        settleable = round_ not in self.results and self._decide(round_) is not None
+        phase = "SETTLED" if round_ in self.results else "SETTLE" if settleable else "AGGREGATE"
+        return RoundState(
+            task_id=self.task.id, round=round_, phase=phase if closed else "COMMIT",
+            participants=tuple(p.key for p in self.active(round_)),
+            committed=tuple(sorted(c.participant.key for c in self.committed.get(round_, []))),
+            commits_closed=closed, posted=tuple(p.msp_id for p in self.posts.get(round_, [])),
+            agreed_digest=agreed.digest if agreed else "",
+            reveal_deadline=PAST if self.reveal_deadline_passed else FUTURE, settleable=settleable,
+        )  # fmt: skip
+
+    def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]:
+        return tuple(self.committed.get(round_, []))
+
+    def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]:
+        return tuple(self.posts.get(round_, []))
+
+    def get_round(self, task_id: str, round_: int) -> RoundResult:
+        if round_ not in self.results:
+            raise refused(RefusalCode.NOT_FOUND, f"round {round_} is not settled")
+        return self.results[round_]
+
+    # ---- transactions -----------------------------------------------------------------
 
     def join(self, task_id: str) -> Task:
         self.calls.append(f"join {self.caller}")
@@ -58,106 +121,105 @@ class FakeFederation:
         self.task = replace(self.task, participants=(*self.task.participants, joined))
         return self.task
 
-    def commit(self, task_id: str, round_: int, digest: str, samples: int) -> Commitment:
-        self._phase("COMMIT", round_)
+    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment:
         me = self._me()
         mine = [c for c in self.committed.get(round_, []) if c.participant.key == me.key]
-        if mine and (mine[0].digest, mine[0].samples) == (digest, samples):
+        if mine and (mine[0].digest, mine[0].samples, mine[0].uri) == (digest, samples, uri):
             return mine[0]  # the same commitment again: the existing record, nothing changes
         if mine:
-            raise refused(
-                RefusalCode.CONFLICT,
-                f"{me.key} already committed {mine[0].digest}; a commitment cannot change",
-            )
+            raise refused(RefusalCode.CONFLICT, f"{me.key} already committed; a commitment cannot change")
+        if round_ > 1 and (not self.closed(round_ - 1) or self.settled() < round_ - 2):
+            raise refused(RefusalCode.WRONG_PHASE, f"round {round_ - 1}'s commitments are open")
+        if self.closed(round_) or self.posts.get(round_) or round_ in self.results:
+            raise refused(RefusalCode.WRONG_PHASE, f"the commit phase of round {round_} ended")
+        if digest in self.digests:
+            raise refused(RefusalCode.CONFLICT, f"update {digest} was already committed: a replay")
+        self.digests.add(digest)
         self.calls.append(f"commit {me.key} {round_}")
-        made = Commitment(
-            participant=me, digest=digest, samples=samples, revealed=False, uri="", tx_id=tx(digest)
-        )
+        made = Commitment(participant=me, digest=digest, samples=samples, uri=uri, tx_id=tx(digest))
         self.committed.setdefault(round_, []).append(made)
         return made
 
-    def reveal(self, task_id: str, round_: int, digest: str, uri: str) -> Commitment:
-        self._phase("REVEAL", round_)
-        me = self._me()
-        rows = self.committed.get(round_, [])
-        i = next((i for i, c in enumerate(rows) if c.participant.key == me.key), None)
-        if i is None or rows[i].digest != digest:
-            raise refused(RefusalCode.CONFLICT, f"{me.key} did not commit {digest}")
-        if rows[i].revealed and rows[i].uri == uri:
-            return rows[i]  # the same reveal again
-        self.calls.append(f"reveal {me.key} {round_}")
-        rows[i] = replace(rows[i], revealed=True, uri=uri)
-        return rows[i]
-
-    def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]:
-        return tuple(self.committed.get(round_, []))
-
     def post_aggregate(
-        self, task_id: str, round_: int, digest: str, scores: Mapping[str, int], flagged: list[str]
+        self,
+        task_id: str,
+        round_: int,
+        digest: str,
+        scores: Mapping[str, int],
+        flagged: Sequence[str],
+        missing: Sequence[str] = (),
     ) -> AggregatePost:
-        self._phase("AGGREGATE", round_)
         me = self._me()
+        post = AggregatePost(
+            msp_id=me.msp_id,
+            digest=digest,
+            scores=dict(scores),
+            flagged=tuple(sorted(flagged)),
+            missing=tuple(sorted(missing)),
+            tx_id=tx(digest, me.msp_id),
+        )
         same = [p for p in self.posts.get(round_, []) if p.msp_id == me.msp_id]
-        if same and (same[0].digest, dict(same[0].scores), same[0].flagged) == (
-            digest,
-            dict(scores),
-            tuple(flagged),
-        ):
+        if same and _same(same[0], post):
             return same[0]
         if same:
-            raise refused(RefusalCode.CONFLICT, f"{me.msp_id} already posted an aggregate for round {round_}")
+            raise refused(RefusalCode.CONFLICT, f"{me.msp_id} already posted an assessment of round {round_}")
+        committed = sorted(c.participant.key for c in self.committed.get(round_, []))
+        if not self.closed(round_) or len(committed) < self.task.min_participants or round_ in self.results:
+            raise refused(RefusalCode.WRONG_PHASE, f"round {round_} takes no assessment now")
+        if missing and not self.reveal_deadline_passed:
+            raise refused(RefusalCode.WRONG_PHASE, "missing only once the reveal window ran its full length")
+        if sorted(scores) != [k for k in committed if k not in missing]:
+            raise refused(
+                RefusalCode.INVALID, f"scores must name exactly the usable updates, got {sorted(scores)}"
+            )
         self.calls.append(f"post {me.msp_id} {round_}")
-        post = AggregatePost(
-            msp_id=me.msp_id, digest=digest, scores=dict(scores), flagged=tuple(flagged), tx_id=tx(digest)
-        )
         self.posts.setdefault(round_, []).append(post)
         return post
 
-    def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]:
-        return tuple(self.posts.get(round_, []))
+    def _decide(self, round_: int) -> tuple[str, AggregatePost | None] | None:
+        if not self.closed(round_):
+            return None
+        if len(self.committed.get(round_, [])) < self.task.min_participants:
+            return "CLOSED", None
+        agreed = self._quorum(round_)
+        if agreed is not None:
+            usable = len(self.committed[round_]) - len(agreed.missing)
+            return ("FINALIZED" if usable >= self.task.min_participants else "CLOSED"), agreed
+        return None
 
-    def get_round(self, task_id: str, round_: int) -> RoundResult:
-        if round_ not in self.results:
-            raise refused(RefusalCode.NOT_FOUND, f"round {round_} has not ended")
+    def settle(self, task_id: str, round_: int) -> RoundResult:
+        if round_ in self.results:
+            return self.results[round_]
+        decided = self._decide(round_) if round_ == self.settled() + 1 else None
+        if decided is None:
+            raise refused(RefusalCode.WRONG_PHASE, f"round {round_} cannot be settled yet")
+        self.calls.append(f"settle {round_}")
+        status, agreed = decided
+        out = set(agreed.flagged) | set(agreed.missing) if agreed else set()
+        paid = [k for k in (agreed.scores if agreed else {}) if k not in out]
+        self.results[round_] = RoundResult(
+            task_id=self.task.id, round=round_, status=status, reason="" if agreed else "too few",
+            aggregate_digest=agreed.digest if agreed else "",
+            agreeing=tuple(sorted({p.msp_id for p in self.posts[round_] if agreed and _same(p, agreed)})),
+            rewards={k: self.task.reward_per_round // len(paid) for k in paid}, slashed=tuple(sorted(out)),
+            missing=agreed.missing if agreed else (), task_done=round_ == self.task.rounds,
+            tx_id=tx("round", round_),
+        )  # fmt: skip
+        people = tuple(replace(p, slashed=True, out="slashed", out_round=round_) if p.key in out else p
+                       for p in self.task.participants)  # fmt: skip
+        self.task = replace(
+            self.task, participants=people, status="done" if round_ == self.task.rounds else "running"
+        )
         return self.results[round_]
 
-    def advance(self, task_id: str) -> Task:
-        t = self.task
-        rows = self.committed.get(t.round, [])
-        if t.phase == "COMMIT" and len(rows) >= len(t.active):
-            self.task = replace(t, phase="REVEAL")
-        elif t.phase == "REVEAL" and all(c.revealed for c in rows):
-            self.task = replace(t, phase="AGGREGATE")
-        elif t.phase == "AGGREGATE" and self._quorum() is not None:
-            self._finalize()
-        else:
-            raise refused(RefusalCode.WRONG_PHASE, f"round {t.round} {t.phase} cannot end yet")
-        self.calls.append(f"advance to {self.task.status if self.task.status == 'done' else self.task.phase}")
-        return self.task
 
-    def _quorum(self) -> str | None:
-        posts = self.posts.get(self.task.round, [])
-        orgs = {p.msp_id for p in self.task.active}
-        digests = [p.digest for p in posts]
-        return next((d for d in digests if digests.count(d) >= len(orgs) // 2 + 1), None)
-
-    def _finalize(self) -> None:
-        t, digest = self.task, self._quorum()
-        assert digest is not None
-        posts = self.posts[t.round]
-        flagged = set(posts[0].flagged)
-        agreeing = tuple(sorted({p.msp_id for p in posts if p.digest == digest}))
-        rewards = {c.participant.key: t.reward_per_round // len(posts[0].scores or {"x": 1})
-                   for c in self.committed[t.round] if c.participant.key not in flagged}  # fmt: skip
-        self.results[t.round] = RoundResult(
-            task_id=t.id, round=t.round, status="FINALIZED", reason="", aggregate_digest=digest,
-            agreeing=agreeing, rewards=rewards, slashed=tuple(sorted(flagged)), tx_id=tx("round", t.round),
-        )  # fmt: skip
-        slashed = tuple(replace(p, slashed=p.slashed or p.key in flagged) for p in t.participants)
-        if t.round == t.rounds:
-            self.task = replace(t, status="done", participants=slashed)
-        else:
-            self.task = replace(t, round=t.round + 1, phase="COMMIT", participants=slashed)
+def _same(a: AggregatePost, b: AggregatePost) -> bool:
+    return (a.digest, dict(a.scores), a.flagged, a.missing) == (
+        b.digest,
+        dict(b.scores),
+        b.flagged,
+        b.missing,
+    )
 
 
 @dataclass
@@ -166,18 +228,22 @@ class FakeStore:
 
     initial: Path
     blobs: dict[str, bytes] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+
+    def publish(self, path: Path) -> str:
+        return self.put(path.read_bytes())
 
     def put(self, raw: bytes) -> str:
         digest = hashlib.sha256(raw).hexdigest()
         self.blobs[digest] = raw
+        self.published.append(digest)
         return digest
 
-    def fetch(self, digest: str) -> bytes:
-        from fabricml.federation.reveals import UnfetchableUpdate
-
+    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
         if digest not in self.blobs:
             raise UnfetchableUpdate(f"update {digest} is in no store")
-        return self.blobs[digest]
+        dest.write_bytes(self.blobs[digest])
+        return dest
 
     def initial_model(self, ref: str, dest: Path) -> Path:
         return self.initial

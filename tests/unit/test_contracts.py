@@ -72,16 +72,16 @@ def test_a_submit_encodes_its_arguments_as_the_chaincode_expects() -> None:
         "digest": "d" * 64,
         "scores": {"Org1MSP/a": 1000},
         "flagged": None,
+        "missing": ["Org3MSP/c"],
         "txId": "x",
     }
     stub = answers({"Federation:PostAggregate": posted})
     with sync_network(stub) as network:
         fed = FederationClient(network.get_contract("fabricml", "Federation"))
-        post = fed.post_aggregate("t1", 3, "d" * 64, {"Org1MSP/a": 1000}, ["Org2MSP/b"])
-    assert stub.calls == [
-        ("Endorse", "Federation:PostAggregate", ["t1", "3", "d" * 64, '{"Org1MSP/a": 1000}', '["Org2MSP/b"]'])
-    ]
-    assert post.scores == {"Org1MSP/a": 1000} and post.flagged == ()
+        post = fed.post_aggregate("t1", 3, "d" * 64, {"Org1MSP/a": 1000}, ["Org2MSP/b"], ["Org3MSP/c"])
+    args = ["t1", "3", "d" * 64, '{"Org1MSP/a": 1000}', '["Org2MSP/b"]', '["Org3MSP/c"]']
+    assert stub.calls == [("Endorse", "Federation:PostAggregate", args)]
+    assert post.scores == {"Org1MSP/a": 1000} and post.flagged == () and post.missing == ("Org3MSP/c",)
 
 
 def test_a_request_record_is_sent_as_the_chaincodes_json() -> None:
@@ -90,7 +90,8 @@ def test_a_request_record_is_sent_as_the_chaincodes_json() -> None:
     with sync_network(stub) as network:
         FederationClient(network.get_contract("fabricml", "Federation")).create_task(request)
     [(_, _, [body])] = stub.calls
-    assert json.loads(body) == {k: TASK[k] for k in list(TASK)[:10]}
+    defaults = {"maxPerOrg": 0, "enrollSeconds": 0, "clockSkewSeconds": 0}  # 0: the contract's default
+    assert json.loads(body) == {k: TASK[k] for k in list(TASK)[:10]} | defaults
 
 
 def test_fields_a_newer_chaincode_adds_survive_a_round_trip() -> None:
@@ -119,8 +120,8 @@ def test_an_answer_of_the_wrong_shape_is_refused_naming_the_field(
 
 
 def test_a_missing_field_is_refused() -> None:
-    with pytest.raises(RecordError, match="no field 'escrow'"):
-        Task.from_json({k: v for k, v in TASK.items() if k != "escrow"})
+    with pytest.raises(RecordError, match="no field 'creator'"):
+        Task.from_json({k: v for k, v in TASK.items() if k != "creator"})
 
 
 def test_the_same_method_runs_on_the_asyncio_client() -> None:
@@ -147,3 +148,35 @@ def test_the_asyncio_runner_takes_exactly_one_method_call() -> None:
     contract = AsyncContract(TokenClient, async_network(answers({})).get_contract("fabricml", "Token"))
     with pytest.raises(TypeError, match="one method call"):
         asyncio.run(contract.call(lambda t: "not a call"))
+
+
+def test_protocol_v2_calls_send_what_the_chaincode_takes() -> None:
+    state = {"taskId": "t1", "round": 2, "phase": "AGGREGATE", "participants": ["Org1MSP/a"],
+             "committed": ["Org1MSP/a"], "commitsClosed": True, "posted": [], "quorumSize": 2,
+             "agreedDigest": "", "commitDeadline": "2025-01-01T00:00:00Z", "commitClose": "",
+             "revealDeadline": "", "aggregateDeadline": "", "settleable": False}  # fmt: skip
+    result = {"taskId": "t1", "round": 1, "status": "CLOSED", "reason": "no quorum", "aggregateDigest": "",
+              "agreeing": [], "disagreeing": [], "rewards": {}, "slashed": [], "missing": ["Org1MSP/a"],
+              "penalized": {"Org2MSP/b": 10}, "dropped": [], "pool": 40, "carried": 40, "forfeits": {},
+              "commitClose": "", "settledAt": "", "taskDone": False, "txId": "x"}  # fmt: skip
+    commitment = {"taskId": "t1", "round": 2, "participant": {"mspId": "Org1MSP", "subject": "a",
+                  "stake": 0, "slashed": False, "out": "", "outRound": 0, "missed": 0},
+                  "digest": "d" * 64, "samples": 5, "uri": "https://o/v1/blobs/x", "committedAt": "",
+                  "txId": "y"}  # fmt: skip
+    stub = answers({"Federation:GetRoundState": state, "Federation:Settle": result,
+                    "Federation:Commit": commitment, "Token:GetSupply": {"amount": 3000}})  # fmt: skip
+    with sync_network(stub) as network:
+        fed = FederationClient(network.get_contract("fabricml", "Federation"))
+        read = fed.get_round_state("t1", 2)
+        settled = fed.settle("t1", 1)
+        made = fed.commit("t1", 2, "d" * 64, 5, "https://o/v1/blobs/x")
+        supply = TokenClient(network.get_contract("fabricml", "Token")).get_supply()
+    assert stub.calls == [
+        ("Evaluate", "Federation:GetRoundState", ["t1", "2"]),
+        ("Endorse", "Federation:Settle", ["t1", "1"]),
+        ("Endorse", "Federation:Commit", ["t1", "2", "d" * 64, "5", "https://o/v1/blobs/x"]),
+        ("Evaluate", "Token:GetSupply", []),
+    ]
+    assert read.commits_closed and read.phase == "AGGREGATE" and read.participants == ("Org1MSP/a",)
+    assert settled.missing == ("Org1MSP/a",) and settled.penalized == {"Org2MSP/b": 10}
+    assert made.participant.active_in(2) and made.uri.endswith("/x") and supply.amount == 3000

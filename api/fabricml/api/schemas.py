@@ -139,6 +139,23 @@ class ModelRecord(Record):
     approvals: list[Actor] | None = None
     trainingOrgs: list[str] | None = None
     parents: list[str] | None = None
+    pendingConfirmations: list[str] | None = Field(default=None, description="Training orgs yet to confirm")
+    confirmations: list[Actor] | None = None
+    revocationVotes: list[Actor] | None = Field(default=None, description="A majority of members revokes")
+    aggregateDigest: str = ""
+
+
+class Suspension(Record):
+    ref: str
+    mspId: str
+    reason: str
+
+
+class ConfidentialGrant(Record):
+    ref: str
+    grantee: str
+    by: Actor
+    withdrawn: Actor | None = None
 
 
 class Deployability(Record):
@@ -176,6 +193,14 @@ class RevokeModel(Request):
     reason: Reason
 
 
+class SuspendModel(Request):
+    reason: Reason
+
+
+class GrantConfidential(Request):
+    grantee: MspId
+
+
 class ModelMetadata(Request):
     """The JSON part of a model upload."""
 
@@ -188,6 +213,9 @@ class ModelMetadata(Request):
         default={}, max_length=64
     )
     round: Annotated[str, StringConstraints(max_length=128)] = ""
+    aggregateDigest: Digest | Literal[""] = Field(
+        default="", description="A round model's (fed-<task>@r<n>): the round's agreed aggregate digest"
+    )
 
 
 class Verification(BaseModel):
@@ -206,11 +234,14 @@ class TaskRequest(Request):
     initialModel: Annotated[str, StringConstraints(max_length=100)]
     rounds: int = Field(ge=1, le=1000)
     minParticipants: int = Field(ge=2, le=256)
+    maxPerOrg: int = Field(default=0, ge=0, le=256, description="Participants per org; 0: the contract's 1")
     stake: int = Field(ge=0, le=1 << 50)
     rewardPerRound: int = Field(ge=0, le=1 << 40)
+    enrollSeconds: int = Field(default=0, ge=0, le=31536000, description="0: the contract's 7 days")
     commitSeconds: int = Field(ge=1, le=604800)
     revealSeconds: int = Field(ge=1, le=604800)
     aggregateSeconds: int = Field(ge=1, le=604800)
+    clockSkewSeconds: int = Field(default=0, ge=0, le=3600, description="0: the contract's 30 s")
     rule: Annotated[str, StringConstraints(pattern=ids.RULE_PATTERN)]
 
 
@@ -218,6 +249,9 @@ class Participant(Record):
     mspId: str
     subject: str
     slashed: bool
+    stake: int = 0
+    out: str = Field(default="", description='"", "slashed" or "dropped"')
+    outRound: int = 0
 
 
 class Task(Record):
@@ -225,6 +259,7 @@ class Task(Record):
     initialModel: str
     rounds: int
     minParticipants: int
+    maxPerOrg: int = 1
     stake: int
     rewardPerRound: int
     rule: str
@@ -241,7 +276,6 @@ class Commitment(Record):
     participant: Participant
     digest: str
     samples: int
-    revealed: bool
     uri: str
     txId: str
 
@@ -256,12 +290,35 @@ class RoundResult(Record):
     disagreeing: list[str] | None = None
     rewards: dict[str, int] | None = None
     slashed: list[str] | None = None
+    missing: list[str] | None = None
+    dropped: list[str] | None = None
     txId: str
+
+
+class TaskState(Record):
+    taskId: str
+    escrow: int
+    settledRound: int
+    done: bool
+    reason: str = ""
+
+
+class RoundState(Record):
+    taskId: str
+    round: int
+    phase: str = Field(description="COMMIT, AGGREGATE, SETTLE or SETTLED")
+    participants: list[str] | None = None
+    committed: list[str] | None = None
+    commitsClosed: bool
+    posted: list[str] | None = None
+    quorumSize: int = 0
+    agreedDigest: str = ""
+    settleable: bool = False
 
 
 class RoundView(BaseModel):
     round: int
-    state: str = Field(description="COMMIT, REVEAL, AGGREGATE while running; FINALIZED or CLOSED after")
+    state: str = Field(description="COMMIT, AGGREGATE or SETTLE while running; FINALIZED or CLOSED after")
     commitments: list[Commitment]
     result: RoundResult | None
     metrics: dict[str, float] = Field(description="From the round's result or its registered global model")
@@ -330,7 +387,10 @@ class OpenClaim(Request):
     id: LedgerId
     inputDigest: Digest
     modelName: ModelName
-    k: int = Field(ge=1, le=64)
+    k: int = Field(ge=2, le=64, description="Organizations that must agree (at least two)")
+    amount: Annotated[str, StringConstraints(pattern=ids.AMOUNT_PATTERN)] = Field(
+        description="The payout, fixed now: a decimal with at most 2 decimals"
+    )
 
 
 class Claim(Record):
@@ -338,10 +398,12 @@ class Claim(Record):
     inputDigest: str
     modelName: str
     k: int
+    amount: str = ""
     openedBy: str
     status: str
     acceptedOutput: str
     agreeingOrgs: list[str] | None = None
+    answers: int = 0
 
 
 class ClaimDetail(BaseModel):

@@ -8,14 +8,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/fabricml/fabricml/chaincode/attestation"
-	"github.com/fabricml/fabricml/chaincode/conformance"
-
 	"github.com/fabricml/fabricml/chaincode/consortium"
-	"github.com/fabricml/fabricml/chaincode/federation"
-	"github.com/fabricml/fabricml/chaincode/governance"
-	"github.com/fabricml/fabricml/chaincode/registry"
-	"github.com/fabricml/fabricml/chaincode/token"
 )
 
 func main() {
@@ -23,9 +16,8 @@ func main() {
 	if ccid == "" || address == "" {
 		log.Fatal("CHAINCODE_ID and CHAINCODE_SERVER_ADDRESS must be set (package ID and host:port to listen on)")
 	}
-	// The org whose peer this server serves; the Conformance contract behaves per org.
-	localMSPID := os.Getenv("CHAINCODE_LOCAL_MSPID")
-	cc, err := contractapi.NewChaincode(consortium.New(), registry.New(), attestation.New(), federation.New(), token.New(), governance.New(), conformance.New(localMSPID))
+	served := contracts()
+	cc, err := contractapi.NewChaincode(served...)
 	if err != nil {
 		log.Fatalf("building chaincode: %v", err)
 	}
@@ -36,10 +28,18 @@ func main() {
 		log.Fatalf("loading TLS material: %v", err)
 	}
 	server := &shim.ChaincodeServer{CCID: ccid, Address: address, CC: recovering{cc}, TLSProps: tls}
-	log.Printf("fabricml chaincode %s serving %s on %s (tls=%t)", consortium.Version, ccid, address, !tls.Disabled)
+	log.Printf("fabricml chaincode %s serving %s on %s (tls=%t), contracts %v", consortium.Version, ccid, address, !tls.Disabled, names(served))
 	if err := server.Start(); err != nil {
 		log.Fatalf("chaincode server stopped: %v", err)
 	}
+}
+
+func names(served []contractapi.ContractInterface) []string {
+	out := make([]string, len(served))
+	for i, c := range served {
+		out[i] = c.GetName()
+	}
+	return out
 }
 
 // tlsProperties turns on TLS (and client auth) when the network tooling hands us key material.

@@ -9,7 +9,12 @@
 //   - writes (PutState, DelState, PutPrivateData) and the event are buffered and
 //     applied only when the transaction succeeds (Submit with a nil error); a
 //     transaction that returns an error leaves the ledger and the events unchanged;
-//   - a transaction carries one event: a second SetEvent replaces the first.
+//   - a transaction carries one event: a second SetEvent replaces the first;
+//   - the proposal's timestamp (Stub.Time) is the client's, and may differ from the
+//     endorsing peer's own clock (Stub.Clock);
+//   - a block of transactions (Stub.Block) is simulated against the same committed
+//     state and validated in order, as Fabric's MVCC check does: a transaction whose
+//     reads (keys or key ranges) an earlier valid one in the block wrote is invalid.
 package fakeledger
 
 import (
@@ -41,7 +46,8 @@ type Stub struct {
 	Private   map[string]map[string][]byte // committed private data, by collection
 	Transient map[string][]byte            // transient data of the next transactions
 	TxID      string                       // id of the next transaction; Submit moves it on
-	Time      time.Time                    // timestamp of the next transactions
+	Time      time.Time                    // proposal timestamp of the next transactions
+	Clock     time.Time                    // the endorsing peer's own clock; zero: the same as Time
 	Events    map[string][]byte            // payload of the last committed event of each name
 	submitted int
 }
@@ -63,8 +69,7 @@ func NewStub() *Stub {
 // new transaction with its own id (Stub.TxID, then "tx<n+1>" after the n-th).
 func Submit[R any](s *Stub, who Identity, f func(Ctx) (R, error)) (R, error) {
 	tx := s.begin()
-	s.submitted++
-	s.TxID = fmt.Sprintf("tx%d", s.submitted+1)
+	s.next()
 	r, err := f(bind(tx, who))
 	if err == nil {
 		tx.commit()
@@ -79,6 +84,12 @@ func Query(s *Stub, who Identity) *contractapi.TransactionContext {
 	return bind(s.begin(), who)
 }
 
+// next moves the transaction id on.
+func (s *Stub) next() {
+	s.submitted++
+	s.TxID = fmt.Sprintf("tx%d", s.submitted+1)
+}
+
 func bind(tx *txStub, who Identity) *contractapi.TransactionContext {
 	ctx := &contractapi.TransactionContext{}
 	ctx.SetStub(tx)
@@ -91,9 +102,11 @@ func (s *Stub) begin() *txStub {
 		ledger:    s,
 		id:        s.TxID,
 		time:      s.Time,
+		clock:     s.Clock,
 		transient: maps.Clone(s.Transient),
 		writes:    map[string][]byte{},
 		private:   map[string]map[string][]byte{},
+		reads:     map[string]bool{},
 	}
 }
 
@@ -104,10 +117,13 @@ type txStub struct {
 	ledger    *Stub
 	id        string
 	time      time.Time
+	clock     time.Time
 	transient map[string][]byte
 	writes    map[string][]byte            // nil value: deleted
 	private   map[string]map[string][]byte // collection -> key -> value
 	event     *peer.ChaincodeEvent
+	reads     map[string]bool // keys read: the read set Fabric validates
+	ranges    []string        // key prefixes of range queries: checked for phantoms
 }
 
 // commit applies the transaction's writes and event to the ledger.
@@ -133,6 +149,7 @@ func (t *txStub) commit() {
 // GetState returns the committed value: like Fabric, it does not see this
 // transaction's own PutState or DelState.
 func (t *txStub) GetState(key string) ([]byte, error) {
+	t.reads[key] = true
 	return slices.Clone(t.ledger.State[key]), nil
 }
 
@@ -156,6 +173,15 @@ func (t *txStub) GetTxID() string { return t.id }
 
 func (t *txStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
 	return timestamppb.New(t.time), nil
+}
+
+// EndorserTime is the endorsing peer's own clock (Stub.Clock, or the proposal time when
+// unset); contracts may compare it with the proposal time, never write it.
+func (t *txStub) EndorserTime() time.Time {
+	if t.clock.IsZero() {
+		return t.time
+	}
+	return t.clock
 }
 
 // SetEvent sets the transaction's one event, replacing any set before, as Fabric does.
@@ -197,6 +223,7 @@ func (t *txStub) GetStateByPartialCompositeKey(objectType string, attrs []string
 	if err != nil {
 		return nil, err
 	}
+	t.ranges = append(t.ranges, prefix)
 	keys := []string{}
 	for k := range t.ledger.State {
 		if strings.HasPrefix(k, prefix) {

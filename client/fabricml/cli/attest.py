@@ -165,12 +165,13 @@ def claim_group() -> None:
     help='JSON file {"inputs": [[...]]}: what every service must answer.',
 )
 @click.option("--model", "model_name", required=True, help="Model name whose approved versions may answer.")
-@click.option("-k", "k", type=int, required=True, help="How many organizations must agree.")
+@click.option("-k", "k", type=int, required=True, help="How many organizations must agree (at least 2).")
+@click.option("--amount", required=True, help="The payout, fixed now: a decimal, at most 2 decimals (12.50).")
 @org_option()
 @identity_option("admin")
 @pass_app
 def claim_open(
-    app: App, claim_id: str, inputs_file: Path, model_name: str, k: int, org: str, identity: str
+    app: App, claim_id: str, inputs_file: Path, model_name: str, k: int, amount: str, org: str, identity: str
 ) -> None:
     """Open CLAIM_ID for the given input; org admins only."""
     from fabricml.attest.receipts import payload_digest
@@ -178,8 +179,8 @@ def claim_open(
     inputs = json.loads(inputs_file.read_text())
     digest = payload_digest({"inputs": inputs["inputs"]})
     with open_contract(app.profile(org), identity, AttestationClient) as attestation:
-        claim = attestation.open_claim(claim_id, digest, model_name, k)
-    app.answer(claim.to_json(), f"claim {claim_id} open: {k} organizations must agree")
+        claim = attestation.open_claim(claim_id, digest, model_name, k, amount)
+    app.answer(claim.to_json(), f"claim {claim.id} open: {k} organizations must agree; pays {amount}")
 
 
 @claim_group.command("show")

@@ -30,22 +30,68 @@ def status(app: App, task: str, org: str, identity: str) -> None:
     """A task's phase, participants and how each round ended."""
     with open_contract(app.profile(org), identity, FederationClient) as fed:
         state = fed.get_task(task)
-        last = state.round if state.status == "done" else state.round - 1
+        last = state.state.settled_round if state.state else 0  # every settled round, however it ended
         rounds = [fed.get_round(task, r) for r in range(1, last + 1)]
     if app.as_json:
         app.emit({"task": state.to_json(), "rounds": [r.to_json() for r in rounds]})
         return
+    # Protocol v2: the phase is that of the next round to settle (COMMIT, AGGREGATE, SETTLE).
+    phase = f" {state.phase} until {state.phase_deadline}" if state.status == "running" else ""
     app.say(
-        f"task {task}: {state.status}, round {state.round}/{state.rounds} {state.phase}, "
-        f"rule {state.rule}, escrow {state.escrow}"
+        f"task {task}: {state.status}, round {state.round}/{state.rounds}{phase}, "
+        f"rule {state.rule}, at most {state.max_per_org} per org, escrow {state.escrow}"
     )
     for p in state.participants:
-        app.say(f"  {p.key}{'  SLASHED' if p.slashed else ''}")
+        out = f"  {p.out.upper()} in round {p.out_round}" if p.out else ""
+        app.say(f"  {p.key}: stake {p.stake}{out}")
     for r in rounds:
-        extra = r.reason or (
-            f"aggregate {r.aggregate_digest[:12]}, rewards {dict(r.rewards)}, slashed {list(r.slashed)}"
-        )
-        app.say(f"  round {r.round}: {r.status} — {extra}")
+        extra = r.reason or f"aggregate {r.aggregate_digest[:12]}, rewards {dict(r.rewards)}"
+        lost = f", slashed {list(r.slashed)}" if r.slashed else ""
+        gone = f", missing {list(r.missing)}" if r.missing else ""
+        app.say(f"  round {r.round}: {r.status} — {extra}{lost}{gone}")
+
+
+@fed_group.command("settle")
+@shared_options
+@click.argument("task")
+@click.argument("round_", metavar="ROUND", type=click.IntRange(1, 1000))
+@org_option()
+@identity_option("admin")
+@pass_app
+def settle(app: App, task: str, round_: int, org: str, identity: str) -> None:
+    """Settle ROUND of TASK once the ledger allows it (its agents normally do): rewards,
+    slashes and refunds. Any member identity may."""
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        result = fed.settle(task, round_)
+    app.answer(result.to_json(), f"round {round_} of {task}: {result.status} {result.reason}".rstrip())
+
+
+@fed_group.command("close")
+@shared_options
+@click.argument("task")
+@org_option()
+@identity_option("admin")
+@pass_app
+def close(app: App, task: str, org: str, identity: str) -> None:
+    """End TASK when it cannot go on (too few participants left, or past its time): the
+    remaining stakes and rewards are refunded."""
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        state = fed.close(task)
+    app.answer(state.to_json(), f"task {task} closed: {state.reason or 'done'}")
+
+
+@fed_group.command("cancel")
+@shared_options
+@click.argument("task")
+@org_option()
+@identity_option("admin")
+@pass_app
+def cancel(app: App, task: str, org: str, identity: str) -> None:
+    """Cancel TASK before it started (its creator's admins): every stake and the rewards
+    are refunded."""
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        state = fed.cancel(task)
+    app.answer(state.to_json(), f"task {task}: {state.status}")
 
 
 @fed_group.command("demo")

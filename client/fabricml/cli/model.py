@@ -177,6 +177,57 @@ _status_change("revoke", "Why it is withdrawn.", "Revoke REF for good; inference
 _status_change("deprecate", "Why it is retired.", "Retire REF; only an admin of an org that trained it may.")
 
 
+@model_group.command("confirm-training")
+@_who("admin")
+@_ref()
+def confirm_training(app: App, org: str, identity: str, ref: str) -> None:
+    """Confirm, as a training org named in REF, that your org trained it as registered
+    (datasets included); until every named org confirms, REF cannot be approved."""
+    with _registry(app, org, identity) as reg:
+        _show(app, reg.confirm_training(ref))
+
+
+@model_group.command()
+@_who("admin")
+@_ref(click.option("--reason", required=True, help="Why your org stops using it."))
+def suspend(app: App, org: str, identity: str, ref: str, reason: str) -> None:
+    """Stop your own org's use of REF at once (its services stop; other orgs go on)."""
+    with _registry(app, org, identity) as reg:
+        done = reg.suspend(ref, reason)
+    app.answer(done.to_json(), f"{ref} suspended by {done.msp_id}: {done.reason}")
+
+
+@model_group.command()
+@_who("admin")
+@_ref()
+def resume(app: App, org: str, identity: str, ref: str) -> None:
+    """Lift your own org's suspension of REF."""
+    with _registry(app, org, identity) as reg:
+        done = reg.resume(ref)
+    app.answer(done.to_json(), f"{ref}: {done.msp_id}'s suspension lifted")
+
+
+def _grant_change(name: str, doc: str) -> None:
+    """`fabricml model grant-confidential|withdraw-grant REF --to MSP`: the owner org's
+    admins, endorsed by its own peers only."""
+
+    @model_group.command(name, help=doc)
+    @_who("admin")
+    @_ref(click.option("--to", "grantee", required=True, help="The other member org's MSP ID."))
+    def change(app: App, org: str, identity: str, ref: str, grantee: str) -> None:
+        with _registry(app, org, identity) as reg:
+            if name == "grant-confidential":
+                grant = reg.grant_confidential(ref, grantee)
+            else:
+                grant = reg.withdraw_confidential_grant(ref, grantee)
+        state = "withdrawn" if grant.withdrawn else "granted"
+        app.answer(grant.to_json(), f"{ref}: confidential provenance {state} to {grant.grantee}")
+
+
+_grant_change("grant-confidential", "Let another member org read REF's confidential provenance (your org's).")
+_grant_change("withdraw-grant", "End another org's reading of REF's confidential provenance.")
+
+
 @model_group.command()
 @_who("auditor")
 @_ref()

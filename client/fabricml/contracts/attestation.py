@@ -48,11 +48,13 @@ class Claim(Record):
     input_digest: str
     model_name: str
     k: int
+    amount: str = ""  # the payout, fixed when the claim opens
     opened_by: str
     opened_tx_id: str
     status: str  # open, accepted, paid
     accepted_output: str
     agreeing_orgs: tuple[str, ...] = ()
+    answers: int = 0  # attestations so far
 
 
 class ClaimAttestation(Record):
@@ -109,10 +111,12 @@ class AttestationClient(ContractClient):
         """Whether the receipt is in the anchored batch. Refusals: NOT_FOUND, INVALID."""
         return self._run(evaluate(InclusionResult.from_bytes, "VerifyInclusion", *proof.args()))
 
-    def open_claim(self, claim_id: str, input_digest: str, model_name: str, k: int) -> Claim:
-        """Open a decision that k organizations' services must agree on (org admins).
-        Refusals: INVALID, FORBIDDEN, CONFLICT (the id exists)."""
-        return self._run(submit(Claim.from_bytes, "OpenClaim", claim_id, input_digest, model_name, str(k)))
+    def open_claim(self, claim_id: str, input_digest: str, model_name: str, k: int, amount: str) -> Claim:
+        """Open a decision that k (2 to the members) organizations' services must agree on
+        (org admins), with its payout amount fixed now. The claim's id on the ledger is
+        "<opener's MSP ID>:<claim_id>" (Claim.id). Refusals: INVALID, FORBIDDEN, CONFLICT."""
+        args = (claim_id, input_digest, model_name, str(k), amount)
+        return self._run(submit(Claim.from_bytes, "OpenClaim", *args))
 
     def attest_claim(self, claim_id: str, proof: ReceiptProof) -> Claim:
         """The calling service's attested answer to a claim (role=inference).
@@ -128,6 +132,7 @@ class AttestationClient(ContractClient):
         return self._run(evaluate(Claim.from_bytes, "GetClaim", claim_id))
 
     def execute_payout(self, claim_id: str, amount: str) -> Payout:
-        """Pay an accepted claim, once (org admins). Refusals: NOT_FOUND, FORBIDDEN,
-        INVALID (amount), WRONG_PHASE (not accepted), ALREADY_DONE (paid)."""
+        """Pay an accepted claim, once (admins of the org that opened it; the amount fixed at
+        opening). Refusals: NOT_FOUND, FORBIDDEN, INVALID (amount), WRONG_PHASE (not
+        accepted), ALREADY_DONE (paid)."""
         return self._run(submit(Payout.from_bytes, "ExecutePayout", claim_id, amount))

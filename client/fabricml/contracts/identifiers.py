@@ -27,6 +27,8 @@ AT_LEAST_POLICY_PATTERN = r"^AT_LEAST_([1-9][0-9]?)$"
 # Rules of the org's own tools, not of the chaincode: CA identity names and MSP IDs.
 IDENTITY_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 MSP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9.-]{0,63}$"
+# A claim as the ledger names it: "<opener's MSP ID>:<its id>".
+CLAIM_REF_PATTERN = r"^[A-Za-z][A-Za-z0-9.-]{0,63}:[A-Za-z0-9_.-]{1,64}$"
 
 CHAINCODE_RULES = {
     "DigestPattern": DIGEST_PATTERN,

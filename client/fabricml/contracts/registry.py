@@ -44,6 +44,7 @@ class RegistrationRequest(Record):
     storage_uris: tuple[str, ...] = ()
     metrics: Mapping[str, float] = field(default_factory=dict)
     confidential_digest: str = ""
+    aggregate_digest: str = ""  # a round model's: the round's agreed aggregate digest
 
     @property
     def ref(self) -> str:
@@ -68,6 +69,9 @@ class ModelVersion(RegistrationRequest):
     approved_at: str = ""
     revocation: StatusChange | None = None
     deprecation: StatusChange | None = None
+    pending_confirmations: tuple[str, ...] = ()  # training orgs that have not confirmed yet
+    confirmations: tuple[Actor, ...] = ()
+    revocation_votes: tuple[StatusChange, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -86,6 +90,20 @@ class Deployability(Record):
     rule: str
     weights_digest: str
     manifest_digest: str
+    suspended_by: tuple[str, ...] = ()  # orgs that suspended their own use of it
+
+
+class Suspension(StatusChange):
+    """One org's halt of its own use of a version (its services stop; others go on)."""
+
+    ref: str
+
+
+class ConfidentialGrant(Record):
+    ref: str
+    grantee: str  # MSP ID
+    by: Actor
+    withdrawn: Actor | None = None
 
 
 class Page(Record):
@@ -159,8 +177,39 @@ class RegistryClient(ContractClient):
         return self._run(submit(ModelVersion.from_bytes, "Approve", ref))
 
     def revoke(self, ref: str, reason: str) -> ModelVersion:
-        """Withdraw for good (any member's admin). Refusals: NOT_FOUND, FORBIDDEN, CONFLICT."""
+        """This org's vote to withdraw the version for good (org admins); revoked once a
+        majority of members voted. Refusals: NOT_FOUND, FORBIDDEN, CONFLICT (revoked or
+        deprecated), ALREADY_DONE (this org voted)."""
         return self._run(submit(ModelVersion.from_bytes, "Revoke", ref, reason))
+
+    def confirm_training(self, ref: str) -> ModelVersion:
+        """This org confirms it trained the version (a trainer or admin of an org named in
+        trainingOrgs); approvals wait for every named org. Refusals: NOT_FOUND,
+        FORBIDDEN (not named), ALREADY_DONE."""
+        return self._run(submit(ModelVersion.from_bytes, "ConfirmTraining", ref))
+
+    def suspend(self, ref: str, reason: str) -> Suspension:
+        """Stop this org's own use of the version at once (org admins): its services
+        neither anchor nor attest with it. Refusals: NOT_FOUND, FORBIDDEN, ALREADY_DONE, INVALID."""
+        return self._run(submit(Suspension.from_bytes, "Suspend", ref, reason))
+
+    def resume(self, ref: str) -> Suspension:
+        """Lift this org's suspension (org admins). Refusals: NOT_FOUND (none), FORBIDDEN."""
+        return self._run(submit(Suspension.from_bytes, "Resume", ref))
+
+    def grant_confidential(self, ref: str, grantee: str, own_org: str) -> ConfidentialGrant:
+        """Let another member read the version's confidential provenance (admins of the
+        registering org; endorsed by its peers alone). Refusals: NOT_FOUND, FORBIDDEN, INVALID."""
+        call = submit(ConfidentialGrant.from_bytes, "GrantConfidential", ref, grantee,
+                      endorsing_organizations=(own_org,))  # fmt: skip
+        return self._run(call)
+
+    def withdraw_confidential_grant(self, ref: str, grantee: str, own_org: str) -> ConfidentialGrant:
+        """End a grant (the record stays, marked withdrawn). Refusals: NOT_FOUND,
+        FORBIDDEN, ALREADY_DONE (no grant held)."""
+        call = submit(ConfidentialGrant.from_bytes, "WithdrawConfidentialGrant", ref, grantee,
+                      endorsing_organizations=(own_org,))  # fmt: skip
+        return self._run(call)
 
     def deprecate(self, ref: str, reason: str) -> ModelVersion:
         """Retire (an admin of a training org). Refusals: NOT_FOUND, FORBIDDEN, CONFLICT."""
@@ -196,6 +245,6 @@ class RegistryClient(ContractClient):
         return self._run(evaluate(Lineage.from_bytes, "Lineage", ref))
 
     def get_confidential(self, ref: str) -> dict[str, Any]:
-        """Confidential provenance, only through the registering org's peer.
-        Refusals: NOT_FOUND (none, or held by another org's peers)."""
+        """Confidential provenance, only for the registering org and orgs it granted,
+        evaluated on a peer of the registering org. Refusals: NOT_FOUND, FORBIDDEN."""
         return self._run(evaluate(_object, "GetConfidential", ref))

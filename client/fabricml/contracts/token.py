@@ -11,6 +11,10 @@ class Balance(Record):
     amount: int
 
 
+class Supply(Record):
+    amount: int  # every token ever minted: balances + stakes + escrows add up to it
+
+
 class MintProposal(Record):
     id: str
     recipient: str  # MSP ID
@@ -28,6 +32,10 @@ class TokenClient(ContractClient):
     def get_balance(self, msp_id: str) -> Balance:
         """An org's balance (0 for an org that never held tokens)."""
         return self._run(evaluate(Balance.from_bytes, "GetBalance", msp_id))
+
+    def get_supply(self) -> Supply:
+        """How many tokens were ever minted (at most 2^50)."""
+        return self._run(evaluate(Supply.from_bytes, "GetSupply"))
 
     def vote_mint(self, proposal_id: str, recipient: str, amount: int) -> MintProposal:
         """This org's vote to mint `amount` for `recipient` (org admins); minted once a

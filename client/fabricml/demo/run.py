@@ -38,7 +38,7 @@ def run_demo(net: Network, opt: DemoOptions, log: Log, progress: Progress) -> di
             f"{len(members)} participants: {', '.join(f'{o}/{i}' for o, i in members)}; "
             f"{opt.dataset}, split {opt.split}"
         )
-        files, test = open_task(admins, opt, len(members), log)
+        files, test = open_task(admins, opt, members, log)
         with AgentFleet(net, folder) as fleet:
             for (org, identity), data in zip(members, files, strict=True):
                 fleet.start(

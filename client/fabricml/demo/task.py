@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 from fabricml.contracts import FederationClient
 from fabricml.contracts.federation import TaskRequest
 from fabricml.federation.data import Dataset, save_npz, sklearn_dataset, split_dirichlet, split_iid
-from fabricml.federation.round_models import model_name
+from fabricml.federation.round_models import initial_model_name
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, save
 from fabricml.registry.connect import open_registry
@@ -45,12 +46,14 @@ class DemoOptions:
     serve: bool = True
     agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
 
-    def request(self, initial_model: str, members: int) -> TaskRequest:
+    def request(self, initial_model: str, members: int, max_per_org: int = 1) -> TaskRequest:
+        """The task for `members` participants, at most `max_per_org` of them in one org."""
         return TaskRequest(
             id=self.task,
             initial_model=initial_model,
             rounds=self.rounds,
             min_participants=max(2, members // 2 + 1),
+            max_per_org=max_per_org,
             stake=self.stake,
             reward_per_round=self.reward_per_round,
             commit_seconds=self.phase_seconds,
@@ -81,13 +84,16 @@ def prepare_data(opt: DemoOptions, parts: int, folder: Path) -> tuple[list[Path]
     return [save_npz(s, folder / f"participant-{i + 1}.npz") for i, s in enumerate(shares)], test
 
 
-def open_task(admins: OrgAdmins, opt: DemoOptions, members: int, log: Log) -> tuple[list[Path], Dataset]:
+def open_task(
+    admins: OrgAdmins, opt: DemoOptions, members: Sequence[tuple[str, str]], log: Log
+) -> tuple[list[Path], Dataset]:
     """Everything an org admin does before the agents start: private data files (one per
-    participant), tokens, the registered initial model and the task on the ledger."""
+    participant, given as (org, identity)), tokens, the registered initial model and the
+    task on the ledger (taking as many participants per org as the busiest org runs)."""
     folder = admins.net.layout.root / "federated" / opt.task
-    files, test = prepare_data(opt, members, folder / "data")
-    ensure_tokens(admins, opt.stake * members + opt.reward_per_round * opt.rounds, log)
-    name, first = model_name(opt.task), admins.orgs[0]
+    files, test = prepare_data(opt, len(members), folder / "data")
+    ensure_tokens(admins, opt.stake * len(members) + opt.reward_per_round * opt.rounds, log)
+    name, first = initial_model_name(opt.task), admins.orgs[0]
     with open_registry(admins.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
         model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
         what = ModelRegistration(
@@ -95,6 +101,9 @@ def open_task(admins: OrgAdmins, opt: DemoOptions, members: int, log: Log) -> tu
         )
         reg.register(save(model, Path(tmp) / "m"), what)
     log(f"registered the initial model {name}@r0")
-    admins.client(first, "admin", FederationClient).create_task(opt.request(f"{name}@r0", members))
+    per_org = max(Counter(org for org, _ in members).values())
+    admins.client(first, "admin", FederationClient).create_task(
+        opt.request(f"{name}@r0", len(members), per_org)
+    )
     log(f"task {opt.task} created by {first}'s admin: {opt.rounds} rounds, rule {opt.rule}")
     return files, test

@@ -1,7 +1,8 @@
 """The inference service: serves one approved model version and signs a receipt per answer.
 
 It loads the version only if the ledger says it is approved and its bytes match the
-registered digests, stops serving when a revocation event arrives, batches concurrent
+registered digests (and its own org has not suspended it), stops serving when a
+revocation, deprecation or its own org's suspension event arrives, batches concurrent
 requests into one forward pass, and anchors its receipts' Merkle roots on the ledger."""
 
 from __future__ import annotations
@@ -134,11 +135,13 @@ class InferenceService:
         cfg = self.config
         # Refuses an unapproved or revoked version and any byte that differs from the ledger.
         model_dir = Path(tempfile.mkdtemp(prefix="fabricml-model-"))
+        identity, signer, hash_ = self.profile.identity(cfg.identity)
         with open_registry(self.profile, cfg.identity) as registry:
+            if identity.msp_id in registry.deployable(cfg.model).suspended_by:
+                raise ServiceUnavailable(f"{identity.msp_id} suspended its use of {cfg.model}")
             registry.load(cfg.model, model_dir)
             self.manifest_digest = registry.get(cfg.model).manifest_digest
         self.model = mlp.load(model_dir, cfg.device)
-        identity, signer, hash_ = self.profile.identity(cfg.identity)
         self.identity, self.signer = identity, signer
         self.cert_digest = certificate_digest(x509.load_pem_x509_certificate(identity.credentials))
         self.subject = cfg.identity
@@ -177,14 +180,23 @@ class InferenceService:
         events = network.chaincode_events(self.profile.chaincode_name)
         async with events:
             async for event in events:
-                if event.event_name not in ("ModelRevoked", "ModelDeprecated"):
-                    continue
-                record = json.loads(event.payload)
-                if f"{record['name']}@{record['version']}" == self.config.model:
-                    self.revoked = record["status"]
-                    log.warning(
-                        "%s was %s on the ledger; no longer serving it", self.config.model, self.revoked
-                    )
+                self._on_event(event.event_name, json.loads(event.payload))
+
+    def _on_event(self, name: str, record: dict[str, Any]) -> None:
+        """Revocation and deprecation stop every org's service; a suspension only ours."""
+        if name in ("ModelRevoked", "ModelDeprecated"):
+            if f"{record['name']}@{record['version']}" == self.config.model:
+                self.revoked = record["status"]
+                log.warning("%s was %s on the ledger; no longer serving it", self.config.model, self.revoked)
+        elif name in ("ModelSuspended", "ModelResumed"):
+            if record["ref"] != self.config.model or record["mspId"] != self.identity.msp_id:
+                return
+            if name == "ModelSuspended" and not self.revoked:
+                self.revoked = f"suspended by {record['mspId']}"
+                log.warning("%s: %s; no longer serving it", self.config.model, self.revoked)
+            elif name == "ModelResumed" and self.revoked.startswith("suspended"):
+                self.revoked = ""
+                log.warning("%s: %s resumed its use; serving it again", self.config.model, record["mspId"])
 
     async def predict(self, inputs: list[list[float]]) -> dict[str, Any]:
         if self.revoked:

@@ -21,7 +21,12 @@ from .evidence import History
 if TYPE_CHECKING:
     from .training import TrainingReport
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: protocol v2 (publish once commitments close, adopt before settlement)
+
+
+class AgentError(RuntimeError):
+    """The agent cannot go on (e.g. the quorum's model cannot be reproduced, or the state
+    directory is not the one that committed)."""
 
 
 class StateError(RuntimeError):
@@ -66,13 +71,15 @@ class RoundModel:
 class AgentState:
     """Everything the agent did in this task, by round."""
 
-    rounds_done: int = 0  # rounds whose outcome was adopted
+    rounds_done: int = 0  # rounds whose agreed model was adopted (or that closed unchanged)
+    settled_read: int = 0  # rounds whose settlement was read (one metrics line each)
     dp_rounds: int = 0  # rounds trained with differential privacy (for the accountant)
     history: History = field(default_factory=History)  # evidence across rounds
     committed: dict[int, str] = field(default_factory=dict)  # round -> committed digest
-    revealed: list[int] = field(default_factory=list)
+    published: list[int] = field(default_factory=list)
     posted: list[int] = field(default_factory=list)
     training: dict[int, TrainingRecord] = field(default_factory=dict)
+    adopted: dict[int, dict[str, Any]] = field(default_factory=dict)  # round -> metrics at adoption
     to_register: list[RoundModel] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -89,12 +96,14 @@ class AgentState:
             )
         return cls(
             rounds_done=int(raw["rounds_done"]),
+            settled_read=int(raw["settled_read"]),
             dp_rounds=int(raw["dp_rounds"]),
             history=History.from_json(raw["history"]),
             committed={int(k): str(v) for k, v in raw["committed"].items()},
-            revealed=[int(r) for r in raw["revealed"]],
+            published=[int(r) for r in raw["published"]],
             posted=[int(r) for r in raw["posted"]],
             training={int(k): TrainingRecord(**v) for k, v in raw["training"].items()},
+            adopted={int(k): dict(v) for k, v in raw["adopted"].items()},
             to_register=[RoundModel(**m) for m in raw["to_register"]],
         )
 
@@ -112,6 +121,9 @@ class StateDir:
 
     def save(self, state: AgentState) -> None:
         self.put("state.json", json.dumps(state.to_json(), indent=1, sort_keys=True).encode())
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
 
     def read(self, name: str) -> bytes | None:
         path = self.dir / name

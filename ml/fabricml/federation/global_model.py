@@ -44,6 +44,7 @@ class GlobalModel:
             initial = fixedpoint.encode(parameters(load(model_dir)))
         self.files.put("config.json", json.dumps(self.config, sort_keys=True).encode())
         self.files.put("global.bin", fixedpoint.to_bytes(initial, {"round": 0}))
+        self.keep(initial, 0)
         return initial
 
     def adopt(self, weights: Update, round_: int) -> None:
@@ -57,6 +58,13 @@ class GlobalModel:
 
     def kept(self, round_: int) -> Update:
         return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")
+
+    def before_last_step(self, round_: int) -> Update | None:
+        """The global model before the step of the round before `round_` (the model after
+        round_ - 2), which the outcome's reference direction starts from, as in
+        fabricml.federation.simulation; None in round 1."""
+        raw = self.files.read(f"global-{round_ - 2}.bin") if round_ >= 2 else None
+        return fixedpoint.from_bytes(raw) if raw else None
 
     def as_model(self, weights: Update) -> MLP | SmallCNN:
         """A model of the task's architecture with these fixed-point weights."""

@@ -5,16 +5,18 @@ connection profile. Unit tests hand an agent fakes of these instead of a ledger.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from fabricml.contracts import ConsortiumClient, FederationClient, RegistryClient, open_connection
-from fabricml.contracts.federation import AggregatePost, Commitment, RoundResult, Task
+from fabricml.contracts.federation import AggregatePost, Commitment, RoundResult, RoundState, Task
 from fabricml.gateway.profile import ConnectionProfile
+from fabricml.registry.artifact_client import ArtifactClient, Retry
 from fabricml.registry.artifacts import ArtifactError
 from fabricml.registry.connect import registry_over
 from fabricml.registry.service import ModelRegistry
@@ -30,26 +32,34 @@ class FederationLedger(Protocol):
 
     def get_task(self, task_id: str) -> Task: ...
     def join(self, task_id: str) -> Task: ...
-    def advance(self, task_id: str) -> Task: ...
-    def commit(self, task_id: str, round_: int, digest: str, samples: int) -> Commitment: ...
-    def reveal(self, task_id: str, round_: int, digest: str, uri: str) -> Commitment: ...
+    def get_round_state(self, task_id: str, round_: int) -> RoundState: ...
+    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment: ...
     def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]: ...
     def post_aggregate(
-        self, task_id: str, round_: int, digest: str, scores: Mapping[str, int], flagged: list[str]
+        self,
+        task_id: str,
+        round_: int,
+        digest: str,
+        scores: Mapping[str, int],
+        flagged: Sequence[str],
+        missing: Sequence[str] = (),
     ) -> AggregatePost: ...
     def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]: ...
+    def settle(self, task_id: str, round_: int) -> RoundResult: ...
     def get_round(self, task_id: str, round_: int) -> RoundResult: ...
 
 
 class UpdateStore(Protocol):
     """The artifact stores as an agent uses them."""
 
-    def put(self, raw: bytes) -> str:
-        """Keep bytes in the org's own store (members fetch them from there); their digest."""
+    def publish(self, path: Path) -> str:
+        """Serve a file's bytes from the org's own store (members fetch them there); their digest."""
         ...
 
-    def fetch(self, digest: str) -> bytes:
-        """Bytes from any member's store, checked against the digest; UnfetchableUpdate if none has them."""
+    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+        """The bytes with this digest in `dest`, from the store `uri` names or any member's
+        (checked against the digest, resumed after a broken connection); UnfetchableUpdate
+        if none serves them now."""
         ...
 
     def initial_model(self, ref: str, dest: Path) -> Path:
@@ -69,31 +79,48 @@ class Participation:
     key: str  # "MSPID/subject", as the Federation contract names this participant
     store: UpdateStore
     registrar: Registrar
-    blob_url: str  # the org's artifact server; reveals point members to <blob_url>/v1/blobs/<digest>
+    blob_url: str  # the org's artifact server; commitments point to <blob_url>/v1/blobs/<digest>
     wake: threading.Event = field(default_factory=threading.Event)  # set when the task's events commit
+
+
+AGENT_RETRY = Retry(attempts=3, first_delay=0.2, max_delay=1.0)  # the agent itself tries again later
 
 
 class RegistryStore:
     """UpdateStore over the org's registry (its own store and the members' stores)."""
 
-    def __init__(self, registry: ModelRegistry, attempts: int = 5, pause: float = 0.5) -> None:
-        self.registry, self.attempts, self.pause = registry, attempts, pause
+    def __init__(self, registry: ModelRegistry, retry: Retry = AGENT_RETRY) -> None:
+        self.registry, self.retry = registry, retry
 
-    def put(self, raw: bytes) -> str:
-        return self.registry.store.put_bytes(raw)
+    def publish(self, path: Path) -> str:
+        return self.registry.store.put_file(path)
 
-    def fetch(self, digest: str) -> bytes:
+    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+        if dest.exists():
+            return dest  # fetch_to renames a file into place only once its digest matched
+        if self.registry.store.has(digest):
+            shutil.copyfile(self.registry.store.path(digest), dest)
+            return dest
         errors: list[str] = []
-        for _ in range(self.attempts):  # a member's store may be restarting
+        for remote in _named_first(self.registry.remotes, uri):
             try:
-                return self.registry.blob(digest)
-            except (ArtifactError, OSError) as exc:
-                errors.append(str(exc))
-                time.sleep(self.pause)
-        raise UnfetchableUpdate(f"update {digest} could not be fetched: {errors[-1]}")
+                remote.fetch_to(digest, dest, retry=self.retry)
+                return dest
+            except (ArtifactError, OSError) as exc:  # FetchInterrupted keeps the part for a resume
+                errors.append(f"{remote.where}: {exc}")
+        why = "; ".join(errors) or "no member store"
+        raise UnfetchableUpdate(f"update {digest} could not be fetched: {why}")
 
     def initial_model(self, ref: str, dest: Path) -> Path:
         return self.registry.load(ref, dest, require_deployable=False)
+
+
+def _named_first(remotes: Sequence[ArtifactClient], uri: str) -> list[ArtifactClient]:
+    """The store the commitment's URI names first, then the other members' (content-addressed
+    bytes are the same wherever they are); a URI naming no member's store is never dialled."""
+    where = urlparse(uri)
+    named = [r for r in remotes if (r.host, r.port) == (where.hostname, where.port)]
+    return named + [r for r in remotes if r not in named]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
-"""Round models in the registry: each finalized round's global model, registered by one
-agreeing org with its lineage (task, round, participants, their dataset fingerprints, the
-rule, the aggregate digest and the round's transaction)."""
+"""Round models in the registry: each finalized round's global model, registered by the
+first agreeing org (by MSP ID, as the Registry contract checks) with its lineage (task,
+round, participants, their dataset fingerprints, the rule, the aggregate digest and the
+round's transaction)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ def model_name(task: str) -> str:
     return re.sub(r"[^a-z0-9._-]", "-", f"fed-{task}".lower())[:64]
 
 
+def initial_model_name(task: str) -> str:
+    """Registry name of the initial model the demo registers for a task: fed- names are
+    reserved to finalized rounds' models (the Registry contract refuses them otherwise)."""
+    return re.sub(r"[^a-z0-9._-]", "-", f"init-{task}".lower())[:64]
+
+
 def round_ref(task: str, round_: int) -> str:
     """name@version of a round's global model; round 0 is the task's initial model."""
+    if round_ == 0:
+        return f"{initial_model_name(task)}@r0"
     return f"{model_name(task)}@r{round_}"
 
 
@@ -101,4 +110,5 @@ class RoundRegistrar:
             metrics=entry.metrics,
             parents=[entry.parent],
             round_ref=f"{self.task}/{entry.round}",
+            aggregate_digest=entry.aggregate_digest,  # the Registry checks it against the round
         )

@@ -128,9 +128,12 @@ class ArtifactClient:
         at the end if they do not hash to `digest` (the consumer must then drop them)."""
         return self._fetch(_Transfer(check_digest(digest), consume, progress))
 
-    def fetch_to(self, digest: str, dest: Path, progress: Progress | None = None) -> FetchResult:
+    def fetch_to(
+        self, digest: str, dest: Path, progress: Progress | None = None, retry: Retry | None = None
+    ) -> FetchResult:
         """Stream the blob into `dest`, resuming from `dest`.partial if an earlier fetch
-        stopped; `dest` appears only once the bytes hash to `digest`."""
+        stopped; `dest` appears only once the bytes hash to `digest`. `retry` (default: the
+        client's) bounds the attempts of this call."""
         check_digest(digest)
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".partial")
@@ -141,7 +144,7 @@ class ArtifactClient:
                 transfer.hash = _hash_of(partial)
                 transfer.offset = out.tell()
             try:
-                result = self._fetch(transfer)
+                result = self._fetch(transfer, retry)
             except FetchInterrupted:
                 raise
             except ArtifactError:

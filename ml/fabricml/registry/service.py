@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fabricml.contracts.registry import (
+    ConfidentialGrant,
     Deployability,
     DeploymentPolicy,
     HistoryEntry,
@@ -16,6 +18,7 @@ from fabricml.contracts.registry import (
     Page,
     RegistrationRequest,
     RegistryClient,
+    Suspension,
 )
 
 from .artifact_client import ArtifactClient
@@ -24,6 +27,23 @@ from .datasets import DatasetFingerprint
 from .digests import canonical_json, sha256_bytes
 from .manifest import ProvenanceManifest, build
 from .weights import hash_model
+
+CONFIDENTIAL_FORMAT = "fabricml.confidential/v1"
+
+
+def sealed_confidential(provenance: Mapping[str, Any]) -> bytes:
+    """The bytes kept privately and hashed publicly: the provenance with a random nonce,
+    so that its public digest cannot be found by hashing guesses of low-entropy data."""
+    sealed = {"format": CONFIDENTIAL_FORMAT, "nonce": secrets.token_hex(16), "provenance": dict(provenance)}
+    return canonical_json(sealed)
+
+
+def opened_confidential(stored: dict[str, Any]) -> dict[str, Any]:
+    """The provenance inside sealed bytes (a record stored without a nonce, as is)."""
+    inner = stored.get("provenance")
+    if stored.get("format") == CONFIDENTIAL_FORMAT and isinstance(inner, dict):
+        return inner
+    return stored
 
 
 class ModelVerificationError(RuntimeError):
@@ -47,6 +67,7 @@ class ModelRegistration:
     metrics: Mapping[str, float] = field(default_factory=dict)
     parents: Sequence[str] = ()  # name@version of each parent
     round_ref: str = ""  # "<task>/<round>" for a federated round's global model
+    aggregate_digest: str = ""  # a round model's: the round's agreed aggregate digest
     confidential: Mapping[str, Any] | None = None  # kept in the org's private collection
     code_dir: Path | None = None  # the git checkout the training code came from (default: cwd)
 
@@ -89,9 +110,13 @@ class ModelRegistry:
             code_dir=what.code_dir,
         )
         self.store.put_model(model_dir, manifest)
-        secret = canonical_json(dict(what.confidential)) if what.confidential else b""
+        secret = sealed_confidential(what.confidential) if what.confidential else b""
         request = RegistrationRequest.from_json(
-            {**manifest.registration(), "confidentialDigest": sha256_bytes(secret) if secret else ""}
+            {
+                **manifest.registration(),
+                "confidentialDigest": sha256_bytes(secret) if secret else "",
+                "aggregateDigest": what.aggregate_digest,
+            }
         )
         record = self.ledger.register(request)
         if secret:
@@ -107,6 +132,15 @@ class ModelRegistry:
 
     def deprecate(self, ref: str, reason: str) -> ModelVersion:
         return self.ledger.deprecate(ref, reason)
+
+    def confirm_training(self, ref: str) -> ModelVersion:
+        return self.ledger.confirm_training(ref)
+
+    def suspend(self, ref: str, reason: str) -> Suspension:
+        return self.ledger.suspend(ref, reason)
+
+    def resume(self, ref: str) -> Suspension:
+        return self.ledger.resume(ref)
 
     def vote_policy(self, name: str, rule: str) -> DeploymentPolicy:
         return self.ledger.vote_deployment_policy(name, rule)
@@ -129,8 +163,14 @@ class ModelRegistry:
         return self.ledger.lineage(ref)
 
     def confidential(self, ref: str) -> dict[str, Any]:
-        """Confidential provenance, readable only through the registering org's peer."""
-        return self.ledger.get_confidential(ref)
+        """Confidential provenance, readable only by the registering org and its grantees."""
+        return opened_confidential(self.ledger.get_confidential(ref))
+
+    def grant_confidential(self, ref: str, grantee: str) -> ConfidentialGrant:
+        return self.ledger.grant_confidential(ref, grantee, self.msp_id)
+
+    def withdraw_confidential_grant(self, ref: str, grantee: str) -> ConfidentialGrant:
+        return self.ledger.withdraw_confidential_grant(ref, grantee, self.msp_id)
 
     def policy(self, name: str) -> DeploymentPolicy:
         return self.ledger.get_deployment_policy(name)

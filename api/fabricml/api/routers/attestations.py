@@ -16,6 +16,9 @@ from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/attestations", tags=["attestations"], responses=LEDGER_ERRORS)
 LedgerId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
+ClaimRef = Annotated[
+    str, Path(pattern=ids.CLAIM_REF_PATTERN, description='"<MSP ID>:<id>", e.g. Org1MSP:claim-42')
+]
 
 
 @router.get("/services")
@@ -51,11 +54,12 @@ async def claims(_: ReaderDep, context: ContextDep) -> list[Claim]:
 
 @router.post("/claims", status_code=201)
 async def open_claim(body: OpenClaim, _: AdminDep, context: ContextDep) -> Claim:
-    """Open a decision that needs k organizations' services to agree."""
+    """Open a decision that needs k (at least two) organizations' services to agree, with
+    its payout amount fixed now. The claim's id on the ledger is "<this org's MSP ID>:<id>"."""
     return await attestations.open_claim(context, body)
 
 
 @router.get("/claims/{claim_id}")
-async def claim(claim_id: LedgerId, _: ReaderDep, context: ContextDep) -> ClaimDetail:
+async def claim(claim_id: ClaimRef, _: ReaderDep, context: ContextDep) -> ClaimDetail:
     """A claim and each organization's attested answer."""
     return await attestations.claim(context, claim_id)

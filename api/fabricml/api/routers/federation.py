@@ -1,4 +1,5 @@
-"""Federated tasks: create, join, start, advance, and their rounds."""
+"""Federated tasks (protocol v2): create, join, leave, start, cancel, close, and their
+rounds: state, settlement, outcome."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from fastapi import APIRouter, Path
 from fabricml.contracts import identifiers as ids
 
 from ..deps import AdminDep, ContextDep, ReaderDep
-from ..schemas import RoundView, Task, TaskRequest, TaskSummary
+from ..schemas import RoundResult, RoundState, RoundView, Task, TaskRequest, TaskState, TaskSummary
 from ..services import federation
 from .common import LEDGER_ERRORS
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"], responses=LEDGER_ERRORS)
 TaskId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
+RoundNumber = Annotated[int, Path(ge=1, le=1000)]
 
 
 @router.get("/tasks")
@@ -47,10 +49,36 @@ async def start(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
     return await federation.start(context, task_id)
 
 
-@router.post("/tasks/{task_id}/advance")
-async def advance(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
-    """Move the round to its next phase when the ledger's time or the participants allow."""
-    return await federation.advance(context, task_id)
+@router.post("/tasks/{task_id}/leave")
+async def leave(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
+    """Before the start: the org's trainer leaves and its stake is refunded."""
+    return await federation.leave(context, task_id)
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(task_id: TaskId, _: AdminDep, context: ContextDep) -> Task:
+    """The creator cancels a task that has not started; every stake and the rewards are refunded."""
+    return await federation.cancel(context, task_id)
+
+
+@router.post("/tasks/{task_id}/close")
+async def close(task_id: TaskId, _: AdminDep, context: ContextDep) -> TaskState:
+    """End a task that cannot go on (too few participants left, or past its time): the
+    remaining stakes and rewards are refunded."""
+    return await federation.close(context, task_id)
+
+
+@router.get("/tasks/{task_id}/rounds/{number}/state")
+async def round_state(task_id: TaskId, number: RoundNumber, _: ReaderDep, context: ContextDep) -> RoundState:
+    """Where a round stands: its phase, who committed and posted, the agreed digest."""
+    return await federation.round_state(context, task_id, number)
+
+
+@router.post("/tasks/{task_id}/rounds/{number}/settle")
+async def settle(task_id: TaskId, number: RoundNumber, _: AdminDep, context: ContextDep) -> RoundResult:
+    """Settle a round once the ledger allows it (a quorum agreed, or its deadlines passed):
+    rewards, slashes and refunds."""
+    return await federation.settle(context, task_id, number)
 
 
 @router.get("/tasks/{task_id}/rounds")

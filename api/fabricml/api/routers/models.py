@@ -1,4 +1,5 @@
-"""The model registry: list, show, register, approve, revoke, lineage, verify, audit report."""
+"""The model registry: list, show, register, approve, revoke (one vote), confirm training,
+suspend and resume (one org's own use), confidential grants, lineage, verify, audit report."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from fabricml.contracts import identifiers as ids
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..ledger import LedgerError
 from ..schemas import (
+    ConfidentialGrant,
+    GrantConfidential,
     HistoryEntry,
     Lineage,
     ModelDetail,
@@ -22,6 +25,8 @@ from ..schemas import (
     ModelPage,
     ModelRecord,
     RevokeModel,
+    SuspendModel,
+    Suspension,
     Verification,
 )
 from ..services import models
@@ -30,6 +35,7 @@ from .common import LEDGER_ERRORS
 router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=LEDGER_ERRORS)
 Name = Annotated[str, Path(pattern=ids.MODEL_NAME_PATTERN, description="Model name")]
 Version = Annotated[str, Path(pattern=ids.MODEL_VERSION_PATTERN, description="Model version")]
+MspId = Annotated[str, Path(pattern=ids.MSP_ID_PATTERN, description="A member org's MSP ID")]
 MAX_FILES = 64
 
 
@@ -93,8 +99,46 @@ async def approve(name: Name, version: Version, _: AdminDep, context: ContextDep
 async def revoke(
     name: Name, version: Version, body: RevokeModel, _: AdminDep, context: ContextDep
 ) -> ModelRecord:
-    """Revoke for good; inference services stop serving it."""
+    """This org's vote to revoke; once a majority of the members voted the version is
+    revoked for good and inference services stop serving it."""
     return await models.revoke(context, name, version, body.reason)
+
+
+@router.post("/{name}/{version}/confirm-training")
+async def confirm_training(name: Name, version: Version, _: AdminDep, context: ContextDep) -> ModelRecord:
+    """Confirm, as a training org named in the version, that this org trained it as
+    registered; until every named org confirmed, it cannot be approved."""
+    return await models.confirm_training(context, name, version)
+
+
+@router.post("/{name}/{version}/suspend")
+async def suspend(
+    name: Name, version: Version, body: SuspendModel, _: AdminDep, context: ContextDep
+) -> Suspension:
+    """Stop this org's own use of the version at once; other orgs go on."""
+    return await models.suspend(context, name, version, body.reason)
+
+
+@router.post("/{name}/{version}/resume")
+async def resume(name: Name, version: Version, _: AdminDep, context: ContextDep) -> Suspension:
+    """Lift this org's suspension of the version."""
+    return await models.suspend(context, name, version, None)
+
+
+@router.post("/{name}/{version}/confidential-grants", status_code=201)
+async def grant_confidential(
+    name: Name, version: Version, body: GrantConfidential, _: AdminDep, context: ContextDep
+) -> ConfidentialGrant:
+    """Let another member org read this org's confidential provenance of the version."""
+    return await models.confidential_grant(context, name, version, body.grantee)
+
+
+@router.delete("/{name}/{version}/confidential-grants/{grantee}")
+async def withdraw_confidential_grant(
+    name: Name, version: Version, grantee: MspId, _: AdminDep, context: ContextDep
+) -> ConfidentialGrant:
+    """End another org's reading of this org's confidential provenance of the version."""
+    return await models.confidential_grant(context, name, version, grantee, withdraw=True)
 
 
 @router.get("/{name}/{version}/history")

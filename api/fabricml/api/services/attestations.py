@@ -82,7 +82,7 @@ async def open_claim(context: ApiContext, request: OpenClaim) -> Claim:
     claim = await context.ledger.call(
         context.settings.admin_identity,
         AttestationClient,
-        lambda a: a.open_claim(request.id, request.inputDigest, request.modelName, request.k),
+        lambda a: a.open_claim(request.id, request.inputDigest, request.modelName, request.k, request.amount),
     )
     return Claim.model_validate(claim.to_json())
 

@@ -16,10 +16,17 @@ from ..context import ApiContext
 from ..ledger import LedgerError
 from ..schemas import Commitment, RoundView, Task, TaskRequest, TaskSummary
 from ..schemas import RoundResult as RoundResultBody
+from ..schemas import RoundState as RoundStateBody
+from ..schemas import TaskState as TaskStateBody
 
 
 async def _task(context: ApiContext, identity: str, use: Callable[[FederationClient], LedgerTask]) -> Task:
-    return Task.model_validate((await context.ledger.call(identity, FederationClient, use)).to_json())
+    """The lifecycle calls answer with the task's terms: the answer is the task as GetTask
+    shows it after the call (round, phase, escrow, state)."""
+    done = await context.ledger.call(identity, FederationClient, use)
+    who = context.settings.auditor_identity
+    view = await context.ledger.call(who, FederationClient, lambda f: f.get_task(done.id))
+    return Task.model_validate(view.to_json())
 
 
 async def create(context: ApiContext, request: TaskRequest) -> Task:
@@ -28,7 +35,10 @@ async def create(context: ApiContext, request: TaskRequest) -> Task:
 
 
 async def get(context: ApiContext, task_id: str) -> Task:
-    return await _task(context, context.settings.auditor_identity, lambda f: f.get_task(task_id))
+    who = context.settings.auditor_identity
+    return Task.model_validate(
+        (await context.ledger.call(who, FederationClient, lambda f: f.get_task(task_id))).to_json()
+    )
 
 
 async def join(context: ApiContext, task_id: str) -> Task:
@@ -40,8 +50,33 @@ async def start(context: ApiContext, task_id: str) -> Task:
     return await _task(context, context.settings.admin_identity, lambda f: f.start(task_id))
 
 
-async def advance(context: ApiContext, task_id: str) -> Task:
-    return await _task(context, context.settings.admin_identity, lambda f: f.advance(task_id))
+async def leave(context: ApiContext, task_id: str) -> Task:
+    # Before the start only; the trainer identity is the participant that leaves.
+    return await _task(context, context.settings.trainer_identity, lambda f: f.leave(task_id))
+
+
+async def cancel(context: ApiContext, task_id: str) -> Task:
+    return await _task(context, context.settings.admin_identity, lambda f: f.cancel(task_id))
+
+
+async def close(context: ApiContext, task_id: str) -> TaskStateBody:
+    found = await context.ledger.call(
+        context.settings.admin_identity, FederationClient, lambda f: f.close(task_id)
+    )
+    return TaskStateBody.model_validate(found.to_json())
+
+
+async def round_state(context: ApiContext, task_id: str, number: int) -> RoundStateBody:
+    who = context.settings.auditor_identity
+    found = await context.ledger.call(who, FederationClient, lambda f: f.get_round_state(task_id, number))
+    return RoundStateBody.model_validate(found.to_json())
+
+
+async def settle(context: ApiContext, task_id: str, number: int) -> RoundResultBody:
+    """Anyone may settle a round once it is settleable; the ledger's state and clock decide."""
+    who = context.settings.admin_identity
+    found = await context.ledger.call(who, FederationClient, lambda f: f.settle(task_id, number))
+    return RoundResultBody.model_validate(found.to_json())
 
 
 def task_ids(context: ApiContext) -> list[str]:

@@ -15,6 +15,7 @@ from fabricml.contracts import RegistryClient
 from ..context import ApiContext
 from ..ledger import LedgerError, ledger_errors
 from ..schemas import (
+    ConfidentialGrant,
     Deployability,
     HistoryEntry,
     Lineage,
@@ -22,6 +23,7 @@ from ..schemas import (
     ModelMetadata,
     ModelPage,
     ModelRecord,
+    Suspension,
     Verification,
 )
 
@@ -103,6 +105,37 @@ async def revoke(context: ApiContext, name: str, version: str, reason: str) -> M
     return ModelRecord.model_validate(record.to_json())
 
 
+async def confirm_training(context: ApiContext, name: str, version: str) -> ModelRecord:
+    who = context.settings.admin_identity
+    record = await context.ledger.call(who, RegistryClient, lambda r: r.confirm_training(ref(name, version)))
+    return ModelRecord.model_validate(record.to_json())
+
+
+async def suspend(context: ApiContext, name: str, version: str, reason: str | None) -> Suspension:
+    """This org's own suspension (reason given) or its lifting (None)."""
+    who, at = context.settings.admin_identity, ref(name, version)
+
+    def use(r: RegistryClient) -> Any:
+        return r.resume(at) if reason is None else r.suspend(at, reason)
+
+    return Suspension.model_validate((await context.ledger.call(who, RegistryClient, use)).to_json())
+
+
+async def confidential_grant(
+    context: ApiContext, name: str, version: str, grantee: str, withdraw: bool = False
+) -> ConfidentialGrant:
+    """The owner org's grant (or its withdrawal) of its confidential provenance to another
+    member; endorsed by the owner's own peers only (the typed client sees to it)."""
+    who, at, own = context.settings.admin_identity, ref(name, version), context.org.msp_id
+
+    def use(r: RegistryClient) -> Any:
+        if withdraw:
+            return r.withdraw_confidential_grant(at, grantee, own)
+        return r.grant_confidential(at, grantee, own)
+
+    return ConfidentialGrant.model_validate((await context.ledger.call(who, RegistryClient, use)).to_json())
+
+
 def register(context: ApiContext, meta: ModelMetadata, files: Mapping[str, BinaryIO]) -> ModelRecord:
     """Blocking: writes the uploaded files to a scratch folder, hashes and stores them, and
     records the version on the ledger as the org's trainer."""
@@ -132,6 +165,7 @@ def register(context: ApiContext, meta: ModelMetadata, files: Mapping[str, Binar
             metrics=dict(meta.metrics),
             parents=list(meta.parents),
             round_ref=meta.round,
+            aggregate_digest=meta.aggregateDigest,
             code_dir=Path(tmp),
         )
         try:
