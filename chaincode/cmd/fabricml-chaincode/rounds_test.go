@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,27 +60,20 @@ func finalizeRoundOne(t *testing.T, stub *fakeledger.Stub, id string) {
 		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Join(ctx, id) })
 	}
 	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Start(ctx, id) })
-	advance := func() {
-		must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Advance(ctx, id) })
-	}
 	for _, tr := range trainers[:2] {
 		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) {
-			return fed.Commit(ctx, id, 1, hexOf("c"), 10)
+			// Every update is new: the contract refuses a replay of any task's update.
+			update := fmt.Sprintf("%x", sha256.Sum256([]byte(id+"/"+tr.MSPID)))
+			return fed.Commit(ctx, id, 1, update, 10, "https://store.example/"+update)
 		})
 	}
-	advance()
-	for _, tr := range trainers[:2] {
-		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) {
-			return fed.Reveal(ctx, id, 1, hexOf("c"), "https://store.example/u")
-		})
-	}
-	advance()
+	scores := `{"Org1MSP/trainer": 500, "Org2MSP/trainer": 500}`
 	for _, tr := range trainers[:2] {
 		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.AggregatePost, error) {
-			return fed.PostAggregate(ctx, id, 1, hexOf("a"), "{}", []string{})
+			return fed.PostAggregate(ctx, id, 1, hexOf("a"), scores, []string{}, []string{})
 		})
 	}
-	advance()
+	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.RoundResult, error) { return fed.Settle(ctx, id, 1) })
 	if r, err := fed.GetRound(fakeledger.Query(stub, admins[2]), id, 1); err != nil || r.Status != "FINALIZED" {
 		t.Fatalf("round 1 did not finalize: %+v %v", r, err)
 	}
