@@ -47,11 +47,8 @@ func member(ctx contractapi.TransactionContextInterface, who caller.Identity) ([
 // and the amount its payout will be. The claim is the caller org's: "<MSP ID>:<id>".
 // Opening the same claim again is ALREADY_DONE; other terms under its id are a CONFLICT.
 func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, inputDigest, modelName string, k int, amount string) (*Claim, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "OpenClaim")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("OpenClaim"); err != nil {
 		return nil, err
 	}
 	members, err := member(ctx, who)
@@ -122,7 +119,7 @@ func claimKey(ctx contractapi.TransactionContextInterface, ref string) (string, 
 // the caller's org, included in a batch the caller anchored, and not used for any other
 // claim. One answer per org; the claim is accepted when k orgs gave the same output.
 func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, claim, receipt string, sequence uint64, proof string) (*Claim, error) {
-	who, err := requireInference(ctx, "AttestClaim")
+	who, err := caller.WithRole(ctx, "inference", "AttestClaim")
 	if err != nil {
 		return nil, err
 	}
@@ -321,11 +318,8 @@ func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, claim 
 // ExecutePayout records the payout of an accepted claim, once, for the amount fixed when
 // it opened (the caller confirms it); only an admin of the org that opened the claim may.
 func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, claim, amount string) (*Payout, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "ExecutePayout")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("ExecutePayout"); err != nil {
 		return nil, err
 	}
 	if err := ledgerutil.Check("amount", amount, ledgerutil.AmountPattern); err != nil {

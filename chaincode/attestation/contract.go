@@ -118,14 +118,6 @@ func New() *Contract {
 	return c
 }
 
-func requireInference(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return who, err
-	}
-	return who, who.RequireRole("inference", action)
-}
-
 func key(ctx contractapi.TransactionContextInterface, kind string, parts ...string) (string, error) {
 	return ledgerutil.Key(ctx, kind, parts...)
 }
@@ -141,7 +133,7 @@ func batchKey(ctx contractapi.TransactionContextInterface, s ServiceID, seq uint
 // status does not stall the service; other content under an anchored sequence is a
 // CONFLICT.
 func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, request string) (*Batch, error) {
-	who, err := requireInference(ctx, "AnchorBatch")
+	who, err := caller.WithRole(ctx, "inference", "AnchorBatch")
 	if err != nil {
 		return nil, err
 	}

@@ -60,11 +60,8 @@ func New() *Contract {
 
 // Join records (or renames) the caller's organization; only its admins may.
 func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName string) (*Member, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Join")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("Join"); err != nil {
 		return nil, err
 	}
 	if n := utf8.RuneCountInString(displayName); n == 0 || n > MaxDisplayNameLen {

@@ -60,9 +60,8 @@ func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request
 	if err != nil {
 		return nil, err
 	}
-	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "Register needs an identity with role=trainer or an org admin; %q of %s has role %q",
-			who.Subject, who.MSPID, who.Role)
+	if err := who.RequireRoleOrAdmin("trainer", "Register"); err != nil {
+		return nil, err
 	}
 	req, err := decodeRegistration(request)
 	if err != nil {
@@ -174,11 +173,8 @@ func sameRegistration(a, b *RegistrationRequest) bool {
 // Approve records the caller org's approval; org admins only, once per org per version:
 // approving again returns the version unchanged, with no second event.
 func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Approve")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("Approve"); err != nil {
 		return nil, err
 	}
 	m, key, err := c.load(ctx, ref)
@@ -223,11 +219,8 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 // VoteDeploymentPolicy is an org admin's vote for the approval rule of a model name;
 // the rule takes effect when a majority of members voted for it.
 func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterface, name, rule string) (*DeploymentPolicy, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "VoteDeploymentPolicy")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("VoteDeploymentPolicy"); err != nil {
 		return nil, err
 	}
 	if err := ledgerutil.Check("model name", name, ledgerutil.ModelNamePattern); err != nil {

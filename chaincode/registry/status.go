@@ -20,11 +20,8 @@ func checkReason(reason string) error {
 
 // memberAdmin is the caller, if it is an admin of a consortium member.
 func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, []string, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, action)
 	if err != nil {
-		return who, nil, err
-	}
-	if err := who.RequireAdmin(action); err != nil {
 		return who, nil, err
 	}
 	members, err := consortium.MemberMSPIDs(ctx)
@@ -79,11 +76,8 @@ func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reas
 
 // Deprecate retires a version; only an admin of an org that trained it (and confirmed) may.
 func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Deprecate")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("Deprecate"); err != nil {
 		return nil, err
 	}
 	if err := checkReason(reason); err != nil {
@@ -119,9 +113,8 @@ func (c *Contract) ConfirmTraining(ctx contractapi.TransactionContextInterface, 
 	if err != nil {
 		return nil, err
 	}
-	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "ConfirmTraining needs an identity with role=trainer or an org admin; %q of %s has role %q",
-			who.Subject, who.MSPID, who.Role)
+	if err := who.RequireRoleOrAdmin("trainer", "ConfirmTraining"); err != nil {
+		return nil, err
 	}
 	m, key, err := c.load(ctx, ref)
 	if err != nil {
