@@ -273,24 +273,7 @@ func (c *Contract) ClaimAttestations(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(claimVoteType, []string{opener, id})
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing attestations of claim "+claim)
-	}
-	defer iter.Close()
-	out := []*ClaimAttestation{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing attestations of claim "+claim)
-		}
-		var v ClaimAttestation
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &v); err != nil {
-			return nil, err
-		}
-		out = append(out, &v)
-	}
-	return out, nil
+	return ledgerutil.ListRecords[*ClaimAttestation](ctx, claimVoteType, []string{opener, id}, "listing attestations of claim "+claim)
 }
 
 // GetClaim returns a claim by its "<opener MSP ID>:<id>".

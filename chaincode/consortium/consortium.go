@@ -131,24 +131,7 @@ func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID 
 
 // ListMembers returns every member, ordered by MSP ID.
 func (c *Contract) ListMembers(ctx contractapi.TransactionContextInterface) ([]*Member, error) {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(memberKeyType, nil)
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing members")
-	}
-	defer iter.Close()
-	members := []*Member{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing members")
-		}
-		var m Member
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &m); err != nil {
-			return nil, err
-		}
-		members = append(members, &m)
-	}
-	return members, nil
+	return ledgerutil.ListRecords[*Member](ctx, memberKeyType, nil, "listing members")
 }
 
 // WhoAmI returns the caller as the chaincode sees it, role attribute included.

@@ -358,22 +358,5 @@ func listUnder[T any](ctx contractapi.TransactionContextInterface, keyType, id s
 	if id != "" {
 		attrs = append(attrs, id)
 	}
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(keyType, attrs)
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing "+keyType)
-	}
-	defer iter.Close()
-	out := []T{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing "+keyType)
-		}
-		var v T
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			return nil, ledgerutil.Refuse(ledgerutil.Internal, "record %q is corrupt: %v", kv.Key, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return ledgerutil.ListRecords[T](ctx, keyType, attrs, "listing "+keyType)
 }

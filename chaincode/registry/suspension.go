@@ -105,22 +105,13 @@ func SuspendedBy(ctx contractapi.TransactionContextInterface, ref, msp string) (
 
 // suspendedOrgs lists the orgs that suspended their use of ref, in MSP ID order.
 func suspendedOrgs(ctx contractapi.TransactionContextInterface, name, version string) ([]string, error) {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(suspensionKeyType, []string{name, version})
+	suspensions, err := ledgerutil.ListRecords[Suspension](ctx, suspensionKeyType, []string{name, version}, "listing suspensions")
 	if err != nil {
-		return nil, ledgerutil.Context(err, "listing suspensions")
+		return nil, err
 	}
-	defer iter.Close()
-	out := []string{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing suspensions")
-		}
-		var s Suspension
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &s); err != nil {
-			return nil, err
-		}
-		out = append(out, s.MSPID)
+	out := make([]string, len(suspensions))
+	for i, s := range suspensions {
+		out[i] = s.MSPID
 	}
 	return out, nil
 }
