@@ -71,11 +71,7 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 		}
 		return nil, err
 	}
-	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
-	if err != nil {
-		return nil, err
-	}
-	return cl, ctx.GetStub().SetEvent("ClaimOpened", raw)
+	return cl, ledgerutil.PutJSONWithEvent(ctx, ck, cl, "ClaimOpened")
 }
 
 func (cl *Claim) validate(members int) error {
@@ -288,12 +284,8 @@ func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, claim 
 		return nil, "", err
 	}
 	var cl Claim
-	found, err := ledgerutil.GetJSON(ctx, ck, &cl)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, ck, &cl, "no claim %q", claim); err != nil {
 		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "no claim %q", claim)
 	}
 	return &cl, ck, nil
 }
@@ -338,9 +330,5 @@ func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, cl
 		return nil, err
 	}
 	p := &Payout{ClaimID: claim, Amount: amount, OutputDigest: cl.AcceptedOutput, ExecutedBy: who.MSPID, At: now, TxID: ctx.GetStub().GetTxID()}
-	raw, err := ledgerutil.PutJSON(ctx, pk, p)
-	if err != nil {
-		return nil, err
-	}
-	return p, ctx.GetStub().SetEvent("PayoutExecuted", raw)
+	return p, ledgerutil.PutJSONWithEvent(ctx, pk, p, "PayoutExecuted")
 }

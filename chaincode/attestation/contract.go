@@ -237,12 +237,8 @@ func (c *Contract) GetBatch(ctx contractapi.TransactionContextInterface, mspID, 
 		return nil, err
 	}
 	var b Batch
-	found, err := ledgerutil.GetJSON(ctx, k, &b)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, k, &b, "service %s/%s anchored no batch %d", mspID, subject, sequence); err != nil {
 		return nil, err
-	}
-	if !found {
-		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "service %s/%s anchored no batch %d", mspID, subject, sequence)
 	}
 	return &b, nil
 }

@@ -97,6 +97,16 @@ func Admin(ctx contractapi.TransactionContextInterface, action string) (Identity
 	return who, who.RequireAdmin(action)
 }
 
+// WithRoleOrAdmin is the caller, refused (FORBIDDEN) unless it carries the role or is an
+// org admin.
+func WithRoleOrAdmin(ctx contractapi.TransactionContextInterface, role, action string) (Identity, error) {
+	who, err := Of(ctx)
+	if err != nil {
+		return who, err
+	}
+	return who, who.RequireRoleOrAdmin(role, action)
+}
+
 // WithRole is the caller, refused (FORBIDDEN) unless its certificate carries the role.
 func WithRole(ctx contractapi.TransactionContextInterface, role, action string) (Identity, error) {
 	who, err := Of(ctx)

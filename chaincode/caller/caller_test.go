@@ -35,19 +35,15 @@ func TestWithRoleRefusesAnIdentityWithoutTheRole(t *testing.T) {
 	}
 }
 
-func TestRequireRoleOrAdminTakesEitherAndNamesWhatIsMissing(t *testing.T) {
+func TestWithRoleOrAdminTakesEitherAndNamesWhatIsMissing(t *testing.T) {
 	for _, who := range []fakeledger.Identity{orgAdmin, trainer} {
-		id, err := Of(as(who))
-		if err != nil || id.RequireRoleOrAdmin("trainer", "Register") != nil {
+		if _, err := WithRoleOrAdmin(as(who), "trainer", "Register"); err != nil {
 			t.Fatalf("%s was refused: %v", who.Name, err)
 		}
 	}
-	id, err := Of(as(client))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, err := WithRoleOrAdmin(as(client), "trainer", "Register")
 	want := `FORBIDDEN: Register needs an identity with role=trainer or an org admin; "viewer" of Org1MSP has role ""`
-	if err := id.RequireRoleOrAdmin("trainer", "Register"); err == nil || err.Error() != want {
+	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
 }

@@ -71,7 +71,6 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 	if err != nil {
 		return nil, err
 	}
-	stub := ctx.GetStub()
 	key, err := ledgerutil.Key(ctx, memberKeyType, who.MSPID)
 	if err != nil {
 		return nil, err
@@ -81,16 +80,12 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 		return nil, err
 	}
 	if member == nil {
-		member = &Member{MSPID: who.MSPID, JoinedAt: now, JoinedTxID: stub.GetTxID()}
+		member = &Member{MSPID: who.MSPID, JoinedAt: now, JoinedTxID: ctx.GetStub().GetTxID()}
 	}
 	member.DisplayName = displayName
 	member.Admin = who.Subject
 	member.UpdatedAt = now
-	raw, err := ledgerutil.PutJSON(ctx, key, member)
-	if err != nil {
-		return nil, err
-	}
-	return member, stub.SetEvent("MemberJoined", raw)
+	return member, ledgerutil.PutJSONWithEvent(ctx, key, member, "MemberJoined")
 }
 
 // Heartbeat records that the caller's organization can commit transactions now.
@@ -119,14 +114,11 @@ func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID 
 	if err != nil {
 		return nil, ledgerutil.Context(err, "MSP ID")
 	}
-	member, err := readMember(ctx, key)
-	if err != nil {
+	var m Member
+	if err := ledgerutil.GetExisting(ctx, key, &m, "no member with MSP ID %q", mspID); err != nil {
 		return nil, err
 	}
-	if member == nil {
-		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "no member with MSP ID %q", mspID)
-	}
-	return member, nil
+	return &m, nil
 }
 
 // ListMembers returns every member, ordered by MSP ID.

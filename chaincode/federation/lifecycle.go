@@ -68,11 +68,7 @@ func existingTask(t *Task, req *TaskRequest, creator string) error {
 }
 
 func (c *Contract) save(ctx contractapi.TransactionContextInterface, k string, t *Task, event string) error {
-	raw, err := ledgerutil.PutJSON(ctx, k, t)
-	if err != nil {
-		return err
-	}
-	return ctx.GetStub().SetEvent(event, raw)
+	return ledgerutil.PutJSONWithEvent(ctx, k, t, event)
 }
 
 // loadNow loads a task and checks the proposal's timestamp against the endorser's clock.

@@ -56,11 +56,8 @@ func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
 // training orgs must confirm (ConfirmTraining) before the version can be approved; a
 // round model (fed-<task>@r<n>) must match its finalized round instead.
 func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.WithRoleOrAdmin(ctx, "trainer", "Register")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireRoleOrAdmin("trainer", "Register"); err != nil {
 		return nil, err
 	}
 	req, err := decodeRegistration(request)
@@ -239,7 +236,6 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if _, err := threshold(rule, len(members)); err != nil {
 		return nil, err
 	}
-	stub := ctx.GetStub()
 	voteKey, err := ledgerutil.Key(ctx, voteKeyType, name, who.MSPID)
 	if err != nil {
 		return nil, err
@@ -267,11 +263,7 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ledgerutil.PutJSON(ctx, key, policy)
-	if err != nil {
-		return nil, err
-	}
-	return policy, stub.SetEvent("DeploymentPolicyChanged", raw)
+	return policy, ledgerutil.PutJSONWithEvent(ctx, key, policy, "DeploymentPolicyChanged")
 }
 
 // policyVoters are the members whose committed vote for name is rule, and the caller,
@@ -310,21 +302,13 @@ func (c *Contract) load(ctx contractapi.TransactionContextInterface, ref string)
 		return nil, "", err
 	}
 	var m ModelVersion
-	found, err := getJSON(ctx, key, &m)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, key, &m, "model %s is not registered", ref); err != nil {
 		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "model %s is not registered", ref)
 	}
 	m.normalize()
 	return &m, key, nil
 }
 
 func (c *Contract) save(ctx contractapi.TransactionContextInterface, key string, m *ModelVersion, event string) error {
-	raw, err := ledgerutil.PutJSON(ctx, key, m)
-	if err != nil {
-		return err
-	}
-	return ctx.GetStub().SetEvent(event, raw)
+	return ledgerutil.PutJSONWithEvent(ctx, key, m, event)
 }

@@ -109,11 +109,8 @@ func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, r
 // named org confirmed, the version cannot be approved. Confirming again (or as the
 // registering org) returns the version unchanged.
 func (c *Contract) ConfirmTraining(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.WithRoleOrAdmin(ctx, "trainer", "ConfirmTraining")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireRoleOrAdmin("trainer", "ConfirmTraining"); err != nil {
 		return nil, err
 	}
 	m, key, err := c.load(ctx, ref)

@@ -50,11 +50,7 @@ func (c *Contract) Suspend(ctx contractapi.TransactionContextInterface, ref, rea
 		return nil, err
 	}
 	s := &Suspension{Ref: ref, StatusChange: StatusChange{Actor: a, Reason: reason}}
-	raw, err := ledgerutil.PutJSON(ctx, key, s)
-	if err != nil {
-		return nil, err
-	}
-	return s, ctx.GetStub().SetEvent("ModelSuspended", raw)
+	return s, ledgerutil.PutJSONWithEvent(ctx, key, s, "ModelSuspended")
 }
 
 // Resume lifts the caller org's suspension of a version; its admins only.
