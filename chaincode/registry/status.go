@@ -18,6 +18,14 @@ func checkReason(reason string) error {
 	return nil
 }
 
+// loadWithReason loads ref for a change of its status, once the reason is acceptable.
+func (c *Contract) loadWithReason(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, string, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, "", err
+	}
+	return c.load(ctx, ref)
+}
+
 // memberAdmin is the caller, if it is an admin of a consortium member.
 func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, []string, error) {
 	who, err := caller.Admin(ctx, action)
@@ -42,10 +50,7 @@ func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reas
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	m, key, err := c.load(ctx, ref)
+	m, key, err := c.loadWithReason(ctx, ref, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -80,10 +85,7 @@ func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, r
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	m, key, err := c.load(ctx, ref)
+	m, key, err := c.loadWithReason(ctx, ref, reason)
 	if err != nil {
 		return nil, err
 	}

@@ -35,10 +35,7 @@ func (c *Contract) Suspend(ctx contractapi.TransactionContextInterface, ref, rea
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	if _, _, err := c.load(ctx, ref); err != nil {
-		return nil, err
-	}
-	prior, key, err := suspensionOf(ctx, ref, who.MSPID)
+	prior, key, err := c.suspensionOfExisting(ctx, ref, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -59,10 +56,7 @@ func (c *Contract) Resume(ctx contractapi.TransactionContextInterface, ref strin
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.load(ctx, ref); err != nil {
-		return nil, err
-	}
-	prior, key, err := suspensionOf(ctx, ref, who.MSPID)
+	prior, key, err := c.suspensionOfExisting(ctx, ref, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +71,14 @@ func (c *Contract) Resume(ctx contractapi.TransactionContextInterface, ref strin
 		return nil, ledgerutil.Context(err, "encoding the event")
 	}
 	return prior, ctx.GetStub().SetEvent("ModelResumed", raw)
+}
+
+// suspensionOfExisting is msp's suspension of ref (or nil), refusing a ref that is not registered.
+func (c *Contract) suspensionOfExisting(ctx contractapi.TransactionContextInterface, ref, msp string) (*Suspension, string, error) {
+	if _, _, err := c.load(ctx, ref); err != nil {
+		return nil, "", err
+	}
+	return suspensionOf(ctx, ref, msp)
 }
 
 // suspensionOf is msp's suspension of ref, or nil.
