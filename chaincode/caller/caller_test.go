@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	orgAdmin = fakeledger.Identity{MSPID: "Org1MSP", Name: "admin", OU: "admin"}
-	trainer  = fakeledger.Identity{MSPID: "Org1MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	orgAdmin = fakeledger.Admin("Org1MSP")
+	trainer  = fakeledger.Trainer("Org1MSP")
 	client   = fakeledger.Identity{MSPID: "Org1MSP", Name: "viewer", OU: "client"}
 )
 

@@ -15,11 +15,11 @@ import (
 )
 
 func admin(org int) fakeledger.Identity {
-	return fakeledger.Identity{MSPID: msp(org), Name: "admin", OU: "admin"}
+	return fakeledger.Admin(msp(org))
 }
 
 func trainer(org int, name string) fakeledger.Identity {
-	return fakeledger.Identity{MSPID: msp(org), Name: name, OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	return fakeledger.WithRole(msp(org), name, "trainer")
 }
 
 func msp(org int) string { return "Org" + string(rune('0'+org)) + "MSP" }
@@ -27,7 +27,7 @@ func msp(org int) string { return "Org" + string(rune('0'+org)) + "MSP" }
 var (
 	t1, t2, t3, t4 = trainer(1, "trainer"), trainer(2, "trainer"), trainer(3, "trainer"), trainer(4, "trainer")
 	t1b            = trainer(1, "trainer2") // a second identity of org1: a sybil
-	outsider       = fakeledger.Identity{MSPID: "Org9MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	outsider       = fakeledger.Trainer("Org9MSP")
 	d              = func(c string) string { return strings.Repeat(c, 64) }
 )
 

@@ -11,7 +11,7 @@ type vote struct {
 	MSPID string `json:"mspId"`
 }
 
-var reader = fakeledger.Identity{MSPID: "Org1MSP", Name: "admin", OU: "admin"}
+var reader = fakeledger.Admin("Org1MSP")
 
 // stored writes raw under the composite key vote/<parts>.
 func stored(t *testing.T, stub *fakeledger.Stub, raw string, parts ...string) {

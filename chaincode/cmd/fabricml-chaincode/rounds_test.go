@@ -7,44 +7,28 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/federation"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
+	"github.com/fabricml/fabricml/chaincode/internal/testkit"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 	"github.com/fabricml/fabricml/chaincode/registry"
 )
 
 var (
-	admins   = []fakeledger.Identity{{MSPID: "Org1MSP", Name: "admin", OU: "admin"}, {MSPID: "Org2MSP", Name: "admin", OU: "admin"}, {MSPID: "Org3MSP", Name: "admin", OU: "admin"}}
-	trainers = []fakeledger.Identity{trainerOf("Org1MSP"), trainerOf("Org2MSP"), trainerOf("Org3MSP")}
+	admins   = fakeledger.Admins(3)
+	trainers = []fakeledger.Identity{fakeledger.Trainer("Org1MSP"), fakeledger.Trainer("Org2MSP"), fakeledger.Trainer("Org3MSP")}
 	hexOf    = func(c string) string { return strings.Repeat(c, 64) }
 )
-
-func trainerOf(msp string) fakeledger.Identity {
-	return fakeledger.Identity{MSPID: msp, Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
-}
-
-func must[R any](t *testing.T, stub *fakeledger.Stub, who fakeledger.Identity, f func(fakeledger.Ctx) (R, error)) R {
-	t.Helper()
-	r, err := fakeledger.Submit(stub, who, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // finalizedRound: task "Task-7" (Org1 and Org2 train; Org3 is a member outside it)
 // whose round 1 ended with both orgs agreeing on aggregate "a...".
 func finalizedRound(t *testing.T) (*fakeledger.Stub, *registry.Contract) {
 	t.Helper()
-	stub := fakeledger.NewStub()
-	for _, a := range admins {
-		must(t, stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) })
-	}
+	stub := testkit.Consortium(t, admins...)
 	reg := registry.NewWithRounds(federationRound)
 	initial, _ := json.Marshal(registry.RegistrationRequest{Name: "base", Version: "1", ManifestDigest: hexOf("a"),
 		Weights: registry.Weights{Digest: hexOf("b"), Files: 1}, TrainingOrgs: []string{"Org1MSP"}})
-	must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, string(initial)) })
+	fakeledger.Must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, string(initial)) })
 	finalizeRoundOne(t, stub, "Task-7")
 	return stub, reg
 }
@@ -55,13 +39,13 @@ func finalizeRoundOne(t *testing.T, stub *fakeledger.Stub, id string) {
 	fed := federation.New()
 	task, _ := json.Marshal(federation.TaskRequest{ID: id, InitialModel: "base@1", Rounds: 2, MinParticipants: 2,
 		CommitSeconds: 60, RevealSeconds: 60, AggregateSeconds: 60, Rule: "fedavg"})
-	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.CreateTask(ctx, string(task)) })
+	fakeledger.Must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.CreateTask(ctx, string(task)) })
 	for _, tr := range trainers[:2] {
-		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Join(ctx, id) })
+		fakeledger.Must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Join(ctx, id) })
 	}
-	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Start(ctx, id) })
+	fakeledger.Must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.Task, error) { return fed.Start(ctx, id) })
 	for _, tr := range trainers[:2] {
-		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) {
+		fakeledger.Must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.Commitment, error) {
 			// Every update is new: the contract refuses a replay of any task's update.
 			update := fmt.Sprintf("%x", sha256.Sum256([]byte(id+"/"+tr.MSPID)))
 			return fed.Commit(ctx, id, 1, update, 10, "https://store.example/"+update)
@@ -69,11 +53,11 @@ func finalizeRoundOne(t *testing.T, stub *fakeledger.Stub, id string) {
 	}
 	scores := `{"Org1MSP/trainer": 500, "Org2MSP/trainer": 500}`
 	for _, tr := range trainers[:2] {
-		must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.AggregatePost, error) {
+		fakeledger.Must(t, stub, tr, func(ctx fakeledger.Ctx) (*federation.AggregatePost, error) {
 			return fed.PostAggregate(ctx, id, 1, hexOf("a"), scores, []string{}, []string{})
 		})
 	}
-	must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.RoundResult, error) { return fed.Settle(ctx, id, 1) })
+	fakeledger.Must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*federation.RoundResult, error) { return fed.Settle(ctx, id, 1) })
 	if r, err := fed.GetRound(fakeledger.Query(stub, admins[2]), id, 1); err != nil || r.Status != "FINALIZED" {
 		t.Fatalf("round 1 did not finalize: %+v %v", r, err)
 	}
@@ -107,12 +91,12 @@ func TestARoundModelIsAcceptedOnlyAsItsFinalizedRound(t *testing.T) {
 		fakeledger.R("a training org outside the task", trainers[0], register(func(r *registry.RegistrationRequest) { r.TrainingOrgs = []string{"Org1MSP", "Org3MSP"} }), ledgerutil.Forbidden),
 		fakeledger.R("a fed- name without its round", trainers[0], register(func(r *registry.RegistrationRequest) { r.Round, r.AggregateDigest = "", "" }), ledgerutil.Forbidden),
 	})
-	m := must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, roundModel(same)) })
+	m := fakeledger.Must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, roundModel(same)) })
 	if len(m.PendingConfirmations) != 0 || m.Round != "Task-7/1" {
 		t.Fatalf("the participants joined the task: no confirmation is pending, got %+v", m)
 	}
 	for _, a := range admins[:2] {
-		if m = must(t, stub, a, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Approve(ctx, "fed-task-7@r1") }); m.Status != registry.StatusApproved && a.MSPID == "Org2MSP" {
+		if m = fakeledger.Must(t, stub, a, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Approve(ctx, "fed-task-7@r1") }); m.Status != registry.StatusApproved && a.MSPID == "Org2MSP" {
 			t.Fatalf("a majority approved the round model: %+v", m)
 		}
 	}
@@ -136,7 +120,7 @@ func TestTheRoundModelNameMatchesTheAgents(t *testing.T) {
 // the other's registrar is refused rather than mixing two tasks' models under one name.
 func TestRoundModelsOfTwoTasksNeverShareAName(t *testing.T) {
 	stub, reg := finalizedRound(t)
-	must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) {
+	fakeledger.Must(t, stub, trainers[0], func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) {
 		return reg.Register(ctx, roundModel(func(*registry.RegistrationRequest) {}))
 	})
 	finalizeRoundOne(t, stub, "task-7")
