@@ -112,11 +112,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Attestation"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Attestation"}} }
 
 func key(ctx contractapi.TransactionContextInterface, kind string, parts ...string) (string, error) {
 	return ledgerutil.Key(ctx, kind, parts...)

@@ -52,11 +52,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Consortium"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Consortium"}} }
 
 // Join records (or renames) the caller's organization; only its admins may.
 func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName string) (*Member, error) {

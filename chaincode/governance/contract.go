@@ -35,11 +35,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Governance"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Governance"}} }
 
 // memberAdmin is the caller, refused unless it is an admin of a recorded member org.
 func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, error) {

@@ -30,11 +30,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Registry"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Registry"}} }
 
 func modelKey(ctx contractapi.TransactionContextInterface, name, version string) (string, error) {
 	return ledgerutil.Key(ctx, modelKeyType, name, version)

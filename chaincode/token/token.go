@@ -50,11 +50,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Token"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Token"}} }
 
 func balanceKey(ctx contractapi.TransactionContextInterface, msp string) (string, error) {
 	return ledgerutil.Key(ctx, balanceKeyType, msp)
