@@ -239,40 +239,34 @@ func (w *world) settle(round int) func(fakeledger.Ctx) error {
 func (w *world) result(round int) *RoundResult {
 	w.t.Helper()
 	r, err := w.c.GetRound(w.q(), "t1", round)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return noNulls(w.t, r)
-}
-
-// noNulls fails on a JSON null in a contract's answer: the contract API checks answers
-// against the declared schema, and a nil list (null where an array is declared) makes
-// the peer answer 500 (found on the real network).
-func noNulls[R any](t *testing.T, v R) R {
-	t.Helper()
-	raw, _ := json.Marshal(v)
-	if strings.Contains(string(raw), "null") {
-		t.Fatalf("a null in %s", raw)
-	}
-	return v
+	return answer(w.t, r, err)
 }
 
 func (w *world) state(round int) *RoundState {
 	w.t.Helper()
 	rs, err := w.c.GetRoundState(w.q(), "t1", round)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return noNulls(w.t, rs)
+	return answer(w.t, rs, err)
 }
 
 func (w *world) task() *TaskView {
 	w.t.Helper()
 	v, err := w.c.GetTask(w.q(), "t1")
+	return answer(w.t, v, err)
+}
+
+// answer is a query's answer; it fails t on an error or on a JSON null in it: the
+// contract API checks answers against the declared schema, and a nil list (null where
+// an array is declared) makes the peer answer 500 (found on the real network).
+func answer[R any](t *testing.T, v R, err error) R {
+	t.Helper()
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return noNulls(w.t, v)
+	raw, _ := json.Marshal(v)
+	if strings.Contains(string(raw), "null") {
+		t.Fatalf("a null in %s", raw)
+	}
+	return v
 }
 
 // running: task t1 (terms as given) created by org1 and started with these trainers.
