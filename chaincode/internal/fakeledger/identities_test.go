@@ -30,3 +30,19 @@ func TestTheTestIdentitiesReadAsTheirRoles(t *testing.T) {
 		t.Fatalf("Admins(3) = %+v", admins)
 	}
 }
+
+// A signer reads as its NodeOU and role, and its certificate carries its own key.
+func TestASignerIsReadFromItsOwnCertificate(t *testing.T) {
+	s := fakeledger.NewSigner(t, "Org1MSP", "inference", "client", map[string]string{"role": "inference"})
+	got, err := fakeledger.SubmitAs(fakeledger.NewStub(), s, caller.Of)
+	want := caller.Identity{MSPID: "Org1MSP", Subject: "inference", NodeRole: caller.NodeRoleClient, Role: "inference"}
+	if err != nil || got != want {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if !s.Key.PublicKey.Equal(s.Cert.PublicKey) {
+		t.Fatal("the certificate does not hold the signer's key")
+	}
+	if other := fakeledger.NewSigner(t, "Org1MSP", "inference", "client", nil); other.Cert.SerialNumber.Cmp(s.Cert.SerialNumber) == 0 {
+		t.Fatal("two certificates share a serial number")
+	}
+}
