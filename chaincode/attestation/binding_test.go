@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
+	"github.com/fabricml/fabricml/chaincode/internal/testkit"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 	"github.com/fabricml/fabricml/chaincode/registry"
 )
@@ -13,18 +13,15 @@ import (
 // members: three orgs, m@1 approved by Org1 and Org2, m@2 registered but never approved.
 func members(t *testing.T) *fakeledger.Stub {
 	t.Helper()
-	stub := fakeledger.NewStub()
-	for _, a := range admins {
-		submit(t, stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) })
-	}
+	stub := testkit.Consortium(t, admins...)
 	reg := registry.New()
 	for _, v := range []string{"1", "2"} {
 		req, _ := json.Marshal(registry.RegistrationRequest{Name: "m", Version: v, ManifestDigest: hexOf("a"),
 			Weights: registry.Weights{Digest: hexOf("b"), Files: 1}, TrainingOrgs: []string{"Org1MSP"}})
-		submit(t, stub, trainer, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, string(req)) })
+		fakeledger.Must(t, stub, trainer, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, string(req)) })
 	}
 	for _, a := range admins[:2] {
-		submit(t, stub, a, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Approve(ctx, "m@1") })
+		fakeledger.Must(t, stub, a, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Approve(ctx, "m@1") })
 	}
 	return stub
 }

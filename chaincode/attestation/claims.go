@@ -47,11 +47,8 @@ func member(ctx contractapi.TransactionContextInterface, who caller.Identity) ([
 // and the amount its payout will be. The claim is the caller org's: "<MSP ID>:<id>".
 // Opening the same claim again is ALREADY_DONE; other terms under its id are a CONFLICT.
 func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, inputDigest, modelName string, k int, amount string) (*Claim, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "OpenClaim")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("OpenClaim"); err != nil {
 		return nil, err
 	}
 	members, err := member(ctx, who)
@@ -74,11 +71,7 @@ func (c *Contract) OpenClaim(ctx contractapi.TransactionContextInterface, id, in
 		}
 		return nil, err
 	}
-	raw, err := ledgerutil.PutJSON(ctx, ck, cl)
-	if err != nil {
-		return nil, err
-	}
-	return cl, ctx.GetStub().SetEvent("ClaimOpened", raw)
+	return cl, ledgerutil.PutJSONWithEvent(ctx, ck, cl, "ClaimOpened")
 }
 
 func (cl *Claim) validate(members int) error {
@@ -122,7 +115,7 @@ func claimKey(ctx contractapi.TransactionContextInterface, ref string) (string, 
 // the caller's org, included in a batch the caller anchored, and not used for any other
 // claim. One answer per org; the claim is accepted when k orgs gave the same output.
 func (c *Contract) AttestClaim(ctx contractapi.TransactionContextInterface, claim, receipt string, sequence uint64, proof string) (*Claim, error) {
-	who, err := requireInference(ctx, "AttestClaim")
+	who, err := caller.WithRole(ctx, "inference", "AttestClaim")
 	if err != nil {
 		return nil, err
 	}
@@ -276,24 +269,7 @@ func (c *Contract) ClaimAttestations(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(claimVoteType, []string{opener, id})
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing attestations of claim "+claim)
-	}
-	defer iter.Close()
-	out := []*ClaimAttestation{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing attestations of claim "+claim)
-		}
-		var v ClaimAttestation
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &v); err != nil {
-			return nil, err
-		}
-		out = append(out, &v)
-	}
-	return out, nil
+	return ledgerutil.ListRecords[*ClaimAttestation](ctx, claimVoteType, []string{opener, id}, "listing attestations of claim "+claim)
 }
 
 // GetClaim returns a claim by its "<opener MSP ID>:<id>".
@@ -308,12 +284,8 @@ func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, claim 
 		return nil, "", err
 	}
 	var cl Claim
-	found, err := ledgerutil.GetJSON(ctx, ck, &cl)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, ck, &cl, "no claim %q", claim); err != nil {
 		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "no claim %q", claim)
 	}
 	return &cl, ck, nil
 }
@@ -321,11 +293,8 @@ func (c *Contract) loadClaim(ctx contractapi.TransactionContextInterface, claim 
 // ExecutePayout records the payout of an accepted claim, once, for the amount fixed when
 // it opened (the caller confirms it); only an admin of the org that opened the claim may.
 func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, claim, amount string) (*Payout, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "ExecutePayout")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("ExecutePayout"); err != nil {
 		return nil, err
 	}
 	if err := ledgerutil.Check("amount", amount, ledgerutil.AmountPattern); err != nil {
@@ -361,9 +330,5 @@ func (c *Contract) ExecutePayout(ctx contractapi.TransactionContextInterface, cl
 		return nil, err
 	}
 	p := &Payout{ClaimID: claim, Amount: amount, OutputDigest: cl.AcceptedOutput, ExecutedBy: who.MSPID, At: now, TxID: ctx.GetStub().GetTxID()}
-	raw, err := ledgerutil.PutJSON(ctx, pk, p)
-	if err != nil {
-		return nil, err
-	}
-	return p, ctx.GetStub().SetEvent("PayoutExecuted", raw)
+	return p, ledgerutil.PutJSONWithEvent(ctx, pk, p, "PayoutExecuted")
 }

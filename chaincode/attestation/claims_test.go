@@ -32,7 +32,7 @@ func answer(t *testing.T) *answered {
 		a.services, a.receipts = append(a.services, svc), append(a.receipts, r)
 		a.proofs = append(a.proofs, svc.anchor(t, a.stub, "m@1", 1, r)[0])
 	}
-	submit(t, a.stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) {
+	fakeledger.Must(t, a.stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) {
 		return New().OpenClaim(ctx, "c1", hexOf("e"), "m", 2, "1250.00")
 	})
 	return a
@@ -68,7 +68,7 @@ func TestAClaimNeedsTwoOrgsAFixedAmountAndItsOpenerAndCountsEachReceiptOnce(t *t
 	a := answer(t)
 	c := New()
 	// Org2 opens its own c1: no collision with Org1's.
-	submit(t, a.stub, admins[1], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("9"), "m", 3, "1.00") })
+	fakeledger.Must(t, a.stub, admins[1], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("9"), "m", 3, "1.00") })
 	if org1, org2 := a.claim(t, "Org1MSP:c1"), a.claim(t, "Org2MSP:c1"); org1.Amount != "1250.00" || org2.InputDigest != hexOf("9") {
 		t.Fatalf("claims of two orgs under one id mixed: %+v %+v", org1, org2)
 	}
@@ -93,7 +93,7 @@ func TestAClaimNeedsTwoOrgsAFixedAmountAndItsOpenerAndCountsEachReceiptOnce(t *t
 	}
 
 	// Org1 opens c2 on the same input; Org2's service offers the receipt it used for c1.
-	submit(t, a.stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c2", hexOf("e"), "m", 2, "5.00") })
+	fakeledger.Must(t, a.stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c2", hexOf("e"), "m", 2, "5.00") })
 	fakeledger.CheckRefusals(t, a.stub, []fakeledger.Refusal{
 		fakeledger.R("a receipt used for a second claim", user, a.attest(1, "Org1MSP:c2"), ledgerutil.Conflict),
 		fakeledger.R("another org's admin pays out", admins[1], payout("0.01"), ledgerutil.Forbidden),
@@ -113,7 +113,7 @@ func TestAClaimNeedsTwoOrgsAFixedAmountAndItsOpenerAndCountsEachReceiptOnce(t *t
 func TestAnswersOfARevokedOrSuspendedVersionDoNotCount(t *testing.T) {
 	a := answer(t)
 	reg := registry.New()
-	submit(t, a.stub, admins[1], func(ctx fakeledger.Ctx) (*registry.Suspension, error) { return reg.Suspend(ctx, "m@1", "our audit") })
+	fakeledger.Must(t, a.stub, admins[1], func(ctx fakeledger.Ctx) (*registry.Suspension, error) { return reg.Suspend(ctx, "m@1", "our audit") })
 	fakeledger.CheckRefusals(t, a.stub, []fakeledger.Refusal{
 		fakeledger.R("the service of an org that suspended the version", user, a.attest(1, "Org1MSP:c1"), ledgerutil.Conflict),
 		fakeledger.R("that org's service anchors", user, a.services[1].as(func(ctx fakeledger.Ctx) error {
@@ -123,7 +123,7 @@ func TestAnswersOfARevokedOrSuspendedVersionDoNotCount(t *testing.T) {
 	})
 	commit(t, a.stub, a.attest(0, "Org1MSP:c1")) // Org1 did not suspend it
 	for _, admin := range admins[1:] {
-		submit(t, a.stub, admin, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Revoke(ctx, "m@1", "bias") })
+		fakeledger.Must(t, a.stub, admin, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Revoke(ctx, "m@1", "bias") })
 	}
 	state := maps.Clone(a.stub.State)
 	_, err := fakeledger.Submit(a.stub, user, func(ctx fakeledger.Ctx) (any, error) { return nil, a.attest(2, "Org1MSP:c1")(ctx) })

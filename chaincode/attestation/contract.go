@@ -112,19 +112,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Attestation"
-	return c
-}
-
-func requireInference(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return who, err
-	}
-	return who, who.RequireRole("inference", action)
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Attestation"}} }
 
 func key(ctx contractapi.TransactionContextInterface, kind string, parts ...string) (string, error) {
 	return ledgerutil.Key(ctx, kind, parts...)
@@ -141,7 +129,7 @@ func batchKey(ctx contractapi.TransactionContextInterface, s ServiceID, seq uint
 // status does not stall the service; other content under an anchored sequence is a
 // CONFLICT.
 func (c *Contract) AnchorBatch(ctx contractapi.TransactionContextInterface, request string) (*Batch, error) {
-	who, err := requireInference(ctx, "AnchorBatch")
+	who, err := caller.WithRole(ctx, "inference", "AnchorBatch")
 	if err != nil {
 		return nil, err
 	}
@@ -245,12 +233,8 @@ func (c *Contract) GetBatch(ctx contractapi.TransactionContextInterface, mspID, 
 		return nil, err
 	}
 	var b Batch
-	found, err := ledgerutil.GetJSON(ctx, k, &b)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, k, &b, "service %s/%s anchored no batch %d", mspID, subject, sequence); err != nil {
 		return nil, err
-	}
-	if !found {
-		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "service %s/%s anchored no batch %d", mspID, subject, sequence)
 	}
 	return &b, nil
 }

@@ -5,54 +5,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
-	"github.com/fabricml/fabricml/chaincode/registry"
 )
 
 var (
-	admins = []fakeledger.Identity{
-		{MSPID: "Org1MSP", Name: "admin", OU: "admin"},
-		{MSPID: "Org2MSP", Name: "admin", OU: "admin"},
-		{MSPID: "Org3MSP", Name: "admin", OU: "admin"},
-	}
-	trainer   = fakeledger.Identity{MSPID: "Org1MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
-	inference = fakeledger.Identity{MSPID: "Org1MSP", Name: "inference", OU: "client", Attrs: map[string]string{"role": "inference"}}
-	user      = fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
-	outsider  = fakeledger.Identity{MSPID: "Org9MSP", Name: "admin", OU: "admin"}
+	admins    = fakeledger.Admins(3)
+	trainer   = fakeledger.Trainer("Org1MSP")
+	inference = fakeledger.WithRole("Org1MSP", "inference", "inference")
+	user      = fakeledger.User("Org1MSP")
+	outsider  = fakeledger.Admin("Org9MSP")
 	hexOf     = func(c string) string { return strings.Repeat(c, 64) }
 )
 
-func submit[R any](t *testing.T, stub *fakeledger.Stub, who fakeledger.Identity, f func(fakeledger.Ctx) (R, error)) R {
-	t.Helper()
-	r, err := fakeledger.Submit(stub, who, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// served: three members, m@1 approved and m@2 only registered, batch 1 of the
-// inference service anchored, and Org1's claim c1 open for input "e..." on model m (k=2, 10.00).
+// served: members (m@1 approved, m@2 only registered), batch 1 of the inference
+// service anchored, and Org1's claim c1 open for input "e..." on model m (k=2, 10.00).
 func served(t *testing.T) *fakeledger.Stub {
 	t.Helper()
-	stub := fakeledger.NewStub()
-	for _, a := range admins {
-		submit(t, stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) })
-	}
-	reg := registry.New()
-	for _, v := range []string{"1", "2"} {
-		req, _ := json.Marshal(registry.RegistrationRequest{Name: "m", Version: v, ManifestDigest: hexOf("a"),
-			Weights: registry.Weights{Digest: hexOf("b"), Files: 1}, TrainingOrgs: []string{"Org1MSP"}})
-		submit(t, stub, trainer, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Register(ctx, string(req)) })
-	}
-	for _, a := range admins[:2] {
-		submit(t, stub, a, func(ctx fakeledger.Ctx) (*registry.ModelVersion, error) { return reg.Approve(ctx, "m@1") })
-	}
+	stub := members(t)
 	c := New()
-	submit(t, stub, inference, func(ctx fakeledger.Ctx) (*Batch, error) { return c.AnchorBatch(ctx, batch(1, "m@1", 1, 2)) })
-	submit(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("e"), "m", 2, "10.00") })
+	fakeledger.Must(t, stub, inference, func(ctx fakeledger.Ctx) (*Batch, error) { return c.AnchorBatch(ctx, batch(1, "m@1", 1, 2)) })
+	fakeledger.Must(t, stub, admins[0], func(ctx fakeledger.Ctx) (*Claim, error) { return c.OpenClaim(ctx, "c1", hexOf("e"), "m", 2, "10.00") })
 	return stub
 }
 

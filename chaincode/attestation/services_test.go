@@ -2,18 +2,13 @@ package attestation
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"testing"
-	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -23,39 +18,15 @@ import (
 // service is an inference identity with a real certificate and key, so receipts are
 // signed and checked as on the network; it replaces the fake caller of a transaction.
 type service struct {
-	msp  string
-	key  *ecdsa.PrivateKey
-	cert *x509.Certificate
+	*fakeledger.Signer
 	next uint64 // next receipt sequence
 	seq  uint64 // last anchored batch
 }
 
 func newService(t *testing.T, msp string) *service {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "inference", OrganizationalUnit: []string{"client"}},
-		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &service{msp: msp, key: key, cert: cert, next: 1}
+	return &service{Signer: fakeledger.NewSigner(t, msp, "inference", "client", map[string]string{"role": "inference"}), next: 1}
 }
-
-func (s *service) GetID() (string, error)    { return "x509::CN=inference", nil }
-func (s *service) GetMSPID() (string, error) { return s.msp, nil }
-func (s *service) GetAttributeValue(name string) (string, bool, error) {
-	return map[string]string{"role": "inference"}[name], name == "role", nil
-}
-func (s *service) AssertAttributeValue(string, string) error      { return nil }
-func (s *service) GetX509Certificate() (*x509.Certificate, error) { return s.cert, nil }
 
 // as runs f with the service as the caller.
 func (s *service) as(f func(fakeledger.Ctx) error) func(fakeledger.Ctx) error {
@@ -68,9 +39,9 @@ func (s *service) as(f func(fakeledger.Ctx) error) func(fakeledger.Ctx) error {
 // receipt signs the next receipt for an answer of model on input.
 func (s *service) receipt(t *testing.T, model, input, output string) Receipt {
 	t.Helper()
-	sum := sha256.Sum256(s.cert.Raw)
+	sum := sha256.Sum256(s.Cert.Raw)
 	r := Receipt{Schema: "fabricml.receipt/v1", Model: model, ManifestDigest: hexOf("a"), InputDigest: input, OutputDigest: output,
-		Service: ServiceID{MSPID: s.msp, Subject: "inference"}, CertificateDig: hex.EncodeToString(sum[:]), Sequence: s.next,
+		Service: ServiceID{MSPID: s.MSPID, Subject: "inference"}, CertificateDig: hex.EncodeToString(sum[:]), Sequence: s.next,
 		Time: "2026-01-02T03:04:05Z"}
 	s.next++
 	return s.sign(t, r)
@@ -83,7 +54,7 @@ func (s *service) sign(t *testing.T, r Receipt) Receipt {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256(body)
-	sig, err := ecdsa.SignASN1(rand.Reader, s.key, digest[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, s.Key, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +77,7 @@ func (s *service) anchor(t *testing.T, stub *fakeledger.Stub, model string, firs
 	s.seq++
 	req, _ := json.Marshal(BatchRequest{Sequence: s.seq, Model: model, Root: hex.EncodeToString(treeHash(leaves)), Count: uint64(len(leaves)),
 		FirstReceipt: first, LastReceipt: first + uint64(len(leaves)) - 1})
-	if _, err := fakeledger.Submit(stub, inference, func(ctx fakeledger.Ctx) (*Batch, error) {
-		ctx.(*contractapi.TransactionContext).SetClientIdentity(s)
+	if _, err := fakeledger.SubmitAs(stub, s.Signer, func(ctx fakeledger.Ctx) (*Batch, error) {
 		return New().AnchorBatch(ctx, string(req))
 	}); err != nil {
 		t.Fatal(err)

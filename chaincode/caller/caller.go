@@ -78,3 +78,40 @@ func (c Identity) RequireRole(role, action string) error {
 	}
 	return nil
 }
+
+// RequireRoleOrAdmin fails unless the caller carries the role attribute or is an org admin.
+func (c Identity) RequireRoleOrAdmin(role, action string) error {
+	if c.Role != role && c.NodeRole != NodeRoleAdmin {
+		return ledgerutil.Refuse(ledgerutil.Forbidden, "%s needs an identity with role=%s or an org admin; %q of %s has role %q",
+			action, role, c.Subject, c.MSPID, c.Role)
+	}
+	return nil
+}
+
+// Admin is the caller, refused (FORBIDDEN) unless it is an admin of its organization.
+func Admin(ctx contractapi.TransactionContextInterface, action string) (Identity, error) {
+	who, err := Of(ctx)
+	if err != nil {
+		return who, err
+	}
+	return who, who.RequireAdmin(action)
+}
+
+// WithRoleOrAdmin is the caller, refused (FORBIDDEN) unless it carries the role or is an
+// org admin.
+func WithRoleOrAdmin(ctx contractapi.TransactionContextInterface, role, action string) (Identity, error) {
+	who, err := Of(ctx)
+	if err != nil {
+		return who, err
+	}
+	return who, who.RequireRoleOrAdmin(role, action)
+}
+
+// WithRole is the caller, refused (FORBIDDEN) unless its certificate carries the role.
+func WithRole(ctx contractapi.TransactionContextInterface, role, action string) (Identity, error) {
+	who, err := Of(ctx)
+	if err != nil {
+		return who, err
+	}
+	return who, who.RequireRole(role, action)
+}

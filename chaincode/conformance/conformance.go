@@ -24,9 +24,7 @@ type Contract struct {
 
 // New returns the contract for the server of the given organization.
 func New(localMSPID string) *Contract {
-	c := &Contract{LocalMSPID: localMSPID}
-	c.Name = "Conformance"
-	return c
+	return &Contract{Contract: contractapi.Contract{Name: "Conformance"}, LocalMSPID: localMSPID}
 }
 
 func key(ctx contractapi.TransactionContextInterface, k string) (string, error) {

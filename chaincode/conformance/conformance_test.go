@@ -10,7 +10,7 @@ import (
 func TestConformanceRefusalsCarryTheirCode(t *testing.T) {
 	stub := fakeledger.NewStub()
 	c := New("Org2MSP")
-	who := fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
+	who := fakeledger.User("Org1MSP")
 	get := func(k string) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { _, err := c.Get(ctx, k); return err }
 	}

@@ -52,19 +52,12 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Consortium"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Consortium"}} }
 
 // Join records (or renames) the caller's organization; only its admins may.
 func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName string) (*Member, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Join")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("Join"); err != nil {
 		return nil, err
 	}
 	if n := utf8.RuneCountInString(displayName); n == 0 || n > MaxDisplayNameLen {
@@ -74,7 +67,6 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 	if err != nil {
 		return nil, err
 	}
-	stub := ctx.GetStub()
 	key, err := ledgerutil.Key(ctx, memberKeyType, who.MSPID)
 	if err != nil {
 		return nil, err
@@ -84,16 +76,12 @@ func (c *Contract) Join(ctx contractapi.TransactionContextInterface, displayName
 		return nil, err
 	}
 	if member == nil {
-		member = &Member{MSPID: who.MSPID, JoinedAt: now, JoinedTxID: stub.GetTxID()}
+		member = &Member{MSPID: who.MSPID, JoinedAt: now, JoinedTxID: ctx.GetStub().GetTxID()}
 	}
 	member.DisplayName = displayName
 	member.Admin = who.Subject
 	member.UpdatedAt = now
-	raw, err := ledgerutil.PutJSON(ctx, key, member)
-	if err != nil {
-		return nil, err
-	}
-	return member, stub.SetEvent("MemberJoined", raw)
+	return member, ledgerutil.PutJSONWithEvent(ctx, key, member, "MemberJoined")
 }
 
 // Heartbeat records that the caller's organization can commit transactions now.
@@ -122,36 +110,16 @@ func (c *Contract) GetMember(ctx contractapi.TransactionContextInterface, mspID 
 	if err != nil {
 		return nil, ledgerutil.Context(err, "MSP ID")
 	}
-	member, err := readMember(ctx, key)
-	if err != nil {
+	var m Member
+	if err := ledgerutil.GetExisting(ctx, key, &m, "no member with MSP ID %q", mspID); err != nil {
 		return nil, err
 	}
-	if member == nil {
-		return nil, ledgerutil.Refuse(ledgerutil.NotFound, "no member with MSP ID %q", mspID)
-	}
-	return member, nil
+	return &m, nil
 }
 
 // ListMembers returns every member, ordered by MSP ID.
 func (c *Contract) ListMembers(ctx contractapi.TransactionContextInterface) ([]*Member, error) {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(memberKeyType, nil)
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing members")
-	}
-	defer iter.Close()
-	members := []*Member{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing members")
-		}
-		var m Member
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &m); err != nil {
-			return nil, err
-		}
-		members = append(members, &m)
-	}
-	return members, nil
+	return ledgerutil.ListRecords[*Member](ctx, memberKeyType, nil, "listing members")
 }
 
 // WhoAmI returns the caller as the chaincode sees it, role attribute included.

@@ -9,9 +9,9 @@ import (
 )
 
 var (
-	org1Admin = fakeledger.Identity{MSPID: "Org1MSP", Name: "admin", OU: "admin"}
-	org2Admin = fakeledger.Identity{MSPID: "Org2MSP", Name: "admin", OU: "admin"}
-	org1User  = fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
+	org1Admin = fakeledger.Admin("Org1MSP")
+	org2Admin = fakeledger.Admin("Org2MSP")
+	org1User  = fakeledger.User("Org1MSP")
 )
 
 func TestJoinRecordsTheCallersOrgFromItsCertificate(t *testing.T) {
@@ -100,7 +100,7 @@ func TestGetMemberNamesTheMissingMSPID(t *testing.T) {
 }
 
 func TestWhoAmIReportsTheRoleAttribute(t *testing.T) {
-	trainer := fakeledger.Identity{MSPID: "Org2MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	trainer := fakeledger.Trainer("Org2MSP")
 	who, err := New().WhoAmI(fakeledger.Query(fakeledger.NewStub(), trainer))
 	if err != nil {
 		t.Fatal(err)

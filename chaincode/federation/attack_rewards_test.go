@@ -68,7 +68,7 @@ func TestMalformedAssessmentsAreRefused(t *testing.T) {
 		}
 	}
 	all := `{"Org1MSP/trainer":1,"Org2MSP/trainer":2,"Org3MSP/trainer":3}`
-	client := fakeledger.Identity{MSPID: msp(1), Name: "user1", OU: "client"}
+	client := fakeledger.User(msp(1))
 	w.refuse(
 		fakeledger.R("a score over MaxScore", admin(1), post(`{"Org1MSP/trainer":1001,"Org2MSP/trainer":2,"Org3MSP/trainer":3}`, nil, nil), ledgerutil.Invalid),
 		fakeledger.R("a negative score", admin(1), post(`{"Org1MSP/trainer":-1,"Org2MSP/trainer":2,"Org3MSP/trainer":3}`, nil, nil), ledgerutil.Invalid),

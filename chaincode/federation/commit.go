@@ -55,11 +55,7 @@ func (c *Contract) Commit(ctx contractapi.TransactionContextInterface, id string
 	}
 	cm := &Commitment{TaskID: id, Round: round, Participant: Participant{MSPID: p.MSPID, Subject: p.Subject}, Digest: digest,
 		Samples: samples, URI: uri, CommittedAt: stamp(now), TxID: ctx.GetStub().GetTxID()}
-	raw, err := ledgerutil.PutJSON(ctx, k, cm)
-	if err != nil {
-		return nil, err
-	}
-	return cm, ctx.GetStub().SetEvent("UpdateCommitted", raw)
+	return cm, ledgerutil.PutJSONWithEvent(ctx, k, cm, "UpdateCommitted")
 }
 
 // committer checks the caller and the arguments' form; it returns the caller's record.

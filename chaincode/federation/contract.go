@@ -17,8 +17,4 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Federation"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Federation"}} }

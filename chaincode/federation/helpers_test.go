@@ -15,11 +15,11 @@ import (
 )
 
 func admin(org int) fakeledger.Identity {
-	return fakeledger.Identity{MSPID: msp(org), Name: "admin", OU: "admin"}
+	return fakeledger.Admin(msp(org))
 }
 
 func trainer(org int, name string) fakeledger.Identity {
-	return fakeledger.Identity{MSPID: msp(org), Name: name, OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	return fakeledger.WithRole(msp(org), name, "trainer")
 }
 
 func msp(org int) string { return "Org" + string(rune('0'+org)) + "MSP" }
@@ -27,7 +27,7 @@ func msp(org int) string { return "Org" + string(rune('0'+org)) + "MSP" }
 var (
 	t1, t2, t3, t4 = trainer(1, "trainer"), trainer(2, "trainer"), trainer(3, "trainer"), trainer(4, "trainer")
 	t1b            = trainer(1, "trainer2") // a second identity of org1: a sybil
-	outsider       = fakeledger.Identity{MSPID: "Org9MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
+	outsider       = fakeledger.Trainer("Org9MSP")
 	d              = func(c string) string { return strings.Repeat(c, 64) }
 )
 
@@ -239,40 +239,34 @@ func (w *world) settle(round int) func(fakeledger.Ctx) error {
 func (w *world) result(round int) *RoundResult {
 	w.t.Helper()
 	r, err := w.c.GetRound(w.q(), "t1", round)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return noNulls(w.t, r)
-}
-
-// noNulls fails on a JSON null in a contract's answer: the contract API checks answers
-// against the declared schema, and a nil list (null where an array is declared) makes
-// the peer answer 500 (found on the real network).
-func noNulls[R any](t *testing.T, v R) R {
-	t.Helper()
-	raw, _ := json.Marshal(v)
-	if strings.Contains(string(raw), "null") {
-		t.Fatalf("a null in %s", raw)
-	}
-	return v
+	return answer(w.t, r, err)
 }
 
 func (w *world) state(round int) *RoundState {
 	w.t.Helper()
 	rs, err := w.c.GetRoundState(w.q(), "t1", round)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return noNulls(w.t, rs)
+	return answer(w.t, rs, err)
 }
 
 func (w *world) task() *TaskView {
 	w.t.Helper()
 	v, err := w.c.GetTask(w.q(), "t1")
+	return answer(w.t, v, err)
+}
+
+// answer is a query's answer; it fails t on an error or on a JSON null in it: the
+// contract API checks answers against the declared schema, and a nil list (null where
+// an array is declared) makes the peer answer 500 (found on the real network).
+func answer[R any](t *testing.T, v R, err error) R {
+	t.Helper()
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return noNulls(w.t, v)
+	raw, _ := json.Marshal(v)
+	if strings.Contains(string(raw), "null") {
+		t.Fatalf("a null in %s", raw)
+	}
+	return v
 }
 
 // running: task t1 (terms as given) created by org1 and started with these trainers.

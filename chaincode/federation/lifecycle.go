@@ -16,11 +16,8 @@ import (
 
 // CreateTask opens a task; the creator's org escrows the rewards of every round.
 func (c *Contract) CreateTask(ctx contractapi.TransactionContextInterface, request string) (*Task, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "CreateTask")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("CreateTask"); err != nil {
 		return nil, err
 	}
 	var req TaskRequest
@@ -71,11 +68,7 @@ func existingTask(t *Task, req *TaskRequest, creator string) error {
 }
 
 func (c *Contract) save(ctx contractapi.TransactionContextInterface, k string, t *Task, event string) error {
-	raw, err := ledgerutil.PutJSON(ctx, k, t)
-	if err != nil {
-		return err
-	}
-	return ctx.GetStub().SetEvent(event, raw)
+	return ledgerutil.PutJSONWithEvent(ctx, k, t, event)
 }
 
 // loadNow loads a task and checks the proposal's timestamp against the endorser's clock.
@@ -112,11 +105,8 @@ func (t *Task) enrollDeadline() (time.Time, error) {
 // returns the task unchanged: no second stake, no second event. An org enrolls at most
 // maxPerOrg identities, so sybils cannot outnumber the other orgs.
 func (c *Contract) Join(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.WithRole(ctx, "trainer", "Join")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireRole("trainer", "Join"); err != nil {
 		return nil, err
 	}
 	t, k, now, err := c.loadNow(ctx, id)

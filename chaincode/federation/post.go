@@ -46,11 +46,7 @@ func (c *Contract) PostAggregate(ctx contractapi.TransactionContextInterface, id
 	if err := c.postable(ctx, t, post, now); err != nil {
 		return nil, err
 	}
-	raw, err := ledgerutil.PutJSON(ctx, pk, post)
-	if err != nil {
-		return nil, err
-	}
-	return post, ctx.GetStub().SetEvent("AggregatePosted", raw)
+	return post, ledgerutil.PutJSONWithEvent(ctx, pk, post, "AggregatePosted")
 }
 
 // newPost checks the caller and the arguments' form, and builds the post.

@@ -174,16 +174,7 @@ func (c *Contract) GetRound(ctx contractapi.TransactionContextInterface, id stri
 
 // Commitments lists a round's commitments, by participant.
 func (c *Contract) Commitments(ctx contractapi.TransactionContextInterface, id string, round int) ([]*Commitment, error) {
-	out := []*Commitment{}
-	err := scan(ctx, commitKeyType, []string{id, roundPart(round)}, func(key string, raw []byte) error {
-		var cm Commitment
-		if err := ledgerutil.DecodeRecord(key, raw, &cm); err != nil {
-			return err
-		}
-		out = append(out, &cm)
-		return nil
-	})
-	return out, err
+	return ledgerutil.ListRecords[*Commitment](ctx, commitKeyType, []string{id, roundPart(round)}, "listing "+commitKeyType)
 }
 
 // Aggregates lists the assessments posted for a round, by MSP ID.
@@ -192,33 +183,5 @@ func (c *Contract) Aggregates(ctx contractapi.TransactionContextInterface, id st
 }
 
 func (c *Contract) aggregates(ctx contractapi.TransactionContextInterface, id string, round int) ([]AggregatePost, error) {
-	out := []AggregatePost{}
-	err := scan(ctx, aggregateKeyType, []string{id, roundPart(round)}, func(key string, raw []byte) error {
-		var p AggregatePost
-		if err := ledgerutil.DecodeRecord(key, raw, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
-}
-
-// scan runs f on every record under a partial composite key, in key order.
-func scan(ctx contractapi.TransactionContextInterface, kind string, attrs []string, f func(key string, raw []byte) error) error {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(kind, attrs)
-	if err != nil {
-		return ledgerutil.Context(err, "listing "+kind)
-	}
-	defer iter.Close()
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return ledgerutil.Context(err, "listing "+kind)
-		}
-		if err := f(kv.Key, kv.Value); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ledgerutil.ListRecords[AggregatePost](ctx, aggregateKeyType, []string{id, roundPart(round)}, "listing "+aggregateKeyType)
 }

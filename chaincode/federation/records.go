@@ -93,12 +93,8 @@ func (c *Contract) load(ctx contractapi.TransactionContextInterface, id string) 
 		return nil, "", err
 	}
 	var t Task
-	found, err := ledgerutil.GetJSON(ctx, k, &t)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, k, &t, "no federated task %q", id); err != nil {
 		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "no federated task %q", id)
 	}
 	return &t, k, nil
 }

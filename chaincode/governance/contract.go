@@ -35,11 +35,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Governance"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Governance"}} }
 
 // memberAdmin is the caller, refused unless it is an admin of a recorded member org.
 func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, error) {
@@ -358,22 +354,5 @@ func listUnder[T any](ctx contractapi.TransactionContextInterface, keyType, id s
 	if id != "" {
 		attrs = append(attrs, id)
 	}
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(keyType, attrs)
-	if err != nil {
-		return nil, ledgerutil.Context(err, "listing "+keyType)
-	}
-	defer iter.Close()
-	out := []T{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing "+keyType)
-		}
-		var v T
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			return nil, ledgerutil.Refuse(ledgerutil.Internal, "record %q is corrupt: %v", kv.Key, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return ledgerutil.ListRecords[T](ctx, keyType, attrs, "listing "+keyType)
 }

@@ -5,17 +5,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
-	"encoding/pem"
 	"maps"
 	"math/big"
 	"testing"
-	"time"
 
-	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/hyperledger/fabric-protos-go-apiv2/orderer"
@@ -28,49 +23,25 @@ import (
 )
 
 // admin is an identity with a real key and certificate, as an org's Fabric CA issues it.
-type admin struct {
-	mspID string
-	key   *ecdsa.PrivateKey
-	cert  *x509.Certificate
-	pem   []byte
-}
+type admin struct{ *fakeledger.Signer }
 
-func (a admin) GetID() (string, error)                         { return "x509::CN=" + a.cert.Subject.CommonName, nil }
-func (a admin) GetMSPID() (string, error)                      { return a.mspID, nil }
-func (a admin) GetAttributeValue(string) (string, bool, error) { return "", false, nil }
-func (a admin) AssertAttributeValue(string, string) error      { return nil }
-func (a admin) GetX509Certificate() (*x509.Certificate, error) { return a.cert, nil }
 func (a admin) serialized() []byte {
-	raw, _ := proto.Marshal(&msp.SerializedIdentity{Mspid: a.mspID, IdBytes: a.pem})
+	raw, _ := proto.Marshal(&msp.SerializedIdentity{Mspid: a.MSPID, IdBytes: a.PEM})
 	return raw
 }
 
 // newIdentity issues a self-signed certificate with the given NodeOU.
 func newIdentity(t *testing.T, mspID, name, ou string) admin {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name, OrganizationalUnit: []string{ou, "org"}},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return admin{mspID: mspID, key: key, cert: cert, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return admin{fakeledger.NewSigner(t, mspID, name, ou, nil)}
 }
 
 // sign makes a's ConfigSignature over update (low S, as Fabric's signers do).
 func (a admin) sign(t *testing.T, update []byte) string {
 	t.Helper()
-	header, _ := proto.Marshal(&common.SignatureHeader{Creator: a.serialized(), Nonce: []byte("nonce-" + a.mspID)})
+	header, _ := proto.Marshal(&common.SignatureHeader{Creator: a.serialized(), Nonce: []byte("nonce-" + a.MSPID)})
 	digest := sha256.Sum256(append(append([]byte{}, header...), update...))
-	r, s, err := ecdsa.Sign(rand.Reader, a.key, digest[:])
+	r, s, err := ecdsa.Sign(rand.Reader, a.Key, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +55,7 @@ func (a admin) sign(t *testing.T, update []byte) string {
 
 // as runs f as one submitted transaction by a (its real certificate in the context).
 func as[R any](stub *fakeledger.Stub, a admin, f func(fakeledger.Ctx) (R, error)) (R, error) {
-	return fakeledger.Submit(stub, fakeledger.Identity{MSPID: a.mspID}, func(ctx fakeledger.Ctx) (R, error) {
-		ctx.(*contractapi.TransactionContext).SetClientIdentity(a)
-		return f(ctx)
-	})
+	return fakeledger.SubmitAs(stub, a.Signer, f)
 }
 
 // consortiumOf returns a ledger where Org1MSP..Org3MSP joined, and their admins.

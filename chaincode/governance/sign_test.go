@@ -134,7 +134,7 @@ func tamper(t *testing.T, sig string) string {
 func highS(t *testing.T, a admin, update []byte) string {
 	header, _ := proto.Marshal(&common.SignatureHeader{Creator: a.serialized(), Nonce: []byte("n")})
 	digest := sha256.Sum256(append(append([]byte{}, header...), update...))
-	r, s, err := ecdsa.Sign(rand.Reader, a.key, digest[:])
+	r, s, err := ecdsa.Sign(rand.Reader, a.Key, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}

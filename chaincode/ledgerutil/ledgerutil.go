@@ -43,6 +43,19 @@ func GetJSON(ctx contractapi.TransactionContextInterface, key string, v any) (bo
 	return true, nil
 }
 
+// GetExisting reads key into v, refusing NOT_FOUND (the message formatted from format
+// and args) when the key has no value.
+func GetExisting(ctx contractapi.TransactionContextInterface, key string, v any, format string, args ...any) error {
+	found, err := GetJSON(ctx, key, v)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return Refuse(NotFound, format, args...)
+	}
+	return nil
+}
+
 // PutJSON writes v under key; encoding/json orders struct fields and map keys, so
 // every endorser writes the same bytes.
 func PutJSON(ctx contractapi.TransactionContextInterface, key string, v any) ([]byte, error) {
@@ -54,6 +67,16 @@ func PutJSON(ctx contractapi.TransactionContextInterface, key string, v any) ([]
 		return nil, Context(err, "writing the ledger")
 	}
 	return raw, nil
+}
+
+// PutJSONWithEvent writes v under key and emits the same bytes as the transaction's
+// event, so a listener sees exactly the record that was stored.
+func PutJSONWithEvent(ctx contractapi.TransactionContextInterface, key string, v any, event string) error {
+	raw, err := PutJSON(ctx, key, v)
+	if err != nil {
+		return err
+	}
+	return ctx.GetStub().SetEvent(event, raw)
 }
 
 // DecodeStrict parses exactly one JSON value into v and refuses unknown fields.

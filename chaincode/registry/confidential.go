@@ -201,11 +201,8 @@ func putGrant(ctx contractapi.TransactionContextInterface, m *ModelVersion, g *C
 
 // ownerAdmin loads ref for an admin of the org that registered it.
 func (c *Contract) ownerAdmin(ctx contractapi.TransactionContextInterface, ref, action string) (*ModelVersion, caller.Identity, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, action)
 	if err != nil {
-		return nil, who, err
-	}
-	if err := who.RequireAdmin(action); err != nil {
 		return nil, who, err
 	}
 	m, _, err := c.load(ctx, ref)

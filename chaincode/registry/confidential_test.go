@@ -34,7 +34,7 @@ func read(stub *fakeledger.Stub, who fakeledger.Identity) (string, error) {
 // fake ledger holds every collection, like the owner's peer) and reads the plaintext.
 func TestOnlyTheOwnerAndItsGranteesReadConfidentialProvenance(t *testing.T) {
 	stub, secret := stored(t)
-	user2 := fakeledger.Identity{MSPID: "Org2MSP", Name: "user1", OU: "client"}
+	user2 := fakeledger.User("Org2MSP")
 	for _, who := range []fakeledger.Identity{user2, auditor2, admins[1], admins[2], user1, outsider} {
 		if got, err := read(stub, who); ledgerutil.CodeOf(err) != ledgerutil.Forbidden || got != "" {
 			t.Fatalf("%s/%s read %q (%v), want FORBIDDEN", who.MSPID, who.Name, got, err)
@@ -73,7 +73,7 @@ func TestOnlyTheOwnerAndItsGranteesReadConfidentialProvenance(t *testing.T) {
 	if _, err := read(stub, user2); ledgerutil.CodeOf(err) != ledgerutil.Forbidden {
 		t.Fatalf("a grantee identity without a role read it: %v", err)
 	}
-	if got, err := read(stub, fakeledger.Identity{MSPID: "Org3MSP", Name: "auditor", OU: "client", Attrs: map[string]string{"role": "auditor"}}); ledgerutil.CodeOf(err) != ledgerutil.Forbidden {
+	if got, err := read(stub, fakeledger.WithRole("Org3MSP", "auditor", "auditor")); ledgerutil.CodeOf(err) != ledgerutil.Forbidden {
 		t.Fatalf("an org without a grant read %q %v", got, err)
 	}
 	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*ConfidentialGrant, error) {

@@ -30,11 +30,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Registry"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Registry"}} }
 
 func modelKey(ctx contractapi.TransactionContextInterface, name, version string) (string, error) {
 	return ledgerutil.Key(ctx, modelKeyType, name, version)
@@ -56,13 +52,9 @@ func ImplicitCollection(mspID string) string { return "_implicit_org_" + mspID }
 // training orgs must confirm (ConfirmTraining) before the version can be approved; a
 // round model (fed-<task>@r<n>) must match its finalized round instead.
 func (c *Contract) Register(ctx contractapi.TransactionContextInterface, request string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.WithRoleOrAdmin(ctx, "trainer", "Register")
 	if err != nil {
 		return nil, err
-	}
-	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "Register needs an identity with role=trainer or an org admin; %q of %s has role %q",
-			who.Subject, who.MSPID, who.Role)
 	}
 	req, err := decodeRegistration(request)
 	if err != nil {
@@ -174,11 +166,8 @@ func sameRegistration(a, b *RegistrationRequest) bool {
 // Approve records the caller org's approval; org admins only, once per org per version:
 // approving again returns the version unchanged, with no second event.
 func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Approve")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("Approve"); err != nil {
 		return nil, err
 	}
 	m, key, err := c.load(ctx, ref)
@@ -223,11 +212,8 @@ func (c *Contract) Approve(ctx contractapi.TransactionContextInterface, ref stri
 // VoteDeploymentPolicy is an org admin's vote for the approval rule of a model name;
 // the rule takes effect when a majority of members voted for it.
 func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterface, name, rule string) (*DeploymentPolicy, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "VoteDeploymentPolicy")
 	if err != nil {
-		return nil, err
-	}
-	if err := who.RequireAdmin("VoteDeploymentPolicy"); err != nil {
 		return nil, err
 	}
 	if err := ledgerutil.Check("model name", name, ledgerutil.ModelNamePattern); err != nil {
@@ -246,7 +232,6 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if _, err := threshold(rule, len(members)); err != nil {
 		return nil, err
 	}
-	stub := ctx.GetStub()
 	voteKey, err := ledgerutil.Key(ctx, voteKeyType, name, who.MSPID)
 	if err != nil {
 		return nil, err
@@ -274,11 +259,7 @@ func (c *Contract) VoteDeploymentPolicy(ctx contractapi.TransactionContextInterf
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ledgerutil.PutJSON(ctx, key, policy)
-	if err != nil {
-		return nil, err
-	}
-	return policy, stub.SetEvent("DeploymentPolicyChanged", raw)
+	return policy, ledgerutil.PutJSONWithEvent(ctx, key, policy, "DeploymentPolicyChanged")
 }
 
 // policyVoters are the members whose committed vote for name is rule, and the caller,
@@ -317,21 +298,13 @@ func (c *Contract) load(ctx contractapi.TransactionContextInterface, ref string)
 		return nil, "", err
 	}
 	var m ModelVersion
-	found, err := getJSON(ctx, key, &m)
-	if err != nil {
+	if err := ledgerutil.GetExisting(ctx, key, &m, "model %s is not registered", ref); err != nil {
 		return nil, "", err
-	}
-	if !found {
-		return nil, "", ledgerutil.Refuse(ledgerutil.NotFound, "model %s is not registered", ref)
 	}
 	m.normalize()
 	return &m, key, nil
 }
 
 func (c *Contract) save(ctx contractapi.TransactionContextInterface, key string, m *ModelVersion, event string) error {
-	raw, err := ledgerutil.PutJSON(ctx, key, m)
-	if err != nil {
-		return err
-	}
-	return ctx.GetStub().SetEvent(event, raw)
+	return ledgerutil.PutJSONWithEvent(ctx, key, m, event)
 }

@@ -99,20 +99,11 @@ func (c *Contract) List(ctx contractapi.TransactionContextInterface, name string
 	if err != nil {
 		return nil, ledgerutil.Context(err, "listing models")
 	}
-	defer iter.Close()
-	page := &Page{Models: []*ModelVersion{}, Bookmark: meta.GetBookmark()}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing models")
-		}
-		var m ModelVersion
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &m); err != nil {
-			return nil, err
-		}
-		page.Models = append(page.Models, &m)
+	models, err := ledgerutil.DecodeAll[*ModelVersion](iter, "listing models")
+	if err != nil {
+		return nil, err
 	}
-	return page, nil
+	return &Page{Models: models, Bookmark: meta.GetBookmark()}, nil
 }
 
 // History returns every committed change of a version's record, oldest first.

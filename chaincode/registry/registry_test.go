@@ -8,38 +8,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
+	"github.com/fabricml/fabricml/chaincode/internal/testkit"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
 var (
-	admins = []fakeledger.Identity{
-		{MSPID: "Org1MSP", Name: "admin", OU: "admin"},
-		{MSPID: "Org2MSP", Name: "admin", OU: "admin"},
-		{MSPID: "Org3MSP", Name: "admin", OU: "admin"},
-	}
-	trainer1 = fakeledger.Identity{MSPID: "Org1MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
-	trainer2 = fakeledger.Identity{MSPID: "Org2MSP", Name: "trainer", OU: "client", Attrs: map[string]string{"role": "trainer"}}
-	auditor1 = fakeledger.Identity{MSPID: "Org1MSP", Name: "auditor", OU: "client", Attrs: map[string]string{"role": "auditor"}}
-	auditor2 = fakeledger.Identity{MSPID: "Org2MSP", Name: "auditor", OU: "client", Attrs: map[string]string{"role": "auditor"}}
-	user1    = fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
-	outsider = fakeledger.Identity{MSPID: "Org9MSP", Name: "admin", OU: "admin"}
+	admins   = fakeledger.Admins(3)
+	trainer1 = fakeledger.Trainer("Org1MSP")
+	trainer2 = fakeledger.Trainer("Org2MSP")
+	auditor1 = fakeledger.WithRole("Org1MSP", "auditor", "auditor")
+	auditor2 = fakeledger.WithRole("Org2MSP", "auditor", "auditor")
+	user1    = fakeledger.User("Org1MSP")
+	outsider = fakeledger.Admin("Org9MSP")
 	digestA  = strings.Repeat("a", 64)
 	digestB  = strings.Repeat("b", 64)
 )
 
 // consortiumOfThree is a ledger where three orgs have joined.
-func consortiumOfThree(t *testing.T) *fakeledger.Stub {
-	t.Helper()
-	stub := fakeledger.NewStub()
-	for _, a := range admins {
-		if _, err := fakeledger.Submit(stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return stub
-}
+func consortiumOfThree(t *testing.T) *fakeledger.Stub { return testkit.Consortium(t, admins...) }
 
 func request(name, version string, mutate ...func(*RegistrationRequest)) string {
 	r := RegistrationRequest{

@@ -18,13 +18,18 @@ func checkReason(reason string) error {
 	return nil
 }
 
+// loadWithReason loads ref for a change of its status, once the reason is acceptable.
+func (c *Contract) loadWithReason(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, string, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, "", err
+	}
+	return c.load(ctx, ref)
+}
+
 // memberAdmin is the caller, if it is an admin of a consortium member.
 func memberAdmin(ctx contractapi.TransactionContextInterface, action string) (caller.Identity, []string, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, action)
 	if err != nil {
-		return who, nil, err
-	}
-	if err := who.RequireAdmin(action); err != nil {
 		return who, nil, err
 	}
 	members, err := consortium.MemberMSPIDs(ctx)
@@ -45,10 +50,7 @@ func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reas
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	m, key, err := c.load(ctx, ref)
+	m, key, err := c.loadWithReason(ctx, ref, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -79,17 +81,11 @@ func (c *Contract) Revoke(ctx contractapi.TransactionContextInterface, ref, reas
 
 // Deprecate retires a version; only an admin of an org that trained it (and confirmed) may.
 func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, reason string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "Deprecate")
 	if err != nil {
 		return nil, err
 	}
-	if err := who.RequireAdmin("Deprecate"); err != nil {
-		return nil, err
-	}
-	if err := checkReason(reason); err != nil {
-		return nil, err
-	}
-	m, key, err := c.load(ctx, ref)
+	m, key, err := c.loadWithReason(ctx, ref, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -115,13 +111,9 @@ func (c *Contract) Deprecate(ctx contractapi.TransactionContextInterface, ref, r
 // named org confirmed, the version cannot be approved. Confirming again (or as the
 // registering org) returns the version unchanged.
 func (c *Contract) ConfirmTraining(ctx contractapi.TransactionContextInterface, ref string) (*ModelVersion, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.WithRoleOrAdmin(ctx, "trainer", "ConfirmTraining")
 	if err != nil {
 		return nil, err
-	}
-	if who.Role != "trainer" && who.NodeRole != caller.NodeRoleAdmin {
-		return nil, ledgerutil.Refuse(ledgerutil.Forbidden, "ConfirmTraining needs an identity with role=trainer or an org admin; %q of %s has role %q",
-			who.Subject, who.MSPID, who.Role)
 	}
 	m, key, err := c.load(ctx, ref)
 	if err != nil {

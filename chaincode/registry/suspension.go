@@ -35,10 +35,7 @@ func (c *Contract) Suspend(ctx contractapi.TransactionContextInterface, ref, rea
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	if _, _, err := c.load(ctx, ref); err != nil {
-		return nil, err
-	}
-	prior, key, err := suspensionOf(ctx, ref, who.MSPID)
+	prior, key, err := c.suspensionOfExisting(ctx, ref, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +47,7 @@ func (c *Contract) Suspend(ctx contractapi.TransactionContextInterface, ref, rea
 		return nil, err
 	}
 	s := &Suspension{Ref: ref, StatusChange: StatusChange{Actor: a, Reason: reason}}
-	raw, err := ledgerutil.PutJSON(ctx, key, s)
-	if err != nil {
-		return nil, err
-	}
-	return s, ctx.GetStub().SetEvent("ModelSuspended", raw)
+	return s, ledgerutil.PutJSONWithEvent(ctx, key, s, "ModelSuspended")
 }
 
 // Resume lifts the caller org's suspension of a version; its admins only.
@@ -63,10 +56,7 @@ func (c *Contract) Resume(ctx contractapi.TransactionContextInterface, ref strin
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.load(ctx, ref); err != nil {
-		return nil, err
-	}
-	prior, key, err := suspensionOf(ctx, ref, who.MSPID)
+	prior, key, err := c.suspensionOfExisting(ctx, ref, who.MSPID)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +71,14 @@ func (c *Contract) Resume(ctx contractapi.TransactionContextInterface, ref strin
 		return nil, ledgerutil.Context(err, "encoding the event")
 	}
 	return prior, ctx.GetStub().SetEvent("ModelResumed", raw)
+}
+
+// suspensionOfExisting is msp's suspension of ref (or nil), refusing a ref that is not registered.
+func (c *Contract) suspensionOfExisting(ctx contractapi.TransactionContextInterface, ref, msp string) (*Suspension, string, error) {
+	if _, _, err := c.load(ctx, ref); err != nil {
+		return nil, "", err
+	}
+	return suspensionOf(ctx, ref, msp)
 }
 
 // suspensionOf is msp's suspension of ref, or nil.
@@ -105,22 +103,13 @@ func SuspendedBy(ctx contractapi.TransactionContextInterface, ref, msp string) (
 
 // suspendedOrgs lists the orgs that suspended their use of ref, in MSP ID order.
 func suspendedOrgs(ctx contractapi.TransactionContextInterface, name, version string) ([]string, error) {
-	iter, err := ctx.GetStub().GetStateByPartialCompositeKey(suspensionKeyType, []string{name, version})
+	suspensions, err := ledgerutil.ListRecords[Suspension](ctx, suspensionKeyType, []string{name, version}, "listing suspensions")
 	if err != nil {
-		return nil, ledgerutil.Context(err, "listing suspensions")
+		return nil, err
 	}
-	defer iter.Close()
-	out := []string{}
-	for iter.HasNext() {
-		kv, err := iter.Next()
-		if err != nil {
-			return nil, ledgerutil.Context(err, "listing suspensions")
-		}
-		var s Suspension
-		if err := ledgerutil.DecodeRecord(kv.Key, kv.Value, &s); err != nil {
-			return nil, err
-		}
-		out = append(out, s.MSPID)
+	out := make([]string, len(suspensions))
+	for i, s := range suspensions {
+		out[i] = s.MSPID
 	}
 	return out, nil
 }

@@ -21,8 +21,8 @@ func TestTokenRefusalsCarryTheirCode(t *testing.T) {
 	if _, err := fakeledger.Submit(stub, admins[0], func(ctx fakeledger.Ctx) (*MintProposal, error) { return c.VoteMint(ctx, "m2", "Org2MSP", 5) }); err != nil {
 		t.Fatal(err)
 	}
-	client := fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
-	outsider := fakeledger.Identity{MSPID: "Org9MSP", Name: "admin", OU: "admin"}
+	client := fakeledger.User("Org1MSP")
+	outsider := fakeledger.Admin("Org9MSP")
 	move := func(msp string, delta int64) func(fakeledger.Ctx) error {
 		return func(ctx fakeledger.Ctx) error { return Move(ctx, msp, delta) }
 	}

@@ -50,11 +50,7 @@ type Contract struct {
 }
 
 // New returns the contract under its public name.
-func New() *Contract {
-	c := &Contract{}
-	c.Name = "Token"
-	return c
-}
+func New() *Contract { return &Contract{Contract: contractapi.Contract{Name: "Token"}} }
 
 func balanceKey(ctx contractapi.TransactionContextInterface, msp string) (string, error) {
 	return ledgerutil.Key(ctx, balanceKeyType, msp)
@@ -163,11 +159,8 @@ func (c *Contract) GetBalance(ctx contractapi.TransactionContextInterface, msp s
 // mintVoter checks a vote's arguments and that the caller is an admin of a member org;
 // it returns the caller and the members.
 func mintVoter(ctx contractapi.TransactionContextInterface, id, recipient string, amount int64) (caller.Identity, []string, error) {
-	who, err := caller.Of(ctx)
+	who, err := caller.Admin(ctx, "VoteMint")
 	if err != nil {
-		return who, nil, err
-	}
-	if err := who.RequireAdmin("VoteMint"); err != nil {
 		return who, nil, err
 	}
 	if err := ledgerutil.Check("proposal id", id, ledgerutil.LedgerIDPattern); err != nil {

@@ -4,27 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fabricml/fabricml/chaincode/consortium"
 	"github.com/fabricml/fabricml/chaincode/internal/fakeledger"
+	"github.com/fabricml/fabricml/chaincode/internal/testkit"
 	"github.com/fabricml/fabricml/chaincode/ledgerutil"
 )
 
-var admins = []fakeledger.Identity{
-	{MSPID: "Org1MSP", Name: "admin", OU: "admin"},
-	{MSPID: "Org2MSP", Name: "admin", OU: "admin"},
-	{MSPID: "Org3MSP", Name: "admin", OU: "admin"},
-}
+var admins = fakeledger.Admins(3)
 
-func members(t *testing.T) *fakeledger.Stub {
-	t.Helper()
-	stub := fakeledger.NewStub()
-	for _, a := range admins {
-		if _, err := fakeledger.Submit(stub, a, func(ctx fakeledger.Ctx) (*consortium.Member, error) { return consortium.New().Join(ctx, a.MSPID) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return stub
-}
+func members(t *testing.T) *fakeledger.Stub { return testkit.Consortium(t, admins...) }
 
 func TestTokensAreMintedOnlyByAMajorityVoteForTheSameTerms(t *testing.T) {
 	stub := members(t)
@@ -79,7 +66,7 @@ func TestMoveNeverGoesBelowZero(t *testing.T) {
 
 func TestNonAdminsCannotVote(t *testing.T) {
 	stub := members(t)
-	user := fakeledger.Identity{MSPID: "Org1MSP", Name: "user1", OU: "client"}
+	user := fakeledger.User("Org1MSP")
 	if _, err := fakeledger.Submit(stub, user, func(ctx fakeledger.Ctx) (*MintProposal, error) { return New().VoteMint(ctx, "m1", "Org1MSP", 5) }); err == nil {
 		t.Fatal("a client voted")
 	}
