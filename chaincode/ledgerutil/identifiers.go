@@ -23,7 +23,7 @@ const (
 	// AmountPattern is a payout amount: a decimal with at most 2 decimals.
 	AmountPattern = `^[0-9]{1,15}(\.[0-9]{1,2})?$`
 	// RulePattern is a federated task's aggregation rule.
-	RulePattern = `^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})(\+normbound)?$`
+	RulePattern = `^(trust\+)?((nnm|bucket:[0-9]{1,2})\+)?(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2}|cc(:[0-9]{1,2})?|fltrust)(\+normbound)?$`
 	// SafeTextPattern bounds the free text a receipt may carry.
 	SafeTextPattern = `^[A-Za-z0-9@._:+\-/ ]{0,128}$`
 	// DeploymentRulePattern is a model name's approval rule.
@@ -40,7 +40,7 @@ var allowed = map[string]string{
 	ModelVersionPattern:   "1-32 letters, digits, '.', '+', '_', '-', starting with a letter or digit",
 	CommitHashPattern:     "a 40 or 64 character lowercase hex commit id",
 	AmountPattern:         "a decimal with at most 15 digits and at most 2 decimals",
-	RulePattern:           "fedavg, median, trimmed:<k>, krum:<f>:<m>, each optionally followed by +normbound",
+	RulePattern:           "[trust+][nnm+|bucket:<s>+](fedavg|median|trimmed:<k>|krum:<f>:<m>|cc[:<n>]|fltrust)[+normbound]",
 	SafeTextPattern:       "at most 128 of A-Z a-z 0-9 @ . _ : + - / and space",
 	DeploymentRulePattern: "MAJORITY, ALL, ANY, AT_LEAST_<n>",
 	AtLeastPolicyPattern:  "AT_LEAST_<n> with n from 1 to 99",

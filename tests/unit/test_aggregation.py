@@ -58,10 +58,11 @@ def test_robust_rules_ignore_one_outlier() -> None:
 
 def test_norm_bounding_scales_down_exactly() -> None:
     u = [np.array([3 << 16, 4 << 16], dtype=np.int64)]
-    assert agg.norm(u) == 5
-    bounded = agg.bound_norm(u, 1)
-    assert agg.norm(bounded) <= 1
-    assert agg.bound_norm(u, 10)[0].tolist() == u[0].tolist()
+    assert agg.norm(u) == 5 << 16  # fixed-point units, no bits dropped
+    bounded = agg.bound_norm(u, 1 << 16)
+    assert bounded[0].tolist() == [39322, 52429]  # 0.6 and 0.8 of 2**16, rounded to nearest
+    assert agg.norm(bounded) <= 1 << 16
+    assert agg.bound_norm(u, 10 << 16)[0].tolist() == u[0].tolist()
 
 
 def test_mismatched_shapes_are_refused() -> None:
@@ -101,3 +102,16 @@ def test_two_processes_with_different_thread_counts_produce_the_same_digests() -
         results.append(json.loads(out.stdout))
     assert results[0] == results[1]
     assert len(set(results[0].values())) == 5  # the rules really differ
+
+
+def test_fedavg_equals_the_rounded_rational_mean_whatever_the_weights() -> None:
+    rng = np.random.default_rng(2)
+    for weights in ([5, 5, 5, 5], [1, 2, 2, 7], [3, 1, 3, 1], [2**20, 1, 1, 2**20]):
+        ups = [[rng.integers(-(2**32), 2**32 + 1, 40), rng.integers(-3, 4, ())] for _ in weights]
+        out = agg.fedavg(ups, weights)
+        for k in range(2):
+            for j in range(ups[0][k].size):
+                num = sum(int(u[k].flat[j]) * w for u, w in zip(ups, weights, strict=True))
+                total = sum(weights)
+                expected = (abs(num) + total // 2) // total * (1 if num >= 0 else -1)
+                assert int(out[k].flat[j]) == expected, (weights, k, j)

@@ -16,7 +16,10 @@ MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 MODEL_VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$"
 COMMIT_HASH_PATTERN = r"^[0-9a-f]{40}([0-9a-f]{24})?$"
 AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
-RULE_PATTERN = r"^(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2})(\+normbound)?$"
+RULE_PATTERN = (
+    r"^(trust\+)?((nnm|bucket:[0-9]{1,2})\+)?"
+    r"(fedavg|median|trimmed:[0-9]{1,2}|krum:[0-9]{1,2}:[0-9]{1,2}|cc(:[0-9]{1,2})?|fltrust)(\+normbound)?$"
+)
 SAFE_TEXT_PATTERN = r"^[A-Za-z0-9@._:+\-/ ]{0,128}$"
 DEPLOYMENT_RULE_PATTERN = r"^(MAJORITY|ALL|ANY|AT_LEAST_[1-9][0-9]?)$"
 AT_LEAST_POLICY_PATTERN = r"^AT_LEAST_([1-9][0-9]?)$"

@@ -103,6 +103,17 @@ class Agent:
             if me is not None and me.slashed:
                 self.log("was slashed and takes no further part")
             return True
+        try:
+            self._act(task)
+        except GatewayError as exc:
+            # The phase moved on between our look and our call (another org's Advance, or a
+            # quorum finalized the round): look again instead of stopping.
+            if not is_refusal(exc, RefusalCode.WRONG_PHASE):
+                raise
+            self.log(f"round {task.round}: the {task.phase} phase ended before our call; looking again")
+        return False
+
+    def _act(self, task: Task) -> None:
         if task.phase == "COMMIT":
             self._commit(task)
             self._advance_if(task, len(self.fed.commitments(task.id, task.round)) >= len(task.active))
@@ -113,7 +124,6 @@ class Agent:
             self._post(task)
             self._advance_if(task, self._quorum_posted(task))
             self._register_pending()  # while the other orgs post: it delays no phase of ours
-        return False
 
     def _advance_if(self, task: Task, everyone_acted: bool) -> None:
         """Ask the ledger to move on; its state and clock decide (our clock only says when to ask)."""

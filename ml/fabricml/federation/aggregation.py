@@ -1,19 +1,18 @@
-"""Robust aggregation rules over fixed-point updates, exact in integer arithmetic.
+"""The classic aggregation rules over fixed-point updates, exact in integer arithmetic:
+FedAvg, coordinate median, trimmed mean, Multi-Krum and norm bounding.
 
 Framework-free: lists of int64 NumPy arrays in, lists out. Every rule gives the same
-bytes on any machine; the rules that measure distances do so on coarsened integers
-(COARSE_BITS dropped) so squares and their sums stay inside int64."""
+bytes on any machine. Distances and norms are exact integers (fabricml.federation.exact);
+divisions round to nearest, halves away from zero."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from . import exact
 from .fixedpoint import MAX_TOTAL_WEIGHT, Update
-
-COARSE_BITS = 16
 
 
 def _check(updates: Sequence[Update]) -> None:
@@ -25,27 +24,40 @@ def _check(updates: Sequence[Update]) -> None:
             raise ValueError(f"update {i} has shapes {[a.shape for a in u]}, expected {shapes}")
 
 
-def _div_round(num: np.ndarray, den: int) -> np.ndarray:
-    """num / den rounded half up, exactly."""
-    out: np.ndarray = np.floor_divide(num + den // 2, den)
-    return out
-
-
 def fedavg(updates: Sequence[Update], weights: Sequence[int]) -> Update:
-    """Sample-weighted mean."""
+    """Weighted mean (weights: bounded sample counts)."""
     _check(updates)
     if len(weights) != len(updates) or any(w < 1 for w in weights):
         raise ValueError("one positive integer weight (sample count) per update is needed")
     total = int(sum(weights))
     if total > MAX_TOTAL_WEIGHT:
         raise ValueError(f"total weight {total} exceeds {MAX_TOTAL_WEIGHT}; scale the sample counts down")
+    groups: dict[int, list[int]] = {}  # updates of equal weight are summed, then multiplied once
+    for i, w in enumerate(weights):
+        groups.setdefault(int(w), []).append(i)
+    if len(groups) == 1:  # sum(w * x) / (n * w) is exactly sum(x) / n: no multiplication at all
+        groups, total = {1: list(range(len(updates)))}, len(updates)
     out = []
     for k in range(len(updates[0])):
-        acc = np.zeros_like(updates[0][k], dtype=np.int64)
-        for u, w in zip(updates, weights, strict=True):
-            acc += u[k] * np.int64(w)
-        out.append(_div_round(acc, total))
+        acc: np.ndarray | None = None
+        for w, members in groups.items():
+            part = np.array(updates[members[0]][k], dtype=np.int64)  # a copy, summed in place
+            for i in members[1:]:
+                part += updates[i][k]
+            if w != 1:
+                part *= np.int64(w)
+            acc = part if acc is None else np.add(acc, part, out=acc)
+        assert acc is not None
+        out.append(exact.div_nearest(acc, total))
     return out
+
+
+def _sorted(updates: Sequence[Update], k: int) -> np.ndarray:
+    """Tensor k of every update, each coordinate's values sorted along the last axis (the
+    updates side by side in memory: sorting n neighbours is faster than n strided rows)."""
+    s = np.stack([u[k] for u in updates], axis=-1)
+    s.sort(axis=-1)
+    return s
 
 
 def coordinate_median(updates: Sequence[Update]) -> Update:
@@ -53,8 +65,10 @@ def coordinate_median(updates: Sequence[Update]) -> Update:
     n = len(updates)
     out = []
     for k in range(len(updates[0])):
-        s = np.sort(np.stack([u[k] for u in updates]), axis=0)
-        out.append(s[n // 2] if n % 2 else np.floor_divide(s[n // 2 - 1] + s[n // 2], 2))
+        s = _sorted(updates, k)
+        out.append(
+            s[..., n // 2].copy() if n % 2 else exact.div_nearest(s[..., n // 2 - 1] + s[..., n // 2], 2)
+        )
     return out
 
 
@@ -66,80 +80,56 @@ def trimmed_mean(updates: Sequence[Update], trim: int) -> Update:
         raise ValueError(f"trim must be 0 to {(n - 1) // 2} for {n} updates, got {trim}")
     out = []
     for k in range(len(updates[0])):
-        s = np.sort(np.stack([u[k] for u in updates]), axis=0)[trim : n - trim]
-        out.append(_div_round(s.sum(axis=0), n - 2 * trim))
+        s = _sorted(updates, k)[..., trim : n - trim]
+        out.append(exact.div_nearest(s.sum(axis=-1), n - 2 * trim))
     return out
 
 
-def _coarse(u: Update) -> np.ndarray:
-    return np.concatenate([np.right_shift(a, COARSE_BITS).ravel() for a in u])
-
-
-def _sum_squares(c: np.ndarray) -> int:
-    # Chunks of 2**20 coarse values keep every int64 partial sum below 2**56.
-    return sum(int(np.dot(chunk, chunk)) for chunk in np.split(c, range(1 << 20, c.size, 1 << 20)))
-
-
 def squared_distance(a: Update, b: Update) -> int:
-    return _sum_squares(_coarse(a) - _coarse(b))
+    return exact.squared_distance(exact.flatten(a), exact.flatten(b))
 
 
 def norm(u: Update) -> int:
-    """L2 norm in coarse fixed-point units, exactly (integer square root)."""
-    return math.isqrt(_sum_squares(_coarse(u)))
+    """L2 norm in fixed-point units, exactly (integer square root, rounded down)."""
+    return exact.norm(exact.flatten(u))
 
 
-def multi_krum(updates: Sequence[Update], byzantine: int, keep: int) -> tuple[Update, list[int]]:
-    """Average of the `keep` updates closest to their n - byzantine - 2 nearest neighbours;
-    returns the aggregate and the indices selected."""
+def dot(a: Update, b: Update) -> int:
+    """Inner product in fixed-point units squared, exactly."""
+    return exact.dot(exact.flatten(a), exact.flatten(b))
+
+
+def krum_selection(updates: Sequence[Update], byzantine: int, keep: int) -> list[int]:
+    """The `keep` updates closest to their n - byzantine - 2 nearest neighbours."""
     _check(updates)
     n = len(updates)
     if n - byzantine - 2 < 1 or not 1 <= keep <= n - byzantine:
         raise ValueError(f"Multi-Krum with {n} updates needs byzantine <= {n - 3} and keep <= n - byzantine")
-    dist = [[squared_distance(updates[i], updates[j]) for j in range(n)] for i in range(n)]
+    flat = [exact.flatten(u) for u in updates]
+    dist = [[exact.squared_distance(flat[i], flat[j]) for j in range(n)] for i in range(n)]
     scores = [sum(sorted(dist[i][j] for j in range(n) if j != i)[: n - byzantine - 2]) for i in range(n)]
-    selected = sorted(sorted(range(n), key=lambda i: (scores[i], i))[:keep])
+    return sorted(sorted(range(n), key=lambda i: (scores[i], i))[:keep])
+
+
+def multi_krum(updates: Sequence[Update], byzantine: int, keep: int) -> tuple[Update, list[int]]:
+    """Average of the Multi-Krum selection; returns the aggregate and the indices selected."""
+    selected = krum_selection(updates, byzantine, keep)
     return fedavg([updates[i] for i in selected], [1] * len(selected)), selected
 
 
 def bound_norm(u: Update, bound: int) -> Update:
-    """Scale an update down, exactly, so its coarse L2 norm is at most `bound`."""
-    n = norm(u)
-    if n <= bound or n == 0:
-        return [a.copy() for a in u]
-    return [np.floor_divide(a * np.int64(bound), n) for a in u]
-
-
-def dot(a: Update, b: Update) -> int:
-    """Inner product in coarse fixed-point units, exactly."""
-    ca, cb = _coarse(a), _coarse(b)
-    bounds = range(1 << 20, ca.size, 1 << 20)
-    return sum(int(np.dot(x, y)) for x, y in zip(np.split(ca, bounds), np.split(cb, bounds), strict=True))
-
-
-RULES = "fedavg, median, trimmed:<k>, krum:<f>:<m>, each optionally followed by +normbound"
+    """Scale an update down, exactly, so its L2 norm is at most `bound` (fixed-point units)."""
+    clipped, _ = exact.clip(exact.flatten(u), bound)
+    return exact.unflatten(clipped, u)
 
 
 def apply_rule(rule: str, updates: Sequence[Update], samples: Sequence[int]) -> Update:
-    """Aggregate by a task's rule string (the Federation contract validates the same
-    grammar). `+normbound` first scales every update down to the median update norm."""
-    base, bound, rest = rule.partition("+normbound")
-    if rest:
-        raise ValueError(f"rule {rule!r}: nothing may follow +normbound")
-    if bound:
-        limit = sorted(norm(u) for u in updates)[(len(updates) - 1) // 2]
-        updates = [bound_norm(u, limit) for u in updates]
-    name, *params = base.split(":")
-    try:
-        args = [int(p) for p in params]
-        if name == "fedavg" and not args:
-            return fedavg(updates, list(samples))
-        if name == "median" and not args:
-            return coordinate_median(updates)
-        if name == "trimmed" and len(args) == 1:
-            return trimmed_mean(updates, args[0])
-        if name == "krum" and len(args) == 2:
-            return multi_krum(updates, args[0], args[1])[0]
-    except ValueError as exc:
-        raise ValueError(f"rule {rule!r}: {exc}") from None
-    raise ValueError(f"unknown aggregation rule {rule!r}; allowed: {RULES}")
+    """Aggregate by a task's rule string, each update its own vote and no reference
+    direction (fabricml.federation.outcome.compute_outcome is the full round). Raises
+    ValueError for a rule outside the grammar (fabricml.federation.rulebook.RULES)."""
+    from .rulebook import aggregate, parse  # the rulebook builds on this module
+
+    _check(updates)
+    parsed = parse(rule)
+    flat = [exact.flatten(u) for u in updates]
+    return exact.unflatten(aggregate(parsed, flat, list(samples), None, b"").vector, updates[0])

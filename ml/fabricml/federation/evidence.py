@@ -1,38 +1,37 @@
-"""Scores and flags for a round's participants, from evidence that holds under non-IID
-data: a single unusual round is not enough to be slashed.
-
-Per round an update is an *outlier* when its norm or its distance to the coordinate
-median of all updates is more than OUTLIER_RATIO times the median of those figures, or
-when it points against the median (negative inner product). A participant is *flagged*
-(and the Federation contract slashes it when a majority of orgs agree) when it was an
-outlier in this round and in STRIKES - 1 of the previous HISTORY rounds, or at once when
-its update replays an earlier one or is empty: a free rider has nothing to gain.
-Everything is integer arithmetic on fixed-point updates, so every org reaches the same
-scores and flags."""
+"""Flags and scores for a round's participants. A flag (the Federation contract slashes a
+participant a majority of orgs flag) needs proof anyone can check from the revealed bytes
+and the ledger: an unusable reveal, shapes that are not the model's, a value outside the
+fixed-point bound, an empty update, a replay of an earlier round's update or aggregate, or
+the same values as another participant in the same round (commitments are made before
+anyone reveals, so equal values mean a copy arranged in advance). Statistical suspicion
+(pointing away from the aggregate, being clipped or left out by the rule) only lowers a
+participant's weight and score, never its stake: under non-IID data an honest org can
+look unusual in any round. Everything is integer arithmetic on the same bytes, so every
+honest org posts the same flags and scores."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aggregation import coordinate_median, dot, norm, squared_distance
-from .fixedpoint import Update
-from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
+import numpy as np
 
-OUTLIER_RATIO = 3
-HISTORY = 2  # rounds looked back on
-STRIKES = 2  # outlier rounds within HISTORY + 1 that make a flag
-# With fewer updates "far from the others" says nothing: of three non-IID participants one
-# is always far from the other two. Replays and empty updates are flagged at any size.
-MIN_FOR_OUTLIERS = 4
+from . import exact
+from .aggregation import coordinate_median
+from .exact import ONE, cosine, fraction, lower_median
+from .fixedpoint import Update, bound_violation
+from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
+from .votes import Unit, voting_units
+
 SCORE_SCALE = 1000
 
 
 @dataclass
 class History:
-    """What an org remembers across rounds: outlier rounds per participant and the
-    payload digests of every update seen so far."""
+    """What an org remembers across rounds: the rounds each participant was down-weighted
+    in (for the record; never a reason to flag) and the payload digest of every update and
+    aggregate seen so far."""
 
     outliers: dict[str, list[int]] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)  # payload digest -> "participant@round"
@@ -44,69 +43,135 @@ class History:
     def from_json(cls, raw: Mapping[str, Any]) -> History:
         return cls({k: list(v) for k, v in raw.get("outliers", {}).items()}, dict(raw.get("seen", {})))
 
+    def copy(self) -> History:
+        return History.from_json(self.to_json())
+
 
 @dataclass(frozen=True)
 class Assessment:
-    scores: dict[str, int]
-    flagged: list[str]
-    reasons: dict[str, str]  # why each outlier or flagged participant was singled out
-    norms: dict[str, int]
-    distances: dict[str, int]
+    scores: dict[str, int]  # 0..SCORE_SCALE, an org's participants share one unit's score
+    flagged: list[str]  # provable misbehaviour only
+    reasons: dict[str, str]  # why each flagged or down-weighted participant was singled out
+    norms: dict[str, int]  # exact L2 norms, fixed-point units
+    distances: dict[str, int]  # exact squared distance to the round's aggregate step
+    weights: dict[str, int] = field(default_factory=dict)  # 0..SCORE_SCALE: how much each counted
+    fallback: str = ""  # why the rule could not be applied (the round then takes a zero step)
 
 
-def _median(values: list[int]) -> int:
-    s = sorted(values)
-    return s[(len(s) - 1) // 2]
+def _violation(update: Update, shapes: Sequence[tuple[int, ...]] | None) -> str | None:
+    if shapes is not None and [tuple(a.shape) for a in update] != list(shapes):
+        return f"its shapes {[a.shape for a in update]} are not the model's {list(shapes)}"
+    why = bound_violation(update)
+    if why:
+        return why
+    return "empty update (free rider)" if not any(np.any(a) for a in update) else None
+
+
+def screen(
+    round_: int,
+    updates: Mapping[str, Update],
+    history: History,
+    invalid: Mapping[str, str] | None = None,
+    shapes: Sequence[tuple[int, ...]] | None = None,
+) -> tuple[dict[str, Update], dict[str, str]]:
+    """Split a round's updates into the usable ones and the provably bad ones (with why)."""
+    flags = dict(invalid or {})
+    digests: dict[str, list[str]] = {}
+    for k in sorted(updates):
+        why = _violation(updates[k], shapes)
+        if why:
+            flags[k] = why
+            continue
+        d = payload_digest(updates[k])
+        if d in history.seen:
+            flags[k] = f"replays the update of {history.seen[d]} (free rider)"
+        digests.setdefault(d, []).append(k)
+    for same in digests.values():
+        for k in same if len(same) > 1 else []:
+            flags.setdefault(
+                k, f"sends the same values as {', '.join(o for o in same if o != k)} this round (a copy)"
+            )
+    return {k: u for k, u in updates.items() if k not in flags}, flags
+
+
+def remember(history: History, round_: int, updates: Mapping[str, Update], step: np.ndarray | None) -> None:
+    """Record this round's payload digests (and its aggregate step's) in `history`."""
+    for k in sorted(updates):
+        if bound_violation(updates[k]) is None:
+            history.seen.setdefault(payload_digest(updates[k]), f"{k}@{round_}")
+    if step is not None and np.any(step):
+        history.seen.setdefault(payload_digest([step]), f"the aggregate of round {round_}")
+
+
+def _alignment(units: Sequence[Unit], step: np.ndarray) -> list[int]:
+    """Per unit, in [0, ONE]: full when its cosine with the step is at least half the
+    median unit's, proportionally less below, zero when it points away."""
+    cos = [cosine(u.vector, step, ONE) for u in units]
+    if not cos:
+        return []
+    typical = lower_median(cos)
+    if typical <= 0:
+        return [ONE if c >= 0 else 0 for c in cos]
+    return [fraction(2 * max(c, 0), typical) for c in cos]
+
+
+def judge(
+    round_: int,
+    units: Sequence[Unit],
+    influence: Sequence[int],
+    step: np.ndarray,
+    flags: Mapping[str, str],
+    history: History,
+) -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
+    """Scores, weights and reasons for the usable participants. A unit counted at least as
+    much as the median unit has full weight; its score is that weight times its alignment
+    with the step. Down-weighted rounds are noted in `history.outliers` for the record."""
+    scores, weights, reasons = {}, {}, {}
+    typical = lower_median(list(influence)) if influence else 0
+    relative = [fraction(i, typical) if typical else (ONE if i else 0) for i in influence]
+    for unit, inf, align in zip(units, relative, _alignment(units, step), strict=True):
+        share = len(unit.members)
+        for k in unit.members:
+            weights[k] = SCORE_SCALE * inf // ONE // share
+            scores[k] = SCORE_SCALE * inf * align // (ONE * ONE) // share
+            if scores[k] * 2 * share < SCORE_SCALE:
+                reasons[k] = (
+                    f"counted {SCORE_SCALE * inf // ONE}/{SCORE_SCALE} in the aggregate, aligned "
+                    f"{SCORE_SCALE * align // ONE}/{SCORE_SCALE} with it"
+                    + (f", one vote with {', '.join(m for m in unit.members if m != k)}" if share > 1 else "")
+                    + " (lowers weight and reward, not stake)"
+                )
+                history.outliers.setdefault(k, []).append(round_)
+    for k, why in flags.items():
+        scores[k], weights[k], reasons[k] = 0, 0, why
+    return scores, weights, reasons
 
 
 def assess(
     round_: int, updates: Mapping[str, Update], history: History, invalid: Mapping[str, str] | None = None
 ) -> Assessment:
-    """Score and flag one round's revealed updates (participant key -> update); updates
-    `history` in place. Call once per round, in round order. `invalid` names participants
-    whose revealed bytes could not be used (wrong binding or shapes): flagged at once."""
-    keys = sorted(updates)
-    reference = coordinate_median([updates[k] for k in keys])
-    norms = {k: norm(updates[k]) for k in keys}
-    dists = {k: squared_distance(updates[k], reference) for k in keys}
-    med_norm, med_dist = _median(list(norms.values())), _median(list(dists.values()))
-    reasons: dict[str, str] = {}
-    flagged: list[str] = []
-    statistical = len(keys) >= MIN_FOR_OUTLIERS
-    for k in keys:
-        why = []
-        if statistical and norms[k] > OUTLIER_RATIO * med_norm + 1:
-            why.append(f"norm {norms[k]} > {OUTLIER_RATIO}x median {med_norm}")
-        # Squared distances: compare against the squared ratio.
-        if statistical and dists[k] > OUTLIER_RATIO**2 * med_dist + 1:
-            why.append(f"distance to median {dists[k]} > {OUTLIER_RATIO**2}x median {med_dist} (squared)")
-        if statistical and dot(updates[k], reference) < 0:
-            why.append("points against the median")
-        payload = payload_digest(updates[k])
-        replay = history.seen.get(payload)
-        if norms[k] == 0:
-            reasons[k] = "empty update (free rider)"
-            flagged.append(k)
-        elif replay is not None:
-            reasons[k] = f"replays the update of {replay} (free rider)"
-            flagged.append(k)
-        elif why:
-            past = [r for r in history.outliers.get(k, []) if round_ - HISTORY <= r < round_]
-            reasons[k] = "; ".join(why) + (f"; also an outlier in round(s) {past}" if past else "")
-            if len(past) + 1 >= STRIKES:
-                flagged.append(k)
-        if why:
-            history.outliers.setdefault(k, []).append(round_)
-    for k in keys:
-        history.seen.setdefault(payload_digest(updates[k]), f"{k}@{round_}")
-    scores = {}
-    for k in keys:
-        if k in reasons:
-            scores[k] = 0
-        else:
-            # Closer to the robust reference than the median participant earns the full score.
-            scores[k] = SCORE_SCALE if dists[k] <= med_dist else SCORE_SCALE * max(med_dist, 1) // dists[k]
-    for k, reason in sorted((invalid or {}).items()):
-        reasons[k], scores[k] = reason, 0
-        flagged.append(k)
-    return Assessment(scores, sorted(flagged), reasons, norms, dists)
+    """Flags and scores against the coordinate median of the round's voting units, for
+    callers that aggregate on their own; updates `history` in place. Prefer
+    fabricml.federation.outcome.compute_outcome, which scores against the rule's result."""
+    usable, flags = screen(round_, updates, history, invalid)
+    units = voting_units({k: exact.flatten(u) for k, u in usable.items()}, {})
+    vectors = [u.vector for u in units]
+    median = coordinate_median([[v] for v in vectors])[0] if units else np.zeros(0, dtype=np.int64)
+    scores, weights, reasons = judge(round_, units, [ONE] * len(units), median, flags, history)
+    remember(history, round_, updates, None)
+    return describe(usable, median, scores, weights, reasons, sorted(flags))
+
+
+def describe(
+    usable: Mapping[str, Update],
+    step: np.ndarray,
+    scores: dict[str, int],
+    weights: dict[str, int],
+    reasons: dict[str, str],
+    flagged: list[str],
+    fallback: str = "",
+) -> Assessment:
+    flat = {k: exact.flatten(u) for k, u in usable.items()}
+    norms = {k: exact.norm(v) for k, v in flat.items()}
+    distances = {k: exact.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
+    return Assessment(scores, flagged, reasons, norms, distances, weights, fallback)

@@ -18,6 +18,7 @@ import numpy as np
 
 SCALE_BITS = 24
 CLIP = 2.0**8
+BOUND = int(CLIP) << SCALE_BITS  # no honestly encoded value exceeds this magnitude
 MAX_TOTAL_WEIGHT = 2**30
 
 Update = list[np.ndarray]  # one array per model tensor
@@ -32,6 +33,20 @@ def encode(update: Sequence[np.ndarray]) -> Update:
             raise ValueError("updates must be finite: NaN or infinity found")
         out.append(np.rint(np.clip(x, -CLIP, CLIP) * (1 << SCALE_BITS)).astype(np.int64))
     return out
+
+
+def bound_violation(update: Sequence[np.ndarray]) -> str | None:
+    """Why an update is outside what `encode` can produce (a provable violation), or None."""
+    for i, a in enumerate(update):
+        if a.dtype != np.int64:
+            return f"tensor {i} is {a.dtype}, not int64"
+        # max and min, not abs: abs(-2**63) wraps to a negative number.
+        if a.size and (int(a.max()) > BOUND or int(a.min()) < -BOUND):
+            worst = max(int(a.max()), -int(a.min()))
+            return (
+                f"tensor {i} holds a value of magnitude {worst}, beyond the bound {BOUND} (±{CLIP:g} encoded)"
+            )
+    return None
 
 
 def decode(update: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -1,16 +1,30 @@
 """A round's outcome from its revealed updates: the one function every org's agent and the
-in-process simulation run, so they reach the same new global model, digest and evidence."""
+in-process simulation run, so they reach the same new global model, digest and evidence.
+
+The steps: set apart provably bad updates (flagged), group the rest into voting units
+(one per org, near-duplicates merged), take the reference direction (root updates, else
+the previous global step), aggregate by the task's rule, step the global model, then
+score. It never raises on what participants send: with no usable update, or a rule that
+cannot be applied, the step is zero (the global model is unchanged) and the reason is in
+`assessment.fallback`; every honest org reaches the same fallback, so the round still
+finalizes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import fixedpoint
-from .aggregation import apply_rule
-from .evidence import Assessment, History, assess
+import numpy as np
+
+from . import evidence, exact, fixedpoint
+from .evidence import Assessment, History
 from .fixedpoint import Update
+from .reference import reference_direction
+from .rulebook import aggregate, parse
+from .rules.result import Aggregated
 from .training import next_global
+from .votes import Unit, voting_units
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,8 @@ class RoundInputs:
     samples: Mapping[str, int]
     invalid: Mapping[str, str]  # participant key -> why its reveal was unusable
     history: History
+    previous_global: Update | None = None  # the global model before the last round's step
+    root_updates: Mapping[str, Update] = field(default_factory=dict)  # org MSP ID -> root update
 
 
 @dataclass(frozen=True)
@@ -30,15 +46,43 @@ class RoundOutcome:
     digest: str
     assessment: Assessment  # scores (0..1000 ints), flagged keys, reasons
     history: History  # updated; kept once the round is final
+    reference: str = ""  # where the reference direction came from: "root", "previous step" or ""
+
+
+def _seed(round_: int, units: list[Unit]) -> bytes:
+    """Fixes the buckets: no participant knows every other update when it commits."""
+    h = hashlib.sha256(f"fabricml.buckets/{round_}".encode())
+    for u in units:
+        h.update(hashlib.sha256(u.vector.astype("<i8").tobytes()).digest())
+    return h.digest()
+
+
+def _aggregate(
+    inputs: RoundInputs, units: list[Unit], reference: np.ndarray | None
+) -> tuple[Aggregated, str]:
+    size = sum(a.size for a in inputs.global_model)
+    if not units:
+        return Aggregated(np.zeros(size, dtype=np.int64), []), "no usable update was revealed"
+    try:
+        rule = parse(inputs.rule)
+        vectors, samples = [u.vector for u in units], [u.samples for u in units]
+        return aggregate(rule, vectors, samples, reference, _seed(inputs.round, units)), ""
+    except Exception as exc:  # any failure must degrade the same way in every org
+        return Aggregated(np.zeros(size, dtype=np.int64), [0] * len(units)), f"rule {inputs.rule!r}: {exc}"
 
 
 def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
-    """Aggregate by the task's rule, step the global model, and assess every participant.
-    `inputs.history` is not changed: the returned history is a copy, to keep once the round
-    is final."""
-    keys = sorted(inputs.updates)
-    aggregate = apply_rule(inputs.rule, [inputs.updates[k] for k in keys], [inputs.samples[k] for k in keys])
-    new_global = next_global(inputs.global_model, aggregate)
-    history = History.from_json(inputs.history.to_json())
-    found = assess(inputs.round, inputs.updates, history, inputs.invalid)
-    return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history)
+    """The round's new global model, its digest, the assessment and the history to keep.
+    `inputs.history` is not changed."""
+    history = inputs.history.copy()
+    shapes = [tuple(a.shape) for a in inputs.global_model]
+    usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes)
+    units = voting_units({k: exact.flatten(u) for k, u in usable.items()}, inputs.samples)
+    reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    result, fallback = _aggregate(inputs, units, reference)
+    step = result.vector
+    new_global = next_global(inputs.global_model, exact.unflatten(step, inputs.global_model))
+    scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history)
+    evidence.remember(history, inputs.round, inputs.updates, step)
+    found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback)
+    return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)

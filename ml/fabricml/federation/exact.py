@@ -1,0 +1,137 @@
+"""Exact integer arithmetic on flat fixed-point vectors: inner products, norms, distances,
+cosines, scaling and weighted means, the same on every machine and never overflowing.
+
+Inner products split every value into two 18-bit limbs (|x| < 2**36, so each limb
+product is below 2**37) and sum each limb product over chunks of 2**22 values in int64
+(below 2**59), then combine the chunk sums as Python integers: the result is the exact
+integer, with no bits dropped. Divisions round to the nearest integer, halves away from
+zero, so a negated input gives exactly the negated output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .fixedpoint import Update
+
+MAX_ABS = 1 << 36  # values this module multiplies must stay below this magnitude
+LIMB = 18
+CHUNK = 1 << 22
+FRACTION_BITS = 24  # factors in [0, 1] are carried as num / 2**FRACTION_BITS
+ONE = 1 << FRACTION_BITS
+MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums fit in int64
+
+
+def flatten(update: Sequence[np.ndarray]) -> np.ndarray:
+    return (
+        np.concatenate([np.asarray(a, dtype=np.int64).ravel() for a in update])
+        if update
+        else np.zeros(0, np.int64)
+    )
+
+
+def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
+    out, offset = [], 0
+    for a in like:
+        out.append(vector[offset : offset + a.size].reshape(a.shape).copy())
+        offset += a.size
+    return out
+
+
+def _check(v: np.ndarray) -> None:
+    if v.size and (int(v.max()) >= MAX_ABS or int(v.min()) <= -MAX_ABS):  # not abs: abs(-2**63) < 0
+        raise ValueError("a value of magnitude 2**36 or more reached exact arithmetic")
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> int:
+    """The exact inner product of two int64 vectors."""
+    if a.shape != b.shape:
+        raise ValueError(f"vectors of {a.size} and {b.size} values have no inner product")
+    _check(a)
+    _check(b)
+    total = 0
+    for start in range(0, a.size, CHUNK):
+        x, y = a[start : start + CHUNK], b[start : start + CHUNK]
+        xh, xl = np.right_shift(x, LIMB), np.bitwise_and(x, (1 << LIMB) - 1)
+        yh, yl = np.right_shift(y, LIMB), np.bitwise_and(y, (1 << LIMB) - 1)
+        high = int(np.dot(xh, yh))
+        middle = int(np.dot(xh, yl)) + int(np.dot(xl, yh))
+        low = int(np.dot(xl, yl))
+        total += (high << (2 * LIMB)) + (middle << LIMB) + low
+    return total
+
+
+def sum_squares(v: np.ndarray) -> int:
+    return dot(v, v)
+
+
+def norm(v: np.ndarray) -> int:
+    """The L2 norm, rounded down to an integer (fixed-point units)."""
+    return math.isqrt(sum_squares(v))
+
+
+def squared_distance(a: np.ndarray, b: np.ndarray) -> int:
+    return sum_squares(a - b)
+
+
+def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
+    """cos(a, b) * scale, rounded toward minus infinity; 0 when either vector is zero."""
+    den = math.isqrt(sum_squares(a) * sum_squares(b))
+    return 0 if den == 0 else scale * dot(a, b) // den
+
+
+def div_nearest(num: np.ndarray, den: int) -> np.ndarray:
+    """num / den rounded to nearest, halves away from zero (den > 0)."""
+    if den <= 0:
+        raise ValueError(f"division by {den}")
+    out: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64))  # then in place
+    out += den // 2
+    out //= den
+    np.negative(out, out=out, where=np.asarray(num) < 0)
+    return out
+
+
+def fraction(num: int, den: int) -> int:
+    """min(1, num / den) as a factor in units of ONE (den > 0, num >= 0)."""
+    return ONE if num >= den else (num << FRACTION_BITS) // den
+
+
+def scale(v: np.ndarray, factor: int) -> np.ndarray:
+    """v * factor / ONE, rounded to nearest, for a factor in [0, ONE]."""
+    if not 0 <= factor <= ONE:
+        raise ValueError(f"factor {factor} is outside [0, {ONE}]")
+    _check(v)
+    return div_nearest(v * np.int64(factor), ONE)
+
+
+def clip(v: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
+    """v scaled down to L2 norm at most `radius`; returns it and the factor used."""
+    n = norm(v)
+    factor = ONE if n <= radius else fraction(radius, n)
+    return (v.copy() if factor == ONE else scale(v, factor)), factor
+
+
+def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:
+    """sum(w * v) / sum(w), rounded to nearest; weights are non-negative integers, not all
+    zero. Weights are shifted right (all by the same bits) until their total is at most
+    MAX_WEIGHT_TOTAL, so the int64 sum cannot overflow."""
+    if len(vectors) != len(weights) or not vectors or any(w < 0 for w in weights) or not any(weights):
+        raise ValueError("a weighted mean needs one non-negative weight per vector, not all zero")
+    ws = list(weights)
+    while sum(ws) > MAX_WEIGHT_TOTAL:
+        ws = [w >> 1 for w in ws]
+    if not any(ws):  # only if one weight dwarfs all others by 2**26: keep the largest
+        ws = [1 if w == max(weights) else 0 for w in weights]
+    acc = np.zeros_like(vectors[0], dtype=np.int64)
+    for v, w in zip(vectors, ws, strict=True):
+        if w:
+            _check(v)
+            acc += v * np.int64(w)
+    return div_nearest(acc, sum(ws))
+
+
+def lower_median(values: Sequence[int]) -> int:
+    s = sorted(values)
+    return s[(len(s) - 1) // 2]
