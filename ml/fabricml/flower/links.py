@@ -6,7 +6,7 @@ these instead of a ledger."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -98,7 +98,9 @@ class RegistryStore:
 
 
 @contextlib.contextmanager
-def open_links(profile: ConnectionProfile, identity: str, task: str) -> Iterator[Links]:
+def open_links(
+    profile: ConnectionProfile, identity: str, task: str, log: Callable[[str], None] = lambda _: None
+) -> Iterator[Links]:
     """`identity` of the profile's org, connected to its peer and stores (closed on exit)."""
     with open_connection(profile, identity) as connection:
         registry = registry_over(connection.client(RegistryClient), profile, identity)
@@ -107,6 +109,6 @@ def open_links(profile: ConnectionProfile, identity: str, task: str) -> Iterator
             federation=connection.client(FederationClient),
             key=key,
             store=RegistryStore(registry),
-            registrar=RoundRegistrar(registry, task, {"flower": True}, lambda m: None),
+            registrar=RoundRegistrar(registry, task, {"runtime": "flower"}, log),
             blob_url=blob_base(own_store_url(profile)),
         )

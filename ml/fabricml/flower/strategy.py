@@ -43,6 +43,7 @@ class ServerRound:
     round: int
     counted: tuple[str, ...]  # participants whose reply matched their commitment
     not_counted: dict[str, str]  # Flower node id or participant -> why its reply was left out
+    received: dict[str, str]  # participant -> digest its reply's arrays re-encode to
     errors: tuple[str, ...]  # error replies' reasons (e.g. clients refusing the global model)
     posted: str  # the digest the server posted ("" if none)
     agreed: str  # the quorum's digest when the server looked ("" if none yet)
@@ -90,9 +91,9 @@ class AccountableStrategy(Strategy):
         replies = list(replies)
         errors = tuple(m.error.reason or "" for m in replies if m.has_error())
         task = self.links.federation.get_task(self.task_id)
-        state = self._closed(server_round)
+        state = self._closed(server_round) if len(errors) < len(replies) else None
         if state is None:  # nobody committed (e.g. every client refused the global model)
-            self.rounds.append(ServerRound(server_round, (), {}, errors, "", ""))
+            self.rounds.append(ServerRound(server_round, (), {}, {}, errors, "", ""))
             return None, None
         commitments = round_commitments(self.links.federation.commitments(task.id, server_round), state)
         held, counted, not_counted = self._matching(replies, commitments)
