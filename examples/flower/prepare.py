@@ -23,7 +23,6 @@ from fabricml.contracts import FederationClient
 from fabricml.contracts.federation import TaskRequest
 from fabricml.demo.admins import OrgAdmins, ensure_tokens
 from fabricml.federation.data import save_npz, sklearn_dataset, split_iid
-from fabricml.federation.round_models import model_name
 from fabricml.federation.rulebook import DEFAULT_RULE
 from fabricml.models.mlp import save
 from fabricml.network.cli import DEFAULT_TOPOLOGY
@@ -70,7 +69,7 @@ def prepare(
             save_npz(share, folder / "data" / f"participant-{i + 1}.npz")
         save_npz(test, folder / "data" / "test.npz")
         request = TaskRequest(
-            id=task_id, initial_model=f"{model_name(task_id)}@r0", rounds=rounds,
+            id=task_id, initial_model=f"{task_id}-initial@1", rounds=rounds,
             min_participants=max(2, len(orgs) // 2 + 1), stake=100, reward_per_round=30,
             commit_seconds=phase_seconds, reveal_seconds=phase_seconds,
             aggregate_seconds=phase_seconds, rule=rule,
@@ -80,7 +79,7 @@ def prepare(
         with open_registry(admins.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
             torch.manual_seed(0)
             what = ModelRegistration(
-                model_name(task_id), "r0", [admins.msp(first)], hyperparameters={"task": task_id}
+                f"{task_id}-initial", "1", [admins.msp(first)], hyperparameters={"task": task_id}
             )
             reg.register(save(digits.model(), Path(tmp) / "m"), what)
         admins.client(first, "admin", FederationClient).create_task(request)

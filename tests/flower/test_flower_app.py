@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def run_task(
     network: Network, link: SuperLink, tmp: Path, rounds: int, tamper: int
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Open a task, run the verifiers and `flwr run`; (prepared, summary, flwr output)."""
-    prepared = prepare_module().prepare(network, f"flower-{tmp.name[-8:]}", rounds, phase_seconds=240)
+    prepared = prepare_module().prepare(network, f"flower-{uuid.uuid4().hex[:6]}", rounds, phase_seconds=240)
     verified = tamper or rounds  # after a lie the clients refuse: nothing to verify
     with verifiers(network, prepared["task"], verified, tmp / "verifiers", no_post=("org1",)) as v:
         argument = prepared["runConfigArgument"] + f" tamper-round={tamper}"
@@ -63,7 +64,7 @@ def test_an_honest_server_s_rounds_finalize_by_the_orgs_quorum(
         open_contract(profile(network, "org3"), "auditor", FederationClient) as fed,
         open_registry(profile(network, "org3"), "auditor") as registry,
     ):
-        shapes = load_initial(RegistryStore(registry), f"fed-{task}@r0").shapes
+        shapes = load_initial(RegistryStore(registry), f"{task}-initial@1").shapes
         for r, server in zip((1, 2), summary["rounds"], strict=True):
             result = fed.get_round(task, r)
             assert result.status == "FINALIZED", result
@@ -80,7 +81,7 @@ def test_an_honest_server_s_rounds_finalize_by_the_orgs_quorum(
                 read_update(raw, task, r, key, shapes)  # bound to its author, the model's shapes
             model = registry.get(f"fed-{task}@r{r}")
             assert model.aggregate_digest == result.aggregate_digest, model
-            parent = f"fed-{task}@r{r - 1}" if r > 1 else f"fed-{task}@r0"
+            parent = f"fed-{task}@r{r - 1}" if r > 1 else f"{task}-initial@1"
             assert list(model.parents) == [parent], model
         assert fed.get_task(task).status == "done"
     assert summary["finalDigest"] == summary["rounds"][-1]["agreed"]

@@ -102,8 +102,9 @@ class AccountableStrategy(Strategy):
         agreed = self._agreed(server_round)
         if post.changed and agreed == post.digest:
             self._carry = _Carry(post.history, self._global)
+        received = {k: digest(raw) for k, raw in held.items()}
         self.rounds.append(
-            ServerRound(server_round, tuple(sorted(held)), not_counted, errors, posted, agreed)
+            ServerRound(server_round, tuple(sorted(held)), not_counted, received, errors, posted, agreed)
         )
         arrays = arrays_like(self._template, global_parameters(post.new_global))
         return arrays, train_metrics(counted)

@@ -8,6 +8,7 @@ it keeps no state of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .assessment import RoundPost, assess_round
 from .collect import gather, round_commitments
 from .initial import InitialModel, load_initial
 from .links import Links
-from .rounds import Clock, round_state, wait_for
+from .rounds import Clock, NotYet, round_state, wait_for
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,10 @@ class Verifier:
         clock: Clock | None = None,
         log: Callable[[str], None] = print,
         patience: float = 3600.0,
+        grace: float = 10.0,
     ) -> None:
         self.links, self.task_id, self.post, self.log = links, task_id, post, log
-        self.clock, self.patience = clock or Clock(), patience
+        self.clock, self.patience, self.grace = clock or Clock(), patience, grace
         self.verdicts: list[Verdict] = []
         self.stop = threading.Event()
         self._config: dict[str, object] = {}
@@ -108,6 +110,7 @@ class Verifier:
             lambda s: bool(s.agreed_digest) or s.settleable or s.phase == "SETTLED",
             f"a quorum on round {r}", self.patience, self.clock,
         )  # fmt: skip
+        self._let_everyone_post(task, state)
         result = self._settle(task, r)
         agreed = result.aggregate_digest if result else state.agreed_digest
         outvoted = tuple(result.disagreeing) if result else ()
@@ -143,6 +146,17 @@ class Verifier:
                 f"org recomputed ({mine.digest[:12]}): whoever posted for {self.links.msp_id} lied or erred"
             )
         return same
+
+    def _let_everyone_post(self, task: Task, state: RoundState) -> None:
+        """Settle once every org posted, or `grace` seconds after the quorum: a late
+        (e.g. dishonest) post is then on the record as disagreeing, not refused."""
+        orgs = {k.split("/", 1)[0] for k in state.participants}
+        with contextlib.suppress(NotYet):
+            wait_for(
+                lambda: round_state(self.links.federation, task.id, state.round),
+                lambda s: set(s.posted) >= orgs or s.phase == "SETTLED",
+                f"every org's post of round {state.round}", self.grace, self.clock,
+            )  # fmt: skip
 
     def _settle(self, task: Task, round_: int) -> RoundResult | None:
         """Settle the round (anyone may; a settled round answers with its record)."""
