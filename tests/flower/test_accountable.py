@@ -56,7 +56,11 @@ def links(ledger: FakeLedger, store: FakeStore, key: str) -> Links:
 
 
 def context(partition: int) -> Context:
-    config = {"fabricml-task": TASK, "fabricml-participants": " ".join(KEYS), "fabricml-wait-seconds": 20}
+    config: dict[str, str | int | float | bool] = {
+        "fabricml-task": TASK,
+        "fabricml-participants": " ".join(KEYS),
+        "fabricml-wait-seconds": 20,
+    }
     return Context(
         run_id=1,
         node_id=partition + 1,
@@ -75,11 +79,9 @@ def trainer(step: float) -> Any:
     """A ClientApp's train: every weight moves by `step` (a different step per client)."""
 
     def train(msg: Message, ctx: Context) -> Message:
-        received = msg.content["arrays"]
-        moved = {
-            k: Array(v.numpy() + np.float32(step * (1 + ctx.node_config["partition-id"])))
-            for k, v in received.items()
-        }  # type: ignore[operator]
+        received = msg.content.array_records["arrays"]
+        by = np.float32(step * (1 + int(ctx.node_config["partition-id"])))
+        moved = {k: Array(v.numpy() + by) for k, v in received.items()}
         metrics = MetricRecord({"num-examples": 50, "train-loss": 1.0})
         return Message(RecordDict({"arrays": ArrayRecord(moved), "metrics": metrics}), reply_to=msg)
 
@@ -96,7 +98,7 @@ def clients_train(
     ledger: FakeLedger, store: FakeStore, arrays: ArrayRecord, round_: int, step: float = 0.01
 ) -> list[Message]:
     """Every client's mod and app at once (the mod waits for every commitment)."""
-    mod = make_mod(lambda ctx, s: links(ledger, store, KEYS[int(ctx.node_config["partition-id"])]))  # type: ignore[arg-type]
+    mod = make_mod(lambda ctx, s: links(ledger, store, KEYS[int(ctx.node_config["partition-id"])]))
     replies: list[Message | None] = [None] * len(KEYS)
 
     def one(i: int) -> None:
