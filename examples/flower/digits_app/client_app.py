@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fabricml.flower.messages import DATASET_KEY
@@ -21,7 +21,8 @@ def train(msg: Message, context: Context) -> Message:
     task.load_parameters(net, msg.content["arrays"].to_numpy_ndarrays())
     round_ = int(msg.content["config"]["server-round"])
     loss = task.fit(net, data, round_, int(cfg["local-epochs"]), int(cfg["batch-size"]), float(cfg["lr"]))
-    arrays = ArrayRecord(dict(zip(msg.content["arrays"].keys(), task.parameters(net), strict=True)))
+    keys = msg.content["arrays"].keys()
+    arrays = ArrayRecord({k: Array(a) for k, a in zip(keys, task.parameters(net), strict=True)})
     content: dict[str, ArrayRecord | MetricRecord | ConfigRecord] = {
         "arrays": arrays,
         "metrics": MetricRecord({"num-examples": len(data.labels), "train-loss": loss}),
