@@ -101,4 +101,5 @@ class RoundRegistrar:
             metrics=entry.metrics,
             parents=[entry.parent],
             round_ref=f"{self.task}/{entry.round}",
+            aggregate_digest=entry.aggregate_digest,  # the Registry checks it against the round
         )
