@@ -44,13 +44,13 @@ def run_task(
     prepared = prepare_module().prepare(network, f"flower-{uuid.uuid4().hex[:6]}", rounds, phase_seconds=240)
     verified = tamper or rounds  # after a lie the clients refuse: nothing to verify
     with verifiers(network, prepared["task"], verified, tmp / "verifiers", no_post=("org1",)) as v:
-        argument = prepared["runConfigArgument"] + f" tamper-round={tamper}"
-        run = link.run(argument)
+        run = link.run(prepared["runConfigArgument"] + f" tamper-round={tamper}", timeout=600)
         output = run.stdout + run.stderr
-        assert run.returncode == 0, output[-4000:]
+        (tmp / "flwr-run.log").write_text(output)
+        summary_file = Path(prepared["runConfig"]["summary"])
+        assert run.returncode == 0 and summary_file.exists(), output[-6000:]
         prepared["verdicts"] = v.results()
-    summary = json.loads(Path(prepared["runConfig"]["summary"]).read_text())
-    (tmp / "flwr-run.log").write_text(output)
+    summary = json.loads(summary_file.read_text())
     return prepared, summary, output
 
 
