@@ -185,7 +185,6 @@ class Verifier:
             entry, weights = p.pending[0]
             if not registrar.register(entry, weights, self._config):
                 return  # the parent is not registered yet: try after the next round
-            self.log(f"round {entry.round}: registered {round_ref(self.task_id, entry.round)}")
             p.pending.pop(0)
 
     def _describe(self, v: Verdict) -> str:
