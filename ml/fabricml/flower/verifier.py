@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fabricml.contracts.federation import RoundResult, RoundState, Task
+from fabricml.contracts.federation import AggregatePost, RoundResult, RoundState, Task
 from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import Update
@@ -104,13 +104,14 @@ class Verifier:
             task, state, commitments, initial.shapes, self.links.store, clock=self.clock, log=self.log
         )
         mine = assess_round(r, task.rule, task.min_participants, p.global_model, p.previous, found, p.history)
-        matches = self._post(task, mine)
+        self._post(task, mine)
         state = wait_for(
             lambda: round_state(ledger, task.id, r) or state,
             lambda s: bool(s.agreed_digest) or s.settleable or s.phase == "SETTLED",
             f"a quorum on round {r}", self.patience, self.clock,
         )  # fmt: skip
         self._let_everyone_post(task, state)
+        matches = self._check_own(task, mine)
         result = self._settle(task, r)
         agreed = result.aggregate_digest if result else state.agreed_digest
         outvoted = tuple(result.disagreeing) if result else ()
@@ -124,26 +125,31 @@ class Verifier:
             self._adopt(task, mine, result, p)
         self._register(p)
 
-    def _post(self, task: Task, mine: RoundPost) -> bool:
-        """Post this org's assessment, or check the one its org already posted."""
+    def _post(self, task: Task, mine: RoundPost) -> None:
+        """Post this org's assessment unless the org already posted one (e.g. its Flower server)."""
         ledger, r = self.links.federation, mine.round
-        ours = [a for a in ledger.aggregates(task.id, r) if a.msp_id == self.links.msp_id]
-        if not ours and self.post:
-            try:
-                ledger.post_aggregate(task.id, r, mine.digest, mine.scores, mine.flagged, mine.missing)
-                return True
-            except GatewayError as exc:
-                if not is_refusal(exc, RefusalCode.CONFLICT, RefusalCode.WRONG_PHASE):
-                    raise
-                ours = [a for a in ledger.aggregates(task.id, r) if a.msp_id == self.links.msp_id]
-        if not ours:
-            return True  # nothing posted for this org (not posting, or the round is over)
-        a = ours[0]
+        if not self.post or self._ours(task, r) is not None:
+            return
+        try:
+            ledger.post_aggregate(task.id, r, mine.digest, mine.scores, mine.flagged, mine.missing)
+        except GatewayError as exc:  # another post of this org got in first, or the round is over
+            if not is_refusal(exc, RefusalCode.CONFLICT, RefusalCode.WRONG_PHASE):
+                raise
+
+    def _ours(self, task: Task, round_: int) -> AggregatePost | None:
+        posts = self.links.federation.aggregates(task.id, round_)
+        return next((a for a in posts if a.msp_id == self.links.msp_id), None)
+
+    def _check_own(self, task: Task, mine: RoundPost) -> bool:
+        """Whether what was posted for this org (if anything) is what this org recomputed."""
+        a = self._ours(task, mine.round)
+        if a is None:
+            return True
         same = mine.same_as(a.digest, dict(a.scores), list(a.flagged), list(a.missing))
         if not same:
             self.log(
-                f"round {r}: {self.links.msp_id}'s post on the ledger ({a.digest[:12]}) is NOT what this "
-                f"org recomputed ({mine.digest[:12]}): whoever posted for {self.links.msp_id} lied or erred"
+                f"round {mine.round}: {self.links.msp_id}'s post on the ledger ({a.digest[:12]}) is NOT what "
+                f"this org recomputed ({mine.digest[:12]}): who posted for {self.links.msp_id} lied or erred"
             )
         return same
 
