@@ -19,7 +19,7 @@ echo "== lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy -p fabricml.network -p fabricml.gateway -p fabricml.contracts -p fabricml.registry \
-  -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.cli -p fabricml.demo -p fabricml.api -p tests
+  -p fabricml.attest -p fabricml.models -p fabricml.federation -p fabricml.flower -p fabricml.cli -p fabricml.demo -p fabricml.api -p tests
 .venv/bin/shellcheck scripts/*.sh .ci/run
 .venv/bin/lint-imports --no-cache
 test -z "$(gofmt -l chaincode network/ccbuilder)" || { gofmt -l chaincode network/ccbuilder; exit 1; }

@@ -17,7 +17,8 @@ AREA = [
     "ml/fabricml/attest", "ml/fabricml/registry/service.py", "ml/fabricml/registry/connect.py",
     "ml/fabricml/federation/agent.py", "ml/fabricml/federation/agent_state.py",
     "ml/fabricml/federation/participation.py", "ml/fabricml/federation/reveals.py",
-    "ml/fabricml/federation/round_models.py", "ml/fabricml/federation/global_model.py", "bench",
+    "ml/fabricml/federation/round_models.py", "ml/fabricml/federation/global_model.py",
+    "ml/fabricml/flower", "bench",
 ]  # fmt: skip
 PRODUCT = ["network/fabricml", "client/fabricml", "ml/fabricml", "api/fabricml", "bench"]
 

@@ -14,6 +14,7 @@ from .app import App, Shell, shared_options
 from .attest import attest_group, serve
 from .events import events_command
 from .fed import fed_group
+from .flower import flower_group
 from .governance import consortium_group
 from .identity import identity_group
 from .model import model_group
@@ -30,7 +31,7 @@ def main(ctx: click.Context) -> None:
 
 
 for group in (network_group, site_group, chaincode_group, tx_group, events_command, identity_group,
-              model_group, serve, attest_group, api_group, agent_group, fed_group,
+              model_group, serve, attest_group, api_group, agent_group, fed_group, flower_group,
               consortium_group):  # fmt: skip
     main.add_command(group)
 # One `consortium` group: founding a consortium (sites) and governance proposals.

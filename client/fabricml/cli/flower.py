@@ -1,0 +1,38 @@
+"""`fabricml flower`: an org's side of a Flower-run task (docs/flower.md)."""
+
+from __future__ import annotations
+
+import click
+
+from fabricml.flower.links import open_links
+from fabricml.flower.verifier import Verifier
+
+from .app import App, identity_option, org_option, pass_app, shared_options
+
+
+@click.group("flower")
+def flower_group() -> None:
+    """Flower apps on fabricml: each org verifies what the Flower server aggregates."""
+
+
+@flower_group.command("verify")
+@shared_options
+@click.argument("task")
+@org_option()
+@identity_option("admin")
+@click.option(
+    "--no-post",
+    is_flag=True,
+    help="Check the org's post instead of posting (when the org's own Flower server posts for it).",
+)
+@click.option("--rounds", default=0, help="Stop after this round (0: when the task ends).")
+@pass_app
+def verify(app: App, task: str, org: str, identity: str, no_post: bool, rounds: int) -> None:
+    """Recompute every round of TASK from the committed updates, post this org's
+    assessment, settle rounds and register the round models this org owes."""
+    with open_links(app.profile(org), identity, task, app.say) as links:
+        verdicts = Verifier(links, task, post=not no_post, log=app.say).run(rounds)
+    if app.as_json:
+        app.emit([v.__dict__ for v in verdicts])
+    if any(v.agreed and v.agreed != v.computed for v in verdicts):
+        raise click.ClickException("the quorum agreed on a model this org did not compute")
