@@ -74,7 +74,7 @@ def test_the_demo_calls_through_org2_after_its_peer_was_killed_mid_round_and_res
 ) -> None:
     demo = start_demo(fault_network, ROUNDS)
     try:
-        wait_for_task(auditor, demo, lambda t: t["status"] == "running" and t["phase"] == "REVEAL")
+        wait_for_task(auditor, demo, lambda t: t["status"] == "running" and t["phase"] == "AGGREGATE")
         _crash(fault_network, fault_network.topology.org("org2").peer_name)
         summary = demo.finish(timeout=600)
     finally:
