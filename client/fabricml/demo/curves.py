@@ -44,8 +44,11 @@ def plot_training(folder: Path, curve: list[dict[str, Any]]) -> Path:
     ax_acc.plot(rounds, [p["testAccuracy"] for p in curve], "k-o", lw=2, label="global (test set)")
     ax_loss.plot(rounds, [p["testLoss"] for p in curve], "k-o", lw=2, label="global (test set)")
     for metrics in sorted(folder.glob("agents/*/metrics.jsonl")):
-        lines = [json.loads(x) for x in metrics.read_text().splitlines()]
-        who = lines[0]["participant"] if lines else metrics.parent.name
+        every = [json.loads(x) for x in metrics.read_text().splitlines()]
+        who = every[0]["participant"] if every else metrics.parent.name
+        # A round the agent adopted without evaluating it (e.g. settled while it restarted)
+        # has no held-out figures: plot the rounds that have them.
+        lines = [m for m in every if "heldoutAccuracy" in m and "heldoutLoss" in m]
         xs = [m["round"] for m in lines]
         ax_acc.plot(xs, [m["heldoutAccuracy"] for m in lines], "--", alpha=0.7, label=who)
         ax_loss.plot(xs, [m["heldoutLoss"] for m in lines], "--", alpha=0.7, label=who)
