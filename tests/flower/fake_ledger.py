@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from fabricml.contracts.federation import (
     AggregatePost,
     Commitment,
@@ -21,13 +19,10 @@ from fabricml.contracts.federation import (
     RoundState,
     Task,
 )
-from fabricml.gateway import EndorseError, ErrorDetail, RefusalCode
+from fabricml.gateway import RefusalCode
 from fabricml.registry.artifacts import ArtifactError
 
-
-def refused(code: RefusalCode, message: str) -> EndorseError:
-    detail = ErrorDetail("127.0.0.1:7110", "Org1MSP", f"chaincode response 500, {code}: {message}")
-    return EndorseError("failed to endorse transaction", grpc.StatusCode.ABORTED, [detail], "tx")
+from ..unit.fake_federation import refused
 
 
 def task_of(task_id: str, keys: Sequence[str], rounds: int = 3, rule: str = "trust+cc") -> Task:

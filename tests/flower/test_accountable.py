@@ -20,8 +20,8 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.supercore.task_identity import TaskIdentity
 
 from fabricml.federation import fixedpoint
+from fabricml.federation.round_post import RoundPost
 from fabricml.federation.training import global_parameters
-from fabricml.flower.assessment import RoundPost
 from fabricml.flower.initial import load_initial
 from fabricml.flower.links import Links
 from fabricml.flower.messages import REPLY_KEY, CommitmentRecord, Settings

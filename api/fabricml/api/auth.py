@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from fabricml.attest.receipts import role_of
+from fabricml.gateway.identity import issued_by
 from fabricml.registry.crl import RevocationFiles, RevocationUnknown
 
 ROLES = ("admin", "auditor")
@@ -54,14 +54,6 @@ def api_role(cert: x509.Certificate) -> str:
     return "auditor" if role_of(cert) == "auditor" else ""
 
 
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, TypeError, ValueError):
-        return False
-    return True
-
-
 class CertificateAuthenticator:
     def __init__(self, msp_id: str, own_ca: Path, member_cas: dict[str, Path], crl: Path) -> None:
         self.msp_id = msp_id
@@ -79,9 +71,9 @@ class CertificateAuthenticator:
             cert = x509.load_pem_x509_certificate(pem.encode())
         except ValueError:
             return "unreadable"
-        if _issued_by(cert, self.own_ca):
+        if issued_by(cert, self.own_ca):
             return f"{self.msp_id}/{api_role(cert) or 'none'}"
-        return next((m for m, ca in self.member_cas.items() if _issued_by(cert, ca)), "unknown")
+        return next((m for m, ca in self.member_cas.items() if issued_by(cert, ca)), "unknown")
 
     def is_revoked(self, cert: x509.Certificate) -> bool:
         """Whether the org CA's latest revocation list names it; 503 when no list is usable."""
@@ -98,8 +90,8 @@ class CertificateAuthenticator:
                 401, f"a client certificate issued by {self.msp_id}'s CA is required (mutual TLS)"
             )
         cert = x509.load_pem_x509_certificate(pem.encode())
-        if not _issued_by(cert, self.own_ca):
-            foreign = next((m for m, ca in self.member_cas.items() if _issued_by(cert, ca)), "an unknown CA")
+        if not issued_by(cert, self.own_ca):
+            foreign = next((m for m, ca in self.member_cas.items() if issued_by(cert, ca)), "an unknown CA")
             raise AuthError(403, f"this API acts for {self.msp_id} only; the certificate is from {foreign}")
         cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         subject = str(cn[0].value) if cn else "?"

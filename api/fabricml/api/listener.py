@@ -19,7 +19,8 @@ from typing import Any
 
 import uvicorn
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+
+from fabricml.gateway.identity import issued_by
 
 from .admission import ConnectionLimits, ConnectionTable, Slot
 from .tls import MutualTLSProtocol
@@ -38,8 +39,7 @@ def member_classifier(member_cas: Mapping[str, Path]) -> Classify:
             return None
         cert = x509.load_der_x509_certificate(der)
         for name, ca in cas.items():
-            with contextlib.suppress(InvalidSignature, TypeError, ValueError):
-                cert.verify_directly_issued_by(ca)
+            if issued_by(cert, ca):
                 return name, hashlib.sha256(der).hexdigest()
         return None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from fabric_protos.msp import identities_pb2
 
 
@@ -42,3 +43,12 @@ def identity_from_msp(msp_id: str, msp_dir: Path) -> Identity:
     if len(certs) != 1:
         raise ValueError(f"expected one certificate in {msp_dir}/signcerts, found {len(certs)}")
     return load_identity(msp_id, certs[0])
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca` signed `cert` directly (a wrong key type or a malformed signature: no)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True

@@ -14,8 +14,8 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
 from fabricml.federation import fixedpoint
+from fabricml.federation.round_post import RoundPost
 from fabricml.federation.training import global_parameters
-from fabricml.flower.assessment import RoundPost
 from fabricml.flower.initial import load_initial
 from fabricml.flower.messages import Settings
 from fabricml.flower.session import links_for

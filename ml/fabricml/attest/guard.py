@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
+from fabricml.gateway.identity import issued_by
 from fabricml.registry.crl import RevocationFiles, RevocationUnknown
 
 Scope = MutableMapping[str, Any]
@@ -40,14 +40,6 @@ class Refused(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
-
-
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (InvalidSignature, TypeError, ValueError):
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class Callers:
         if not pem:
             raise Refused(401, f"{path} needs mutual TLS with {needs}")
         cert = x509.load_pem_x509_certificate(pem.encode())
-        if not any(_issued_by(cert, ca) for ca in (self.own_cas if admin else self.member_cas)):
+        if not any(issued_by(cert, ca) for ca in (self.own_cas if admin else self.member_cas)):
             raise Refused(403, f"{path} needs {needs}")
         if admin and "admin" not in _units(cert):
             raise Refused(403, f"{path} needs {needs}; this one is not an admin's")

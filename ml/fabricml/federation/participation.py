@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from fabricml.contracts import ConsortiumClient, FederationClient, RegistryClient, open_connection
-from fabricml.contracts.federation import AggregatePost, Commitment, RoundResult, RoundState, Task
+from fabricml.contracts.federation import Task
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.registry.artifact_client import ArtifactClient, Retry
 from fabricml.registry.artifacts import ArtifactError
@@ -24,29 +24,14 @@ from fabricml.registry.service import ModelRegistry
 from .agent_state import RoundModel
 from .fixedpoint import Update
 from .reveals import UnfetchableUpdate
+from .round_ledger import RoundLedger
 from .round_models import RoundRegistrar
 
 
-class FederationLedger(Protocol):
-    """The Federation contract as an agent uses it (fabricml.contracts.FederationClient)."""
+class FederationLedger(RoundLedger, Protocol):
+    """The Federation contract as an agent uses it: a round's calls, and joining the task."""
 
-    def get_task(self, task_id: str) -> Task: ...
     def join(self, task_id: str) -> Task: ...
-    def get_round_state(self, task_id: str, round_: int) -> RoundState: ...
-    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment: ...
-    def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]: ...
-    def post_aggregate(
-        self,
-        task_id: str,
-        round_: int,
-        digest: str,
-        scores: Mapping[str, int],
-        flagged: Sequence[str],
-        missing: Sequence[str] = (),
-    ) -> AggregatePost: ...
-    def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]: ...
-    def settle(self, task_id: str, round_: int) -> RoundResult: ...
-    def get_round(self, task_id: str, round_: int) -> RoundResult: ...
 
 
 class UpdateStore(Protocol):

@@ -9,11 +9,11 @@ strategy): given the round's state and the fetched updates, compute the post and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from fabricml.contracts.federation import AggregatePost, RoundState, Task
+from fabricml.contracts.federation import RoundState, Task
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
 from . import fixedpoint
@@ -21,10 +21,14 @@ from .evidence import Assessment, History, assess
 from .fixedpoint import Update
 from .outcome import RoundInputs, compute_outcome
 from .reveals import PublishedUpdates
+from .round_ledger import AssessmentLedger
 
 
 @dataclass(frozen=True)
 class RoundPost:
+    """What an org posts (digest, scores, flagged, missing) and keeps once the round is adopted."""
+
+    round: int
     digest: str  # of the new global model (the current one when unchanged)
     scores: dict[str, int]
     flagged: list[str]
@@ -35,6 +39,12 @@ class RoundPost:
     changed: bool  # False: too few usable updates (or a rule that cannot run): the model stays
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # of the usable updates
     note: str = ""  # why the model stays
+
+    def same_as(self, digest: str, scores: dict[str, int], flagged: list[str], missing: list[str]) -> bool:
+        """Whether a post on the ledger says exactly what this assessment says."""
+        return (digest, scores, sorted(flagged), sorted(missing)) == (
+            self.digest, self.scores, sorted(self.flagged), sorted(self.missing),
+        )  # fmt: skip
 
 
 def round_post(
@@ -59,8 +69,9 @@ def round_post(
         except ValueError as exc:  # a rule that cannot run on these updates: the model stays
             return _unchanged(inputs, missing, found, f"rule {rule}: {exc}")
         a = outcome.assessment
-        return RoundPost(outcome.digest, dict(a.scores), list(a.flagged), sorted(missing), dict(a.reasons),
-                         outcome.new_global, outcome.history, True, dict(found.datasets))  # fmt: skip
+        return RoundPost(round_, outcome.digest, dict(a.scores), list(a.flagged), sorted(missing),
+                         dict(a.reasons), outcome.new_global, outcome.history, True,
+                         dict(found.datasets))  # fmt: skip
     return _unchanged(inputs, missing, found, f"only {usable} usable updates of {min_participants} needed")
 
 
@@ -71,23 +82,9 @@ def _unchanged(inputs: RoundInputs, missing: Sequence[str], found: PublishedUpda
         a = assess(inputs.round, inputs.updates, scratch, inputs.invalid)
     else:
         a = Assessment({k: 0 for k in inputs.invalid}, sorted(inputs.invalid), dict(inputs.invalid), {}, {})
-    return RoundPost(fixedpoint.digest(inputs.global_model), dict(a.scores), list(a.flagged), sorted(missing),
-                     dict(a.reasons), inputs.global_model, inputs.history, False, dict(found.datasets),
-                     f"unchanged: {why}")  # fmt: skip
-
-
-class AssessmentLedger(Protocol):
-    """The one Federation call posting needs (fabricml.contracts.FederationClient)."""
-
-    def post_aggregate(
-        self,
-        task_id: str,
-        round_: int,
-        digest: str,
-        scores: Mapping[str, int],
-        flagged: Sequence[str],
-        missing: Sequence[str] = (),
-    ) -> AggregatePost: ...
+    return RoundPost(inputs.round, fixedpoint.digest(inputs.global_model), dict(a.scores), list(a.flagged),
+                     sorted(missing), dict(a.reasons), inputs.global_model, inputs.history, False,
+                     dict(found.datasets), f"unchanged: {why}")  # fmt: skip
 
 
 def post_assessment(

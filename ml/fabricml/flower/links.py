@@ -6,40 +6,22 @@ these instead of a ledger."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from fabricml.contracts import ConsortiumClient, FederationClient, RegistryClient, open_connection
-from fabricml.contracts.federation import AggregatePost, Commitment, RoundResult, RoundState, Task
 from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.fixedpoint import Update
+from fabricml.federation.round_ledger import RoundLedger
 from fabricml.federation.round_models import RoundRegistrar
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.registry.connect import own_store_url, registry_over
 from fabricml.registry.service import ModelRegistry, blob_base
 
-
-class FederationLedger(Protocol):
-    """The Federation contract as this integration uses it (fabricml.contracts.FederationClient)."""
-
-    def get_task(self, task_id: str) -> Task: ...
-    def get_round_state(self, task_id: str, round_: int) -> RoundState: ...
-    def get_round(self, task_id: str, round_: int) -> RoundResult: ...
-    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment: ...
-    def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]: ...
-    def post_aggregate(
-        self,
-        task_id: str,
-        round_: int,
-        digest: str,
-        scores: Mapping[str, int],
-        flagged: Sequence[str],
-        missing: Sequence[str] = (),
-    ) -> AggregatePost: ...
-    def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]: ...
-    def settle(self, task_id: str, round_: int) -> RoundResult: ...
+# The Federation contract as this integration uses it: a round's calls.
+FederationLedger = RoundLedger
 
 
 class UpdateStore(Protocol):

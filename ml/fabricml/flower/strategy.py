@@ -23,10 +23,11 @@ from flwr.serverapp.strategy import Strategy
 from fabricml.contracts.federation import Commitment, RoundState, Task
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import Update
+from fabricml.federation.round_post import RoundPost
 from fabricml.federation.training import global_parameters
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
-from .assessment import RoundPost, assess_round
+from .assessment import assess_round
 from .collect import gather, round_commitments
 from .links import Links
 from .messages import DEFAULT_WAIT, CommitmentRecord, arrays_like

@@ -18,9 +18,10 @@ from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import Update
 from fabricml.federation.round_models import round_ref
+from fabricml.federation.round_post import RoundPost
 from fabricml.gateway import CommitError, GatewayError, RefusalCode, is_refusal
 
-from .assessment import RoundPost, assess_round
+from .assessment import assess_round
 from .collect import gather, round_commitments
 from .initial import InitialModel, load_initial
 from .links import Links
