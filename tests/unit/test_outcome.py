@@ -112,7 +112,8 @@ def test_an_org_counts_once_however_many_identities_it_enrolls() -> None:
 
 
 def _mean_of(updates: list[Update]) -> np.ndarray:
-    return np.mean(np.stack([decode([flatten(u)])[0] for u in updates]), axis=0)
+    mean: np.ndarray = np.mean(np.stack([decode([flatten(u)])[0] for u in updates]), axis=0)
+    return mean
 
 
 def test_an_identity_against_the_reference_is_left_out_of_its_orgs_vote_not_flagged() -> None:
