@@ -1,5 +1,6 @@
 """compute_outcome, the round every org computes: it never fails on what participants
-send, flags only what it can prove, caps sybils and copies at one vote, and is exact
+send, flags only what it can prove, caps sybils and copies at one vote (screening an
+org's identities one by one before they become that vote), and is exact
 across processes."""
 
 from __future__ import annotations
@@ -108,6 +109,45 @@ def test_an_org_counts_once_however_many_identities_it_enrolls() -> None:
     assert gap < 1 << 12, "twenty sybils move the aggregate no more than one identity"
     org9 = [v for k, v in b.assessment.scores.items() if k.startswith("Org9MSP/")]
     assert sum(org9) <= max(b.assessment.scores[k] for k in KEYS[:4])
+
+
+def _mean_of(updates: list[Update]) -> np.ndarray:
+    mean: np.ndarray = np.mean(np.stack([decode([flatten(u)])[0] for u in updates]), axis=0)
+    return mean
+
+
+def test_an_identity_against_the_reference_is_left_out_of_its_orgs_vote_not_flagged() -> None:
+    # Issue 15's case: one inner-product-manipulation identity inside each of two honest orgs.
+    keys = [f"Org{o}MSP/t{i}" for o in (1, 2) for i in range(3)] + ["Org3MSP/t0", "Org4MSP/t0"]
+    ups = _honest(keys, 2)
+    honest = [ups[k] for k in keys if not k.endswith("t2")]
+    jitter = np.random.default_rng(6)
+    for k in ("Org1MSP/t2", "Org2MSP/t2"):  # jittered: not copies, which would be flagged
+        ups[k] = encode([-0.5 * _mean_of(honest) + jitter.normal(0, 0.001, D)])
+    previous = encode([-_mean_of(honest)])  # the global model one honest step back
+    found = _outcome(ups, previous_global=previous).assessment
+    assert not found.flagged
+    for k in ("Org1MSP/t2", "Org2MSP/t2"):
+        assert found.weights[k] == found.scores[k] == 0 and "left out of its org's vote" in found.reasons[k]
+        assert "not stake" in found.reasons[k]
+    assert all(found.weights[k] > 0 for k in keys if not k.endswith("t2"))
+    step = decode([flatten(_outcome(ups, previous_global=previous).new_global)])[0]
+    assert float(step @ _mean_of(honest)) > 0
+
+
+def test_without_a_reference_the_screening_direction_is_one_per_org() -> None:
+    # Org9 enrolls twenty identities against the others' direction: it cannot get the honest
+    # orgs' identities screened out, and its own are left out of its vote where any is along.
+    keys = [f"Org{o}MSP/t{i}" for o in (1, 2, 3) for i in range(2)]
+    ups = _honest(keys, 1)
+    against = -_mean_of(list(ups.values()))
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        ups[f"Org9MSP/s{i}"] = encode([against + rng.normal(0, 0.001, D)])
+    found = _outcome(ups).assessment
+    assert not found.flagged
+    assert all(found.weights[k] > 0 for k in keys), found.weights
+    assert sum(v for k, v in found.weights.items() if k.startswith("Org9MSP/")) <= 1000
 
 
 def test_huge_self_reported_sample_counts_neither_raise_nor_take_over() -> None:

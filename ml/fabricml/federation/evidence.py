@@ -125,7 +125,8 @@ def judge(
 ) -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
     """Scores, weights and reasons for the usable participants. A unit counted at least as
     much as the median unit has full weight; its score is that weight times its alignment
-    with the step. Down-weighted rounds are noted in `history.outliers` for the record."""
+    with the step, split among the identities it kept (those screened out of it get 0).
+    Down-weighted rounds are noted in `history.outliers` for the record."""
     scores, weights, reasons = {}, {}, {}
     typical = lower_median(list(influence)) if influence else 0
     relative = [fraction(i, typical) if typical else (ONE if i else 0) for i in influence]
@@ -142,6 +143,13 @@ def judge(
                     + " (lowers weight and reward, not stake)"
                 )
                 history.outliers.setdefault(k, []).append(round_)
+        for k in unit.left_out:
+            scores[k], weights[k] = 0, 0
+            reasons[k] = (
+                "left out of its org's vote: its update does not point along the round's reference "
+                "(lowers weight and reward, not stake)"
+            )
+            history.outliers.setdefault(k, []).append(round_)
     for k, why in flags.items():
         scores[k], weights[k], reasons[k] = 0, 0, why
     return scores, weights, reasons

@@ -2,12 +2,12 @@
 in-process simulation run, so they reach the same new global model, digest and evidence.
 
 The steps: set apart provably bad updates (flagged), group the rest into voting units
-(one per org, near-duplicates merged), take the reference direction (root updates, else
-the previous global step), aggregate by the task's rule, step the global model, then
-score. It never raises on what participants send: with no usable update, or a rule that
-cannot be applied, the step is zero (the global model is unchanged) and the reason is in
-`assessment.fallback`; every honest org reaches the same fallback, so the round still
-finalizes."""
+(one per org, its identities screened against the reference direction: root updates,
+else the previous global step; near-duplicates merged), aggregate by the task's rule,
+step the global model, then score. It never raises on what participants send: with no
+usable update, or a rule that cannot be applied, the step is zero (the global model is
+unchanged) and the reason is in `assessment.fallback`; every honest org reaches the same
+fallback, so the round still finalizes."""
 
 from __future__ import annotations
 
@@ -77,8 +77,8 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     history = inputs.history.copy()
     shapes = [tuple(a.shape) for a in inputs.global_model]
     usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes)
-    units = voting_units({k: exact.flatten(u) for k, u in usable.items()}, inputs.samples)
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    units = voting_units({k: exact.flatten(u) for k, u in usable.items()}, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
     step = result.vector
     new_global = next_global(inputs.global_model, exact.unflatten(step, inputs.global_model))
