@@ -72,6 +72,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.timing import best_of  # noqa: E402
+
 FLOWER_VERSION = "1.42.0"
 BASE_PORT = 29000
 HELDOUT = 0.2  # the agent's default share of local data kept back (AgentOptions.heldout)
@@ -489,15 +491,6 @@ def run_centralized(task: Task, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- aggregation throughput --------------------------------------------------------------
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def aggregation_throughput(updates: int = 8, size: int = 1_000_000, repeat: int = 3) -> dict[str, Any]:

@@ -17,12 +17,10 @@ in-process with the library the CLI calls, each org acting on its own site:
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from bench.benchnet import CLI  # noqa: E402
+from bench.timing import print_steps, timed  # noqa: E402
 from fabricml.gateway import CommitError, GatewayError, sync  # noqa: E402
 from fabricml.network import joining, siteup  # noqa: E402
 from fabricml.network.consortium import Consortium  # noqa: E402
@@ -42,12 +41,6 @@ from fabricml.network.topology import parse  # noqa: E402
 
 ORGS = ("org1", "org2", "org3")
 BASE = 27800
-
-
-def timed(rows: list[tuple[str, float]], name: str, action: Callable[[], object]) -> None:
-    start = time.monotonic()
-    action()
-    rows.append((name, time.monotonic() - start))
 
 
 def enact(draft: flow.Draft, signers: list[Admin]) -> None:
@@ -147,11 +140,7 @@ def main() -> None:
         finally:
             subprocess.run([*CLI, "down", *where], check=False, capture_output=True)
     rows.append(("proposal to the new org endorsing, total", sum(t for _, t in rows)))
-    if args.json:
-        print(json.dumps({n: round(t, 1) for n, t in rows}, indent=2))
-        return
-    for n, t in rows:
-        print(f"{n:48} {t:7.1f} s")
+    print_steps(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,9 @@ ports from 27000, the whole consortium on 127.0.84.1-127.0.86.1 from 27500.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,18 +23,13 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
+from bench.timing import print_steps, timed  # noqa: E402
 from fabricml.network import founding, joining, siteup, upgrade  # noqa: E402
 from fabricml.network.channeltx import ChannelSettings  # noqa: E402
 from fabricml.network.site import Site, on_each  # noqa: E402
 from fabricml.network.topology import parse  # noqa: E402
 
 ORGS = ("org1", "org2", "org3")
-
-
-def timed(rows: list[tuple[str, float]], name: str, action: Callable[[], object]) -> None:
-    start = time.monotonic()
-    action()
-    rows.append((name, time.monotonic() - start))
 
 
 def three_sites(root: Path, rows: list[tuple[str, float]]) -> None:
@@ -123,11 +115,7 @@ def main() -> None:
         rows.append(("three sites, total", sum(t for _, t in rows)))
         if not args.skip_network_up:
             network_up(Path(tmp) / "net", rows)
-    if args.json:
-        print(json.dumps({name: round(t, 1) for name, t in rows}, indent=2))
-        return
-    for name, t in rows:
-        print(f"{name:48} {t:7.1f} s")
+    print_steps(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ def fabricml(*args: str, check: bool = True, timeout: float = 600) -> subprocess
     return result
 
 
+def network_options(net: Network) -> list[str]:
+    """The CLI options that point a command at this test network."""
+    return ["--topology", str(net.topology.source), "--state-dir", str(net.layout.root)]
+
+
 def fabric_pids(state_dir: Path) -> list[int]:
     """Processes still running whose command line or environment points into state_dir."""
     pids = []

@@ -16,6 +16,7 @@ import pytest
 
 from fabricml.network.network import Network
 from fabricml.network.processes import port_in_use, wait_until
+from tests.conftest import network_options
 
 from .conftest import identity_files, tls_context
 
@@ -46,10 +47,7 @@ def fuzzable_api(network: Network, tmp_path: Path) -> Iterator[tuple[str, Path]]
                 "org1",
                 "--port",
                 str(port),
-                "--topology",
-                str(network.topology.source),
-                "--state-dir",
-                str(network.layout.root),
+                *network_options(network),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -28,6 +28,7 @@ from fabricml.models.mlp import MLP, save
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
+from tests.conftest import network_options
 
 FEATURES = 30
 
@@ -118,10 +119,7 @@ def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
             str(port),
             "--data-dir",
             str(data),
-            "--topology",
-            str(network.topology.source),
-            "--state-dir",
-            str(network.layout.root),
+            *network_options(network),
             *extra,
         ]
         with log.open("ab") as out:

@@ -17,7 +17,7 @@ from fabricml.gateway import EndorseError, Signer, sha256, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from tests.attest.conftest import ServiceFactory, http, proof_of, rows
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
 
 
 def _verify(
@@ -32,10 +32,7 @@ def _verify(
         "--json",
         "--org",
         "org3",
-        "--topology",
-        str(network.topology.source),
-        "--state-dir",
-        str(network.layout.root),
+        *network_options(network),
         *extra,
         check=False,
     )
@@ -211,10 +208,7 @@ def test_a_revoked_version_stops_being_served_and_its_receipts_cannot_be_anchore
             "bias found",
             "--org",
             org,
-            "--topology",
-            str(network.topology.source),
-            "--state-dir",
-            str(network.layout.root),
+            *network_options(network),
         )
     import time
 

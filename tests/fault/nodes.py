@@ -14,6 +14,7 @@ import urllib.request
 from fabricml.network.network import Network
 from fabricml.network.processes import wait_until
 from fabricml.network.supervisor import Supervisor
+from tests.conftest import network_options
 
 FABRICML = [sys.executable, "-m", "fabricml.cli"]
 
@@ -37,7 +38,7 @@ def kill(net: Network, name: str) -> int:
 
 def restart(net: Network, name: str) -> None:
     """Start a killed node again, as an operator would, and wait until it is healthy."""
-    where = ["--topology", str(net.topology.source), "--state-dir", str(net.layout.root)]
+    where = network_options(net)
     result = subprocess.run(
         [*FABRICML, "network", "start-node", name, *where], capture_output=True, text=True, timeout=180
     )

@@ -24,14 +24,15 @@ from fabricml.demo.task import DemoOptions, open_task
 from fabricml.federation.round_models import model_name, round_ref
 from fabricml.network.network import Network
 from tests.api.conftest import base_url, identity_files, tls_context
-from tests.conftest import FABRICML, fabricml
+from tests.conftest import FABRICML, fabricml, network_options
 from tests.federation.conservation import assert_tokens_conserved
+from tests.processes import children
 
 PARTICIPANTS = ["org1/trainer", "org1/trainer2", "org2/trainer", "org3/trainer"]
 
 
 def _net_args(network: Network) -> list[str]:
-    return ["--topology", str(network.topology.source), "--state-dir", str(network.layout.root)]
+    return network_options(network)
 
 
 def test_the_demo_trains_four_participants_to_a_registered_approved_served_model(network: Network) -> None:
@@ -162,19 +163,6 @@ def test_an_agent_killed_mid_round_resumes_and_the_task_finishes(network: Networ
         assert_tokens_conserved(c)
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: the parent's pid
-                out.append(int(entry.name))
-    return out
-
-
 def test_a_demo_whose_agents_die_stops_at_once_naming_them_with_their_logs(network: Network) -> None:
     task = f"dead-{uuid.uuid4().hex[:6]}"
     args = [
@@ -201,7 +189,7 @@ def test_a_demo_whose_agents_die_stops_at_once_naming_them_with_their_logs(netwo
         while not any("round 1 started" in line for line in lines):
             assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.2)
-        agents = [p for p in _children(demo.pid) if b"agent\0run" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        agents = [p for p in children(demo.pid) if b"agent\0run" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(agents) == 3, agents
         for pid in agents:
             os.kill(pid, signal.SIGKILL)

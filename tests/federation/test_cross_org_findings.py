@@ -22,16 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.protobuf import timestamp_pb2
 
 from fabricml.contracts import FederationClient, TokenClient
 from fabricml.contracts.federation import TaskRequest
 from fabricml.demo.admins import OrgAdmins, ensure_tokens, ensure_trainer
-from fabricml.gateway import GatewayError, RefusalCode, _messages, is_refusal
+from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
+from tests.federation.clock import proposals_ahead
 from tests.federation.conservation import assert_tokens_conserved
 from tests.federation.settling import settle_once_seen
 
@@ -86,7 +86,7 @@ def _balances(c: OrgAdmins) -> dict[str, int]:
 
 
 def test_a_sybil_org_is_held_to_max_per_org_and_a_lying_clock_slashes_no_one_early(
-    admins: tuple[OrgAdmins, str], monkeypatch: pytest.MonkeyPatch
+    admins: tuple[OrgAdmins, str],
 ) -> None:
     c, initial = admins
     task_id = _task(c, initial)
@@ -117,17 +117,9 @@ def test_a_sybil_org_is_held_to_max_per_org_and_a_lying_clock_slashes_no_one_ear
 
     _refused(RefusalCode.WRONG_PHASE, report_org3_missing)
     # ...and again with a proposal timestamp past the window: the endorsers' clocks refuse it.
-    real_now = _messages._now
-
-    def past_the_window() -> timestamp_pb2.Timestamp:
-        ts = real_now()
-        ts.seconds += 120
-        return ts
-
-    monkeypatch.setattr(_messages, "_now", past_the_window)
-    _refused(RefusalCode.INVALID, report_org3_missing)
-    _refused(RefusalCode.INVALID, lambda: fed["org1"].settle(task_id, 1))
-    monkeypatch.setattr(_messages, "_now", real_now)
+    with proposals_ahead(120):
+        _refused(RefusalCode.INVALID, report_org3_missing)
+        _refused(RefusalCode.INVALID, lambda: fed["org1"].settle(task_id, 1))
     state = auditor.get_round_state(task_id, 1)
     assert state.posted == () and not state.agreed_digest and not state.settleable, state
     assert all(p.stake == 100 and not p.out for p in auditor.get_task(task_id).participants)
@@ -174,7 +166,7 @@ def test_a_task_that_cannot_go_on_is_closed_by_another_org_with_honest_stakes_re
     assert gained["org1"] - 60 == gained["org2"] > 0 and gained["org3"] == -2 * gained["org2"], gained
     _refused(RefusalCode.ALREADY_DONE, lambda: closer.close(task_id))
     # The same through the CLI, as an operator sees it.
-    where = ["--topology", str(c.net.topology.source), "--state-dir", str(c.net.layout.root)]
+    where = network_options(c.net)
     shown = json.loads(fabricml("fed", "status", task_id, "--org", "org2", "--json", *where).stdout)
     assert shown["task"]["escrow"] == 0 and [r["status"] for r in shown["rounds"]] == ["CLOSED"], shown
     again = fabricml("fed", "close", task_id, "--org", "org3", *where, check=False)

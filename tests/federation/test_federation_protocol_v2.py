@@ -12,14 +12,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from google.protobuf import timestamp_pb2
 
 from fabricml.demo.admins import OrgAdmins
-from fabricml.gateway import EndorseError, RefusalCode, _messages, is_refusal, sync
+from fabricml.gateway import EndorseError, RefusalCode, is_refusal, sync
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
+from tests.federation.clock import proposals_ahead
 from tests.federation.conservation import assert_tokens_conserved
 
 ORGS = ("org1", "org2", "org3")
@@ -61,7 +61,6 @@ def test_two_rounds_take_two_blocks_each_with_every_transaction_valid(
     network: Network,
     contracts: Callable[[str, str, str], sync.Contract],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     c = contracts
     msp = {o: network.topology.org(o).msp_id for o in ORGS}
@@ -106,18 +105,9 @@ def test_two_rounds_take_two_blocks_each_with_every_transaction_valid(
 
     # A lying timestamp, ten minutes ahead (inside the peer's own 15 min window): the
     # contract's check against each endorser's clock refuses it.
-    real_now = _messages._now
-
-    def ten_minutes_ahead() -> timestamp_pb2.Timestamp:
-        ts = real_now()
-        ts.seconds += 600
-        return ts
-
-    monkeypatch.setattr(_messages, "_now", ten_minutes_ahead)
-    with pytest.raises(EndorseError) as lie:
+    with proposals_ahead(600), pytest.raises(EndorseError) as lie:
         fed["org1"].submit_transaction("Settle", task_id, "1")
     assert is_refusal(lie.value, RefusalCode.INVALID), lie.value
-    monkeypatch.setattr(_messages, "_now", real_now)
 
     scores = json.dumps({f"{msp[o]}/trainer": 500 for o in ORGS})
     blocks: list[set[int]] = []

@@ -6,11 +6,11 @@ import json
 import uuid
 
 from fabricml.network.network import Network
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
 
 
 def _cli(network: Network, *args: str, check: bool = True) -> tuple[int, str, str]:
-    where = ["--topology", str(network.topology.source), "--state-dir", str(network.layout.root)]
+    where = network_options(network)
     result = fabricml(*args, *where, check=check)
     return result.returncode, result.stdout, result.stderr
 

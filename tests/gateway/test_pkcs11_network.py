@@ -30,7 +30,7 @@ from fabricml.gateway.pkcs11 import (
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.identities import CertificateAuthority, IdentitySpec
 from fabricml.network.network import Network
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
 from tests.softhsm import soft_token
 
 pytestmark = pytest.mark.network
@@ -128,7 +128,7 @@ def test_a_token_held_admin_votes_a_mint_and_the_block_names_it(
 
 
 def test_the_cli_signs_with_the_token_identity(network: Network, token_admin: TokenAdmin) -> None:
-    where = ["--topology", str(network.topology.source), "--state-dir", str(network.layout.root)]
+    where = network_options(network)
     out = fabricml("tx", "evaluate", "Consortium:WhoAmI", "--identity", token_admin.name, *where).stdout
     assert json.loads(out)["subject"] == token_admin.name
 

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from fabricml.network.network import Network
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
 
 pytestmark = pytest.mark.network
 
 
 def _run(network: Network, *args: str, org: str = "org1", check: bool = True) -> tuple[int, object]:
-    where = ["--topology", str(network.topology.source), "--state-dir", str(network.layout.root)]
+    where = network_options(network)
     result = fabricml("consortium", *args, "--org", org, "--json", *where, check=check)
     return result.returncode, json.loads(result.stdout)
 

@@ -9,7 +9,7 @@ import pytest
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 from fabricml.network.network import Network
 from fabricml.network.processes import wait_until
-from tests.conftest import fabricml
+from tests.conftest import fabricml, network_options
 
 
 def _heights(network: Network) -> dict[str, int | None]:
@@ -34,10 +34,7 @@ def test_status_reports_every_node_healthy_with_heights_and_the_committed_chainc
         "network",
         "status",
         "--json",
-        "--topology",
-        str(network.topology.source),
-        "--state-dir",
-        str(network.layout.root),
+        *network_options(network),
     )
     statuses = json.loads(out.stdout)
     kinds = {"ca", "orderer", "peer", "chaincode", "revocations", "artifacts", "api"}
@@ -114,10 +111,7 @@ def test_a_chaincode_upgrade_runs_the_next_sequence_and_keeps_state(network: Net
         "deploy",
         "--version",
         "1.1",
-        "--topology",
-        str(network.topology.source),
-        "--state-dir",
-        str(network.layout.root),
+        *network_options(network),
     )
     committed = network.lifecycle.committed(org1)
     assert committed is not None

@@ -1,4 +1,5 @@
-"""Registries of each org's identities on the session network, and model folders to register."""
+"""Registries of each org's identities on the session network, model folders to register,
+and a real artifact server process on its own harness PKI (no ledger)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistry
+
+from .store_harness import Pki, StoreProcess, free_port
 
 RegistryFactory = Callable[..., ModelRegistry]
 
@@ -43,3 +46,14 @@ def model_dir(tmp_path: Path) -> Path:
 
 def unique(name: str = "m") -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[StoreProcess]:
+    """An artifact server process with a fresh harness PKI, stopped after the test."""
+    store = StoreProcess(Pki.make(tmp_path / "pki"), tmp_path / "store", free_port(), tmp_path / "server.log")
+    store.start()
+    try:
+        yield store
+    finally:
+        store.stop()

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,10 @@ from fabricml.registry.artifact_client import ArtifactClient
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.digests import sha256_bytes
 
-from .store_harness import Pki, StoreProcess, free_port
+from .store_harness import StoreProcess
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKERS = 200
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[StoreProcess]:
-    pki = Pki.make(tmp_path / "pki")
-    store = StoreProcess(pki, tmp_path / "store", free_port(), tmp_path / "server.log")
-    store.start()
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 def slow_clients(server: StoreProcess, blob: str, seconds: float) -> subprocess.Popen[str]:

@@ -8,7 +8,6 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,9 @@ from fabricml.registry.artifact_client import FetchInterrupted, FetchResult, Ret
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.digests import sha256_file
 
-from .store_harness import Pki, StoreProcess, free_port
+from .store_harness import StoreProcess
 
 LARGE = 200 << 20
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[StoreProcess]:
-    pki = Pki.make(tmp_path / "pki")
-    store = StoreProcess(pki, tmp_path / "store", free_port(), tmp_path / "server.log")
-    store.start()
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 def _random_file(path: Path, size: int) -> Path:

@@ -7,26 +7,13 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from fabricml.registry.artifact_client import ArtifactClient
 from fabricml.registry.artifacts import ArtifactStore
 from fabricml.registry.digests import sha256_bytes
 
 from .store_harness import Pki, StoreProcess, free_port
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[StoreProcess]:
-    store = StoreProcess(Pki.make(tmp_path / "pki"), tmp_path / "store", free_port(), tmp_path / "server.log")
-    store.start()
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 def _status(client: ArtifactClient, method: str, digest: str, body: bytes | None = None) -> int:

@@ -20,6 +20,7 @@ from fabricml.federation.distributed import Launch, WorkerFailed, train_distribu
 from fabricml.federation.training import LocalTraining, batches, parameters, slices, train
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, build
+from tests.processes import children
 
 CNN = {"type": "cnn", "side": 8, "classes": 10, "channels": 4}
 # 289 rows in batches of 32: the last batch has one row, so its second slice is empty.
@@ -141,17 +142,7 @@ def test_the_ranks_take_disjoint_slices_that_cover_every_row_each_epoch(
 def _workers() -> list[int]:
     """The processes the fork server started (the workers) that are still alive."""
     server = multiprocessing.forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == server and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+    return [pid for pid, state in children(server).items() if state != "Z"]
 
 
 def test_a_failing_worker_is_named_and_the_others_are_stopped(digits: Dataset) -> None:
