@@ -90,6 +90,8 @@ class UnixSites:
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": "safe.directory",
             "GIT_CONFIG_VALUE_0": "*",
+            # the chaincode server was built for these flags (build tags are in its cache key)
+            **({"GOFLAGS": os.environ["GOFLAGS"]} if os.environ.get("GOFLAGS") else {}),
         }
 
     def argv(self, u: SiteUser, *args: str) -> list[str]:
