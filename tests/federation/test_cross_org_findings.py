@@ -99,10 +99,12 @@ def test_a_sybil_org_is_held_to_max_per_org_and_a_lying_clock_slashes_no_one_ear
     task = c.client("org1", "auditor", FederationClient).get_task(task_id)
     assert [p.key for p in task.participants] == [f"{c.msp(o)}/trainer" for o in ORGS]
     before = _balances(c)
+    c.in_step()
     c.client("org2", "admin", FederationClient).start(task_id)
     for o in ORGS:
         update = _digest(f"{task_id} {o} round 1")
         fed[o].commit(task_id, 1, update, 50, f"https://127.0.0.1/{o}/{update}")
+    c.in_step()
     auditor = c.client("org3", "auditor", FederationClient)
     state = auditor.get_round_state(task_id, 1)
     assert state.commits_closed and state.phase == "AGGREGATE", state
@@ -129,6 +131,7 @@ def test_a_sybil_org_is_held_to_max_per_org_and_a_lying_clock_slashes_no_one_ear
     for o in ("org1", "org2"):
         c.client(o, "admin", FederationClient).post_aggregate(task_id, 1, aggregate, scores, [], [org3])
     result = settle_once_seen(c.client("org3", "auditor", FederationClient), task_id, 1)
+    c.in_step()
     assert result.status == "FINALIZED" and result.slashed == (org3,) and result.missing == (org3,), result
     assert set(result.rewards) == set(scores) and org3 not in result.rewards, result
     after = _balances(c)
@@ -147,6 +150,7 @@ def test_a_task_that_cannot_go_on_is_closed_by_another_org_with_honest_stakes_re
     before = _balances(c)
     for o in ORGS:
         fed[o].join(task_id)
+    c.in_step()
     c.client("org1", "admin", FederationClient).start(task_id)
     for o in ("org1", "org2"):  # org3 never commits: the round cannot reach three
         update = _digest(f"{task_id} {o} round 1")
@@ -156,6 +160,7 @@ def test_a_task_that_cannot_go_on_is_closed_by_another_org_with_honest_stakes_re
     state = closer.get_round_state(task_id, 1)
     _wait_past(state.commit_deadline)
     ended = closer.close(task_id)
+    c.in_step()
     assert ended.done and ended.escrow == 0, ended
     task = closer.get_task(task_id)
     assert task.status in ("done", "closed") and task.escrow == 0, task

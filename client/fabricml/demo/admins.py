@@ -3,6 +3,7 @@ admins do before a task: mint tokens, enroll trainers."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -41,6 +42,29 @@ class OrgAdmins:
         if key not in self.connections:
             self.connections[key] = self.stack.enter_context(open_connection(self.profile(org), identity))
         return self.connections[key].client(client)
+
+    def in_step(self, timeout: float = 60.0) -> None:
+        """Wait until every org's peer has the blocks any of them has. A submit returns once
+        the submitter's own peer committed it; another org's peer may be a block behind, and
+        an endorsement there would not yet see the write."""
+
+        def heights() -> list[int]:
+            return [self._connection(org).network.height() for org in self.orgs]
+
+        target = max(heights())
+        end = time.monotonic() + timeout
+        while min(now := heights()) < target:
+            if time.monotonic() > end:
+                raise TimeoutError(f"peers at heights {now} did not all reach {target} in {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def _connection(self, org: str) -> OrgConnection:
+        """Any open connection of the org, else its auditor's."""
+        for (o, _), connection in self.connections.items():
+            if o == org:
+                return connection
+        self.client(org, "auditor", TokenClient)
+        return self.connections[(org, "auditor")]
 
     def msp(self, org: str) -> str:
         return self.net.topology.org(org).msp_id
