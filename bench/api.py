@@ -13,7 +13,6 @@ The direct side is our asyncio Gateway client with the same identity the API sig
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import io
@@ -33,7 +32,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.benchnet import bench_network  # noqa: E402
+from bench import options  # noqa: E402
+from bench.benchnet import FABRICML, bench_network  # noqa: E402
 from fabricml.contracts import RegistryClient, TokenClient, async_contract  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.network.processes import port_in_use, wait_until  # noqa: E402
@@ -137,9 +137,7 @@ def api_server(state: Path) -> Iterator[None]:
     env = {**os.environ, "FABRICML_API_RATE_PER_SECOND": "1000000", "FABRICML_API_RATE_BURST": "1000000"}
     where = ["--topology", str(state / "topology.yaml"), "--state-dir", str(state)]
     command = [
-        sys.executable,
-        "-m",
-        "fabricml.cli",
+        *FABRICML,
         "api",
         "serve",
         "--org",
@@ -162,12 +160,10 @@ def api_server(state: Path) -> Iterator[None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--writes", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=16)
+    options.add_concurrency(parser, 16)
     args = parser.parse_args()
 
     with bench_network("fabricml-apibench", BASE_PORT) as state, api_server(state):

@@ -37,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import options  # noqa: E402
 from fabricml.federation import fixedpoint, wire  # noqa: E402
 from fabricml.registry.artifacts import ArtifactStore  # noqa: E402
 from tests.registry.store_harness import Pki, StoreProcess, free_port  # noqa: E402
@@ -148,7 +149,7 @@ def main() -> None:
     parser.add_argument("--fetches", type=int, default=40)
     parser.add_argument("--large-mb", type=int, default=32)
     parser.add_argument("--params", type=int, default=11_000_000)
-    parser.add_argument("--json", action="store_true")
+    options.add_json(parser)
     args = parser.parse_args()
     report: dict[str, Any] = {
         "fetch": bench_fetches(args.fetches, args.large_mb),

@@ -10,7 +10,6 @@ when torch finds a GPU (pass a larger --layers there).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import ssl
@@ -28,7 +27,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.benchnet import bench_network  # noqa: E402
+from bench import options  # noqa: E402
+from bench.benchnet import FABRICML, bench_network  # noqa: E402
 from fabricml.attest.service_tls import client_context, identity_files  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
 from fabricml.models.mlp import MLP, save  # noqa: E402
@@ -89,9 +89,7 @@ async def anchor_delays(url: str, tls: ssl.SSLContext, answers: list[dict[str, A
 def run_mode(state: Path, ref: str, mode: str, total: int, concurrency: int, width: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
         argv = [
-            sys.executable,
-            "-m",
-            "fabricml.cli",
+            *FABRICML,
             "serve",
             "--model",
             ref,
@@ -132,12 +130,10 @@ def run_mode(state: Path, ref: str, mode: str, total: int, concurrency: int, wid
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--per-inference-requests", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=32)
+    options.add_concurrency(parser, 32)
     parser.add_argument("--layers", default="30,64,2", help="MLP layer sizes")
     args = parser.parse_args()
     layers = [int(x) for x in args.layers.split(",")]

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "fabricml.cli", "network"]
+FABRICML = [sys.executable, "-m", "fabricml.cli"]  # the CLI, as the benches run it
+CLI = [*FABRICML, "network"]
 
 
 def topology_text(name: str, base_port: int, batch_timeout: str | None = None) -> str:

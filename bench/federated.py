@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import options  # noqa: E402
 from bench.timing import best_of  # noqa: E402
 
 FLOWER_VERSION = "1.42.0"
@@ -676,16 +677,14 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=Task.rounds)
     parser.add_argument("--epochs", type=int, default=Task.epochs)
     parser.add_argument("--lr", type=float, default=Task.lr)
     parser.add_argument("--seed", type=int, default=Task.seed)
     parser.add_argument("--batch-timeout", default=Task.batch_timeout, help="the network's batchTimeout")
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help="the bench network's first port")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    options.add_json(parser)
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.flower_worker:

@@ -12,7 +12,6 @@ prints the signing throughput of our ECDSA P-256 signer.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import options  # noqa: E402
 from bench.benchnet import bench_network  # noqa: E402
 from fabricml.gateway import connect, sha256  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
@@ -75,11 +75,9 @@ def signing_rate(profile: ConnectionProfile, seconds: float = 2.0) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--transactions", type=int, default=600)
-    parser.add_argument("--concurrency", type=int, default=32)
+    options.add_concurrency(parser, 32)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 

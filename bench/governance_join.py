@@ -16,7 +16,6 @@ in-process with the library the CLI calls, each org acting on its own site:
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
+from bench import options  # noqa: E402
 from bench.benchnet import CLI  # noqa: E402
 from bench.timing import print_steps, timed  # noqa: E402
 from fabricml.gateway import CommitError, GatewayError, sync  # noqa: E402
@@ -121,10 +121,8 @@ def joined(net: Consortium, org4: Site, tmp: Path, rows: list[tuple[str, float]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", action="store_true")
+    parser = options.parser(__doc__)
+    options.add_json(parser)
     args = parser.parse_args()
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="fabricml-bench-gov-") as name:

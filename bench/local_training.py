@@ -24,7 +24,6 @@ updates and the fixed-point values (fabricml.federation.fixedpoint.encode) that 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -41,6 +40,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA start
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench import options  # noqa: E402
 from fabricml.federation import fixedpoint  # noqa: E402
 from fabricml.federation.data import Dataset, sklearn_dataset  # noqa: E402
 from fabricml.federation.distributed import Launch, deterministic_cuda, train_distributed  # noqa: E402
@@ -202,9 +202,7 @@ def show(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--model", choices=sorted(MODELS), default="cnn32")
     parser.add_argument("--rows", type=int, default=4096, help="rows of the synthetic data sets")
@@ -213,7 +211,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per process (CPU)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    options.add_json(parser)
     a = parser.parse_args()
     if a.nproc < 2 or a.repeats < 1 or a.rows < a.batch_size:
         parser.error("--nproc >= 2, --repeats >= 1 and --rows >= --batch-size are needed")

@@ -10,7 +10,6 @@ measured).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -21,13 +20,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.benchnet import topology_text  # noqa: E402
+from bench import options  # noqa: E402
+from bench.benchnet import FABRICML, topology_text  # noqa: E402
 
 
 def fabricml(env: dict[str, str], *args: str) -> float:
     start = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "fabricml.cli", *args],
+        [*FABRICML, *args],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -61,9 +61,7 @@ def network_memory(state_dir: Path) -> tuple[int, float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold build (minutes)")
     parser.add_argument("--idle-seconds", type=float, default=15.0)
     args = parser.parse_args()

@@ -10,7 +10,6 @@ transaction's envelope in its block, for a small model and for a 50-file, 64 MiB
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import options  # noqa: E402
 from bench.benchnet import bench_network  # noqa: E402
 from fabricml.contracts import RegistryClient, async_contract, open_connection  # noqa: E402
 from fabricml.contracts.registry import RegistrationRequest  # noqa: E402
@@ -93,11 +93,9 @@ def on_chain_bytes(reg: ModelRegistry, profile: ConnectionProfile, model: Path, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--chain", default="1,10,100", help="chain lengths to measure")
-    parser.add_argument("--concurrency", type=int, default=32)
+    options.add_concurrency(parser, 32)
     parser.add_argument("--registrations", type=int, default=200)
     args = parser.parse_args()
     lengths = sorted(int(x) for x in args.chain.split(","))

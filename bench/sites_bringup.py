@@ -12,7 +12,6 @@ ports from 27000, the whole consortium on 127.0.84.1-127.0.86.1 from 27500.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
+from bench import options  # noqa: E402
+from bench.benchnet import CLI  # noqa: E402
 from bench.timing import print_steps, timed  # noqa: E402
 from fabricml.network import founding, joining, siteup, upgrade  # noqa: E402
 from fabricml.network.channeltx import ChannelSettings  # noqa: E402
@@ -81,33 +82,30 @@ def network_up(root: Path, rows: list[tuple[str, float]]) -> None:
     orgs = "".join(f"  - name: {o}\n    host: 127.0.8{i + 4}.1\n" for i, o in enumerate(ORGS))
     topology.write_text(f"name: bench-sites\nports:\n  base: 27500\norganizations:\n{orgs}")
     where = ["--topology", str(topology), "--state-dir", str(root / "state")]
-    cli = [sys.executable, "-m", "fabricml.cli", "network"]
     try:
         timed(
             rows,
             "fabricml network up (cold state, whole CLI)",
             lambda: subprocess.run(
-                [*cli, "up", *where], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [*CLI, "up", *where], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             ),
         )
-        subprocess.run([*cli, "down", *where], check=True, capture_output=True)
+        subprocess.run([*CLI, "down", *where], check=True, capture_output=True)
         timed(
             rows,
             "fabricml network up (restart)",
             lambda: subprocess.run(
-                [*cli, "up", *where], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [*CLI, "up", *where], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             ),
         )
     finally:
-        subprocess.run([*cli, "down", *where], check=False, capture_output=True)
+        subprocess.run([*CLI, "down", *where], check=False, capture_output=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--skip-network-up", action="store_true")
-    parser.add_argument("--json", action="store_true")
+    options.add_json(parser)
     args = parser.parse_args()
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="fabricml-bench-sites-") as tmp:

@@ -41,6 +41,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import options  # noqa: E402
 from bench.benchnet import bench_network  # noqa: E402
 from fabricml.attest.service_tls import client_context, identity_files  # noqa: E402
 from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
@@ -325,9 +326,7 @@ def report(soak: Soak, result: dict[str, Any], seconds: float) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = options.parser(__doc__)
     parser.add_argument("--minutes", type=float, default=5.0, help="how long to inject faults")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between kills")
     parser.add_argument("--pause", type=float, default=10.0, help="seconds a killed node stays down")

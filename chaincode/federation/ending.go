@@ -13,11 +13,7 @@ import (
 // Cancel: an admin of the creator's org calls the task off before it starts; every
 // stake goes back to its org and the escrowed rewards to the creator.
 func (c *Contract) Cancel(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, k, _, err := c.loadNow(ctx, id)
+	who, t, k, _, err := c.loadAsCaller(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -81,6 +81,17 @@ func (c *Contract) loadNow(ctx contractapi.TransactionContextInterface, id strin
 	return t, k, now, err
 }
 
+// loadAsCaller is loadNow for a transaction that acts as its caller: who calls is read
+// (and refused) first.
+func (c *Contract) loadAsCaller(ctx contractapi.TransactionContextInterface, id string) (caller.Identity, *Task, string, time.Time, error) {
+	who, err := caller.Of(ctx)
+	if err != nil {
+		return caller.Identity{}, nil, "", time.Time{}, err
+	}
+	t, k, now, err := c.loadNow(ctx, id)
+	return who, t, k, now, err
+}
+
 // enrolling refuses (WRONG_PHASE) unless the task is enrolling and its enrollment open.
 func (t *Task) enrolling(now time.Time, action string) error {
 	if t.Status != StatusEnrolling {
@@ -163,11 +174,7 @@ func (c *Contract) admissible(ctx contractapi.TransactionContextInterface, t *Ta
 
 // Leave withdraws the calling participant before the task starts; its stake comes back.
 func (c *Contract) Leave(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, k, now, err := c.loadNow(ctx, id)
+	who, t, k, now, err := c.loadAsCaller(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +211,7 @@ func (c *Contract) Leave(ctx contractapi.TransactionContextInterface, id string)
 // Start begins round 1 once enough participants of at least two orgs joined; an admin
 // of the creator or of a participating org may.
 func (c *Contract) Start(ctx contractapi.TransactionContextInterface, id string) (*Task, error) {
-	who, err := caller.Of(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, k, now, err := c.loadNow(ctx, id)
+	who, t, k, now, err := c.loadAsCaller(ctx, id)
 	if err != nil {
 		return nil, err
 	}

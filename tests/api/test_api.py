@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fabricml.network.network import Network
+from tests.certs import issue
 
 from .conftest import ApiClient, base_url, register_model, tls_context, unique
 
@@ -86,44 +83,11 @@ def test_another_orgs_admin_cannot_act_through_this_orgs_api(api: ApiClient) -> 
     assert api("org1").get(f"/api/v1/models/{name}/1.0").json()["record"]["approvals"] == []
 
 
-def _self_signed(tmp_path: object, cn: str, ou: str) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-        ]
-    )
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = f"{tmp_path}/forged.pem", f"{tmp_path}/forged.key"
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    return cert_path, key_path
-
-
 def test_a_forged_admin_certificate_is_refused_during_the_tls_handshake(
-    network: Network, tmp_path: object
+    network: Network, tmp_path: Path
 ) -> None:
-    cert, key = _self_signed(tmp_path, "admin", "admin")
-    from pathlib import Path
-
-    ctx = tls_context(network, "org1", Path(cert), Path(key))
+    cert, key = issue("admin", "admin").write(tmp_path / "forged.pem", tmp_path / "forged.key")
+    ctx = tls_context(network, "org1", cert, key)
     with (
         httpx.Client(base_url=base_url(network, "org1"), verify=ctx) as forged,
         pytest.raises(httpx.TransportError),

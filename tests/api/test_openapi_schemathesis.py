@@ -16,7 +16,7 @@ import pytest
 
 from fabricml.network.network import Network
 from fabricml.network.processes import port_in_use, wait_until
-from tests.conftest import network_options
+from tests.conftest import FABRICML, network_options
 
 from .conftest import identity_files, tls_context
 
@@ -38,9 +38,7 @@ def fuzzable_api(network: Network, tmp_path: Path) -> Iterator[tuple[str, Path]]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "fabricml.cli",
+                *FABRICML,
                 "api",
                 "serve",
                 "--org",

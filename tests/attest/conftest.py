@@ -7,7 +7,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from fabricml.models.mlp import MLP, save
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
-from tests.conftest import network_options
+from tests.conftest import FABRICML, network_options
 
 FEATURES = 30
 
@@ -107,9 +106,7 @@ def start_service(network: Network, tmp_path: Path) -> Iterator[ServiceFactory]:
         data = data_dir or tmp_path / f"receipts-{org}-{port}"
         log = tmp_path / f"service-{port}.log"
         argv = [
-            sys.executable,
-            "-m",
-            "fabricml.cli",
+            *FABRICML,
             "serve",
             "--model",
             model,

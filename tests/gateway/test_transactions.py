@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import uuid
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fabricml.gateway import (
     CommitError,
@@ -25,6 +21,7 @@ from fabricml.gateway import (
 )
 from fabricml.gateway._client import UnsignedError
 from fabricml.network.network import Network
+from tests.certs import issue
 from tests.gateway.conftest import GatewayFactory, contract
 
 
@@ -160,20 +157,8 @@ def test_non_deterministic_endorsements_are_refused(network: Network, gateway: G
 
 
 def _foreign_identity(msp_id: str) -> tuple[Identity, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "intruder")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return Identity(msp_id, cert.public_bytes(serialization.Encoding.PEM)), key
+    intruder = issue("intruder")
+    return Identity(msp_id, intruder.pem.encode()), intruder.key
 
 
 @pytest.mark.parametrize("msp_id", ["EvilMSP", "Org1MSP"])

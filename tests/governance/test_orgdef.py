@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fabricml.network.governance import updates
 from fabricml.network.governance.orgdef import OrgDefinitionError, application_group, read_public_msp
 from fabricml.network.identities import NODE_OU_CONFIG
-
-
-def _ca() -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca.org4")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), pem_key
+from tests.certs import issue
 
 
 def _msp(tmp_path: Path) -> tuple[Path, bytes]:
-    cert, key = _ca()
+    ca = issue("ca.org4", ca=True)
     for sub in ("cacerts", "tlscacerts"):
         (tmp_path / sub).mkdir()
-        (tmp_path / sub / "ca.pem").write_bytes(cert)
+        (tmp_path / sub / "ca.pem").write_text(ca.pem)
     (tmp_path / "config.yaml").write_text(NODE_OU_CONFIG)
-    return tmp_path, key
+    return tmp_path, ca.key_pem()
 
 
 def test_a_public_msp_folder_becomes_an_org_group_naming_only_itself(tmp_path: Path) -> None:

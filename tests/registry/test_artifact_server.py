@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import os
 import socket
@@ -11,10 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
@@ -22,6 +17,7 @@ from fabricml.registry.artifact_client import ArtifactClient
 from fabricml.registry.artifacts import ArtifactError
 from fabricml.registry.connect import identity_files
 from fabricml.registry.digests import sha256_bytes
+from tests.certs import issue
 
 
 def _client(network: Network, server_org: str, as_org: str, identity: str = "user1") -> ArtifactClient:
@@ -62,28 +58,11 @@ def test_paths_other_than_a_blob_digest_are_refused(network: Network, path: str)
     conn.close()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outsider")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return tmp_path / "c.pem", tmp_path / "k.pem"
-
-
 def test_clients_without_a_member_certificate_cannot_connect(network: Network, tmp_path: Path) -> None:
     port = network.topology.org("org1").artifacts_port
     cas = [network.layout.ca_cert(o) for o in network.topology.organizations]
-    outsider = ArtifactClient(f"https://127.0.0.1:{port}", cas, *_self_signed(tmp_path))
+    self_signed = issue("outsider").write(tmp_path / "c.pem", tmp_path / "k.pem")
+    outsider = ArtifactClient(f"https://127.0.0.1:{port}", cas, *self_signed)
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         outsider.has("0" * 64)
     anonymous = ssl.create_default_context()

@@ -17,7 +17,8 @@ from fabricml.network.bundle import BundleError, SignedBundle
 from fabricml.network.members import Members
 from fabricml.network.site import Site, SiteError
 from fabricml.network.topology import parse
-from tests.sites.certs import FakeOrg, issue
+from tests.certs import issue
+from tests.sites.certs import FakeOrg
 
 
 def _signed(org: FakeOrg, tmp_path: Path, body: dict[str, Any] | None = None) -> SignedBundle:

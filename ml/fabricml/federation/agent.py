@@ -38,9 +38,10 @@ from .global_model import GlobalModel
 from .participation import Participation
 from .privacy import DifferentialPrivacy
 from .reveals import PublishedUpdates, collect
+from .round_ledger import round_state
 from .round_post import RoundPost, post_assessment, round_post
 from .settled_rounds import SettledRounds
-from .settlement import Settlement, is_poster, round_state
+from .settlement import Settlement, is_poster
 from .training import LocalTraining, evaluate
 
 __all__ = ["Agent", "AgentError", "AgentOptions", "passed_for_certain"]

@@ -1,7 +1,7 @@
 """The Federation contract as a round's drivers use it (fabricml.contracts.FederationClient):
-the one call posting an assessment needs, and the calls that take a round from its
-commitments to its settlement. Agents, the Flower integration and unit-test fakes share
-these, so the signatures live here once."""
+the one call posting an assessment needs, the calls that take a round from its
+commitments to its settlement, and reading a round that may not have begun. Agents, the
+Flower integration and unit-test fakes share these, so the signatures live here once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from fabricml.contracts.federation import AggregatePost, Commitment, RoundResult, RoundState, Task
+from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
 
 class AssessmentLedger(Protocol):
@@ -35,3 +36,13 @@ class RoundLedger(AssessmentLedger, Protocol):
     def commitments(self, task_id: str, round_: int) -> tuple[Commitment, ...]: ...
     def aggregates(self, task_id: str, round_: int) -> tuple[AggregatePost, ...]: ...
     def settle(self, task_id: str, round_: int) -> RoundResult: ...
+
+
+def round_state(ledger: RoundLedger, task_id: str, round_: int) -> RoundState | None:
+    """The round's state; None while the round before is not settled (WRONG_PHASE)."""
+    try:
+        return ledger.get_round_state(task_id, round_)
+    except GatewayError as exc:
+        if is_refusal(exc, RefusalCode.WRONG_PHASE):
+            return None
+        raise

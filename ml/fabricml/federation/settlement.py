@@ -12,18 +12,9 @@ from fabricml.contracts.federation import RoundResult, RoundState, Task
 from fabricml.gateway import CommitError, GatewayError, RefusalCode, is_refusal
 
 from .participation import FederationLedger
+from .round_ledger import round_state
 
 Log = Callable[[str], None]
-
-
-def round_state(fed: FederationLedger, task_id: str, round_: int) -> RoundState | None:
-    """The round's state; None while the round before is not settled (WRONG_PHASE)."""
-    try:
-        return fed.get_round_state(task_id, round_)
-    except GatewayError as exc:
-        if is_refusal(exc, RefusalCode.WRONG_PHASE):
-            return None
-        raise
 
 
 def is_poster(key: str, task: Task, state: RoundState) -> bool:

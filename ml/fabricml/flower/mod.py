@@ -17,12 +17,13 @@ from typing import ClassVar
 from flwr.app import Context, Message, MessageType
 from flwr.clientapp.typing import ClientAppCallable, Mod
 
+from fabricml.federation.round_ledger import round_state
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
 from .initial import load_initial
 from .links import Links
 from .messages import CommitmentRecord, Settings, dataset_of, error_reply, node_identity, only_arrays
-from .rounds import Clock, NotYet, agreed_base, round_state, wait_for
+from .rounds import Clock, NotYet, agreed_base, wait_for
 from .session import links_for
 from .updates import binding, digest, global_digest, global_of, update_bytes, update_of
 

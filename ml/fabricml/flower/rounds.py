@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabricml.contracts.federation import RoundState, Task
+from fabricml.federation.round_ledger import round_state
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 
 from .links import FederationLedger
@@ -35,16 +36,6 @@ def passed_for_certain(task: Task, deadline: str, clock: Clock) -> bool:
         return False
     when = datetime.datetime.fromisoformat(deadline.replace("Z", "+00:00")).timestamp()
     return clock.now() > when + 2 * (task.clock_skew_seconds or DEFAULT_SKEW)
-
-
-def round_state(ledger: FederationLedger, task_id: str, round_: int) -> RoundState | None:
-    """The round's state, or None while the round before is not settled."""
-    try:
-        return ledger.get_round_state(task_id, round_)
-    except GatewayError as exc:
-        if is_refusal(exc, RefusalCode.WRONG_PHASE):
-            return None
-        raise
 
 
 def wait_for(

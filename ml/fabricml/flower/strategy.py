@@ -23,6 +23,7 @@ from flwr.serverapp.strategy import Strategy
 from fabricml.contracts.federation import Commitment, RoundState, Task
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import Update
+from fabricml.federation.round_ledger import round_state
 from fabricml.federation.round_post import RoundPost
 from fabricml.federation.training import global_parameters
 from fabricml.gateway import GatewayError, RefusalCode, is_refusal
@@ -31,7 +32,7 @@ from .assessment import assess_round
 from .collect import gather, round_commitments
 from .links import Links
 from .messages import DEFAULT_WAIT, CommitmentRecord, arrays_like
-from .rounds import Clock, NotYet, round_state, wait_for
+from .rounds import Clock, NotYet, wait_for
 from .updates import UnusableUpdate, digest, global_of, update_bytes, update_of
 
 log = logging.getLogger("fabricml.flower")

@@ -17,6 +17,7 @@ from fabricml.contracts.federation import AggregatePost, RoundResult, RoundState
 from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import Update
+from fabricml.federation.round_ledger import round_state
 from fabricml.federation.round_models import round_ref
 from fabricml.federation.round_post import RoundPost
 from fabricml.gateway import CommitError, GatewayError, RefusalCode, is_refusal
@@ -25,7 +26,7 @@ from .assessment import assess_round
 from .collect import gather, round_commitments
 from .initial import InitialModel, load_initial
 from .links import Links
-from .rounds import Clock, NotYet, round_state, wait_for
+from .rounds import Clock, NotYet, wait_for
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .topology import PORTS_PER_ORG, Organization, TopologyError, organization
+from .topology import PORTS_PER_ORG, Organization, TopologyError, organization, read_yaml
 
 KEYS = ("name", "mspId", "host", "hostnames", "ports", "orderers")
 EXAMPLE = """\
@@ -46,12 +46,7 @@ def parse(raw: Any, source: str = "site file") -> Organization:
 
 
 def load(path: Path) -> Organization:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SiteFileError(f"site file {path} does not exist; for example:\n{EXAMPLE}") from None
-    except yaml.YAMLError as exc:
-        raise SiteFileError(f"site file {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, "site file", SiteFileError, f"; for example:\n{EXAMPLE}")
     return parse(raw, f"site file {path}")
 
 

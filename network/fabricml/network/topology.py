@@ -210,13 +210,18 @@ class Topology:
 
 def load(path: Path) -> Topology:
     """Read and validate a topology file."""
+    return parse(read_yaml(path, "topology file"), source=path)
+
+
+def read_yaml(path: Path, what: str, error: type[TopologyError] = TopologyError, hint: str = "") -> Any:
+    """The YAML in `what` ("topology file", "site file"): `error` names the file when it is
+    missing (followed by `hint`) or not valid YAML."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise TopologyError(f"topology file {path} does not exist") from None
+        raise error(f"{what} {path} does not exist{hint}") from None
     except yaml.YAMLError as exc:
-        raise TopologyError(f"topology file {path} is not valid YAML: {exc}") from None
-    return parse(raw, source=path)
+        raise error(f"{what} {path} is not valid YAML: {exc}") from None
 
 
 def parse(raw: Any, source: Path | None = None) -> Topology:

@@ -4,12 +4,12 @@ operations endpoints, and the members and chaincode version from the ledger."""
 from __future__ import annotations
 
 import re
-import socket
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fabricml.contracts import ConsortiumClient
+from fabricml.network.supervisor import accepts_connections
 from fabricml.network.topology import Topology
 
 from ..context import ApiContext, api_port
@@ -54,17 +54,11 @@ def _get(url: str) -> str | None:
         return None
 
 
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def check(probe: NodeProbe, channel: str) -> NodeHealth:
     healthy = (
-        _get(probe.health_url) is not None if probe.health_url else _listening(probe.host, probe.port or 0)
+        _get(probe.health_url) is not None
+        if probe.health_url
+        else accepts_connections(probe.host, probe.port or 0)
     )
     height = None
     if healthy and probe.metrics_url:
