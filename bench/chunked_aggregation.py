@@ -92,8 +92,8 @@ def fixed(folder: Path, updates: int, chunk: int, case: str) -> str:
         with contextlib.ExitStack() as stack:
             files = [stack.enter_context((folder / f"u{i}.i64").open("rb")) for i in range(updates)]
             size = (folder / "u0.i64").stat().st_size // 8
-            streams = [raw_stream(f, "<i8", chunk) for f in files]
-            return chunked.aggregate(streams, rules[name](), chunked.AggregateSink(_shapes(size)), chunk)
+            raw: list[chunked.ValueStream] = [raw_stream(f, "<i8", chunk) for f in files]
+            return chunked.aggregate(raw, rules[name](), chunked.AggregateSink(_shapes(size)), chunk)
     with chunked.wire_files([folder / f"u{i}.wire" for i in range(updates)], chunk) as (shapes, streams):
         return chunked.aggregate(streams, rules[name](), chunked.AggregateSink(shapes), chunk)
 
@@ -102,7 +102,10 @@ def run_case(folder: Path, updates: int, chunk: int, case: str) -> dict[str, Any
     import fabricml.federation.chunked  # noqa: F401  # not timed
 
     start = time.perf_counter()
-    digest = float_sum(folder, updates, chunk) if case == "float32-sum" else fixed(folder, updates, chunk, case)
+    if case == "float32-sum":
+        digest = float_sum(folder, updates, chunk)
+    else:
+        digest = fixed(folder, updates, chunk, case)
     seconds = time.perf_counter() - start
     return {"case": case, "seconds": seconds, "peakRssMiB": peak_rss_mib(), "digest": digest}
 
@@ -128,11 +131,11 @@ def check_identity(size: int) -> bool:
         (chunked.coordinate_median(), aggregation.coordinate_median(ups)),
         (chunked.trimmed_mean(2), aggregation.trimmed_mean(ups, 2)),
     ]
-    odd = 65_537
+    odd, shapes = 65_537, _shapes(size)
+    streams = [[chunked.in_memory(u) for u in ups] for _ in pairs]
     return all(
-        chunked.aggregate([chunked.in_memory(u) for u in ups], rule, chunked.AggregateSink(_shapes(size)), odd)
-        == fixedpoint.digest(whole)
-        for rule, whole in pairs
+        chunked.aggregate(s, rule, chunked.AggregateSink(shapes), odd) == fixedpoint.digest(whole)
+        for s, (rule, whole) in zip(streams, pairs, strict=True)
     )
 
 
@@ -177,8 +180,8 @@ def report(opt: argparse.Namespace, folder: Path) -> int:
     wire_bytes = sum((folder / f"u{i}.wire").stat().st_size for i in range(opt.updates))
     print(f"{opt.updates} updates x {opt.size} parameters written in {time.perf_counter() - start:.0f} s; "
           f"wire {wire_bytes / opt.updates / opt.size:.2f} bytes/value; chunk {opt.chunk} values; "
-          f"whole-array int64 inputs alone would hold {opt.updates * opt.size * 8 / 2**30:.1f} GiB")  # fmt: skip
-    rows, digests = [], {}
+          f"whole-array int64 inputs alone: {opt.updates * opt.size * 8 / 2**30:.1f} GiB")  # fmt: skip
+    rows, digests = [], dict[str, set[str]]()
     for case, label, width in CASES:
         if case.endswith("@int64") and opt.no_int64:
             continue
@@ -189,12 +192,14 @@ def report(opt: argparse.Namespace, folder: Path) -> int:
         rows.append((label, mb, mb / out["seconds"], out["seconds"], out["peakRssMiB"], width))
         digests.setdefault(case.partition("@")[0], set()).add(out["digest"])
     base = rows[0][2]
-    print("| aggregation | MB in | s | MB/s | vs float32 sum (MB/s) | time per value vs float32 | peak RSS MiB |")
+    print("| aggregation | MB in | s | MB/s | vs float32 sum (MB/s) | time/value vs float32 | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
     for label, mb, rate, sec, rss, width in rows:
         per_value = (base / 4) / (rate / width)
-        print(f"| {label} | {mb:.0f} | {sec:.1f} | {rate:.0f} | {rate / base:.2f}x | {per_value:.1f}x | {rss:.0f} |")
-    print(f"fedavg digest the same from wire and int64 files: {len(digests.get('fedavg', set())) == 1}")
+        cells = f"{mb:.0f} | {sec:.1f} | {rate:.0f} | {rate / base:.2f}x | {per_value:.1f}x | {rss:.0f}"
+        print(f"| {label} | {cells} |")
+    if not opt.no_int64:
+        print(f"fedavg digest the same from wire and int64 files: {len(digests['fedavg']) == 1}")
     return 0
 
 
