@@ -35,6 +35,7 @@ class KillMidFetch:
         self.kept = -1  # bytes fetched when the store was killed
         self.killed_at = self.restarting_at = float("inf")
         self.victim = ""
+        self.failed: list[BaseException] = []  # from bring_back's thread
 
     def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
         self.uri = uri
@@ -58,7 +59,10 @@ class KillMidFetch:
     def bring_back(self) -> None:
         time.sleep(2.0)  # the fetcher's retries run out: the fetch is left as a partial file
         self.restarting_at = time.monotonic()  # nothing of the victim's can arrive before this
-        restart(self.net, self.victim)
+        try:
+            restart(self.net, self.victim)
+        except BaseException as exc:  # raised in the test thread, after the join
+            self.failed.append(exc)
 
     def around_the_kill(self, url: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(done, total) from the victim's store: while it was down, and after its restart."""
@@ -83,7 +87,8 @@ def test_a_round_finalizes_after_a_store_is_killed_mid_fetch_and_the_fetch_resum
         fetcher.links = dataclasses.replace(fetcher.links, store=store)
         start(run)
         begin_when_joined(c, [run])
-        while not store.victim and all(t.is_alive() for t in run.threads):
+        deadline = time.monotonic() + 240
+        while not store.victim and all(t.is_alive() for t in run.threads) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert store.victim, "org3's agent never fetched a large update"
         back = threading.Thread(target=store.bring_back)
@@ -92,6 +97,8 @@ def test_a_round_finalizes_after_a_store_is_killed_mid_fetch_and_the_fetch_resum
             finish(c, run, timeout=300)
         finally:
             back.join()
+            if store.failed:
+                raise store.failed[0]
     assert run.rounds[0]["status"] == "FINALIZED", run.rounds
     assert sorted(run.rounds[0]["agreeing"]) == ["Org2MSP", "Org3MSP"], run.rounds
     orgs = network.topology.organizations
