@@ -201,7 +201,7 @@ def run_flower(spec: dict[str, Any], folder: Path, timeout: float = 480) -> dict
             env=env,
             start_new_session=True,
         )
-        sampler = PeakRss(lambda _pid, _cmd, session: session == proc.pid)
+        sampler = PeakRss(lambda p: p.session == proc.pid)  # Flower's own session: Ray's processes
         try:
             proc.wait(timeout=timeout)
         finally:
@@ -433,7 +433,8 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
         net = Network(load(state.parent / "topology.yaml"), state)
         clock = LedgerClock(ConnectionProfile.load(state / "profiles" / "org1.json"))
         progress: list[tuple[float, int, str]] = []
-        agents = PeakRss(lambda _pid, cmd, _session: "fabricml.cli agent run" in cmd)
+        bench = os.getpid()  # the demo's agents are its children (other users run agents too)
+        agents = PeakRss(lambda p: p.ppid == bench and "fabricml.cli agent run" in p.cmdline)
         try:
             opt = demo_options(task, task=f"fedbench-{os.getpid()}")
             summary = run_demo(

@@ -5,21 +5,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-Match = Callable[[int, str, int], bool]  # (pid, command line, session id) -> watched?
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    session: int
+    cmdline: str
 
 
-def _read(pid: Path) -> tuple[str, int, int] | None:
+Match = Callable[[Proc], bool]  # watched?
+
+
+def _read(entry: Path) -> tuple[Proc, int] | None:
+    """The process and its VmHWM in KiB, or None (gone, or a kernel thread)."""
     try:
-        cmdline = (pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        session = int((pid / "stat").read_text().rsplit(")", 1)[1].split()[3])
-        hwm = next(
-            int(x.split()[1]) for x in (pid / "status").read_text().splitlines() if x.startswith("VmHWM:")
-        )
+        cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session
+        status = (entry / "status").read_text().splitlines()
+        hwm = next(int(x.split()[1]) for x in status if x.startswith("VmHWM:"))
     except (OSError, StopIteration, ValueError, IndexError):
-        return None  # gone, or a kernel thread
-    return cmdline, session, hwm
+        return None
+    return Proc(int(entry.name), int(fields[1]), int(fields[3]), cmdline), hwm
 
 
 class PeakRss:
@@ -35,12 +45,11 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(self.period):
             for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                found = _read(entry)
-                if found and self.match(int(entry.name), found[0], found[1]):
-                    old = self.peaks.get(int(entry.name), ("", 0.0))[1]
-                    self.peaks[int(entry.name)] = (found[0], max(old, found[2] / 1024))
+                found = _read(entry) if entry.name.isdigit() else None
+                if found and self.match(found[0]):
+                    proc, kib = found
+                    old = self.peaks.get(proc.pid, ("", 0.0))[1]
+                    self.peaks[proc.pid] = (proc.cmdline, max(old, kib / 1024))
 
     def close(self) -> dict[int, tuple[str, float]]:
         self._stop.set()
