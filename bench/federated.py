@@ -2,7 +2,13 @@
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
 Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
-       [--batch-timeout 500ms] [--base-port 29000] [--json]
+       [--batch-timeout 500ms] [--base-port 29000] [--json] [--only a|b]
+       [--b-width 150000] [--b-rounds 2] [--b-epochs 1]
+
+Case (a) is the digits task below; case (b) the same participants with an MLP
+64-<b-width>-10 (11.25 M parameters by default): update bytes on the wire against
+float32, bytes per participant, round time and phases, and peak RSS of each agent and of
+Flower's Ray workers (sampled from /proc). Without --only, (a) runs and then (b).
 
 The task, identical on every side: scikit-learn's digits with the demo's train/test split
 and IID split into 3 participants (one per org), each training on its share less the 20%
