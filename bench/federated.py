@@ -761,7 +761,7 @@ def print_large(r: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -779,7 +779,11 @@ def main() -> None:
     parser.add_argument("--b-rounds", type=int, default=2)
     parser.add_argument("--b-epochs", type=int, default=1)
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.flower_worker:
         flower_worker(args.flower_worker)
         return
