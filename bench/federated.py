@@ -2,7 +2,13 @@
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
 Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
-       [--batch-timeout 500ms] [--base-port 29000] [--json]
+       [--batch-timeout 500ms] [--base-port 29000] [--json] [--only a|b]
+       [--b-width 150000] [--b-rounds 2] [--b-epochs 1]
+
+Case (a) is the digits task below; case (b) the same participants with an MLP
+64-<b-width>-10 (11.25 M parameters by default): update bytes on the wire against
+float32, bytes per participant, round time and phases, and peak RSS of each agent and of
+Flower's Ray workers (sampled from /proc). Without --only, (a) runs and then (b).
 
 The task, identical on every side: scikit-learn's digits with the demo's train/test split
 and IID split into 3 participants (one per org), each training on its share less the 20%
@@ -48,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -73,6 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import options  # noqa: E402
+from bench.peak_rss import PeakRss  # noqa: E402
 from bench.timing import best_of  # noqa: E402
 
 FLOWER_VERSION = "1.42.0"
@@ -93,6 +101,7 @@ class Task:
     heldout: float = HELDOUT
     batch_timeout: str = "500ms"  # the orderers' (topology batchTimeout); the product default
     base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
+    width: int = 0  # 0: the demo's SmallCNN; else an MLP with one hidden layer this wide (case b)
 
 
 # ---- the task's data and initial model, made exactly as the demo makes them ----------------
@@ -110,6 +119,7 @@ def demo_options(spec: Task, **extra: Any) -> Any:
         lr=spec.lr,
         seed=spec.seed,
         serve=False,
+        width=spec.width,
         **extra,
     )
 
@@ -121,7 +131,7 @@ def prepare(task: Task, folder: Path) -> dict[str, Any]:
     from fabricml.federation.training import parameters
 
     files, test = prepare_data(demo_options(task), task.participants, folder / "data")
-    model = initial_model(sklearn_dataset("digits"), task.seed)
+    model = initial_model(sklearn_dataset("digits"), task.seed, task.width)
     initial = folder / "initial.npz"
     np.savez(initial, *parameters(model))
     return {
@@ -198,6 +208,7 @@ def run_flower(spec: dict[str, Any], folder: Path, timeout: float = 480) -> dict
             env=env,
             start_new_session=True,
         )
+        sampler = PeakRss(lambda p: p.session == proc.pid)  # Flower's own session: Ray's processes
         try:
             proc.wait(timeout=timeout)
         finally:
@@ -216,6 +227,14 @@ def run_flower(spec: dict[str, Any], folder: Path, timeout: float = 480) -> dict
         raise RuntimeError(f"the Flower simulation failed (exit {proc.returncode}); log tail:\n{tail}")
     result: dict[str, Any] = json.loads(result_file.read_text())
     result["processSeconds"] = time.perf_counter() - started
+    peaks = sampler.close()
+    actors = [mib for cmd, mib in peaks.values() if cmd.startswith("ray::") and "IDLE" not in cmd]
+    every = [mib for _, mib in peaks.values()]
+    nan = float("nan")
+    result["peakRssMiB"] = {
+        "largestRayWorker": max(actors, default=nan),
+        "largestProcess": max(every, default=nan),
+    }
     return result
 
 
@@ -421,6 +440,8 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
         net = Network(load(state.parent / "topology.yaml"), state)
         clock = LedgerClock(ConnectionProfile.load(state / "profiles" / "org1.json"))
         progress: list[tuple[float, int, str]] = []
+        bench = os.getpid()  # the demo's agents are its children (other users run agents too)
+        agents = PeakRss(lambda p: p.ppid == bench and "fabricml.cli agent run" in p.cmdline)
         try:
             opt = demo_options(task, task=f"fedbench-{os.getpid()}")
             summary = run_demo(
@@ -445,7 +466,10 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
             if "seconds" in m
         ]
         rounds = clock.rounds(opt.task, task.participants // 2 + 1)
+        wire = update_bytes(state, len(summary["rounds"]))
     return {
+        "agentPeakRssMiB": sorted(m for _, m in agents.close().values()),
+        "updateBytes": wire,
         "task": opt.task,
         "networkUpSeconds": up,
         "curve": summary["globalCurve"],
@@ -454,6 +478,24 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
         "roundSeconds": [r["seconds"] for r in rounds],
         "localTrainingSeconds": statistics.mean(training) if training else float("nan"),
         "totalSeconds": time.perf_counter() - started,
+    }
+
+
+def update_bytes(state: Path, rounds: int) -> dict[str, float]:
+    """Update bytes as the agents hold them (content-addressed files, one per update and
+    agent; an agent's own comes from its own store): the mean update, and per participant
+    per round the bytes that crossed the network, sent (= received, summed over orgs)."""
+    fetched = [f for f in state.glob("**/fetched-*/*") if len(f.name) == 64 and f.is_file()]
+    by_digest: dict[str, list[Path]] = {}
+    for f in fetched:
+        by_digest.setdefault(f.name, []).append(f)
+    sizes = [fs[0].stat().st_size for fs in by_digest.values()]
+    agents = max(1, len({f.parent.parent for f in fetched}))
+    crossed = sum(fs[0].stat().st_size * (len(fs) - 1) for fs in by_digest.values())
+    return {
+        "updates": float(len(sizes)),
+        "meanUpdate": statistics.mean(sizes) if sizes else float("nan"),
+        "sentPerParticipantRound": crossed / agents / max(1, rounds),
     }
 
 
@@ -676,7 +718,51 @@ def print_report(r: dict[str, Any]) -> None:
         )
 
 
-def main() -> None:
+def run_large(task: Task, folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Case (b): the same 3 participants with a model of task.width hidden units (bytes and
+    time, not accuracy), in Flower and in fabricml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = prepare(task, folder)
+    with np.load(spec["initial"]) as z:
+        params = sum(int(z[k].size) for k in z.files)
+    log(f"case (b): Flower {FLOWER_VERSION} simulation, {params / 1e6:.1f} M parameters")
+    flower = run_flower(spec, folder, timeout=900)
+    log("case (b): fabricml on a 3-org network")
+    fab = run_fabricml(task, spec, log)
+    return {"task": asdict(task), "parameters": params, "flower": flower, "fabricml": fab}
+
+
+def print_large(r: dict[str, Any]) -> None:
+    t, fl, fab, n = r["task"], r["flower"], r["fabricml"], r["parameters"]
+    wire, f32 = fab["updateBytes"], 4 * n
+    fab_round, flower_round = (
+        statistics.mean(steady(fab["roundSeconds"])),
+        statistics.mean(steady(fl["roundSeconds"])),
+    )
+    print(
+        f"\ncase (b): MLP 64-{t['width']}-10 on digits, {n / 1e6:.2f} M parameters, {t['participants']} "
+        f"participants, {t['rounds']} rounds x {t['epochs']} epoch(s); statuses {fab['statuses']}"
+    )
+    print(f"  update on the wire: {wire['meanUpdate'] / 1e6:.1f} MB (fabricml.wire/v1) vs float32 "
+          f"{f32 / 1e6:.1f} MB: {wire['meanUpdate'] / f32:.2f}x; Flower sends float32 arrays")  # fmt: skip
+    print(f"  bytes sent (= received) per participant per round: fabricml "
+          f"{wire['sentPerParticipantRound'] / 1e6:.1f} MB (update to each other org); Flower "
+          f"{f32 / 1e6:.1f} MB up + {f32 / 1e6:.1f} MB down (server)")  # fmt: skip
+    over = "rounds 2.." if t["rounds"] > 1 else "round 1"
+    print(f"  round wall time ({over}): fabricml {fab_round:.2f} s, "
+          f"Flower {flower_round:.2f} s, ratio {fab_round / flower_round:.2f}x (goal 1.25x); rounds: "
+          f"fabricml {seconds(fab['roundSeconds'])}, Flower {seconds(fl['roundSeconds'])}")  # fmt: skip
+    print(f"  local training per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
+          f"Flower {fl['localTrainingSeconds']:.2f} s")  # fmt: skip
+    print_phases(fab)
+    rss, agents = fl["peakRssMiB"], ", ".join(f"{m:.0f}" for m in fab["agentPeakRssMiB"])
+    print(
+        f"  peak RSS: fabricml agents {agents} MiB; Flower's largest Ray worker "
+        f"{rss['largestRayWorker']:.0f} MiB, largest process {rss['largestProcess']:.0f} MiB"
+    )
+
+
+def parse_args() -> argparse.Namespace:
     parser = options.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=Task.rounds)
     parser.add_argument("--epochs", type=int, default=Task.epochs)
@@ -685,8 +771,18 @@ def main() -> None:
     parser.add_argument("--batch-timeout", default=Task.batch_timeout, help="the network's batchTimeout")
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help="the bench network's first port")
     options.add_json(parser)
+    parser.add_argument(
+        "--only", choices=("a", "b"), help="run one case: (a) digits SmallCNN, (b) a large MLP"
+    )
+    parser.add_argument("--b-width", type=int, default=150_000, help="case (b)'s hidden units (74 per unit)")
+    parser.add_argument("--b-rounds", type=int, default=2)
+    parser.add_argument("--b-epochs", type=int, default=1)
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.flower_worker:
         flower_worker(args.flower_worker)
         return
@@ -703,6 +799,12 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - begun:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    large = dataclasses.replace(task, width=args.b_width, rounds=args.b_rounds, epochs=args.b_epochs)
+    if args.only == "b":
+        with tempfile.TemporaryDirectory(prefix="fedbench-") as tmp:
+            result = run_large(large, Path(tmp), log)
+        print(json.dumps(result, indent=1)) if args.json else print_large(result)
+        return
     with tempfile.TemporaryDirectory(prefix="fedbench-") as tmp:
         spec = prepare(task, Path(tmp))
         log("aggregation throughput")
@@ -713,12 +815,16 @@ def main() -> None:
         flower = run_flower(spec, Path(tmp))
         log("fabricml on a 3-org network")
         fab = run_fabricml(task, spec, log)
-    report = summarize(task, flower, fab, central, agg)
+        report = summarize(task, flower, fab, central, agg)
+        if args.only is None:
+            report["large"] = run_large(large, Path(tmp) / "b", log)
     report["benchSeconds"] = time.perf_counter() - begun
     if args.json:
         print(json.dumps(report, indent=1))
     else:
         print_report(report)
+        if "large" in report:
+            print_large(report["large"])
 
 
 if __name__ == "__main__":

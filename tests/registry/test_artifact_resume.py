@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fabricml.registry.artifact_client import FetchInterrupted, FetchResult, Retry
+from fabricml.registry.artifact_client import BlobRefused, FetchInterrupted, FetchResult, Retry
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
-from fabricml.registry.digests import sha256_file
+from fabricml.registry.digests import sha256_bytes, sha256_file
 
 from .store_harness import StoreProcess
 
@@ -101,6 +101,25 @@ def test_a_partial_file_with_wrong_bytes_is_refused_and_thrown_away(
         client.fetch_to(digest, dest)
     assert not dest.exists() and not dest.with_name("got.bin.partial").exists()
     assert client.fetch_to(digest, dest).size == 100_000 and dest.read_bytes() == b"A" * 100_000
+
+
+def test_a_store_without_the_blob_leaves_the_partial_bytes_from_another_store_for_the_resume(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    """An agent tries every member's store in turn: the one that answers 404 must not
+    throw away what the store that broke mid-fetch had already sent."""
+    blob = os.urandom(300_000)
+    digest = sha256_bytes(blob)
+    dest = tmp_path / "got.bin"
+    partial = dest.with_name("got.bin.partial")
+    partial.write_bytes(blob[:120_000])  # as a store killed mid-fetch left it
+    client = server.pki.client(server.port, "org3")
+    with pytest.raises(BlobRefused, match="404"):
+        client.fetch_to(digest, dest)
+    assert partial.read_bytes() == blob[:120_000] and not dest.exists()
+    ArtifactStore(server.store).put_bytes(blob)  # a store that has it
+    result = client.fetch_to(digest, dest)
+    assert result.started_at == 120_000 and dest.read_bytes() == blob and not partial.exists()
 
 
 def test_a_partial_file_that_is_already_whole_is_checked_and_kept(

@@ -45,6 +45,7 @@ class DemoOptions:
     task: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:6]}")
     serve: bool = True
     agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
+    width: int = 0  # 0: the dataset's demo model; else an MLP with one hidden layer this wide
 
     def request(self, initial_model: str, members: int, max_per_org: int = 1) -> TaskRequest:
         """The task for `members` participants, at most `max_per_org` of them in one org."""
@@ -63,9 +64,15 @@ class DemoOptions:
         )
 
 
-def initial_model(dataset: Dataset, seed: int) -> MLP | SmallCNN:
+def initial_model(dataset: Dataset, seed: int, width: int = 0) -> MLP | SmallCNN:
+    """The demo's model for the dataset, or (width > 0) an MLP with one hidden layer of
+    `width` units: a model as large as a test or bench needs (74 * width parameters on digits)."""
     torch.manual_seed(seed)
     classes = int(dataset.labels.max()) + 1
+    if width < 0:
+        raise ValueError(f"width must be 0 (the demo's model) or a positive number of units, got {width}")
+    if width:
+        return MLP([dataset.features.shape[1], width, classes])
     if dataset.name == "digits":
         return SmallCNN(8, classes, channels=8)
     return MLP([dataset.features.shape[1], 32, classes])
@@ -95,7 +102,7 @@ def open_task(
     ensure_tokens(admins, opt.stake * len(members) + opt.reward_per_round * opt.rounds, log)
     name, first = initial_model_name(opt.task), admins.orgs[0]
     with open_registry(admins.profile(first), "trainer") as reg, tempfile.TemporaryDirectory() as tmp:
-        model = initial_model(sklearn_dataset(opt.dataset), opt.seed)
+        model = initial_model(sklearn_dataset(opt.dataset), opt.seed, opt.width)
         what = ModelRegistration(
             name, "r0", [admins.msp(first)], hyperparameters={"task": opt.task, "seed": opt.seed}
         )

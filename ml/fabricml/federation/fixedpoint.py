@@ -58,15 +58,21 @@ def to_bytes(update: Sequence[np.ndarray], context: dict[str, Any] | None = None
     round and participant, which binds the bytes to who committed them), then
     little-endian int64 data."""
     arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in update]
+    return header_bytes([a.shape for a in arrays], context) + b"".join(a.tobytes() for a in arrays)
+
+
+def header_bytes(shapes: Sequence[Sequence[int]], context: dict[str, Any] | None = None) -> bytes:
+    """The bytes before the values in to_bytes: length, then the JSON header (so a digest
+    can be computed over values that stream past, fabricml.federation.chunked)."""
     head: dict[str, Any] = {
         "format": "fabricml.fixedpoint/v1",
         "scaleBits": SCALE_BITS,
-        "shapes": [list(a.shape) for a in arrays],
+        "shapes": [[int(d) for d in s] for s in shapes],
     }
     if context:
         head["context"] = context
     header = json.dumps(head, separators=(",", ":"), sort_keys=True)
-    return len(header).to_bytes(4, "little") + header.encode() + b"".join(a.tobytes() for a in arrays)
+    return len(header).to_bytes(4, "little") + header.encode()
 
 
 def header(raw: bytes) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from fabricml.contracts import ConsortiumClient, FederationClient, RegistryClient, open_connection
 from fabricml.contracts.federation import Task
 from fabricml.gateway.profile import ConnectionProfile
-from fabricml.registry.artifact_client import ArtifactClient, Retry
+from fabricml.registry.artifact_client import ArtifactClient, Progress, Retry
 from fabricml.registry.artifacts import ArtifactError
 from fabricml.registry.connect import registry_over
 from fabricml.registry.service import ModelRegistry
@@ -74,8 +74,10 @@ AGENT_RETRY = Retry(attempts=3, first_delay=0.2, max_delay=1.0)  # the agent its
 class RegistryStore:
     """UpdateStore over the org's registry (its own store and the members' stores)."""
 
-    def __init__(self, registry: ModelRegistry, retry: Retry = AGENT_RETRY) -> None:
-        self.registry, self.retry = registry, retry
+    def __init__(
+        self, registry: ModelRegistry, retry: Retry = AGENT_RETRY, progress: Progress | None = None
+    ) -> None:
+        self.registry, self.retry, self.progress = registry, retry, progress  # progress: (done, total) bytes
 
     def publish(self, path: Path) -> str:
         return self.registry.store.put_file(path)
@@ -89,7 +91,7 @@ class RegistryStore:
         errors: list[str] = []
         for remote in _named_first(self.registry.remotes, uri):
             try:
-                remote.fetch_to(digest, dest, retry=self.retry)
+                remote.fetch_to(digest, dest, self.progress, retry=self.retry)
                 return dest
             except (ArtifactError, OSError) as exc:  # FetchInterrupted keeps the part for a resume
                 errors.append(f"{remote.where}: {exc}")

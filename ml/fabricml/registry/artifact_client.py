@@ -32,6 +32,11 @@ class FetchInterrupted(ArtifactError):
     """The server stayed unreachable; what arrived is kept, and a later fetch resumes it."""
 
 
+class BlobRefused(ArtifactError):
+    """The server answered that it will not serve the blob (e.g. 404: it holds no copy);
+    the bytes a partial file holds from another member's store stay valid."""
+
+
 class _Transient(Exception):
     """A failure worth retrying: the connection broke, or the server asked to come back."""
 
@@ -145,7 +150,7 @@ class ArtifactClient:
                 transfer.offset = out.tell()
             try:
                 result = self._fetch(transfer, retry)
-            except FetchInterrupted:
+            except (FetchInterrupted, BlobRefused):
                 raise
             except ArtifactError:
                 partial.unlink()  # wrong bytes or a refusal: never resume from it
@@ -215,7 +220,7 @@ class ArtifactClient:
                 raise ArtifactError(f"{self.where} answered a range other than bytes={transfer.offset}-")
             total = int(m.group(3))
         else:
-            raise ArtifactError(
+            raise BlobRefused(
                 f"{self.where} answered {resp.status} for blob {transfer.digest}: "
                 f"{body.decode(errors='replace').strip()}"
             )
