@@ -36,22 +36,23 @@ def _logspec(url: str, spec: str | None, ctx: ssl.SSLContext | None = None) -> i
         return 0  # refused: plain HTTP on a TLS port, or the handshake
 
 
-def _callers(network: Network) -> dict[str, tuple[str, ssl.SSLContext | None]]:
+def _caller(network: Network, caller: str) -> tuple[str, ssl.SSLContext | None]:
     """Ways in that are not the operator's: plain HTTP, TLS without a certificate, and TLS with
-    the org's own peer key and another org's operator certificate."""
-    return {
-        "plain http": ("http", None),
-        "no certificate": ("https", client_context(network, "org1", None)),
-        "the peer's TLS key": ("https", client_context(network, "org1", tls_files(network, "org1", "peer0"))),
-        "org2's operator": ("https", client_context(network, "org1", operator_files(network, "org2"))),
+    the org's own peer key or another org's operator certificate."""
+    if caller == "plain http":
+        return "http", None
+    files = {
+        "the peer's TLS key": tls_files(network, "org1", "peer0"),
+        "org2's operator": operator_files(network, "org2"),
     }
+    return "https", client_context(network, "org1", files.get(caller))
 
 
 @pytest.mark.parametrize("caller", ["plain http", "no certificate", "the peer's TLS key", "org2's operator"])
 @pytest.mark.parametrize("node", [0, 1])
 def test_nobody_but_the_operator_changes_a_nodes_log_level(network: Network, node: int, caller: str) -> None:
     name, port = list(_ports(network).items())[node]
-    scheme, ctx = _callers(network)[caller]
+    scheme, ctx = _caller(network, caller)
     status = _logspec(f"{scheme}://{HOST}:{port}/logspec", "fatal", ctx)
     if status == 204:  # put it back for the other tests
         _logspec(f"{scheme}://{HOST}:{port}/logspec", "info", ctx)
@@ -64,8 +65,13 @@ def test_the_cas_operations_endpoint_has_no_log_level_to_change(network: Network
 
 
 @pytest.mark.parametrize("node", [0, 1])
-def test_the_operator_reads_a_nodes_log_level_and_metrics(network: Network, node: int) -> None:
+def test_the_operator_reads_a_nodes_log_level_and_metrics_others_its_health_only(
+    network: Network, node: int
+) -> None:
     name, port = list(_ports(network).items())[node]
     ctx = client_context(network, "org1", operator_files(network, "org1"))
     assert _logspec(f"https://{HOST}:{port}/logspec", None, ctx) == 200, name
     assert _logspec(f"https://{HOST}:{port}/metrics", None, ctx) == 200, name
+    anyone = client_context(network, "org1", None)
+    assert _logspec(f"https://{HOST}:{port}/metrics", None, anyone) in (0, 401, 403), name
+    assert _logspec(f"https://{HOST}:{port}/healthz", None, anyone) == 200, name

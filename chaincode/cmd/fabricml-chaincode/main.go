@@ -2,8 +2,11 @@
 package main
 
 import (
+	"flag"
+	"fmt"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -23,7 +26,9 @@ func main() {
 	}
 	cc.Info.Title = "fabricml"
 	cc.Info.Version = consortium.Version
-	tls, err := tlsProperties()
+	insecureDev := flag.Bool("insecure-dev", false, "serve without TLS and client auth when no TLS material is set (development only)")
+	flag.Parse()
+	tls, err := tlsProperties(*insecureDev)
 	if err != nil {
 		log.Fatalf("loading TLS material: %v", err)
 	}
@@ -42,25 +47,30 @@ func names(served []contractapi.ContractInterface) []string {
 	return out
 }
 
-// tlsProperties turns on TLS (and client auth) when the network tooling hands us key material.
-func tlsProperties() (shim.TLSProperties, error) {
-	certFile, keyFile := os.Getenv("CHAINCODE_TLS_CERT_FILE"), os.Getenv("CHAINCODE_TLS_KEY_FILE")
-	if certFile == "" {
+// tlsProperties loads the server's TLS key and the one client root it trusts (its peer's
+// TLS certificate). Without them the server does not start: a chaincode server without TLS
+// or client auth serves whoever connects, so that takes the explicit -insecure-dev flag.
+func tlsProperties(insecureDev bool) (shim.TLSProperties, error) {
+	files := []string{"CHAINCODE_TLS_CERT_FILE", "CHAINCODE_TLS_KEY_FILE", "CHAINCODE_TLS_CLIENT_CA_FILE"}
+	material := make([][]byte, len(files))
+	var missing []string
+	for i, name := range files {
+		path := os.Getenv(name)
+		if path == "" {
+			missing = append(missing, name)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return shim.TLSProperties{}, fmt.Errorf("%s: %w", name, err)
+		}
+		material[i] = data
+	}
+	if len(missing) == len(files) && insecureDev {
 		return shim.TLSProperties{Disabled: true}, nil
 	}
-	cert, err := os.ReadFile(certFile)
-	if err != nil {
-		return shim.TLSProperties{}, err
+	if len(missing) > 0 {
+		return shim.TLSProperties{}, fmt.Errorf("%s not set: the server needs its TLS key and its peer's certificate (or -insecure-dev, without TLS, for development only)", strings.Join(missing, ", "))
 	}
-	key, err := os.ReadFile(keyFile)
-	if err != nil {
-		return shim.TLSProperties{}, err
-	}
-	props := shim.TLSProperties{Cert: cert, Key: key}
-	if caFile := os.Getenv("CHAINCODE_TLS_CLIENT_CA_FILE"); caFile != "" {
-		if props.ClientCACerts, err = os.ReadFile(caFile); err != nil {
-			return shim.TLSProperties{}, err
-		}
-	}
-	return props, nil
+	return shim.TLSProperties{Cert: material[0], Key: material[1], ClientCACerts: material[2]}, nil
 }
