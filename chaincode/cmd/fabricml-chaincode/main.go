@@ -2,6 +2,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -28,13 +29,19 @@ func main() {
 	cc.Info.Version = consortium.Version
 	insecureDev := flag.Bool("insecure-dev", false, "serve without TLS and client auth when no TLS material is set (development only)")
 	flag.Parse()
-	tls, err := tlsProperties(*insecureDev)
+	material, err := loadServerTLS(*insecureDev)
 	if err != nil {
 		log.Fatalf("loading TLS material: %v", err)
 	}
-	server := &shim.ChaincodeServer{CCID: ccid, Address: address, CC: recovering{cc}, TLSProps: tls}
-	log.Printf("fabricml chaincode %s serving %s on %s (tls=%t), contracts %v", consortium.Version, ccid, address, !tls.Disabled, names(served))
-	if err := server.Start(); err != nil {
+	var tlsConfig *tls.Config
+	if material != nil {
+		if tlsConfig, err = material.config(); err != nil {
+			log.Fatalf("loading TLS material: %v", err)
+		}
+	}
+	server := &shim.ChaincodeServer{CCID: ccid, Address: address, CC: recovering{cc}}
+	log.Printf("fabricml chaincode %s serving %s on %s (tls=%t), contracts %v", consortium.Version, ccid, address, tlsConfig != nil, names(served))
+	if err := serve(server, tlsConfig); err != nil {
 		log.Fatalf("chaincode server stopped: %v", err)
 	}
 }
@@ -47,14 +54,16 @@ func names(served []contractapi.ContractInterface) []string {
 	return out
 }
 
-// tlsProperties loads the server's TLS key and the one client root it trusts (its peer's
-// TLS certificate). Without them the server does not start: a chaincode server without TLS
-// or client auth serves whoever connects, so that takes the explicit -insecure-dev flag.
-func tlsProperties(insecureDev bool) (shim.TLSProperties, error) {
-	files := []string{"CHAINCODE_TLS_CERT_FILE", "CHAINCODE_TLS_KEY_FILE", "CHAINCODE_TLS_CLIENT_CA_FILE"}
-	material := make([][]byte, len(files))
+// tlsFiles are the environment variables that name the server's TLS material.
+var tlsFiles = []string{"CHAINCODE_TLS_CERT_FILE", "CHAINCODE_TLS_KEY_FILE", "CHAINCODE_TLS_CLIENT_CA_FILE", "CHAINCODE_TLS_PEER_CERT_FILE"}
+
+// loadServerTLS reads the server's TLS key, the TLS CA and the one client it serves (its
+// peer's TLS certificate). Without them the server does not start: one without TLS or client
+// auth serves whoever connects, so that takes the explicit -insecure-dev flag (nil, nil).
+func loadServerTLS(insecureDev bool) (*serverTLS, error) {
+	material := make([][]byte, len(tlsFiles))
 	var missing []string
-	for i, name := range files {
+	for i, name := range tlsFiles {
 		path := os.Getenv(name)
 		if path == "" {
 			missing = append(missing, name)
@@ -62,15 +71,15 @@ func tlsProperties(insecureDev bool) (shim.TLSProperties, error) {
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return shim.TLSProperties{}, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		material[i] = data
 	}
-	if len(missing) == len(files) && insecureDev {
-		return shim.TLSProperties{Disabled: true}, nil
+	if len(missing) == len(tlsFiles) && insecureDev {
+		return nil, nil
 	}
 	if len(missing) > 0 {
-		return shim.TLSProperties{}, fmt.Errorf("%s not set: the server needs its TLS key and its peer's certificate (or -insecure-dev, without TLS, for development only)", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%s not set: the server needs its TLS key, the TLS CA and its peer's certificate (or -insecure-dev, without TLS, for development only)", strings.Join(missing, ", "))
 	}
-	return shim.TLSProperties{Cert: material[0], Key: material[1], ClientCACerts: material[2]}, nil
+	return &serverTLS{Cert: material[0], Key: material[1], ClientCA: material[2], Peer: material[3]}, nil
 }

@@ -15,7 +15,7 @@ from .topology import Orderer, Organization
 BUILDER_CONFIG_ENV = "CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"
 # Copied beside a node's TLS key at `site init`, so a deployment mounts nothing more.
 OPERATOR_CA_FILE = "operator-ca.crt"  # the operator CA: the one client root of osnadmin and /logspec
-PEER_CERT_FILE = "peer.crt"  # the chaincode server's one trusted client: its peer's TLS certificate
+PEER_CERT_FILE = "peer.crt"  # the chaincode server's one client: its peer's TLS certificate (pinned)
 CONNECTION_TEMPLATE = {
     "address": "{{.address}}",
     "dial_timeout": "10s",
@@ -96,7 +96,8 @@ def chaincode_env(org: Organization, site: SiteLayout, package_id: str) -> dict[
         "CHAINCODE_LOCAL_MSPID": org.msp_id,
         "CHAINCODE_TLS_CERT_FILE": str(tls / "server.crt"),
         "CHAINCODE_TLS_KEY_FILE": str(tls / "server.key"),
-        "CHAINCODE_TLS_CLIENT_CA_FILE": str(tls / PEER_CERT_FILE),
+        "CHAINCODE_TLS_CLIENT_CA_FILE": str(tls / "ca.crt"),  # so the peer's client sends its certificate
+        "CHAINCODE_TLS_PEER_CERT_FILE": str(tls / PEER_CERT_FILE),  # the one client certificate served
     }
 
 
