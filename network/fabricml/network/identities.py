@@ -391,10 +391,15 @@ class CertificateAuthority:
         shutil.rmtree(raw)
 
     def protect(self) -> None:
-        """The CA's config (bootstrap secrets), database and keys: owner only (R3)."""
+        """The CA's config (bootstrap secrets), database and keys: owner only (R3). Certificates
+        keep their mode: they are copied into MSPs and bundles that others read."""
         for path in [self.home, *self.home.rglob("*")]:
-            if not path.is_symlink():
-                path.chmod(0o700 if path.is_dir() else 0o600)
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                path.chmod(0o700)
+            elif not (path.suffix == ".pem" and b"PRIVATE KEY" not in path.read_bytes()):
+                path.chmod(0o600)
 
     def write_org_msp(self) -> None:
         """The organization's public MSP, as the channel config carries it, and the CA bundle."""
