@@ -77,3 +77,14 @@ def test_an_ou_asked_for_in_the_csr_is_ignored(network: Network, tmp_path: Path)
     cert = x509.load_pem_x509_certificate(msp_files(tmp_path)[0].read_bytes())
     units = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
     assert units == ["client"]
+
+
+def test_an_outsider_cannot_lock_an_identity_out_of_enrollment(network: Network, tmp_path: Path) -> None:
+    """R6: Fabric CA counted wrong secrets per identity, from anyone, and locked it after 10."""
+    name = unique("locked")
+    secret = register_through_api(network, "org1", name)
+    for attempt in range(11):  # an outsider guessing; it knows the name only
+        guess = enroll(network, "org1", name, f"guess-{attempt}", tmp_path / f"guess-{attempt}")
+        assert guess.returncode != 0, "a wrong secret enrolled"
+    owner = enroll(network, "org1", name, secret, tmp_path / "owner")
+    assert owner.returncode == 0, f"the owner with the right secret was refused: {_failed(owner)}"

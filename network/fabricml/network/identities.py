@@ -170,6 +170,9 @@ class CertificateAuthority:
             "--csr.hosts", hosts,
             "--tls.enabled",
             "--cafiles", "tlsca/fabric-ca-server-config.yaml,opsca/fabric-ca-server-config.yaml",
+            # No lockout after wrong secrets (R6): anyone who reaches the port could lock any
+            # identity out, and every secret we issue is 144 random bits, used once.
+            "--cfg.identities.passwordattempts", "0",
         ]  # fmt: skip
 
     def server_env(self, admin_secret: str) -> dict[str, str]:
@@ -192,6 +195,7 @@ class CertificateAuthority:
         config = {
             "ca": {"name": name},
             "csr": {"cn": name, "names": [{"O": self.org.msp_id, "OU": unit}]},
+            "cfg": {"identities": {"passwordattempts": 0}},  # as the enrollment CA's (server_argv)
             "registry": {
                 "maxenrollments": -1,  # the registrar's; every identity it registers gets 1
                 "identities": [
