@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
+from fabricml.network import operations
 from fabricml.network.network import Network
 from fabricml.network.processes import wait_until
 from fabricml.network.supervisor import Supervisor
@@ -54,13 +54,9 @@ def raft_leader(net: Network, timeout: float = 30) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         for o in net.topology.orderers:
-            try:
-                url = f"http://{o.host}:{o.operations_port}/metrics"
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if pattern.search(resp.read().decode()):
-                        return o.name
-            except OSError:
-                continue
+            ctx = operations.site_context(net.layout.site(o.org))
+            if pattern.search(operations.fetch(f"{o.host}:{o.operations_port}", "/metrics", ctx) or ""):
+                return o.name
         time.sleep(0.5)
     raise AssertionError(f"no Raft leader of {net.topology.channel} within {timeout}s")
 

@@ -63,7 +63,7 @@ def test_a_registered_and_enrolled_user_transacts_until_revoked(network: Network
     secret = json.loads(out)["secret"]
     _cli(network, "identity", "enroll", name, "--org", "org2", "--secret", secret)
     _, out, _ = _cli(network, "identity", "list", "--org", "org2", "--json")
-    assert {"name": name, "type": "client", "role": "auditor", "maxEnrollments": "-1"} in json.loads(out)
+    assert {"name": name, "type": "client", "role": "auditor", "maxEnrollments": "1"} in json.loads(out)
     _, out, _ = _cli(network, "tx", "evaluate", "Consortium:WhoAmI", "--org", "org2", "--identity", name)
     assert json.loads(out)["role"] == "auditor"
     key = f"cli-{uuid.uuid4().hex[:8]}"

@@ -20,6 +20,18 @@ def identity_files(network: Network, org: str, identity: str) -> tuple[Path, Pat
     return msp / "signcerts" / "cert.pem", next((msp / "keystore").iterdir())
 
 
+def tls_files(network: Network, org: str, identity: str) -> tuple[Path, Path]:
+    """(certificate, private key) of one of an org's TLS identities, from its TLS CA."""
+    tls = network.layout.tls(network.topology.org(org), identity)
+    return tls / "server.crt", tls / "server.key"
+
+
+def operator_files(network: Network, org: str) -> tuple[Path, Path]:
+    """The org admin's operator client certificate (osnadmin, operations endpoints)."""
+    site = network.layout.site(network.topology.org(org))
+    return site.operator_cert, site.operator_key
+
+
 def client_context(network: Network, org: str, files: tuple[Path, Path] | None) -> ssl.SSLContext:
     """TLS towards one of org's servers, with a client certificate when files are given."""
     ctx = ssl.create_default_context(cafile=str(network.layout.ca_cert(network.topology.org(org))))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+
 	"testing"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"

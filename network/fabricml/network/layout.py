@@ -36,6 +36,29 @@ class SiteLayout:
         return self.ca_home / "tlsca"
 
     @property
+    def operator_ca_home(self) -> Path:
+        """The operator CA, a third CA in the same server: it issues the admin's operator
+        certificate and nothing else, so only that certificate opens osnadmin and /logspec."""
+        return self.ca_home / "opsca"
+
+    @property
+    def operator_ca_cert(self) -> Path:
+        return self.operator_ca_home / "ca-cert.pem"
+
+    @property
+    def operator(self) -> Path:
+        """The org admin's operator client certificate and key (kept with the admin's identity)."""
+        return self.identity("admin") / "operator"
+
+    @property
+    def operator_cert(self) -> Path:
+        return self.operator / "client.crt"
+
+    @property
+    def operator_key(self) -> Path:
+        return self.operator / "client.key"
+
+    @property
     def msp(self) -> Path:
         """The organization's public MSP (CA and TLS CA certificates, NodeOU config)."""
         return self.root / "msp"

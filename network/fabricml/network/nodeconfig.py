@@ -13,6 +13,9 @@ from .layout import SiteLayout
 from .topology import Orderer, Organization
 
 BUILDER_CONFIG_ENV = "CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"
+# Copied beside a node's TLS key at `site init`, so a deployment mounts nothing more.
+OPERATOR_CA_FILE = "operator-ca.crt"  # the operator CA: the one client root of osnadmin and /logspec
+PEER_CERT_FILE = "peer.crt"  # the chaincode server's one client: its peer's TLS certificate (pinned)
 CONNECTION_TEMPLATE = {
     "address": "{{.address}}",
     "dial_timeout": "10s",
@@ -59,6 +62,12 @@ def peer_env(org: Organization, site: SiteLayout) -> dict[str, str]:
         "CORE_PEER_FILESYSTEMPATH": str(home / "data"),
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(home / "snapshots"),
         "CORE_OPERATIONS_LISTENADDRESS": org.address(org.peer_operations_port),
+        # TLS; /logspec and /metrics take the operator CA's certificate only (/healthz needs none).
+        "CORE_OPERATIONS_TLS_ENABLED": "true",
+        "CORE_OPERATIONS_TLS_CERT_FILE": str(tls / "server.crt"),
+        "CORE_OPERATIONS_TLS_KEY_FILE": str(tls / "server.key"),
+        "CORE_OPERATIONS_TLS_CLIENTAUTHREQUIRED": "false",
+        "CORE_OPERATIONS_TLS_CLIENTROOTCAS_FILES": str(tls / OPERATOR_CA_FILE),
         "CORE_METRICS_PROVIDER": "prometheus",
     }
 
@@ -87,7 +96,8 @@ def chaincode_env(org: Organization, site: SiteLayout, package_id: str) -> dict[
         "CHAINCODE_LOCAL_MSPID": org.msp_id,
         "CHAINCODE_TLS_CERT_FILE": str(tls / "server.crt"),
         "CHAINCODE_TLS_KEY_FILE": str(tls / "server.key"),
-        "CHAINCODE_TLS_CLIENT_CA_FILE": str(tls / "ca.crt"),
+        "CHAINCODE_TLS_CLIENT_CA_FILE": str(tls / "ca.crt"),  # so the peer's client sends its certificate
+        "CHAINCODE_TLS_PEER_CERT_FILE": str(tls / PEER_CERT_FILE),  # the one client certificate served
     }
 
 
@@ -95,6 +105,7 @@ def orderer_env(org: Organization, orderer: Orderer, site: SiteLayout) -> dict[s
     home = site.node_home(orderer.name)
     tls = site.identity_tls(f"orderer{orderer.index}")
     cert, key, ca = str(tls / "server.crt"), str(tls / "server.key"), str(tls / "ca.crt")
+    operator_ca = str(tls / OPERATOR_CA_FILE)
     return {
         "FABRIC_CFG_PATH": str(home),
         "ORDERER_GENERAL_LISTENADDRESS": orderer.host,
@@ -115,15 +126,30 @@ def orderer_env(org: Organization, orderer: Orderer, site: SiteLayout) -> dict[s
         "ORDERER_ADMIN_TLS_CERTIFICATE": cert,
         "ORDERER_ADMIN_TLS_PRIVATEKEY": key,
         "ORDERER_ADMIN_TLS_ROOTCAS": f"[{ca}]",
-        # Only this site's TLS CA may sign in to the admin endpoint: its admin's TLS certificate.
+        # Only the operator CA may sign in to the admin endpoint: the admin's operator certificate.
         "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
-        "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{ca}]",
+        "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{operator_ca}]",
         "ORDERER_OPERATIONS_LISTENADDRESS": orderer.host + f":{orderer.operations_port}",
+        "ORDERER_OPERATIONS_TLS_ENABLED": "true",
+        "ORDERER_OPERATIONS_TLS_CERTIFICATE": cert,
+        "ORDERER_OPERATIONS_TLS_PRIVATEKEY": key,
+        "ORDERER_OPERATIONS_TLS_CLIENTAUTHREQUIRED": "false",
+        "ORDERER_OPERATIONS_TLS_CLIENTROOTCAS": f"[{operator_ca}]",
         "ORDERER_METRICS_PROVIDER": "prometheus",
         "ORDERER_FILELEDGER_LOCATION": str(home / "ledger"),
         "ORDERER_CONSENSUS_WALDIR": str(home / "etcdraft" / "wal"),
         "ORDERER_CONSENSUS_SNAPDIR": str(home / "etcdraft" / "snapshot"),
     }
+
+
+def place_trust_files(org: Organization, site: SiteLayout) -> None:
+    """Beside each node's TLS key: the operator CA (peer, orderers) and the peer's TLS
+    certificate (chaincode server), the only client roots those endpoints accept."""
+    operator_ca = site.operator_ca_cert.read_bytes()
+    for node in ("peer0", *(f"orderer{o.index}" for o in org.orderers)):
+        (site.identity_tls(node) / OPERATOR_CA_FILE).write_bytes(operator_ca)
+    peer = (site.identity_tls("peer0") / "server.crt").read_bytes()
+    (site.identity_tls("chaincode") / PEER_CERT_FILE).write_bytes(peer)
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> None:

@@ -79,14 +79,13 @@ class AdminTools:
         return run([str(self.binaries.path("peer")), *args], self.peer_env(identity), timeout)
 
     def osnadmin(self, orderer: Orderer, *args: str, timeout: float = 60) -> str:
-        """The orderer's admin endpoint, with mutual TLS as this site's admin."""
-        tls = self.site.identity_tls("admin")
+        """The orderer's admin endpoint, with mutual TLS as this site's admin (its operator certificate)."""
         argv = [
             str(self.binaries.path("osnadmin")), *args,
             "-o", f"{orderer.host}:{orderer.admin_port}",
             "--ca-file", str(self.site.tls_ca_cert),
-            "--client-cert", str(tls / "server.crt"),
-            "--client-key", str(tls / "server.key"),
+            "--client-cert", str(self.site.operator_cert),
+            "--client-key", str(self.site.operator_key),
         ]  # fmt: skip
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
         return run(argv, env, timeout)

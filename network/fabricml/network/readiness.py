@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +15,7 @@ import grpc
 from fabricml.gateway import CommitError, GatewayError, SubmitError, refusal_of, sync
 from fabricml.gateway.profile import ConnectionProfile
 
+from . import operations
 from .processes import wait_until
 from .site import Site, SiteError
 
@@ -27,11 +27,9 @@ _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, gr
 
 def gossip_peers(site: Site) -> int | None:
     """How many other peers this site's peer knows on the channel (from its metrics)."""
-    url = f"http://{site.org.address(site.org.peer_operations_port)}/metrics"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
+    address = site.org.address(site.org.peer_operations_port)
+    text = operations.fetch(address, "/metrics", operations.site_context(site.layout))
+    if text is None:
         return None
     pattern = rf'^gossip_membership_total_peers_known{{channel="{re.escape(site.channel)}"}} (\d+)'
     m = re.search(pattern, text, re.MULTILINE)

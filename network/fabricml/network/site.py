@@ -152,7 +152,7 @@ class Site:
         binaries_mod.ensure(self.console, self.binaries)
         private_dir(root)
         self.layout.site_file.write_text(sitefile.render(self.org))
-        with self.step(f"start {self.org.ca_name} (enrollment CA and TLS CA) on {self.org.host}"):
+        with self.step(f"start {self.org.ca_name} (enrollment, TLS and operator CA) on {self.org.host}"):
             self.ca.secret(CA_ADMIN)
             self.ca.write_tls_ca_config()
             self.supervisor.start([sitenodes.ca_node(self.org, self.layout, self.binaries)])
@@ -164,6 +164,7 @@ class Site:
         return True
 
     def _write_node_config(self) -> None:
+        nodeconfig.place_trust_files(self.org, self.layout)
         home = self.layout.node_home(self.org.peer_name)
         nodeconfig.write_yaml(home / "core.yaml", nodeconfig.core_yaml(self.binaries))
         builder = nodeconfig.builder_config_file(self.org, self.layout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import nodeconfig
+from . import nodeconfig, operations
 from .binaries import Binaries
 from .chaincode import Deployment
 from .identities import CA_ADMIN, CertificateAuthority
@@ -34,7 +34,8 @@ def orderer_nodes(org: Organization, site: SiteLayout, binaries: Binaries) -> li
             org.name,
             [str(binaries.path("orderer"))],
             {**base_env(), **nodeconfig.orderer_env(org, o, site)},
-            f"http://{o.host}:{o.operations_port}/healthz",
+            operations.url(f"{o.host}:{o.operations_port}", "/healthz"),
+            site.tls_ca_cert,
         )
         for o in org.orderers
     ]
@@ -45,8 +46,9 @@ def peer_node(org: Organization, site: SiteLayout, binaries: Binaries) -> Node:
     builder_config = nodeconfig.builder_config_file(org, site)
     if builder_config.exists():
         env[nodeconfig.BUILDER_CONFIG_ENV] = builder_config.read_text()
-    health = f"http://{org.address(org.peer_operations_port)}/healthz"
-    return Node(org.peer_name, "peer", org.name, [str(binaries.path("peer")), "node", "start"], env, health)
+    health = operations.url(org.address(org.peer_operations_port), "/healthz")
+    argv = [str(binaries.path("peer")), "node", "start"]
+    return Node(org.peer_name, "peer", org.name, argv, env, health, site.tls_ca_cert)
 
 
 def chaincode_node(org: Organization, site: SiteLayout, deployment: Deployment) -> Node:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ class Node:
     argv: list[str]
     env: dict[str, str]
     health_url: str | None = None  # an operations /healthz endpoint, or else
+    health_ca: Path | None = None  # the CA of that endpoint's TLS certificate (https)
     listen: tuple[str, int] | None = None  # an address that accepts connections once the node is ready
     cwd: Path | None = None
     ready_file: Path | None = None  # or else a file the node writes once it is ready
@@ -35,7 +37,8 @@ class Node:
         if self.ready_file is not None:
             return self.ready_file.exists()
         if self.health_url is not None:
-            return http_ok(self.health_url)
+            ctx = ssl.create_default_context(cafile=str(self.health_ca)) if self.health_ca else None
+            return http_ok(self.health_url, context=ctx)
         return self.listen is not None and accepts_connections(*self.listen)
 
 

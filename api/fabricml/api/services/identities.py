@@ -21,11 +21,11 @@ _config_lock = threading.Lock()
 
 def reserved(context: ApiContext) -> set[str]:
     """Identities the network and this API run on; the API never re-enrolls or revokes them."""
-    return {s.name for s in identity_specs(context.org)} | {"api", "caadmin", "registrar"}
+    return {s.name for s in identity_specs(context.org)} | {"api", "caadmin", "registrar", "operator"}
 
 
 def _ca(context: ApiContext) -> CertificateAuthority:
-    return CertificateAuthority(context.network.binaries, context.layout, context.org)
+    return CertificateAuthority(context.network.binaries, context.layout, context.org, least_privilege=True)
 
 
 # Fabric CA's own error codes (lib/caerrors/servererror.go), as its JSON answer carries them.

@@ -4,11 +4,12 @@ operations endpoints, and the members and chaincode version from the ledger."""
 from __future__ import annotations
 
 import re
-import urllib.request
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fabricml.contracts import ConsortiumClient
+from fabricml.network import operations
 from fabricml.network.supervisor import accepts_connections
 from fabricml.network.topology import Topology
 
@@ -21,21 +22,21 @@ class NodeProbe:
     name: str
     kind: str
     organization: str
-    health_url: str | None = None
-    metrics_url: str | None = None
+    health: str | None = None  # an operations endpoint's address (/healthz over TLS)
+    metrics: bool = False  # whether this site may read its /metrics (its own nodes only)
     port: int | None = None
     host: str = "127.0.0.1"  # where a node without a health endpoint listens
 
 
-def probes(topology: Topology) -> list[NodeProbe]:
+def probes(topology: Topology, own: str) -> list[NodeProbe]:
     out: list[NodeProbe] = []
     for org in topology.organizations:
-        out.append(NodeProbe(org.ca_name, "ca", org.name, f"http://{org.address(org.port(1))}/healthz"))
+        mine = org.name == own
+        # The CA's operations endpoint serves plain HTTP: /healthz and /metrics, no /logspec.
+        out.append(NodeProbe(org.ca_name, "ca", org.name, port=org.port(1), host=org.host))
         for o in org.orderers:
-            ops = f"http://{o.host}:{o.operations_port}"
-            out.append(NodeProbe(o.name, "orderer", org.name, f"{ops}/healthz", f"{ops}/metrics"))
-        ops = f"http://{org.address(org.peer_operations_port)}"
-        out.append(NodeProbe(org.peer_name, "peer", org.name, f"{ops}/healthz", f"{ops}/metrics"))
+            out.append(NodeProbe(o.name, "orderer", org.name, f"{o.host}:{o.operations_port}", mine))
+        out.append(NodeProbe(org.peer_name, "peer", org.name, org.address(org.peer_operations_port), mine))
         out.append(
             NodeProbe(org.chaincode_name, "chaincode", org.name, port=org.chaincode_port, host=org.host)
         )
@@ -46,37 +47,35 @@ def probes(topology: Topology) -> list[NodeProbe]:
     return out
 
 
-def _get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return str(resp.read().decode()) if resp.status == 200 else None
-    except OSError:
-        return None
+def _context(context: ApiContext, probe: NodeProbe) -> ssl.SSLContext:
+    """Members' nodes: their TLS CA, no certificate (health only); its own: as its operator."""
+    org = context.topology.org(probe.organization)
+    operator = context.layout.site(context.org) if probe.metrics else None
+    return operations.tls_context(context.layout.ca_cert(org), operator)
 
 
-def check(probe: NodeProbe, channel: str) -> NodeHealth:
-    healthy = (
-        _get(probe.health_url) is not None
-        if probe.health_url
-        else accepts_connections(probe.host, probe.port or 0)
-    )
+def check(context: ApiContext, probe: NodeProbe) -> NodeHealth:
     height = None
-    if healthy and probe.metrics_url:
-        text = _get(probe.metrics_url) or ""
-        m = re.search(
-            rf'^ledger_blockchain_height{{channel="{re.escape(channel)}"}} (\d+)', text, re.MULTILINE
-        )
+    if probe.health is None:
+        healthy = accepts_connections(probe.host, probe.port or 0)
+    else:
+        ctx = _context(context, probe)
+        healthy = operations.fetch(probe.health, "/healthz", ctx) is not None
+        text = operations.fetch(probe.health, "/metrics", ctx) if healthy and probe.metrics else None
+        channel = re.escape(context.topology.channel)
+        m = re.search(rf'^ledger_blockchain_height{{channel="{channel}"}} (\d+)', text or "", re.MULTILINE)
         height = int(m.group(1)) if m else None
     return NodeHealth(
         name=probe.name, kind=probe.kind, organization=probe.organization, healthy=healthy, height=height
     )
 
 
-def node_health(topology: Topology) -> list[NodeHealth]:
-    """Blocking: probes every node at once (two seconds at most each)."""
-    nodes = probes(topology)
+def node_health(context: ApiContext) -> list[NodeHealth]:
+    """Blocking: probes every node at once (two seconds at most each); block heights of the
+    org's own peer and orderers (members' /metrics are their operators' only)."""
+    nodes = probes(context.topology, context.org.name)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda p: check(p, topology.channel), nodes))
+        return list(pool.map(lambda p: check(context, p), nodes))
 
 
 async def view(context: ApiContext) -> NetworkView:
@@ -85,7 +84,7 @@ async def view(context: ApiContext) -> NetworkView:
     identity = context.settings.auditor_identity
     members = await context.ledger.call(identity, ConsortiumClient, lambda c: c.list_members())
     info = await context.ledger.call(identity, ConsortiumClient, lambda c: c.info())
-    nodes = await run_in_threadpool(node_health, context.topology)
+    nodes = await run_in_threadpool(node_health, context)
     return NetworkView(
         organization=context.org.name,
         mspId=context.org.msp_id,

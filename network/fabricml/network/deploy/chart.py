@@ -14,7 +14,7 @@ import yaml
 from ..binaries import FABRIC_VERSION
 from .filesets import FileSet, object_name
 from .images import FABRIC_IMAGES, package_version
-from .kube import PODS, PROBES, SOCKET_PROBES, ObjectSet, Pod, PodVolumes, pods
+from .kube import PODS, PROBE_SCHEMES, PROBES, SOCKET_PROBES, ObjectSet, Pod, PodVolumes, pods
 from .plan import SitePlan
 from .secretscript import write_script
 from .writer import private_dir, write_private
@@ -57,7 +57,8 @@ class Chart:
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         }
         if c.kind in PROBES:
-            probe = {"httpGet": {"path": "/healthz", "port": PROBES[c.kind]}, "periodSeconds": 10}
+            get = {"path": "/healthz", "port": PROBES[c.kind], "scheme": PROBE_SCHEMES[c.kind]}
+            probe = {"httpGet": get, "periodSeconds": 10}
             spec["readinessProbe"] = spec["livenessProbe"] = probe
         elif c.kind in SOCKET_PROBES:
             spec["readinessProbe"] = {"tcpSocket": {"port": SOCKET_PROBES[c.kind]}, "periodSeconds": 10}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 MAX_OBJECT_BYTES = 1 << 20  # Kubernetes refuses a Secret or ConfigMap over 1 MiB
 # In the CA's home, what its server does not need: the registrars' keys and the bring-up secrets.
-CA_SEED_EXCLUDE = ("registrar", "tls-registrar", "secrets.json")
+CA_SEED_EXCLUDE = ("caadmin", "registrar", "tls-registrar", "ops-registrar", "secrets.json")
 
 
 class FileSetError(ValueError):

@@ -15,6 +15,8 @@ SEED = Path("/var/fabricml-seed")  # where a CA pod sees its home's first conten
 PODS = {"ca": ("ca",), "orderer": ("orderer",), "peer": ("peer",), "chaincode": ("chaincode",),
         "services": ("revocations", "artifacts", "api")}  # fmt: skip
 PROBES = {"ca": "ca-ops", "orderer": "ops", "peer": "ops"}  # operations ports serving /healthz
+# Peers' and orderers' operations speak TLS (/healthz needs no client certificate); the CA's is plain.
+PROBE_SCHEMES = {"ca": "HTTP", "orderer": "HTTPS", "peer": "HTTPS"}
 SOCKET_PROBES = {"chaincode": "chaincode", "artifacts": "artifacts", "api": "api"}
 
 
