@@ -28,14 +28,16 @@ def trust(net: Network, org: Organization) -> ServiceTrust:
     )
 
 
-def server_identity(identity: str) -> IdentitySpec:
-    """The identity whose TLS certificate the service of `identity` serves with."""
-    return IdentitySpec(f"{identity}-tls", "client", tls=True, hosts=(HOST, "localhost"))
+def server_identity(identity: str, org: Organization) -> IdentitySpec:
+    """The identity whose TLS certificate the service of `identity` serves with: valid for
+    127.0.0.1 and for the org's own host names (where a site's service listens)."""
+    hosts = tuple(dict.fromkeys((HOST, "localhost", *org.tls_hosts)))
+    return IdentitySpec(f"{identity}-tls", "client", tls=True, hosts=hosts)
 
 
 def server_certificate(net: Network, org: Organization, identity: str) -> tuple[Path, Path]:
     """(certificate, key) the service serves with; issued through the org's CA the first time."""
-    spec = server_identity(identity)
+    spec = server_identity(identity, org)
     tls = net.layout.tls(org, spec.name)
     if not (tls / "server.crt").exists():
         ca = CertificateAuthority(net.binaries, net.layout, org)
