@@ -7,6 +7,7 @@ chaincode server and a Python runtime are installed into a shared read-only dire
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fabricml.network import binaries
 from fabricml.network.binaries import REPO_ROOT, install_shared, share_read_only
@@ -52,6 +54,7 @@ class UnixSites:
         self.shared = shared
         self.python = python
         self.users: dict[str, SiteUser] = {}
+        self.fingerprints: dict[str, str] = {}  # each bundle's, as read out of band
 
     def add(self, org: str) -> SiteUser:
         name = f"fml{os.getpid() % 100000}{org}"[:32]
@@ -141,6 +144,18 @@ class UnixSites:
             if p.returncode != 0:
                 failures.append(f"[{org}] fabricml {' '.join(args_by_org[org])} failed:\n{out}")
         assert not failures, "\n".join(failures)
+
+    def start(self, org: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        """`fabricml ARGS` as the org's user in the background (an agent, a service), its
+        output in `log` (the test's, outside every site)."""
+        u = self.users[org]
+        log.parent.mkdir(exist_ok=True)
+        with log.open("wb") as out:
+            return subprocess.Popen(self.argv(u, *args), stdout=out, stderr=subprocess.STDOUT, cwd=u.home)
+
+    def json(self, org: str, *args: str, check: bool = True) -> Any:
+        """`fabricml ARGS --json` as the org's user: its decoded output."""
+        return json.loads(self.run(org, *args, "--json", check=check).stdout)
 
     def processes_of(self, uid: int) -> list[int]:
         """The user's processes still running (a zombie has ended; init reaps it soon)."""
