@@ -174,7 +174,7 @@ def _attested_answer(env: UnixSites, model: str, test: Dataset) -> None:
                       *view(env, "org1"), check=False)  # fmt: skip
     assert checks["ok"], checks
     passed = {c["name"] for c in checks["checks"] if c["ok"]}
-    assert passed >= {"certificate chain", "inclusion proof", "anchored on the ledger"}, checks
+    assert passed >= {"signature", "certificate chain", "inclusion proof", "anchored on the ledger"}, checks
 
 
 def _first_task(env: UnixSites) -> None:
