@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -233,12 +236,27 @@ def _remove_org3(env: UnixSites) -> None:
 
 def test_a_consortium_of_unix_user_sites_trains_serves_takes_in_a_fourth_org_and_removes_one() -> None:
     with unix_sites(ORGS, ("1.0", "1.1")) as env:
-        env.fingerprints = _found(env)
-        _owned_and_private(env)
-        _upgrade_by_per_org_approval(env)
-        _first_task(env)
-        _fourth_org(env)
-        _task_with_the_newcomer(env)
-        _remove_org3(env)
-        _owned_and_private(env)
-        assert_no_site_holds_anothers_secrets({u.org: u.site for u in env.users.values()})
+        with _step("found the consortium"):
+            env.fingerprints = _found(env)
+            _owned_and_private(env)
+        with _step("upgrade the chaincode by per-org approvals"):
+            _upgrade_by_per_org_approval(env)
+        with _step("federated task of three, its model approved and served"):
+            _first_task(env)
+        with _step("a fourth org added by majority, its orderer a consenter, joined"):
+            _fourth_org(env)
+        with _step("a task with the fourth org, its model approved with it"):
+            _task_with_the_newcomer(env)
+        with _step("org3 removed"):
+            _remove_org3(env)
+        with _step("every site private; no site holds another's secret"):
+            _owned_and_private(env)
+            assert_no_site_holds_anothers_secrets({u.org: u.site for u in env.users.values()})
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Print how long each step of the consortium's life took."""
+    began = time.monotonic()
+    yield
+    print(f"[{time.monotonic() - began:6.1f} s] {name}", flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -16,8 +17,21 @@ def call(method: str, url: str, tls: ssl.SSLContext, body: Any | None = None) ->
     """One JSON request over mutual TLS; its decoded answer."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
+    with _open(req, tls) as resp:
         return json.loads(resp.read())
+
+
+def _open(req: urllib.request.Request | str, tls: ssl.SSLContext) -> Any:
+    """urlopen; an HTTP error status raises ServiceError with the service's own reason."""
+    try:
+        return urllib.request.urlopen(req, timeout=30, context=tls)
+    except urllib.error.HTTPError as exc:
+        url = req if isinstance(req, str) else req.full_url
+        raise ServiceError(f"{url}: HTTP {exc.code}: {exc.read()[:500].decode(errors='replace')}") from None
+
+
+class ServiceError(OSError):
+    """The service answered with an error status; the message carries its reason."""
 
 
 def predict(url: str, tls: ssl.SSLContext, inputs: list[Any]) -> dict[str, Any]:
@@ -31,7 +45,7 @@ def proof(url: str, tls: ssl.SSLContext, sequence: int, timeout: float = PROOF_S
     ledger; TimeoutError after `timeout` seconds."""
     end = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(f"{url}/v1/receipts/{sequence}/proof", timeout=30, context=tls) as r:
+        with _open(f"{url}/v1/receipts/{sequence}/proof", tls) as r:
             if r.status == 200:  # 202: not anchored yet
                 found: dict[str, Any] = json.loads(r.read())
                 return found

@@ -24,8 +24,18 @@ def trust(net: Network, org: Organization) -> ServiceTrust:
     return ServiceTrust(
         net.layout.ca_cert(org),
         tuple(net.layout.ca_cert(m) for m in members),
-        tuple(net.layout.ca_home(m) / "registrar" / "msp" / "crls" / "crl.pem" for m in members),
+        tuple(member_crl(net, m) for m in members),
     )
+
+
+def member_crl(net: Network, member: Organization) -> Path:
+    """A member's revocation list: a site has no other member's CA directory, only each member's
+    list as the channel carries it (its revocation follower's revocations/<name>.crl.pem);
+    a local consortium's directory reaches every CA's own."""
+    from_channel = net.layout.root / "revocations" / f"{member.name}.crl.pem"
+    if from_channel.exists():
+        return from_channel
+    return net.layout.ca_home(member) / "registrar" / "msp" / "crls" / "crl.pem"
 
 
 def server_identity(identity: str, org: Organization) -> IdentitySpec:
