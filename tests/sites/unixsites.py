@@ -117,9 +117,11 @@ class UnixSites:
     ) -> subprocess.CompletedProcess[str]:
         """`fabricml ARGS` as the org's user, in the user's home."""
         u = self.users[org]
+        began = time.monotonic()
         result = subprocess.run(
             self.argv(u, *args), capture_output=True, text=True, timeout=timeout, cwd=u.home
         )
+        print(f"  {time.monotonic() - began:5.1f} s [{org}] fabricml {' '.join(args[:3])}", flush=True)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"[{org}] fabricml {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
@@ -128,6 +130,7 @@ class UnixSites:
 
     def run_all(self, args_by_org: dict[str, list[str]], timeout: float = 900) -> None:
         """The orgs' commands at the same time, as separate operators would run them."""
+        began = time.monotonic()
         procs = {
             org: subprocess.Popen(
                 self.argv(self.users[org], *args),
@@ -143,6 +146,8 @@ class UnixSites:
             out, _ = p.communicate(timeout=timeout)
             if p.returncode != 0:
                 failures.append(f"[{org}] fabricml {' '.join(args_by_org[org])} failed:\n{out}")
+        what = " ".join(next(iter(args_by_org.values()))[:2])
+        print(f"  {time.monotonic() - began:5.1f} s [{', '.join(args_by_org)}] fabricml {what}", flush=True)
         assert not failures, "\n".join(failures)
 
     def start(self, org: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
