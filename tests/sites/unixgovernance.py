@@ -126,7 +126,7 @@ def members_seen(env: UnixSites, org: str) -> list[str]:
 def heartbeat(env: UnixSites, org: str, *endorsers: str) -> str:
     """Consortium:Heartbeat as the org's admin through its own peer (endorsed by
     `endorsers` when given): the commit status, or the error that stopped it."""
-    args = ["tx", "submit", "Consortium:Heartbeat", "--identity", "admin", *view(env, org)]
+    args = ["tx", "submit", "Consortium:Heartbeat", "--identity", "admin", "--no-retry", *view(env, org)]
     for msp in endorsers:
         args += ["--endorsing-org", msp]
     result = env.run(org, *args, "--json", check=False)
