@@ -48,7 +48,7 @@ def _found(env: UnixSites) -> dict[str, str]:
     for i, org in enumerate(ORGS):
         f = users[org].inbox / "site.yaml"
         f.write_text(_site_file(f"127.0.9{i + 1}.1", org, BASE + 100 * i))
-        os.chown(f, users[org].uid, users[org].uid)
+        users[org].give(f)
     env.run_all(
         {
             o: [
@@ -165,7 +165,7 @@ def _attested_answer(env: UnixSites, model: str, test: Dataset) -> None:
     try:
         inputs = u["org3"].inbox / "inputs.json"
         inputs.write_text(json.dumps({"inputs": test.features[:8].tolist()}))
-        os.chown(inputs, u["org3"].uid, u["org3"].uid)
+        u["org3"].give(inputs)
         receipt = u["org3"].inbox / "receipt.json"
         ask = ["--service-org", "org2", "--inputs", str(inputs), "--out", str(receipt), "--wait", "120"]
         answer = env.json("org3", "attest", "ask", f"https://127.0.92.1:{port}", *ask, *view(env, "org3"))

@@ -8,7 +8,6 @@ Only public files cross between sites, carried by the courier: bundles, the conf
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def init_site(env: UnixSites, org: str, host: str, base: int) -> str:
     u = env.users[org]
     f = u.inbox / "site.yaml"
     f.write_text(f"name: {org}\nhost: {host}\nports:\n  base: {base}\norderers: 1\n")
-    os.chown(f, u.uid, u.uid)
+    u.give(f)
     env.run(org, "site", "init", "--site-file", str(f), *site_dir(env, org))
     return str(env.run(org, "site", "export", *site_dir(env, org)).stdout.strip().splitlines()[-1])
 

@@ -34,6 +34,7 @@ class SiteUser:
     org: str
     user: str
     uid: int
+    gid: int  # the user's own group (--user-group): its gid need not equal its uid
     home: Path
     site: Path  # the site's state directory, 0700, owned by the user
     inbox: Path  # where the courier puts what other sites send
@@ -42,8 +43,13 @@ class SiteUser:
         """Hand a file to this user (the courier's copy, owned by the user)."""
         target = self.inbox / (name or source.name)
         shutil.copy(source, target)
-        os.chown(target, self.uid, self.uid)
-        return target
+        return self.give(target)
+
+    def give(self, path: Path) -> Path:
+        """Make `path` (and what is under it) the user's, as its operator's own file."""
+        for p in (path, *path.rglob("*")):
+            os.chown(p, self.uid, self.gid)
+        return path
 
 
 class UnixSites:
@@ -73,12 +79,12 @@ class UnixSites:
             ],
             check=True,
         )
-        uid = pwd.getpwnam(name).pw_uid
+        entry = pwd.getpwnam(name)
+        u = SiteUser(org, name, entry.pw_uid, entry.pw_gid, home, site, inbox)
         for d in (home, inbox, site):  # like an admin provisioning the org's service account
             d.mkdir(parents=True)
-            os.chown(d, uid, uid)
+            u.give(d)
             d.chmod(0o700)
-        u = SiteUser(org, name, uid, home, site, inbox)
         self.users[org] = u
         return u
 

@@ -8,7 +8,6 @@ would, and hands them over."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +63,6 @@ def mint(env: UnixSites, vote: str, voters: list[str], amounts: dict[str, int]) 
         assert balance["amount"] >= amount, (org, balance)
 
 
-def _hand_over(env: UnixSites, org: str, path: Path) -> None:
-    uid = env.users[org].uid
-    for p in (path, *path.rglob("*")):
-        os.chown(p, uid, uid)
-
-
 def prepare(env: UnixSites, plan: TaskPlan) -> tuple[dict[str, Path], Dataset]:
     """Each participant's private share (in its own inbox) and the creator's initial model,
     registered and the task opened by the creator's site; the held-out test rows."""
@@ -78,9 +71,9 @@ def prepare(env: UnixSites, plan: TaskPlan) -> tuple[dict[str, Path], Dataset]:
     data = {}
     for org, share in zip(plan.participants, shares, strict=True):
         data[org] = save_npz(share, env.users[org].inbox / f"{plan.task}.npz")
-        _hand_over(env, org, data[org])
+        env.users[org].give(data[org])
     model = save(initial_model(train, 0), env.users[plan.creator].inbox / f"{plan.task}-initial")
-    _hand_over(env, plan.creator, model)
+    env.users[plan.creator].give(model)
     c = view(env, plan.creator)
     name = initial_model_name(plan.task)
     env.run(plan.creator, "model", "register", str(model), "--name", name, "--version", "r0", *c,
