@@ -7,6 +7,7 @@ chaincode server and a Python runtime are installed into a shared read-only dire
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fabricml.network import binaries
 from fabricml.network.binaries import REPO_ROOT, install_shared, share_read_only
@@ -32,6 +34,7 @@ class SiteUser:
     org: str
     user: str
     uid: int
+    gid: int  # the user's own group (--user-group): its gid need not equal its uid
     home: Path
     site: Path  # the site's state directory, 0700, owned by the user
     inbox: Path  # where the courier puts what other sites send
@@ -40,8 +43,13 @@ class SiteUser:
         """Hand a file to this user (the courier's copy, owned by the user)."""
         target = self.inbox / (name or source.name)
         shutil.copy(source, target)
-        os.chown(target, self.uid, self.uid)
-        return target
+        return self.give(target)
+
+    def give(self, path: Path) -> Path:
+        """Make `path` (and what is under it) the user's, as its operator's own file."""
+        for p in (path, *path.rglob("*")):
+            os.chown(p, self.uid, self.gid)
+        return path
 
 
 class UnixSites:
@@ -52,6 +60,7 @@ class UnixSites:
         self.shared = shared
         self.python = python
         self.users: dict[str, SiteUser] = {}
+        self.fingerprints: dict[str, str] = {}  # each bundle's, as read out of band
 
     def add(self, org: str) -> SiteUser:
         name = f"fml{os.getpid() % 100000}{org}"[:32]
@@ -70,12 +79,12 @@ class UnixSites:
             ],
             check=True,
         )
-        uid = pwd.getpwnam(name).pw_uid
+        entry = pwd.getpwnam(name)
+        u = SiteUser(org, name, entry.pw_uid, entry.pw_gid, home, site, inbox)
         for d in (home, inbox, site):  # like an admin provisioning the org's service account
             d.mkdir(parents=True)
-            os.chown(d, uid, uid)
+            u.give(d)
             d.chmod(0o700)
-        u = SiteUser(org, name, uid, home, site, inbox)
         self.users[org] = u
         return u
 
@@ -114,9 +123,11 @@ class UnixSites:
     ) -> subprocess.CompletedProcess[str]:
         """`fabricml ARGS` as the org's user, in the user's home."""
         u = self.users[org]
+        began = time.monotonic()
         result = subprocess.run(
             self.argv(u, *args), capture_output=True, text=True, timeout=timeout, cwd=u.home
         )
+        print(f"  {time.monotonic() - began:5.1f} s [{org}] fabricml {' '.join(args[:3])}", flush=True)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"[{org}] fabricml {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
@@ -125,6 +136,7 @@ class UnixSites:
 
     def run_all(self, args_by_org: dict[str, list[str]], timeout: float = 900) -> None:
         """The orgs' commands at the same time, as separate operators would run them."""
+        began = time.monotonic()
         procs = {
             org: subprocess.Popen(
                 self.argv(self.users[org], *args),
@@ -140,7 +152,21 @@ class UnixSites:
             out, _ = p.communicate(timeout=timeout)
             if p.returncode != 0:
                 failures.append(f"[{org}] fabricml {' '.join(args_by_org[org])} failed:\n{out}")
+        what = " ".join(next(iter(args_by_org.values()))[:2])
+        print(f"  {time.monotonic() - began:5.1f} s [{', '.join(args_by_org)}] fabricml {what}", flush=True)
         assert not failures, "\n".join(failures)
+
+    def start(self, org: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        """`fabricml ARGS` as the org's user in the background (an agent, a service), its
+        output in `log` (the test's, outside every site)."""
+        u = self.users[org]
+        log.parent.mkdir(exist_ok=True)
+        with log.open("wb") as out:
+            return subprocess.Popen(self.argv(u, *args), stdout=out, stderr=subprocess.STDOUT, cwd=u.home)
+
+    def json(self, org: str, *args: str, check: bool = True) -> Any:
+        """`fabricml ARGS --json` as the org's user: its decoded output."""
+        return json.loads(self.run(org, *args, "--json", check=check).stdout)
 
     def processes_of(self, uid: int) -> list[int]:
         """The user's processes still running (a zombie has ended; init reaps it soon)."""

@@ -91,3 +91,14 @@ def test_every_options_object_takes_what_its_command_parses(tmp_path: Path) -> N
     assert ServeOptions(**serve.make_context("serve", ["--model", "m@1"]).params).model_ref == "m@1"
     call = Invocation(**submit.make_context("submit", ["Registry:Get", "m@1"]).params)
     assert call.contract_and_function() == ("Registry", "Get") and call.args == ("m@1",)
+
+
+def test_starting_the_shell_loads_neither_pytorch_nor_the_registry_schemas() -> None:
+    # Every `fabricml` command paid for them at start (about 10 s of CPU on a loaded CI
+    # machine, many times per test): only the commands that use them may load them.
+    probe = (
+        "import sys, fabricml.cli.root; print(sorted(m for m in ('torch', 'jsonschema') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -23,6 +23,7 @@ class ServeOptions:
     org: str
     model_ref: str
     identity: str
+    host: str
     port: int | None
     receipts: str
     anchor_every: int
@@ -37,6 +38,12 @@ class ServeOptions:
 @org_option()
 @click.option("--model", "model_ref", required=True, help="Approved version to serve, name@version.")
 @identity_option("inference", "Identity with role=inference.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Listen address; a site's service listens on the site's host (its certificate names it).",
+)
 @click.option("--port", type=int, help="Listen port (default: the org's base port + 41).")
 @click.option(
     "--receipts", type=click.Choice(["batch", "per-inference", "off"]), default="batch", show_default=True
@@ -51,7 +58,7 @@ class ServeOptions:
 @click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Its key.")
 @pass_app
 def serve(app: App, **given: Any) -> None:
-    """Serve an approved model on 127.0.0.1 over mutual TLS, with a signed, anchored receipt
+    """Serve an approved model over mutual TLS (on 127.0.0.1 unless --host), with a signed, anchored receipt
     per answer (predict is open; receipts' proofs need a member's certificate, claims the org admin's)."""
     import logging
 
@@ -86,13 +93,12 @@ def serve(app: App, **given: Any) -> None:
         else server_certificate(net, o, opt.identity)
     )
     listen = opt.port or o.port(INFERENCE_PORT_OFFSET)
-    click.echo(f"serving {opt.model_ref} for {opt.org} on https://127.0.0.1:{listen} (mutual TLS)", err=True)
-    _run_service(
-        create_app(config), listen, tls, {m.msp_id: net.layout.ca_cert(m) for m in net.topology.organizations}
-    )
+    click.echo(f"serving {opt.model_ref} for {opt.org} on https://{opt.host}:{listen} (mutual TLS)", err=True)
+    members = {m.msp_id: net.layout.ca_cert(m) for m in net.topology.organizations}
+    _run_service(create_app(config), (opt.host, listen), tls, members)
 
 
-def _run_service(asgi: Any, port: int, tls: tuple[Path, Path], members: dict[str, Path]) -> None:
+def _run_service(asgi: Any, where: tuple[str, int], tls: tuple[Path, Path], members: dict[str, Path]) -> None:
     """uvicorn behind the admin API's listener: handshake and request-head deadlines, and
     connection slots per member org apart from those of callers without a certificate."""
     import uvicorn
@@ -101,7 +107,8 @@ def _run_service(asgi: Any, port: int, tls: tuple[Path, Path], members: dict[str
     from fabricml.api.listener import GuardedServer, member_classifier
     from fabricml.api.tls import server_context
 
-    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=15)
+    host, port = where
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", timeout_keep_alive=15)
     config.load()
     context = server_context(*tls, list(members.values()))
     GuardedServer(config, context, member_classifier(members), ConnectionLimits()).run()
@@ -110,6 +117,53 @@ def _run_service(asgi: Any, port: int, tls: tuple[Path, Path], members: dict[str
 @click.group("attest")
 def attest_group() -> None:
     """Receipts and k-of-n decisions."""
+
+
+@attest_group.command("ask")
+@shared_options
+@click.argument("url")
+@click.option(
+    "--service-org",
+    required=True,
+    help="Member whose service it is: its CA must have issued the server's certificate.",
+)
+@click.option(
+    "--inputs",
+    "inputs_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help='JSON file {"inputs": [[...]]}.',
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the answer's receipt with its proof (for `attest verify`).",
+)
+@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for the service to serve.")
+@org_option(help="Whose identity calls (any member's may read a receipt's proof).")
+@identity_option("auditor")
+@pass_app
+def ask(
+    app: App, url: str, service_org: str, inputs_file: Path, out: Path, wait: float, org: str, identity: str
+) -> None:
+    """Ask a member's inference service at URL for answers, wait until their receipt is
+    anchored on the ledger, and write the receipt with its inclusion proof to --out."""
+    from fabricml.attest.caller import predict, proof, wait_serving
+    from fabricml.attest.service_tls import client_context, identity_files
+
+    net = app.network
+    caller = identity_files(net, net.topology.org(org), identity)
+    tls = client_context(net, net.topology.org(service_org), caller)
+    url = url.rstrip("/")
+    wait_serving(url, tls, wait)
+    answer = predict(url, tls, json.loads(inputs_file.read_text())["inputs"])
+    bundle = proof(url, tls, int(answer["receipt"]["sequence"]))
+    out.write_text(json.dumps(bundle, indent=1, sort_keys=True))
+    summary = {"outputs": answer["outputs"], "sequence": answer["receipt"]["sequence"], "receipt": str(out)}
+    app.answer(
+        summary, f"{len(answer['outputs'])} answers; receipt {summary['sequence']} anchored, written to {out}"
+    )
 
 
 @attest_group.command("verify")

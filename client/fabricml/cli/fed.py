@@ -51,6 +51,54 @@ def status(app: App, task: str, org: str, identity: str) -> None:
         app.say(f"  round {r.round}: {r.status} — {extra}{lost}{gone}")
 
 
+@fed_group.command("create")
+@shared_options
+@click.argument("task")
+@click.option("--initial-model", required=True, help="Registered starting point, name@version.")
+@click.option("--rounds", type=click.IntRange(1, 1000), default=4, show_default=True)
+@click.option("--min-participants", type=click.IntRange(2), default=2, show_default=True)
+@click.option("--max-per-org", type=click.IntRange(0), default=0, help="Participants one org may run (0: 1).")
+@click.option("--stake", type=click.IntRange(1), default=100, show_default=True, help="Each participant's.")
+@click.option("--reward-per-round", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--enroll-seconds", type=click.IntRange(0), default=0, help="Enrollment window (0: 7 days).")
+@click.option("--commit-seconds", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--reveal-seconds", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--aggregate-seconds", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--rule", default="median", show_default=True, help="Aggregation rule.")
+@org_option()
+@identity_option("admin")
+@pass_app
+def create(app: App, task: str, org: str, identity: str, **terms: Any) -> None:
+    """Open TASK (the org's admins): its terms on the ledger; the org escrows every round's
+    reward. Participants join with `fabricml agent run --task TASK`; then `fed start`.
+    Phases end as soon as every participant acted; the windows only bound a slow one."""
+    from fabricml.contracts.federation import TaskRequest
+
+    request = TaskRequest(id=task, **terms)
+    escrow = request.rounds * request.reward_per_round
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        state = fed.create_task(request)
+    app.answer(
+        state.to_json(),
+        f"task {task} created: {state.rounds} rounds from {request.initial_model}, "
+        f"at least {request.min_participants} participants, escrow {escrow}",
+    )
+
+
+@fed_group.command("start")
+@shared_options
+@click.argument("task")
+@org_option()
+@identity_option("admin")
+@pass_app
+def start(app: App, task: str, org: str, identity: str) -> None:
+    """Begin round 1 of TASK once enough participants joined (an admin of its creator or of
+    a participating org)."""
+    with open_contract(app.profile(org), identity, FederationClient) as fed:
+        state = fed.start(task)
+    app.answer(state.to_json(), f"task {task}: round 1 started")
+
+
 @fed_group.command("settle")
 @shared_options
 @click.argument("task")

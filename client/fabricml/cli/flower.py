@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-from fabricml.flower.links import open_links
-from fabricml.flower.verifier import Verifier
-
 from .app import App, identity_option, org_option, pass_app, shared_options
 
 
@@ -30,6 +27,11 @@ def flower_group() -> None:
 def verify(app: App, task: str, org: str, identity: str, no_post: bool, rounds: int) -> None:
     """Recompute every round of TASK from the committed updates, post this org's
     assessment, settle rounds and register the round models this org owes."""
+    # Imported here: they load PyTorch and the registry's schemas, which every other
+    # `fabricml` command would otherwise pay for at start.
+    from fabricml.flower.links import open_links
+    from fabricml.flower.verifier import Verifier
+
     with open_links(app.profile(org), identity, task, app.say) as links:
         verdicts = Verifier(links, task, post=not no_post, log=app.say).run(rounds)
     if app.as_json:

@@ -18,6 +18,7 @@ from .flower import flower_group
 from .governance import consortium_group
 from .identity import identity_group
 from .model import model_group
+from .token import token_group
 from .tx import tx_group
 
 
@@ -32,7 +33,7 @@ def main(ctx: click.Context) -> None:
 
 for group in (network_group, site_group, chaincode_group, tx_group, events_command, identity_group,
               model_group, serve, attest_group, api_group, agent_group, fed_group, flower_group,
-              consortium_group):  # fmt: skip
+              consortium_group, token_group):  # fmt: skip
     main.add_command(group)
 # One `consortium` group: founding a consortium (sites) and governance proposals.
 consortium_group.add_command(consortium_create)

@@ -9,6 +9,7 @@ import click
 
 from fabricml.contracts import open_connection
 from fabricml.gateway import CommitError
+from fabricml.gateway.retry import DEFAULT, NO_RETRY
 
 from .app import App, identity_option, org_option, pass_app, shared_options, show_bytes
 
@@ -25,6 +26,7 @@ class Invocation:
     endorsing: tuple[str, ...]  # MSP IDs
     org: str
     identity: str
+    no_retry: bool
 
     def contract_and_function(self) -> tuple[str | None, str]:
         if ":" in self.function and self.contract is None:
@@ -43,6 +45,11 @@ class Invocation:
 
 
 def _options(f: Any) -> Any:
+    f = click.option(
+        "--no-retry", is_flag=True,
+        help="Try once: report the first failure instead of riding out node restarts and "
+        "peer discovery (e.g. to see whether an org's peer can endorse now).",
+    )(f)  # fmt: skip
     f = click.option(
         "--endorsing-org", "endorsing", multiple=True, help="MSP ID that must endorse (repeatable)."
     )(f)
@@ -67,7 +74,8 @@ def _run(app: App, call: Invocation, submit: bool) -> dict[str, Any]:
     profile = app.profile(call.org)
     contract_name, fn = call.contract_and_function()
     options: dict[str, Any] = {"transient": call.transient_map(), "endorsing_organizations": call.endorsing}
-    with open_connection(profile, call.identity) as connection:
+    retry = NO_RETRY if call.no_retry else DEFAULT
+    with open_connection(profile, call.identity, retry=retry) as connection:
         c = connection.network.get_contract(call.chaincode or profile.chaincode_name, contract_name)
         if not submit:
             return {"result": show_bytes(c.evaluate_transaction(fn, *call.args, **options))}

@@ -14,6 +14,7 @@ from fabricml.gateway import connect as connect_async
 from fabricml.gateway import sync
 from fabricml.gateway._client import Deadlines
 from fabricml.gateway.profile import ConnectionProfile
+from fabricml.gateway.retry import DEFAULT, RetryPolicy
 
 from .call import AsyncContract, ContractClient
 
@@ -40,13 +41,16 @@ class OrgConnection:
 
 @contextmanager
 def open_connection(
-    profile: ConnectionProfile, identity: str, deadlines: Deadlines | None = None
+    profile: ConnectionProfile,
+    identity: str,
+    deadlines: Deadlines | None = None,
+    retry: RetryPolicy = DEFAULT,
 ) -> Iterator[OrgConnection]:
     """Connect `identity` (a name from the profile, e.g. "trainer") to the org's peer; the
     channel closes on exit. Raises ValueError for an unknown identity."""
     ident, signer, hash_ = profile.identity(identity)
     with profile.peer().sync_channel() as channel:
-        gateway = sync.connect(channel, ident, signer, hash_, deadlines)
+        gateway = sync.connect(channel, ident, signer, hash_, deadlines, retry=retry)
         yield OrgConnection(profile, identity, gateway.get_network(profile.channel_name), channel)
 
 

@@ -7,10 +7,10 @@ import json
 import ssl
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from fabricml.attest.caller import call, predict, proof
 from fabricml.attest.service_tls import client_context, identity_files
 from fabricml.attest.verify import service_ca, verify_receipt
 from fabricml.contracts import AttestationClient, open_contract
@@ -57,10 +57,10 @@ def _ask_and_verify(
     # Predictions are open; a receipt's proof is for members, so the org's auditor asks.
     tls = client_context(net, o, identity_files(net, o, "auditor"))
     _wait_healthy(url, proc, tls)
-    answer = _http("POST", f"{url}/v1/predict", tls, {"inputs": test.features[:ROWS].tolist()})
+    answer = predict(url, tls, test.features[:ROWS].tolist())
     predicted = [int(max(range(len(x)), key=x.__getitem__)) for x in answer["outputs"]]
     accuracy = sum(int(a == b) for a, b in zip(predicted, test.labels[:ROWS].tolist(), strict=True)) / ROWS
-    bundle = _proof(url, tls, answer["receipt"]["sequence"])
+    bundle = proof(url, tls, answer["receipt"]["sequence"])
     profile = ConnectionProfile.load(net.layout.profile(o))
     with open_contract(profile, "auditor", AttestationClient) as attestation:
         checks = verify_receipt(bundle, service_ca(profile, o.msp_id), attestation)
@@ -77,33 +77,15 @@ def _ask_and_verify(
     }
 
 
-def _http(method: str, url: str, tls: ssl.SSLContext, body: Any | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
-        return json.loads(resp.read())
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], tls: ssl.SSLContext, timeout: float = 120) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise DemoError(f"the inference service at {url} exited with {proc.returncode}")
         try:
-            if _http("GET", f"{url}/healthz", tls)["status"] == "serving":
+            if call("GET", f"{url}/healthz", tls)["status"] == "serving":
                 return
         except OSError:
             pass
         time.sleep(0.5)
     raise DemoError(f"the inference service at {url} did not become healthy in {timeout}s")
-
-
-def _proof(url: str, tls: ssl.SSLContext, sequence: int, timeout: float = 60) -> dict[str, Any]:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with urllib.request.urlopen(f"{url}/v1/receipts/{sequence}/proof", timeout=30, context=tls) as resp:
-            if resp.status == 200:
-                found: dict[str, Any] = json.loads(resp.read())
-                return found
-        time.sleep(0.3)
-    raise DemoError(f"receipt {sequence} at {url} was not anchored within {timeout}s")

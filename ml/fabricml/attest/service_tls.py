@@ -24,18 +24,30 @@ def trust(net: Network, org: Organization) -> ServiceTrust:
     return ServiceTrust(
         net.layout.ca_cert(org),
         tuple(net.layout.ca_cert(m) for m in members),
-        tuple(net.layout.ca_home(m) / "registrar" / "msp" / "crls" / "crl.pem" for m in members),
+        tuple(member_crl(net, m) for m in members),
     )
 
 
-def server_identity(identity: str) -> IdentitySpec:
-    """The identity whose TLS certificate the service of `identity` serves with."""
-    return IdentitySpec(f"{identity}-tls", "client", tls=True, hosts=(HOST, "localhost"))
+def member_crl(net: Network, member: Organization) -> Path:
+    """A member's revocation list: a site has no other member's CA directory, only each member's
+    list as the channel carries it (its revocation follower's revocations/<name>.crl.pem);
+    a local consortium's directory reaches every CA's own."""
+    from_channel = net.layout.root / "revocations" / f"{member.name}.crl.pem"
+    if from_channel.exists():
+        return from_channel
+    return net.layout.ca_home(member) / "registrar" / "msp" / "crls" / "crl.pem"
+
+
+def server_identity(identity: str, org: Organization) -> IdentitySpec:
+    """The identity whose TLS certificate the service of `identity` serves with: valid for
+    127.0.0.1 and for the org's own host names (where a site's service listens)."""
+    hosts = tuple(dict.fromkeys((HOST, "localhost", *org.tls_hosts)))
+    return IdentitySpec(f"{identity}-tls", "client", tls=True, hosts=hosts)
 
 
 def server_certificate(net: Network, org: Organization, identity: str) -> tuple[Path, Path]:
     """(certificate, key) the service serves with; issued through the org's CA the first time."""
-    spec = server_identity(identity)
+    spec = server_identity(identity, org)
     tls = net.layout.tls(org, spec.name)
     if not (tls / "server.crt").exists():
         ca = CertificateAuthority(net.binaries, net.layout, org)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .peercli import FabricCommandError, json_tail
 from .site import Site
@@ -35,14 +36,20 @@ def peer_height(site: Site) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def orderer_height(site: Site, orderer: Orderer) -> int | None:
+def orderer_channel(site: Site, orderer: Orderer) -> dict[str, Any]:
+    """osnadmin's view of the channel on the orderer (height, status, consensusRelation);
+    empty when the orderer does not answer."""
     try:
         info = json_tail(
             site.tools.osnadmin(orderer, "channel", "list", "--channelID", site.channel, timeout=20)
         )
     except (FabricCommandError, ValueError):
-        return None
-    height = info.get("height")
+        return {}
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def orderer_height(site: Site, orderer: Orderer) -> int | None:
+    height = orderer_channel(site, orderer).get("height")
     return int(height) if isinstance(height, int) else None
 
 
@@ -62,7 +69,11 @@ def site_status(site: Site) -> list[NodeStatus]:
             if committed:
                 st.extra["chaincode"] = f"{committed.get('version')} (sequence {committed.get('sequence')})"
         if st.healthy and joined and n.kind == "orderer":
-            st.height = orderer_height(site, next(o for o in site.org.orderers if o.name == n.name))
+            info = orderer_channel(site, next(o for o in site.org.orderers if o.name == n.name))
+            height = info.get("height")
+            st.height = int(height) if isinstance(height, int) else None
+            if "consensusRelation" in info:  # e.g. "consenter (active)", "follower (onboarding)"
+                st.extra["relation"] = f"{info['consensusRelation']} ({info.get('status', '')})"
         result.append(st)
     return result
 
