@@ -17,6 +17,7 @@ from fabricml.network.supervisor import Supervisor
 from tests.conftest import network_options
 
 FABRICML = [sys.executable, "-m", "fabricml.cli"]
+PAUSE = 10.0  # seconds a killed node stays down, as in the issue
 
 
 def supervisor(net: Network, name: str) -> Supervisor:

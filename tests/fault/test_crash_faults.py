@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from fabricml.network.network import Network
-from tests.fault.conftest import PAUSE, Demo, start_demo, wait_for_task
+from tests.fault.demo import Demo, start_demo, wait_for_task
 from tests.fault.invariants import Auditor, read_ledger
-from tests.fault.nodes import kill, not_running, raft_leader, restart
+from tests.fault.nodes import PAUSE, kill, not_running, raft_leader, restart
 
 pytestmark = pytest.mark.network
 ROUNDS = 2

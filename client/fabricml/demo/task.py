@@ -45,6 +45,7 @@ class DemoOptions:
     task: str = field(default_factory=lambda: f"demo-{uuid.uuid4().hex[:6]}")
     serve: bool = True
     agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
+    agent_restarts: int = 0  # a dead agent is started again (it resumes), this many times in all
 
     def request(self, initial_model: str, members: int, max_per_org: int = 1) -> TaskRequest:
         """The task for `members` participants, at most `max_per_org` of them in one org."""
