@@ -54,7 +54,7 @@ class Demo:
         return "\n".join(parts)
 
 
-def start_demo(net: Network, rounds: int = 2) -> Demo:
+def start_demo(net: Network, rounds: int = 2, *extra: str) -> Demo:
     """The demo with one participant per org, few rounds and a small model: as short as a
     federated task on the real network gets."""
     task = f"fault-{uuid.uuid4().hex[:6]}"
@@ -62,7 +62,7 @@ def start_demo(net: Network, rounds: int = 2) -> Demo:
     argv = [
         *FABRICML, "fed", "demo", "--topology", str(net.topology.source), "--state-dir", str(net.layout.root),
         "--rounds", str(rounds), "--epochs", "1", "--dataset", "breast_cancer", "--no-serve",
-        "--task", task, "--json",
+        "--task", task, "--json", *extra,
     ]  # fmt: skip
     with output.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -20,6 +20,7 @@ from fabricml.gateway.profile import ConnectionProfile
 from fabricml.models.mlp import MLP, save
 from fabricml.network.network import Network
 from fabricml.registry.connect import open_registry
+from fabricml.registry.service import ModelRegistration
 from tests.fault.nodes import FABRICML
 
 PORT_OFFSET = 41  # an org's inference port, as `fabricml fed demo` serves
@@ -101,7 +102,7 @@ def register_model(net: Network, ref: str) -> None:
         torch.manual_seed(0)
         model_dir = save(MLP([FEATURES, 16, 2]), Path(tmp) / "model")
         with open_registry(profile, "trainer") as reg:
-            reg.register(model_dir, name, version, ["Org1MSP"])
+            reg.register(model_dir, ModelRegistration(name, version, ["Org1MSP"]))
     for org in ("org1", "org2"):
         with open_registry(ConnectionProfile.load(net.layout.profile(net.topology.org(org))), "admin") as reg:
             reg.approve(ref)
