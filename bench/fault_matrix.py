@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/fault_matrix.py [--cells peer@join,leader@commit,...]
        [--kinds peer,orderer,...] [--moments join,commit,...] [--pause 10]
-       [--base-port 31000] [--bft] [--no-matrix] [--json results.json]
+       [--base-port 31000] [--bft] [--no-matrix] [--json results.json] [--show results.json]
 
 A cell is a kind of node (peer, orderer = a Raft follower, leader = the Raft leader, ca,
 chaincode, artifacts, api, agent, inference) × a moment (join, commit, reveal, post,
@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -66,7 +67,8 @@ def say(line: str) -> None:
     print(f"[matrix {time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-def run_matrix(net: Network, cells: list[Cell], pause: float, work: Path) -> list[Outcome]:
+def run_matrix(net: Network, cells: list[Cell], pause: float, work: Path, out: Path | None) -> list[Outcome]:
+    """Cell after cell; --json is rewritten after each, so a cut-short run keeps what it did."""
     outcomes: list[Outcome] = []
     serving = Serving(net, work)
     try:
@@ -80,6 +82,8 @@ def run_matrix(net: Network, cells: list[Cell], pause: float, work: Path) -> lis
                 outcomes.append(outcome)
                 verdict = "survived" if outcome.survived else "FAILED: " + "; ".join(outcome.violations)[:600]
                 say(f"{i}/{len(cells)} {cell.name} ({outcome.victim}, {outcome.seconds:.0f}s): {verdict}")
+                if out:
+                    out.write_text(json.dumps([o.to_json() for o in outcomes], indent=1, default=str))
     finally:
         serving.stop()
     return outcomes
@@ -100,14 +104,17 @@ def bft_network(base_port: int) -> Iterator[Path]:
             subprocess.run([*CLI, "down", *where], check=False)
 
 
-def table(outcomes: list[Outcome]) -> str:
-    """Markdown: a row per kind, a column per moment; ok/FAIL and the cell's seconds."""
-    by = {(o.cell.kind, o.cell.moment): o for o in outcomes}
+def table(results: list[dict[str, Any]]) -> str:
+    """Markdown: a row per kind, a column per moment; ok/FAIL and the cell's seconds
+    (from Outcome.to_json(), so that a --json file can be shown again with --show)."""
+    by = {tuple(r["cell"].split("@")): r for r in results if "@" in r["cell"]}
     moments = [m for m in MOMENTS if any(k[1] == m for k in by)]
     lines = ["| killed \\ at | " + " | ".join(moments) + " |", "|---" * (len(moments) + 1) + "|"]
     for kind in [k for k in KINDS if any(c[0] == k for c in by)]:
-        cells = [by.get((kind, m)) for m in moments]
-        text = ["—" if o is None else f"{'ok' if o.survived else 'FAIL'} {o.seconds:.0f}s" for o in cells]
+        found = [by.get((kind, m)) for m in moments]
+        text = [
+            "—" if r is None else f"{'ok' if r['survived'] else 'FAIL'} {r['seconds']:.0f}s" for r in found
+        ]
         lines.append(f"| {kind} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 
@@ -123,8 +130,12 @@ def main() -> None:
     parser.add_argument("--base-port", type=int, default=31000)
     parser.add_argument("--bft", action="store_true", help="also one BFT orderer of four down for a task")
     parser.add_argument("--no-matrix", action="store_true", help="only the BFT case")
-    parser.add_argument("--json", type=Path, help="write every outcome here")
+    parser.add_argument("--json", type=Path, help="write every outcome here (after each cell)")
+    parser.add_argument("--show", type=Path, help="only print the table of an earlier --json file")
     args = parser.parse_args()
+    if args.show:
+        print(table(json.loads(args.show.read_text())))
+        return
     try:
         cells = [] if args.no_matrix else chosen(args)
     except ValueError as exc:
@@ -136,7 +147,7 @@ def main() -> None:
     started = time.monotonic()
     if cells:
         with bench_network("fabricml-matrix", args.base_port) as state, tempfile.TemporaryDirectory() as work:
-            outcomes += run_matrix(Network.from_state(state), cells, args.pause, Path(work))
+            outcomes += run_matrix(Network.from_state(state), cells, args.pause, Path(work), args.json)
     if args.bft:
         with bft_network(args.base_port + 1000) as state:
             net = Network.from_state(state)
@@ -145,7 +156,7 @@ def main() -> None:
                 outcomes.append(run_bft_task(net, auditor))
             o = outcomes[-1]
             say(f"BFT ({o.victim} down, {o.seconds:.0f}s): {'survived' if o.survived else o.violations}")
-    print(table([o for o in outcomes if o.cell.moment in MOMENTS]))
+    print(table([o.to_json() for o in outcomes]))
     failed = [o for o in outcomes if not o.survived]
     minutes = (time.monotonic() - started) / 60
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} cells survived in {minutes:.1f} min")

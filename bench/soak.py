@@ -158,16 +158,11 @@ def crash(soak: Soak, services: dict[str, Service], name: str) -> None:
 
 
 def wait_anchored(soak: Soak, services: dict[str, Service], timeout: float = 180) -> None:
-    """Until every service's last receipt has its anchored proof."""
+    """Until every service's last receipt has its anchored proof (not 202 pending)."""
     for org, service in services.items():
         last = max((s for _, _, s in soak.receipts.get(org, [])), default=None)
-        end = time.monotonic() + timeout
-        while last is not None and time.monotonic() < end:
-            try:
-                http("GET", f"{service.url}/v1/receipts/{last}/proof", service.tls)
-                break
-            except OSError:
-                time.sleep(1)
+        if last is not None:
+            service.proof(last, timeout)
 
 
 def audit(soak: Soak) -> dict[str, Any]:

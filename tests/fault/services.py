@@ -80,16 +80,18 @@ class Service:
         while time.monotonic() < end:
             try:
                 found: dict[str, Any] = http("GET", f"{self.url}/v1/receipts/{sequence}/proof", self.tls)
-                return found
             except OSError:
-                time.sleep(1)
+                found = {}
+            if "batch" in found:  # 202 {"status": "pending"} until anchored
+                return found
+            time.sleep(1)
         return None
 
 
-def http(method: str, url: str, tls: ssl.SSLContext, body: Any = None) -> Any:
+def http(method: str, url: str, tls: ssl.SSLContext, body: Any = None, timeout: float = 60) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60, context=tls) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
         return json.loads(resp.read())
 
 
