@@ -107,7 +107,7 @@ def bft_network(base_port: int) -> Iterator[Path]:
 def table(results: list[dict[str, Any]]) -> str:
     """Markdown: a row per kind, a column per moment; ok/FAIL and the cell's seconds
     (from Outcome.to_json(), so that a --json file can be shown again with --show)."""
-    by = {tuple(r["cell"].split("@")): r for r in results if "@" in r["cell"]}
+    by = {(k, m): r for r in results for k, _, m in [r["cell"].partition("@")] if m in MOMENTS}
     moments = [m for m in MOMENTS if any(k[1] == m for k in by)]
     lines = ["| killed \\ at | " + " | ".join(moments) + " |", "|---" * (len(moments) + 1) + "|"]
     for kind in [k for k in KINDS if any(c[0] == k for c in by)]:

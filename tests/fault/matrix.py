@@ -60,12 +60,14 @@ class Cell:
 
 
 def all_cells() -> list[Cell]:
-    """Every cell that exists: agents live only while a task runs, services only after."""
+    """Every cell that exists: agents live only while a task runs (they have ended when
+    the demo approves), services only after."""
+    agents = set(TASK_MOMENTS) - {"approval"}
     return [
         Cell(k, m)
         for m in MOMENTS
         for k in KINDS
-        if not (k == "agent" and m in SERVING_MOMENTS) and not (k == "inference" and m in TASK_MOMENTS)
+        if (k != "agent" or m in agents) and (k != "inference" or m in SERVING_MOMENTS)
     ]
 
 
@@ -228,10 +230,14 @@ class Serving:
     def start(self) -> None:
         if not self.services:
             register_model(self.net, MODEL)
+        down = []
         for o in self.net.topology.organizations:
             s = self.services.setdefault(o.name, Service(self.net, o.name, MODEL, self.work, "admin"))
             if s.proc is None or s.proc.poll() is not None:
-                s.start()
+                s.launch()  # all at once: each loads torch and the model
+                down.append(s)
+        for s in down:
+            s.wait_serving()
 
     def stop(self) -> None:
         for s in self.services.values():

@@ -48,12 +48,19 @@ class Service:
         return client_context(self.net, o, identity_files(self.net, o, self.identity))
 
     def start(self, timeout: float = 180) -> None:
+        self.launch()
+        self.wait_serving(timeout)
+
+    def launch(self) -> None:
         where = ["--topology", str(self.net.topology.source), "--state-dir", str(self.net.layout.root)]
         port = str(self.net.topology.org(self.org).port(PORT_OFFSET))
         argv = [*FABRICML, "serve", "--org", self.org, "--model", self.model, "--port", port,
                 "--data-dir", str(self.work / f"receipts-{self.org}"), *where]  # fmt: skip
         with (self.work / f"serve-{self.org}.log").open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_serving(self, timeout: float = 180) -> None:
+        assert self.proc is not None
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.proc.poll() is None:
             try:
