@@ -227,12 +227,13 @@ class Serving:
     work: Path
     services: dict[str, Service] = field(default_factory=dict)
 
-    def start(self) -> None:
+    def start(self, orgs: list[str]) -> None:
+        """The services of `orgs` running (a claim needs every org's, anchoring org2's)."""
         if not self.services:
             register_model(self.net, MODEL)
         down = []
-        for o in self.net.topology.organizations:
-            s = self.services.setdefault(o.name, Service(self.net, o.name, MODEL, self.work, "admin"))
+        for org in orgs:
+            s = self.services.setdefault(org, Service(self.net, org, MODEL, self.work, "admin"))
             if s.proc is None or s.proc.poll() is not None:
                 s.launch()  # all at once: each loads torch and the model
                 down.append(s)
@@ -250,7 +251,8 @@ def run_serving_cell(
     """The services up (once), a kill while they anchor receipts or attest a claim, the checks."""
     outcome, started = Outcome(cell), time.monotonic()
     try:
-        serving.start()
+        orgs = [o.name for o in net.topology.organizations]
+        serving.start([VICTIM_ORG] if cell.moment == "anchoring" else orgs)
         if cell.moment == "anchoring":
             _anchoring(outcome, auditor, serving, pause)
         else:
@@ -292,9 +294,9 @@ def _ask(service: Service, served: list[int], stop: threading.Event) -> None:
 
 
 def _anchoring(outcome: Outcome, auditor: Auditor, serving: Serving, pause: float) -> None:
-    """Predictions on every service throughout; the kill while receipts await anchoring;
+    """Predictions on org2's service throughout; the kill while receipts await anchoring;
     then every receipt served must be in exactly one anchored batch."""
-    served: dict[str, list[int]] = {org: [] for org in serving.services}
+    served: dict[str, list[int]] = {VICTIM_ORG: []}
     stop = threading.Event()
     askers = [threading.Thread(target=_ask, args=(serving.services[o], served[o], stop)) for o in served]
     for t in askers:
@@ -349,7 +351,7 @@ def _claim(outcome: Outcome, auditor: Auditor, serving: Serving, pause: float) -
     killer = threading.Thread(target=_crash, args=(outcome, serving, pause))
     killer.start()
     time.sleep(0.5)  # the kill lands while the services attest
-    voters = [threading.Thread(target=attest, args=(org,)) for org in serving.services]
+    voters = [threading.Thread(target=attest, args=(o.name,)) for o in serving.net.topology.organizations]
     for t in voters:
         t.start()
     for t in [killer, *voters]:
