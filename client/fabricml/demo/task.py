@@ -102,6 +102,7 @@ def open_task(
         )
         reg.register(save(model, Path(tmp) / "m"), what)
     log(f"registered the initial model {name}@r0")
+    admins.in_step()  # the task's endorsers, in every org, must see the model registered
     per_org = max(Counter(org for org, _ in members).values())
     admins.client(first, "admin", FederationClient).create_task(
         opt.request(f"{name}@r0", len(members), per_org)
