@@ -39,7 +39,7 @@ def test_a_federated_task_finishes_with_one_bft_orderer_of_four_down_throughout(
     with Auditor(bft, "org2") as auditor:
         outcome = run_bft_task(bft, auditor, rounds=1)
     facts = outcome.to_json()
-    assert outcome.survived, facts
+    assert outcome.survived, f"{facts}\n" + "\n".join(outcome.violations)
     assert facts["victim"] == bft.topology.orderers[-1].name and facts["rounds"] == ["FINALIZED"], facts
     assert facts["tokens"]["minted"] == facts["tokens"]["held"] > 0, facts
 
