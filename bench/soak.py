@@ -23,33 +23,26 @@ import argparse
 import json
 import random
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import options  # noqa: E402
 from bench.benchnet import bench_network  # noqa: E402
-from fabricml.attest.service_tls import client_context, identity_files  # noqa: E402
-from fabricml.gateway.profile import ConnectionProfile  # noqa: E402
-from fabricml.models.mlp import MLP, save  # noqa: E402
 from fabricml.network.network import Network  # noqa: E402
-from fabricml.registry.connect import open_registry  # noqa: E402
 from tests.fault.invariants import Auditor, anchored_receipts, read_ledger  # noqa: E402
 from tests.fault.nodes import FABRICML, kill, restart  # noqa: E402
+from tests.fault.services import Service, http, register_model  # noqa: E402
 
 KINDS = ("orderer", "peer", "chaincode", "ca", "revocations", "artifacts", "api", "inference")
 RETRIED = re.compile(r"failed \([A-Z_]+: .*\); try \d+ in ")  # fabricml.gateway.retry's warning
@@ -105,55 +98,11 @@ def federated_loop(soak: Soak) -> None:
 # ---- attested inference ------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    """One org's `fabricml serve`, restartable on the same receipt log."""
-
-    soak: Soak
-    org: str
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.soak.net.topology.org(self.org).port(41)}"
-
-    @property
-    def tls(self) -> ssl.SSLContext:
-        """Mutual TLS as the org's auditor: predictions are open, proofs are for members."""
-        net, o = self.soak.net, self.soak.net.topology.org(self.org)
-        return client_context(net, o, identity_files(net, o, "auditor"))
-
-    def start(self) -> None:
-        port = str(self.soak.net.topology.org(self.org).port(41))
-        argv = [*FABRICML, "serve", "--org", self.org, "--model", MODEL, "--port", port,
-                "--data-dir", str(self.soak.work / f"receipts-{self.org}"), *self.soak.where()]  # fmt: skip
-        log = (self.soak.work / f"serve-{self.org}.log").open("ab")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 180
-        while time.monotonic() < end and self.proc.poll() is None:
-            try:
-                if _http("GET", f"{self.url}/healthz", self.tls)["status"] == "serving":
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"inference service of {self.org} did not come up; see serve-{self.org}.log")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # anchors what is pending before it exits
-            self.proc.wait(timeout=120)
-
-
 def inference_loop(soak: Soak, service: Service, msp: str) -> None:
     rows = [[0.01 * i for i in range(30)]]
     while not soak.stop.is_set():
         try:
-            receipt = _http("POST", f"{service.url}/v1/predict", service.tls, {"inputs": rows})["receipt"]
+            receipt = http("POST", f"{service.url}/v1/predict", service.tls, {"inputs": rows})["receipt"]
             with soak.lock:
                 soak.receipts.setdefault(service.org, []).append((msp, "inference", int(receipt["sequence"])))
             soak.counts["predictions answered"] += 1
@@ -161,13 +110,6 @@ def inference_loop(soak: Soak, service: Service, msp: str) -> None:
             soak.counts["predictions refused (service down)"] += 1
             time.sleep(1)
         time.sleep(0.2)
-
-
-def _http(method: str, url: str, tls: ssl.SSLContext, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60, context=tls) as resp:
-        return json.loads(resp.read())
 
 
 # ---- chaos -------------------------------------------------------------------------------
@@ -217,16 +159,11 @@ def crash(soak: Soak, services: dict[str, Service], name: str) -> None:
 
 
 def wait_anchored(soak: Soak, services: dict[str, Service], timeout: float = 180) -> None:
-    """Until every service's last receipt has its anchored proof."""
+    """Until every service's last receipt has its anchored proof (not 202 pending)."""
     for org, service in services.items():
         last = max((s for _, _, s in soak.receipts.get(org, [])), default=None)
-        end = time.monotonic() + timeout
-        while last is not None and time.monotonic() < end:
-            try:
-                _http("GET", f"{service.url}/v1/receipts/{last}/proof", service.tls)
-                break
-            except OSError:
-                time.sleep(1)
+        if last is not None:
+            service.proof(last, timeout)
 
 
 def audit(soak: Soak) -> dict[str, Any]:
@@ -264,22 +201,9 @@ def client_errors(soak: Soak) -> dict[str, int]:
     return {"retriedByTheLedgerLayer": retried, "reachedAClient": len(soak.failures)}
 
 
-def register_model(net: Network) -> None:
-    """A small approved model for the inference services (breast_cancer has 30 features)."""
-    profile = ConnectionProfile.load(net.layout.profile(net.topology.org("org1")))
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        model_dir = save(MLP([30, 16, 2]), Path(tmp) / "model")
-        with open_registry(profile, "trainer") as reg:
-            reg.register(model_dir, MODEL.split("@")[0], "1", ["Org1MSP"])
-    for org in ("org1", "org2"):
-        with open_registry(ConnectionProfile.load(net.layout.profile(net.topology.org(org))), "admin") as reg:
-            reg.approve(MODEL)
-
-
 def run(soak: Soak) -> dict[str, Any]:
-    register_model(soak.net)
-    services = {o.name: Service(soak, o.name) for o in soak.net.topology.organizations}
+    register_model(soak.net, MODEL)
+    services = {o.name: Service(soak.net, o.name, MODEL, soak.work) for o in soak.net.topology.organizations}
     for s in services.values():
         s.start()
     threads = [threading.Thread(target=federated_loop, args=(soak,), name="federated")]

@@ -17,6 +17,7 @@ from fabricml.network.supervisor import Supervisor
 from tests.conftest import network_options
 
 FABRICML = [sys.executable, "-m", "fabricml.cli"]
+PAUSE = 10.0  # seconds a killed node stays down, as in the issue
 
 
 def supervisor(net: Network, name: str) -> Supervisor:
@@ -69,3 +70,17 @@ def node_kinds(net: Network) -> dict[str, str]:
 def not_running(net: Network) -> list[str]:
     """Nodes of the network whose site's supervisor does not see them running."""
     return [n.name for n in net.nodes() if not supervisor(net, n.name).alive(n.name)]
+
+
+def wait_for_revocation_lists(net: Network, timeout: float = 180) -> float | None:
+    """Until every site holds every member's revocation list (its artifact store refuses,
+    fail-closed, every identity of a CA it has no list of): the seconds it took, or None
+    if some list was still missing after `timeout`. `network up` returns before the other
+    members' lists have reached a site."""
+    started = time.monotonic()
+    orgs = [o.name for o in net.topology.organizations]
+
+    def complete() -> bool:
+        return all((net.site(s).layout.revocations / f"{o}.crl.pem").exists() for s in orgs for o in orgs)
+
+    return time.monotonic() - started if wait_until(complete, timeout) else None

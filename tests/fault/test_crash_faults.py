@@ -3,8 +3,9 @@ killed with SIGKILL in the middle of `fabricml fed demo` and restarted 10 s late
 the demo still finishes with every round FINALIZED, no agent dead, no honest participant
 slashed and every token accounted for.
 
-The suite runs this representative subset (the Raft leader, a peer at join and
-mid-round); bench/soak.py kills every kind of node at random moments."""
+These are the fault matrix's task cells that the suite runs (leader@commit, peer@join,
+peer@reveal; tests/fault/matrix.py names the cells); bench/fault_matrix.py runs every
+cell, bench/soak.py kills every kind of node at random moments."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from typing import Any
 import pytest
 
 from fabricml.network.network import Network
-from tests.fault.conftest import PAUSE, Demo, start_demo, wait_for_task
+from tests.fault.demo import Demo, start_demo, wait_for_task
 from tests.fault.invariants import Auditor, read_ledger
-from tests.fault.nodes import kill, not_running, raft_leader, restart
+from tests.fault.nodes import PAUSE, kill, not_running, raft_leader, restart
 
 pytestmark = pytest.mark.network
 ROUNDS = 2

@@ -81,3 +81,29 @@ def test_agents_that_end_with_the_task_are_no_failure(
             watch(ledger, "t", lambda t: True, fleet, timeout=600)  # type: ignore[arg-type]
         ledger.task = replace(ledger.task, status="done")
         assert watch(ledger, "t", lambda t: t.status == "done", fleet, timeout=600).status == "done"  # type: ignore[arg-type]
+
+
+def test_with_restarts_left_a_killed_agent_is_started_again_and_then_one_more_death_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def command(self: AgentLaunch, net: object) -> list[str]:
+        return _agent(
+            f"print('Org1MSP/{self.identity} joined task t', flush=True); import time; time.sleep(60)"
+        )
+
+    monkeypatch.setattr(AgentLaunch, "command", command)
+    said: list[str] = []
+    with AgentFleet(None, tmp_path, restarts=1, log=said.append) as fleet:  # type: ignore[arg-type]
+        _start(fleet, tmp_path)
+        first = fleet.running[1].process
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        fleet.check()  # restarted, no failure
+        again = fleet.running[1].process
+        assert again.pid != first.pid and again.poll() is None
+        assert said == ["agent org1/trainer2 was killed by SIGKILL; started again (0 restarts left)"]
+        assert "started this agent again" in fleet.running[1].log.read_text()
+        os.kill(again.pid, signal.SIGKILL)
+        again.wait()
+        with pytest.raises(AgentDied, match="org1/trainer2 was killed by SIGKILL"):
+            fleet.check()

@@ -163,10 +163,19 @@ def cancel(app: App, task: str, org: str, identity: str) -> None:
 @click.option("--dp-clip", type=float, help="Agents add client-level DP: L2 bound of an update.")
 @click.option("--dp-noise", type=float, default=1.0, show_default=True, help="DP noise multiplier.")
 @click.option("--no-serve", is_flag=True, help="Skip serving the final model.")
+@click.option(
+    "--restart-agents",
+    "agent_restarts",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start a dead agent again (it resumes from its state), up to this many times in all.",
+)
 @pass_app
 def demo(app: App, **given: Any) -> None:
     """Train a model across the orgs to FINALIZED, approve it, serve it with attested receipts.
-    A dead agent stops the demo at once, named, with the end of its log."""
+    A dead agent stops the demo at once, named, with the end of its log (or, with
+    --restart-agents, is started again)."""
     from fabricml.demo import run_demo
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the agents are stopped too

@@ -1,12 +1,13 @@
 """The demo's agent processes: one `fabricml agent run` per participant, each with its own
-log; a dead one is noticed at the next look, named, and its log's tail shown."""
+log; a dead one is noticed at the next look, named, and its log's tail shown; it is started
+again (it resumes from its state directory) while the fleet has restarts left."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -89,9 +90,12 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
 class AgentFleet:
     """Starts, watches and stops the agents of one task; leaving the block stops them all."""
 
-    def __init__(self, net: Network, folder: Path) -> None:
+    def __init__(
+        self, net: Network, folder: Path, restarts: int = 0, log: Callable[[str], None] = print
+    ) -> None:
         self.net, self.folder = net, folder
         self.running: list[_Running] = []
+        self.restarts_left, self.log = restarts, log
 
     def start(self, launch: AgentLaunch) -> None:
         log = self.folder / f"agent-{launch.org}-{launch.identity}.log"
@@ -100,8 +104,13 @@ class AgentFleet:
         self.running.append(_Running(launch, log, process))
 
     def check(self) -> None:
-        """AgentDied when an agent failed; AgentsEnded when every agent has ended."""
+        """AgentDied when an agent failed and no restart is left; AgentsEnded when every
+        agent has ended."""
         failed = [r for r in self.running if r.process.poll() not in (None, 0)]
+        if failed and len(failed) <= self.restarts_left:
+            for r in failed:
+                self._restart(r)
+            failed = []
         if failed:
             raise AgentDied(self._obituary(failed))
         if self.running and all(r.process.poll() is not None for r in self.running):
@@ -119,6 +128,19 @@ class AgentFleet:
         failed = [r for r in self.running if r.process.returncode != 0]
         if failed:
             raise AgentDied(self._obituary(failed))
+
+    def _restart(self, r: _Running) -> None:
+        """The same command again, its output after the old one's: the agent resumes from
+        its state directory in whatever phase it died."""
+        self.restarts_left -= 1
+        code = r.process.returncode
+        self.log(
+            f"agent {r.launch.name} {_exit_text(code)}; started again ({self.restarts_left} restarts left)"
+        )
+        with r.log.open("ab") as out:
+            out.write(f"--- the demo started this agent again after it {_exit_text(code)}\n".encode())
+            out.flush()
+            r.process = subprocess.Popen(r.launch.command(self.net), stdout=out, stderr=subprocess.STDOUT)
 
     def _obituary(self, ended: list[_Running]) -> str:
         parts = []

@@ -39,7 +39,7 @@ def run_demo(net: Network, opt: DemoOptions, log: Log, progress: Progress) -> di
             f"{opt.dataset}, split {opt.split}"
         )
         files, test = open_task(admins, opt, members, log)
-        with AgentFleet(net, folder) as fleet:
+        with AgentFleet(net, folder, opt.agent_restarts, log) as fleet:
             for (org, identity), data in zip(members, files, strict=True):
                 fleet.start(
                     AgentLaunch(org, identity, opt.task, data, opt.epochs, opt.lr, opt.seed, opt.agent_args)

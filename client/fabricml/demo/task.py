@@ -46,6 +46,7 @@ class DemoOptions:
     serve: bool = True
     agent_args: list[str] = field(default_factory=list)  # e.g. --fedprox-mu 0.1, --dp-clip 1
     width: int = 0  # 0: the dataset's demo model; else an MLP with one hidden layer this wide
+    agent_restarts: int = 0  # a dead agent is started again (it resumes), this many times in all
 
     def request(self, initial_model: str, members: int, max_per_org: int = 1) -> TaskRequest:
         """The task for `members` participants, at most `max_per_org` of them in one org."""
@@ -108,6 +109,7 @@ def open_task(
         )
         reg.register(save(model, Path(tmp) / "m"), what)
     log(f"registered the initial model {name}@r0")
+    admins.in_step()  # the task's endorsers, in every org, must see the model registered
     per_org = max(Counter(org for org, _ in members).values())
     admins.client(first, "admin", FederationClient).create_task(
         opt.request(f"{name}@r0", len(members), per_org)
