@@ -31,11 +31,11 @@ def own_store_url(profile: ConnectionProfile) -> str:
 
 
 def member_stores(profile: ConnectionProfile, identity: str) -> list[ArtifactClient]:
-    """Clients for the other members' artifact servers, authenticated as `identity`."""
+    """Clients for the other members' artifact servers, authenticated as `identity`. Each
+    trusts only its own org's CAs: a certificate another member issued cannot pose as it."""
     cert, key = identity_files(profile, identity)
-    cas = [Path(s["tlsCACerts"]["path"]) for s in profile.raw["artifactServers"].values()]
     return [
-        ArtifactClient(s["url"], cas, cert, key)
+        ArtifactClient(s["url"], [Path(s["tlsCACerts"]["path"])], cert, key)
         for name, s in sorted(profile.raw["artifactServers"].items())
         if name != profile.organization
     ]
