@@ -26,9 +26,16 @@ def topology_text(name: str, base_port: int, batch_timeout: str | None = None) -
 @contextmanager
 def bench_network(name: str, base_port: int, batch_timeout: str | None = None) -> Iterator[Path]:
     """Bring up a 3-org Raft consortium; yields its state directory."""
+    with network_of(name, topology_text(name, base_port, batch_timeout)) as state:
+        yield state
+
+
+@contextmanager
+def network_of(name: str, topology_yaml: str) -> Iterator[Path]:
+    """Bring up the consortium this topology describes; yields its state directory."""
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         topology = Path(tmp) / "topology.yaml"
-        topology.write_text(topology_text(name, base_port, batch_timeout))
+        topology.write_text(topology_yaml)
         where = ["--topology", str(topology), "--state-dir", str(Path(tmp) / "state")]
         try:
             subprocess.run([*CLI, "up", *where], check=True)

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.benchnet import CLI, bench_network  # noqa: E402
+from bench.benchnet import bench_network, network_of  # noqa: E402
 from fabricml.network.network import Network  # noqa: E402
 from tests.fault.invariants import Auditor  # noqa: E402
 from tests.fault.matrix import (  # noqa: E402
@@ -93,15 +92,9 @@ def run_matrix(net: Network, cells: list[Cell], pause: float, work: Path, out: P
 def bft_network(base_port: int) -> Iterator[Path]:
     """tests/topologies/bft4.yaml on ports from `base_port`, always torn down."""
     text = (REPO / "tests" / "topologies" / "bft4.yaml").read_text()
-    with tempfile.TemporaryDirectory(prefix="fabricml-bft-matrix-") as tmp:
-        topology = Path(tmp) / "topology.yaml"
-        topology.write_text(re.sub(r"(?m)^  base: \d+$", f"  base: {base_port}", text))
-        where = ["--topology", str(topology), "--state-dir", str(Path(tmp) / "state")]
-        try:
-            subprocess.run([*CLI, "up", *where], check=True)
-            yield Path(tmp) / "state"
-        finally:
-            subprocess.run([*CLI, "down", *where], check=False)
+    text = re.sub(r"(?m)^  base: \d+$", f"  base: {base_port}", text)
+    with network_of("fabricml-bft-matrix", text) as state:
+        yield state
 
 
 def table(results: list[dict[str, Any]]) -> str:
