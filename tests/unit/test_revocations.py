@@ -91,3 +91,11 @@ def test_the_config_in_force_is_found_from_the_newest_blocks_orderer_metadata() 
     b = block("ENDORSER_TRANSACTION", {})
     b.metadata.metadata.extend([common_pb2.Metadata(value=last.SerializeToString()).SerializeToString(), b""])
     assert rv.last_config_number(b) == 7
+
+
+def test_the_members_whose_list_a_site_lacks_are_named(tmp_path: Path) -> None:
+    layout = SiteLayout(tmp_path)
+    assert rv.missing_lists(layout, ["org2", "org1"]) == ["org1", "org2"]
+    rv.write_lists(layout, {"Org1MSP": "org1", "Org2MSP": "org2"}, {"Org1MSP": crl((1,))})
+    assert rv.missing_lists(layout, ["org1", "org2"]) == ["org2"]
+    assert rv.missing_lists(layout, ["org1"]) == []

@@ -81,7 +81,9 @@ class ChannelConfig:
             return True
 
         # Under Raft nothing is ordered until a majority of consenters joined: wait for them.
-        until_done(done, lambda: self.update_org(org, mutate, sections), what, timeout=300)
+        # BFT orders each update as validated: of two made at once (sites come up in parallel)
+        # the later is dropped after the orderer accepted it, so it is made again, soon.
+        until_done(done, lambda: self.update_org(org, mutate, sections), what, timeout=300, settle=8)
 
     def set_anchor_peer(self, org: Organization) -> None:
         """Make the org's peer its anchor peer (done once the channel config says so)."""

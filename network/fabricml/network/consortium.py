@@ -200,6 +200,7 @@ class Consortium:
         on_each(sites, siteup.start_core)
         on_each(sites, siteup.ready)
         on_each(sites, siteup.start_services)
+        on_each(sites, siteup.hold_every_list)  # every site came up, so every list was published
 
     def _restart(self) -> None:
         self._publish_profiles()

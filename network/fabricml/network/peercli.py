@@ -18,6 +18,7 @@ from .binaries import Binaries
 from .bundle import SiteBundle
 from .layout import SiteLayout
 from .members import Members
+from .processes import wait_until
 from .topology import Orderer, Organization
 
 
@@ -108,18 +109,29 @@ def json_tail(out: str) -> Any:
 
 
 def until_done(
-    done: Callable[[], bool], attempt: Callable[[], object], what: str, timeout: float = 180, delay: float = 2
+    done: Callable[[], bool],
+    attempt: Callable[[], object],
+    what: str,
+    timeout: float = 180,
+    delay: float = 2,
+    settle: float = 15,
 ) -> None:
     """Try `attempt` until `done()` says the ledger has it (e.g. while the channel's
-    consenters are still joining, or a Raft leader is being elected)."""
+    consenters are still joining, or a Raft leader is being elected). A command that
+    succeeded is not proof: an orderer that accepted a request may still drop it (BFT
+    prunes a config update validated against a config that another update replaced), so
+    one that has not shown in `settle` seconds is made again."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while not done():
         try:
             attempt()
-            return
         except FabricCommandError as exc:
             last = exc
+        else:
+            if wait_until(done, min(settle, max(0.0, deadline - time.monotonic())), delay):
+                return
+            last = FabricCommandError(f"the command succeeded, yet {settle:.0f}s later had no effect")
         if time.monotonic() > deadline:
             raise FabricCommandError(f"{what} did not take effect within {timeout:.0f}s; last error: {last}")
         time.sleep(delay)

@@ -75,6 +75,11 @@ def write_lists(layout: SiteLayout, by_msp: dict[str, str], lists: dict[str, byt
     return written
 
 
+def missing_lists(layout: SiteLayout, names: list[str]) -> list[str]:
+    """The members among `names` whose list the site does not hold."""
+    return sorted(n for n in names if not layout.member_crl(n).exists())
+
+
 def revoked_serials(pem: bytes) -> set[int]:
     return {entry.serial_number for entry in x509.load_pem_x509_crl(pem)}
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from . import readiness, revocations, siteview, txlator, upgrade
 from .channelconfig import ChannelConfig
 from .peercli import FabricCommandError
-from .site import Site
+from .processes import wait_until
+from .site import Site, SiteError
 
 CORE = ("ca", "orderer", "peer", "chaincode")
 SERVICES = ("revocations", "artifacts", "api")
+LISTS_TIMEOUT = 60.0
 
 
 def start_core(site: Site) -> list[str]:
@@ -66,6 +68,20 @@ def ready(site: Site) -> None:
 def start_services(site: Site) -> list[str]:
     with site.step("start the revocation follower, the artifact store and the admin API (mutual TLS)"):
         return site.start(SERVICES)
+
+
+def hold_every_list(site: Site, timeout: float = LISTS_TIMEOUT) -> None:
+    """Wait until the site's follower wrote every channel member's revocation list: without
+    one its artifact store refuses all of that member's identities (fails closed)."""
+    in_channel = (site.joined or {}).get("members") or {}
+    names = [m.bundle.name for m in site.members.all() if m.bundle.msp_id in in_channel]
+    with site.step("wait until this site holds every member's revocation list"):
+        if not wait_until(lambda: not revocations.missing_lists(site.layout, names), timeout, 1.0):
+            missing = ", ".join(revocations.missing_lists(site.layout, names))
+            raise SiteError(
+                f"{site.org.name}'s revocation follower holds no list of {missing} after "
+                f"{timeout:.0f}s; see {site.layout.log(site.org.revocations_name)}"
+            )
 
 
 def up(site: Site) -> list[str]:
