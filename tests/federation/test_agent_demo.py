@@ -44,7 +44,10 @@ def test_the_demo_trains_four_participants_to_a_registered_approved_served_model
 
     assert [r["status"] for r in summary["rounds"]] == ["FINALIZED"] * 3, summary["rounds"]
     for r in summary["rounds"]:
-        assert sorted(r["agreeing"]) == ["Org1MSP", "Org2MSP", "Org3MSP"] and not r["slashed"]
+        # A quorum (two of three orgs) settles the round; a slower org's matching post may
+        # come after the settlement and is then not among the agreeing.
+        agreeing = set(r["agreeing"])
+        assert agreeing <= {"Org1MSP", "Org2MSP", "Org3MSP"} and len(agreeing) >= 2 and not r["slashed"], r
         assert len(r["rewards"]) == 4 and sum(r["rewards"].values()) == 30
     curve = summary["globalCurve"]
     assert [p["round"] for p in curve] == [0, 1, 2, 3]
