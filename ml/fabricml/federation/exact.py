@@ -1,10 +1,12 @@
 """Exact integer arithmetic on flat fixed-point vectors: inner products, norms, distances,
 cosines, scaling and weighted means, the same on every machine and never overflowing.
 
-Inner products split every value into two 18-bit limbs (|x| < 2**36, so each limb
-product is below 2**37) and sum each limb product over chunks of 2**22 values in int64
-(below 2**59), then combine the chunk sums as Python integers: the result is the exact
-integer, with no bits dropped. Divisions round to the nearest integer, halves away from
+Inner products are exact integers, with no bits dropped, computed in int64 where a bound
+proves no partial sum can overflow: when max|a| * max|b| * n < 2**63, NumPy's int64 dot
+over blocks of n values, the block sums added as Python integers (the common case: trained
+updates are far below the fixed-point bound). Otherwise every value is split into two
+18-bit limbs (|x| < 2**36, so each limb product is below 2**37) summed over cache-sized
+blocks (below 2**53) and combined as Python integers. Divisions round to the nearest integer, halves away from
 zero, so a negated input gives exactly the negated output."""
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from .fixedpoint import Update
 
 MAX_ABS = 1 << 36  # values this module multiplies must stay below this magnitude
 LIMB = 18
-CHUNK = 1 << 22
+LIMB_BLOCK = 1 << 15  # limbs of this many values stay in the CPU's cache
+INT64_MAX = (1 << 63) - 1
+MIN_BLOCK = 1 << 12  # below this, int64 blocks cost more Python than the limbs' extra work
 FRACTION_BITS = 24  # factors in [0, 1] are carried as num / 2**FRACTION_BITS
 ONE = 1 << FRACTION_BITS
 MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums fit in int64
@@ -40,27 +44,53 @@ def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
     return out
 
 
-def _check(v: np.ndarray) -> None:
-    if v.size and (int(v.max()) >= MAX_ABS or int(v.min()) <= -MAX_ABS):  # not abs: abs(-2**63) < 0
+def _magnitude(v: np.ndarray) -> int:
+    """max |v|, refusing values of 2**36 or more (max and min, not abs: abs(-2**63) < 0)."""
+    if not v.size:
+        return 0
+    high, low = int(v.max()), int(v.min())
+    if high >= MAX_ABS or low <= -MAX_ABS:
         raise ValueError("a value of magnitude 2**36 or more reached exact arithmetic")
+    return max(high, -low)
+
+
+def _check(v: np.ndarray) -> None:
+    _magnitude(v)
+
+
+def _limb_dot(a: np.ndarray, b: np.ndarray) -> int:
+    """The exact inner product of values below 2**36 in magnitude, by 18-bit limbs."""
+    total, mask, same = 0, (1 << LIMB) - 1, a is b
+    for start in range(0, a.size, LIMB_BLOCK):
+        x = a[start : start + LIMB_BLOCK]
+        xh, xl = np.right_shift(x, LIMB), np.bitwise_and(x, mask)
+        if same:  # a square: the two middle products are one
+            high, middle, low = int(np.dot(xh, xh)), 2 * int(np.dot(xh, xl)), int(np.dot(xl, xl))
+        else:
+            y = b[start : start + LIMB_BLOCK]
+            yh, yl = np.right_shift(y, LIMB), np.bitwise_and(y, mask)
+            high, low = int(np.dot(xh, yh)), int(np.dot(xl, yl))
+            middle = int(np.dot(xh, yl)) + int(np.dot(xl, yh))
+        total += (high << (2 * LIMB)) + (middle << LIMB) + low
+    return total
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> int:
     """The exact inner product of two int64 vectors."""
     if a.shape != b.shape:
         raise ValueError(f"vectors of {a.size} and {b.size} values have no inner product")
-    _check(a)
-    _check(b)
-    total = 0
-    for start in range(0, a.size, CHUNK):
-        x, y = a[start : start + CHUNK], b[start : start + CHUNK]
-        xh, xl = np.right_shift(x, LIMB), np.bitwise_and(x, (1 << LIMB) - 1)
-        yh, yl = np.right_shift(y, LIMB), np.bitwise_and(y, (1 << LIMB) - 1)
-        high = int(np.dot(xh, yh))
-        middle = int(np.dot(xh, yl)) + int(np.dot(xl, yh))
-        low = int(np.dot(xl, yl))
-        total += (high << (2 * LIMB)) + (middle << LIMB) + low
-    return total
+    ma = _magnitude(a)
+    mb = ma if b is a else _magnitude(b)
+    if ma == 0 or mb == 0:
+        return 0
+    # Any partial sum of `block` products is at most block * ma * mb <= 2**63 - 1 in
+    # magnitude, whatever order np.dot adds them in: int64 holds it exactly.
+    block = INT64_MAX // (ma * mb)
+    if block < MIN_BLOCK:
+        return _limb_dot(a, b)
+    if block >= a.size:
+        return int(np.dot(a, b))
+    return sum(int(np.dot(a[s : s + block], b[s : s + block])) for s in range(0, a.size, block))
 
 
 def sum_squares(v: np.ndarray) -> int:
@@ -106,11 +136,17 @@ def scale(v: np.ndarray, factor: int) -> np.ndarray:
     return div_nearest(v * np.int64(factor), ONE)
 
 
-def clip(v: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
-    """v scaled down to L2 norm at most `radius`; returns it and the factor used."""
-    n = norm(v)
+def clip(
+    v: np.ndarray, radius: int, known_norm: int | None = None, copy: bool = True
+) -> tuple[np.ndarray, int]:
+    """v scaled down to L2 norm at most `radius`; returns it and the factor used.
+    `known_norm`: norm(v), when the caller computed it already. copy=False returns v
+    itself when it needs no scaling (for callers that only read the result)."""
+    n = norm(v) if known_norm is None else known_norm
     factor = ONE if n <= radius else fraction(radius, n)
-    return (v.copy() if factor == ONE else scale(v, factor)), factor
+    if factor == ONE:
+        return (v.copy() if copy else v), factor
+    return scale(v, factor), factor
 
 
 def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:
@@ -124,11 +160,16 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
         ws = [w >> 1 for w in ws]
     if not any(ws):  # only if one weight dwarfs all others by 2**26: keep the largest
         ws = [1 if w == max(weights) else 0 for w in weights]
-    acc = np.zeros_like(vectors[0], dtype=np.int64)
+    acc: np.ndarray | None = None
     for v, w in zip(vectors, ws, strict=True):
         if w:
             _check(v)
-            acc += v * np.int64(w)
+            term = v if w == 1 else v * np.int64(w)
+            if acc is None:
+                acc = term.astype(np.int64, copy=w == 1)  # a fresh array, summed in place
+            else:
+                acc += term
+    assert acc is not None
     return div_nearest(acc, sum(ws))
 
 

@@ -26,8 +26,9 @@ def centered_clipping(
     factors = [ONE] * len(vectors)
     for _ in range(max(1, iterations)):
         diffs = [x - v for x in vectors]
-        radius = lower_median([norm(d) for d in diffs])
-        clipped = [clip(d, radius) for d in diffs]
+        norms = [norm(d) for d in diffs]
+        radius = lower_median(norms)
+        clipped = [clip(d, radius, n, copy=False) for d, n in zip(diffs, norms, strict=True)]
         factors = [f for _, f in clipped]
         v = v + weighted_mean([c for c, _ in clipped], [1] * len(clipped))
     return Aggregated(v, factors)
