@@ -62,9 +62,11 @@ def _sorted(updates: Sequence[Update], k: int) -> np.ndarray:
 
 def _median_of_three(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """The middle value of each coordinate, without sorting: max(min(a, b), min(max(a, b), c))."""
-    low, high = np.minimum(a, b), np.maximum(a, b)
+    low: np.ndarray = np.minimum(a, b)
+    high: np.ndarray = np.maximum(a, b)
     np.minimum(high, c, out=high)
-    return np.maximum(low, high, out=low)
+    np.maximum(low, high, out=low)
+    return low
 
 
 def coordinate_median(updates: Sequence[Update]) -> Update:

@@ -112,5 +112,5 @@ def digest(update: Sequence[np.ndarray]) -> str:
     arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in update]
     h = hashlib.sha256(header_bytes([a.shape for a in arrays]))
     for a in arrays:
-        h.update(a.reshape(-1).view(np.uint8))
+        h.update(a.reshape(-1).view(np.uint8).data)
     return h.hexdigest()
