@@ -50,6 +50,7 @@ def test_random_vectors_of_every_magnitude_equal_python_integers() -> None:
             for x, y in ((a, b), (a, a), (mixed, b), (b, mixed)):
                 assert exact.dot(x, y) == _python(x, y) == _before(x, y)
             assert exact.norm(a) ** 2 <= exact.sum_squares(a) == _python(a, a)
+            assert exact.squared_distance(a, b) == _python(a - b, a - b)  # formed block by block
 
 
 def test_values_at_or_beyond_2_to_the_36_are_refused_on_every_path() -> None:

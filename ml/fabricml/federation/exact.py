@@ -23,6 +23,7 @@ LIMB = 18
 LIMB_BLOCK = 1 << 15  # limbs of this many values stay in the CPU's cache
 INT64_MAX = (1 << 63) - 1
 MIN_BLOCK = 1 << 12  # below this, int64 blocks cost more Python than the limbs' extra work
+DISTANCE_BLOCK = 1 << 16  # differences are formed this many values at a time
 FRACTION_BITS = 24  # factors in [0, 1] are carried as num / 2**FRACTION_BITS
 ONE = 1 << FRACTION_BITS
 MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums fit in int64
@@ -103,7 +104,14 @@ def norm(v: np.ndarray) -> int:
 
 
 def squared_distance(a: np.ndarray, b: np.ndarray) -> int:
-    return sum_squares(a - b)
+    """sum_squares(a - b), block by block: no difference vector of the full size is made."""
+    if a.shape != b.shape:
+        raise ValueError(f"vectors of {a.size} and {b.size} values have no distance")
+    x, y = a.reshape(-1), b.reshape(-1)
+    return sum(
+        sum_squares(x[s : s + DISTANCE_BLOCK] - y[s : s + DISTANCE_BLOCK])
+        for s in range(0, x.size, DISTANCE_BLOCK)
+    )
 
 
 def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
@@ -112,15 +120,17 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
     return 0 if den == 0 else scale * dot(a, b) // den
 
 
-def div_nearest(num: np.ndarray, den: int) -> np.ndarray:
-    """num / den rounded to nearest, halves away from zero (den > 0)."""
+def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
+    """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
+    say, when the caller no longer needs it) receives the result."""
     if den <= 0:
         raise ValueError(f"division by {den}")
-    out: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64))  # then in place
-    out += den // 2
-    out //= den
-    np.negative(out, out=out, where=np.asarray(num) < 0)
-    return out
+    negative = np.asarray(num) < 0  # before `out` may overwrite num
+    result: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64) if out is None else out)
+    result += den // 2
+    result //= den
+    np.negative(result, out=result, where=negative)
+    return result
 
 
 def fraction(num: int, den: int) -> int:
@@ -133,7 +143,8 @@ def scale(v: np.ndarray, factor: int) -> np.ndarray:
     if not 0 <= factor <= ONE:
         raise ValueError(f"factor {factor} is outside [0, {ONE}]")
     _check(v)
-    return div_nearest(v * np.int64(factor), ONE)
+    product = v * np.int64(factor)  # |v| < 2**36, factor <= 2**24: below 2**60
+    return div_nearest(product, ONE, out=product)
 
 
 def clip(
@@ -170,7 +181,7 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
             else:
                 acc += term
     assert acc is not None
-    return div_nearest(acc, sum(ws))
+    return div_nearest(acc, sum(ws), out=acc)
 
 
 def lower_median(values: Sequence[int]) -> int:
