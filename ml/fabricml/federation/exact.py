@@ -138,26 +138,32 @@ def fraction(num: int, den: int) -> int:
     return ONE if num >= den else (num << FRACTION_BITS) // den
 
 
-def scale(v: np.ndarray, factor: int) -> np.ndarray:
-    """v * factor / ONE, rounded to nearest, for a factor in [0, ONE]."""
+def scale(v: np.ndarray, factor: int, out: np.ndarray | None = None) -> np.ndarray:
+    """v * factor / ONE, rounded to nearest, for a factor in [0, ONE]; into `out` if given
+    (v itself, say, when the caller no longer needs it)."""
     if not 0 <= factor <= ONE:
         raise ValueError(f"factor {factor} is outside [0, {ONE}]")
     _check(v)
-    product = v * np.int64(factor)  # |v| < 2**36, factor <= 2**24: below 2**60
+    product = np.multiply(v, np.int64(factor), out=out)  # |v| < 2**36, factor <= 2**24: below 2**60
     return div_nearest(product, ONE, out=product)
 
 
 def clip(
-    v: np.ndarray, radius: int, known_norm: int | None = None, copy: bool = True
+    v: np.ndarray,
+    radius: int,
+    known_norm: int | None = None,
+    copy: bool = True,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """v scaled down to L2 norm at most `radius`; returns it and the factor used.
     `known_norm`: norm(v), when the caller computed it already. copy=False returns v
-    itself when it needs no scaling (for callers that only read the result)."""
+    itself when it needs no scaling (for callers that only read the result); `out`
+    receives a scaled result (v itself, when the caller no longer needs it)."""
     n = norm(v) if known_norm is None else known_norm
     factor = ONE if n <= radius else fraction(radius, n)
     if factor == ONE:
         return (v.copy() if copy else v), factor
-    return scale(v, factor), factor
+    return scale(v, factor, out), factor
 
 
 def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:

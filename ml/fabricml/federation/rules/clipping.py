@@ -30,7 +30,7 @@ def centered_clipping(
             np.subtract(x, v, out=d)
         norms = [norm(d) for d in diffs]
         radius = lower_median(norms)
-        clipped = [clip(d, radius, n, copy=False) for d, n in zip(diffs, norms, strict=True)]
+        clipped = [clip(d, radius, n, copy=False, out=d) for d, n in zip(diffs, norms, strict=True)]
         factors = [f for _, f in clipped]
         v += weighted_mean([c for c, _ in clipped], [1] * len(clipped))
     return Aggregated(v, factors)
