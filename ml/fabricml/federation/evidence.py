@@ -178,8 +178,10 @@ def describe(
     reasons: dict[str, str],
     flagged: list[str],
     fallback: str = "",
+    flat: Mapping[str, np.ndarray] | None = None,
 ) -> Assessment:
-    flat = {k: exact.flatten(u) for k, u in usable.items()}
+    """`flat`: the usable updates flattened (exact.flatten), when the caller holds them."""
+    flat = flat if flat is not None else {k: exact.flatten(u) for k, u in usable.items()}
     norms = {k: exact.norm(v) for k, v in flat.items()}
     distances = {k: exact.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
     return Assessment(scores, flagged, reasons, norms, distances, weights, fallback)

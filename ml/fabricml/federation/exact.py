@@ -1,10 +1,12 @@
 """Exact integer arithmetic on flat fixed-point vectors: inner products, norms, distances,
 cosines, scaling and weighted means, the same on every machine and never overflowing.
 
-Inner products split every value into two 18-bit limbs (|x| < 2**36, so each limb
-product is below 2**37) and sum each limb product over chunks of 2**22 values in int64
-(below 2**59), then combine the chunk sums as Python integers: the result is the exact
-integer, with no bits dropped. Divisions round to the nearest integer, halves away from
+Inner products are exact integers, with no bits dropped, computed in int64 where a bound
+proves no partial sum can overflow: when max|a| * max|b| * n < 2**63, NumPy's int64 dot
+over blocks of n values, the block sums added as Python integers (the common case: trained
+updates are far below the fixed-point bound). Otherwise every value is split into two
+18-bit limbs (|x| < 2**36, so each limb product is below 2**37) summed over cache-sized
+blocks (below 2**53) and combined as Python integers. Divisions round to the nearest integer, halves away from
 zero, so a negated input gives exactly the negated output."""
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from .fixedpoint import Update
 
 MAX_ABS = 1 << 36  # values this module multiplies must stay below this magnitude
 LIMB = 18
-CHUNK = 1 << 22
+LIMB_BLOCK = 1 << 15  # limbs of this many values stay in the CPU's cache
+INT64_MAX = (1 << 63) - 1
+MIN_BLOCK = 1 << 12  # below this, int64 blocks cost more Python than the limbs' extra work
+DISTANCE_BLOCK = 1 << 16  # differences are formed this many values at a time
 FRACTION_BITS = 24  # factors in [0, 1] are carried as num / 2**FRACTION_BITS
 ONE = 1 << FRACTION_BITS
 MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums fit in int64
@@ -40,27 +45,53 @@ def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
     return out
 
 
-def _check(v: np.ndarray) -> None:
-    if v.size and (int(v.max()) >= MAX_ABS or int(v.min()) <= -MAX_ABS):  # not abs: abs(-2**63) < 0
+def _magnitude(v: np.ndarray) -> int:
+    """max |v|, refusing values of 2**36 or more (max and min, not abs: abs(-2**63) < 0)."""
+    if not v.size:
+        return 0
+    high, low = int(v.max()), int(v.min())
+    if high >= MAX_ABS or low <= -MAX_ABS:
         raise ValueError("a value of magnitude 2**36 or more reached exact arithmetic")
+    return max(high, -low)
+
+
+def _check(v: np.ndarray) -> None:
+    _magnitude(v)
+
+
+def _limb_dot(a: np.ndarray, b: np.ndarray) -> int:
+    """The exact inner product of values below 2**36 in magnitude, by 18-bit limbs."""
+    total, mask, same = 0, (1 << LIMB) - 1, a is b
+    for start in range(0, a.size, LIMB_BLOCK):
+        x = a[start : start + LIMB_BLOCK]
+        xh, xl = np.right_shift(x, LIMB), np.bitwise_and(x, mask)
+        if same:  # a square: the two middle products are one
+            high, middle, low = int(np.dot(xh, xh)), 2 * int(np.dot(xh, xl)), int(np.dot(xl, xl))
+        else:
+            y = b[start : start + LIMB_BLOCK]
+            yh, yl = np.right_shift(y, LIMB), np.bitwise_and(y, mask)
+            high, low = int(np.dot(xh, yh)), int(np.dot(xl, yl))
+            middle = int(np.dot(xh, yl)) + int(np.dot(xl, yh))
+        total += (high << (2 * LIMB)) + (middle << LIMB) + low
+    return total
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> int:
     """The exact inner product of two int64 vectors."""
     if a.shape != b.shape:
         raise ValueError(f"vectors of {a.size} and {b.size} values have no inner product")
-    _check(a)
-    _check(b)
-    total = 0
-    for start in range(0, a.size, CHUNK):
-        x, y = a[start : start + CHUNK], b[start : start + CHUNK]
-        xh, xl = np.right_shift(x, LIMB), np.bitwise_and(x, (1 << LIMB) - 1)
-        yh, yl = np.right_shift(y, LIMB), np.bitwise_and(y, (1 << LIMB) - 1)
-        high = int(np.dot(xh, yh))
-        middle = int(np.dot(xh, yl)) + int(np.dot(xl, yh))
-        low = int(np.dot(xl, yl))
-        total += (high << (2 * LIMB)) + (middle << LIMB) + low
-    return total
+    ma = _magnitude(a)
+    mb = ma if b is a else _magnitude(b)
+    if ma == 0 or mb == 0:
+        return 0
+    # Any partial sum of `block` products is at most block * ma * mb <= 2**63 - 1 in
+    # magnitude, whatever order np.dot adds them in: int64 holds it exactly.
+    block = INT64_MAX // (ma * mb)
+    if block < MIN_BLOCK:
+        return _limb_dot(a, b)
+    if block >= a.size:
+        return int(np.dot(a, b))
+    return sum(int(np.dot(a[s : s + block], b[s : s + block])) for s in range(0, a.size, block))
 
 
 def sum_squares(v: np.ndarray) -> int:
@@ -73,7 +104,14 @@ def norm(v: np.ndarray) -> int:
 
 
 def squared_distance(a: np.ndarray, b: np.ndarray) -> int:
-    return sum_squares(a - b)
+    """sum_squares(a - b), block by block: no difference vector of the full size is made."""
+    if a.shape != b.shape:
+        raise ValueError(f"vectors of {a.size} and {b.size} values have no distance")
+    x, y = a.reshape(-1), b.reshape(-1)
+    return sum(
+        sum_squares(x[s : s + DISTANCE_BLOCK] - y[s : s + DISTANCE_BLOCK])
+        for s in range(0, x.size, DISTANCE_BLOCK)
+    )
 
 
 def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
@@ -82,15 +120,17 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
     return 0 if den == 0 else scale * dot(a, b) // den
 
 
-def div_nearest(num: np.ndarray, den: int) -> np.ndarray:
-    """num / den rounded to nearest, halves away from zero (den > 0)."""
+def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
+    """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
+    say, when the caller no longer needs it) receives the result."""
     if den <= 0:
         raise ValueError(f"division by {den}")
-    out: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64))  # then in place
-    out += den // 2
-    out //= den
-    np.negative(out, out=out, where=np.asarray(num) < 0)
-    return out
+    negative = np.asarray(num) < 0  # before `out` may overwrite num
+    result: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64) if out is None else out)
+    result += den // 2
+    result //= den
+    np.negative(result, out=result, where=negative)
+    return result
 
 
 def fraction(num: int, den: int) -> int:
@@ -98,19 +138,32 @@ def fraction(num: int, den: int) -> int:
     return ONE if num >= den else (num << FRACTION_BITS) // den
 
 
-def scale(v: np.ndarray, factor: int) -> np.ndarray:
-    """v * factor / ONE, rounded to nearest, for a factor in [0, ONE]."""
+def scale(v: np.ndarray, factor: int, out: np.ndarray | None = None) -> np.ndarray:
+    """v * factor / ONE, rounded to nearest, for a factor in [0, ONE]; into `out` if given
+    (v itself, say, when the caller no longer needs it)."""
     if not 0 <= factor <= ONE:
         raise ValueError(f"factor {factor} is outside [0, {ONE}]")
     _check(v)
-    return div_nearest(v * np.int64(factor), ONE)
+    product = np.multiply(v, np.int64(factor), out=out)  # |v| < 2**36, factor <= 2**24: below 2**60
+    return div_nearest(product, ONE, out=product)
 
 
-def clip(v: np.ndarray, radius: int) -> tuple[np.ndarray, int]:
-    """v scaled down to L2 norm at most `radius`; returns it and the factor used."""
-    n = norm(v)
+def clip(
+    v: np.ndarray,
+    radius: int,
+    known_norm: int | None = None,
+    copy: bool = True,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
+    """v scaled down to L2 norm at most `radius`; returns it and the factor used.
+    `known_norm`: norm(v), when the caller computed it already. copy=False returns v
+    itself when it needs no scaling (for callers that only read the result); `out`
+    receives a scaled result (v itself, when the caller no longer needs it)."""
+    n = norm(v) if known_norm is None else known_norm
     factor = ONE if n <= radius else fraction(radius, n)
-    return (v.copy() if factor == ONE else scale(v, factor)), factor
+    if factor == ONE:
+        return (v.copy() if copy else v), factor
+    return scale(v, factor, out), factor
 
 
 def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:
@@ -124,12 +177,17 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
         ws = [w >> 1 for w in ws]
     if not any(ws):  # only if one weight dwarfs all others by 2**26: keep the largest
         ws = [1 if w == max(weights) else 0 for w in weights]
-    acc = np.zeros_like(vectors[0], dtype=np.int64)
+    acc: np.ndarray | None = None
     for v, w in zip(vectors, ws, strict=True):
         if w:
             _check(v)
-            acc += v * np.int64(w)
-    return div_nearest(acc, sum(ws))
+            term = v if w == 1 else v * np.int64(w)
+            if acc is None:
+                acc = term.astype(np.int64, copy=w == 1)  # a fresh array, summed in place
+            else:
+                acc += term
+    assert acc is not None
+    return div_nearest(acc, sum(ws), out=acc)
 
 
 def lower_median(values: Sequence[int]) -> int:

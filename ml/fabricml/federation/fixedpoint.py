@@ -107,5 +107,10 @@ def from_bytes(raw: bytes) -> Update:
 
 
 def digest(update: Sequence[np.ndarray]) -> str:
-    """SHA-256 of the canonical bytes without context: the same values give the same digest."""
-    return hashlib.sha256(to_bytes(update)).hexdigest()
+    """SHA-256 of the canonical bytes without context: the same values give the same digest.
+    The values are hashed where they lie, not copied into one bytes object first."""
+    arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in update]
+    h = hashlib.sha256(header_bytes([a.shape for a in arrays]))
+    for a in arrays:
+        h.update(a.reshape(-1).view(np.uint8).data)
+    return h.hexdigest()

@@ -78,11 +78,12 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     shapes = [tuple(a.shape) for a in inputs.global_model]
     usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes)
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
-    units = voting_units({k: exact.flatten(u) for k, u in usable.items()}, inputs.samples, reference)
+    flat = {k: exact.flatten(u) for k, u in usable.items()}
+    units = voting_units(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
     step = result.vector
     new_global = next_global(inputs.global_model, exact.unflatten(step, inputs.global_model))
     scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history)
     evidence.remember(history, inputs.round, inputs.updates, step)
-    found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback)
+    found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat)
     return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)

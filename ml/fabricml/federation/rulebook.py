@@ -122,8 +122,9 @@ def aggregate(
         return Aggregated(inner.vector, influence)
     factors = [ONE] * len(vectors)
     if rule.normbound:
-        radius = lower_median([norm(v) for v in vectors])
-        bounded = [clip(v, radius) for v in vectors]
+        norms = [norm(v) for v in vectors]
+        radius = lower_median(norms)
+        bounded = [clip(v, radius, n) for v, n in zip(vectors, norms, strict=True)]
         vectors, factors = [v for v, _ in bounded], [f for _, f in bounded]
     groups = [[i] for i in range(len(vectors))]
     if rule.mixing == "nnm":

@@ -24,10 +24,13 @@ def centered_clipping(
 ) -> Aggregated:
     v = center.copy()
     factors = [ONE] * len(vectors)
+    diffs = [np.empty_like(v, dtype=np.int64) for _ in vectors]  # reused by every iteration
     for _ in range(max(1, iterations)):
-        diffs = [x - v for x in vectors]
-        radius = lower_median([norm(d) for d in diffs])
-        clipped = [clip(d, radius) for d in diffs]
+        for x, d in zip(vectors, diffs, strict=True):
+            np.subtract(x, v, out=d)
+        norms = [norm(d) for d in diffs]
+        radius = lower_median(norms)
+        clipped = [clip(d, radius, n, copy=False, out=d) for d, n in zip(diffs, norms, strict=True)]
         factors = [f for _, f in clipped]
-        v = v + weighted_mean([c for c, _ in clipped], [1] * len(clipped))
+        v += weighted_mean([c for c, _ in clipped], [1] * len(clipped))
     return Aggregated(v, factors)

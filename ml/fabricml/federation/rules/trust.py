@@ -17,9 +17,10 @@ from .result import Aggregated
 
 
 def trust_weighted(vectors: Sequence[np.ndarray], reference: np.ndarray) -> Aggregated:
-    radius = lower_median([norm(x) for x in vectors])
+    norms = [norm(x) for x in vectors]
+    radius = lower_median(norms)
     trust = [max(0, cosine(x, reference, ONE)) for x in vectors]
-    clipped = [clip(x, radius) for x in vectors]
+    clipped = [clip(x, radius, n, copy=False) for x, n in zip(vectors, norms, strict=True)]
     influence = [t * f // ONE for t, (_, f) in zip(trust, clipped, strict=True)]
     if not any(trust):
         return Aggregated(np.zeros_like(reference), [0] * len(vectors))
