@@ -3,7 +3,6 @@ admins do before a task: mint tokens, enroll trainers."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -13,6 +12,7 @@ from typing import TypeVar
 from fabricml.contracts import ContractClient, OrgConnection, TokenClient, open_connection
 from fabricml.gateway.profile import ConnectionProfile
 from fabricml.network.network import Network
+from fabricml.network.processes import wait_until
 
 C = TypeVar("C", bound=ContractClient)
 Log = Callable[[str], None]
@@ -52,11 +52,8 @@ class OrgAdmins:
             return [self._connection(org).network.height() for org in self.orgs]
 
         target = max(heights())
-        end = time.monotonic() + timeout
-        while min(now := heights()) < target:
-            if time.monotonic() > end:
-                raise TimeoutError(f"peers at heights {now} did not all reach {target} in {timeout:.0f} s")
-            time.sleep(0.05)
+        if not wait_until(lambda: min(heights()) >= target, timeout, interval=0.05):
+            raise TimeoutError(f"peers at heights {heights()} did not all reach {target} in {timeout:.0f} s")
 
     def _connection(self, org: str) -> OrgConnection:
         """Any open connection of the org, else its auditor's."""
