@@ -121,9 +121,14 @@ class GuardedServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # the lifespan only: the listener is ours
+        if self.should_exit:
+            return
+        # uvicorn says started before it returns; nobody may connect until our socket listens.
+        self.started = False
         listener = socket.create_server((self.config.host, self.config.port), backlog=self.config.backlog)
         listener.setblocking(False)
         self.servers.append(_Listening(listener, asyncio.create_task(self._accept(listener))))  # type: ignore[arg-type]
+        self.started = True
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
