@@ -9,12 +9,15 @@ import ssl
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from fabricml.contracts import RegistryClient
 from fabricml.registry.artifact_client import BlobRefused, FetchInterrupted, FetchResult, Retry
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.digests import sha256_bytes, sha256_file
+from fabricml.registry.service import ModelRegistry
 
 from .store_harness import StoreProcess
 
@@ -216,3 +219,46 @@ def test_an_outsider_cannot_complete_a_handshake(server: StoreProcess) -> None:
     outsider = server.pki.client(server.port, "outsider", retry=Retry(attempts=1))
     with pytest.raises((ssl.SSLError, OSError, ArtifactError)):
         outsider.get("0" * 64)
+
+
+def _registry_of_org3(server: StoreProcess, tmp_path: Path, patience: float) -> ModelRegistry:
+    """org3's registry with org1's store as its only member store; blob() never reads the
+    ledger, so none is opened."""
+    remotes = [server.pki.client(server.port, "org3", timeout=5)]
+    store = ArtifactStore(tmp_path / "org3-store")
+    return ModelRegistry(cast(RegistryClient, None), store, remotes, "Org3MSP", patience=patience)
+
+
+def test_a_blob_whose_only_store_restarts_is_fetched_once_it_is_back(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    blob = os.urandom(200_000)
+    digest = ArtifactStore(server.store).put_bytes(blob)
+    registry = _registry_of_org3(server, tmp_path, patience=60)
+    server.kill()
+    restart = threading.Timer(4.0, server.start)
+    restart.start()
+    started = time.monotonic()
+    try:
+        assert registry.blob(digest) == blob
+    finally:
+        restart.join()
+    assert time.monotonic() - started >= 3.5  # it waited for the restart instead of giving up
+    assert registry.store.get(digest) == blob  # and kept its own copy
+
+
+def test_a_blob_no_store_holds_fails_at_once_and_an_unreachable_one_after_the_patience(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    registry = _registry_of_org3(server, tmp_path, patience=60)
+    missing = sha256_bytes(b"held by nobody")
+    started = time.monotonic()
+    with pytest.raises(ArtifactError, match="no reachable artifact store"):
+        registry.blob(missing)  # a 404 is an answer: no waiting
+    assert time.monotonic() - started < 10
+    server.kill()
+    registry.patience = 3.0
+    started = time.monotonic()
+    with pytest.raises(ArtifactError, match="Connection refused"):
+        registry.blob(missing)
+    assert 2.0 <= time.monotonic() - started < 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from fabricml.contracts.registry import (
     Suspension,
 )
 
-from .artifact_client import ArtifactClient
+from .artifact_client import ArtifactClient, FetchInterrupted
 from .artifacts import ArtifactError, ArtifactStore
 from .datasets import DatasetFingerprint
 from .digests import canonical_json, sha256_bytes
@@ -29,6 +30,10 @@ from .manifest import ProvenanceManifest, build
 from .weights import hash_model
 
 CONFIDENTIAL_FORMAT = "fabricml.confidential/v1"
+# How long a blob whose only holders are unreachable is looked for again: about a store's
+# restart (a 404 is an answer and ends the search at once).
+UNREACHABLE_PATIENCE = 60.0
+SWEEP_PAUSE = 1.0
 
 
 def sealed_confidential(provenance: Mapping[str, Any]) -> bytes:
@@ -83,8 +88,10 @@ class ModelRegistry:
         remotes: list[ArtifactClient] | None = None,
         msp_id: str = "",
         public_url: str = "",
+        patience: float = UNREACHABLE_PATIENCE,
     ) -> None:
         self.ledger = ledger
+        self.patience = patience
         self.msp_id = msp_id  # the org this registry acts for
         self.store = store
         self.remotes = remotes or []
@@ -178,21 +185,37 @@ class ModelRegistry:
     # ---- artifacts and verification ------------------------------------------------
 
     def blob(self, digest: str) -> bytes:
-        """A blob from the local store, else from a member's store (then kept locally)."""
+        """A blob from the local store, else from a member's store (then kept locally). While
+        the stores that did not answer "no copy" are unreachable, they are asked again for
+        up to `patience` seconds: a member's store that restarts does not fail the caller."""
         if self.store.has(digest):
             return self.store.get(digest)
-        errors = []
+        end = time.monotonic() + self.patience
+        while True:
+            data, errors, unreachable = self._sweep(digest)
+            if data is not None:
+                self.store.put_bytes(data)
+                return data
+            if not unreachable or time.monotonic() + SWEEP_PAUSE > end:
+                raise ArtifactError(
+                    f"blob {digest} is in no reachable artifact store" + "".join(f"\n  {e}" for e in errors)
+                )
+            time.sleep(SWEEP_PAUSE)
+
+    def _sweep(self, digest: str) -> tuple[bytes | None, list[str], bool]:
+        """One pass over the members' stores: the blob, or the errors and whether any store
+        was unreachable (rather than answering that it holds no copy)."""
+        errors: list[str] = []
+        unreachable = False
         for remote in self.remotes:
             try:
-                data = remote.get(digest)
-            except (ArtifactError, OSError) as exc:
+                return remote.get(digest), errors, unreachable
+            except (FetchInterrupted, OSError) as exc:
+                unreachable = True
                 errors.append(str(exc))
-                continue
-            self.store.put_bytes(data)
-            return data
-        raise ArtifactError(
-            f"blob {digest} is in no reachable artifact store" + "".join(f"\n  {e}" for e in errors)
-        )
+            except ArtifactError as exc:
+                errors.append(str(exc))
+        return None, errors, unreachable
 
     def manifest(self, ref: str) -> ProvenanceManifest:
         record = self.get(ref)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHUNK = 1 << 20
+FETCH_PATIENCE = 10.0  # a request waits this long for a restarting member's store, not a minute
 
 
 def registry(context: ApiContext, identity: str) -> ModelRegistry:
@@ -48,6 +49,7 @@ def registry(context: ApiContext, identity: str) -> ModelRegistry:
         member_stores(profile, identity),
         profile.msp_id,
         own_store_url(profile),
+        patience=FETCH_PATIENCE,
     )
 
 
