@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -31,7 +31,6 @@ from .watch import Policy
 DEFAULT_TOPOLOGY = REPO_ROOT / "network" / "topology.yaml"
 console = Console(stderr=True)
 KNOWN_ERRORS = (NetworkError, BuildError, TopologyError, FabricCommandError, ValueError)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _network(topology: Path | None, state_dir: Path | None) -> Consortium:
@@ -52,7 +51,7 @@ state_option = click.option(
 )
 
 
-def on_consortium(f: F) -> F:
+def on_consortium(f: Callable[..., None]) -> Callable[..., None]:
     """--topology and --state-dir; the command receives the Consortium they name as its
     first argument, and the known errors it raises are printed (exit code 1)."""
 
@@ -60,10 +59,10 @@ def on_consortium(f: F) -> F:
     @topology_option
     @state_option
     @functools.wraps(f)
-    def command(topology: Path | None, state_dir: Path | None, **given: Any) -> Any:
-        return f(_network(topology, state_dir), **given)
+    def command(topology: Path | None, state_dir: Path | None, **given: Any) -> None:
+        f(_network(topology, state_dir), **given)
 
-    return cast(F, command)
+    return command
 
 
 @click.group("network")
