@@ -102,3 +102,24 @@ def test_starting_the_shell_loads_neither_pytorch_nor_the_registry_schemas() -> 
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_signed_command_reads_org_identity_and_its_arguments_in_any_order(tmp_path: Path) -> None:
+    from fabricml.cli.fed import settle
+    from fabricml.cli.token import balance
+
+    for args in (
+        ["t1", "3", "--org", "org2", "--identity", "a2"],
+        ["--identity", "a2", "t1", "--org", "org2", "3"],
+    ):
+        params = settle.make_context("settle", args).params
+        assert params == {"org": "org2", "identity": "a2", "task": "t1", "round_": 3}, (args, params)
+    assert balance.make_context("balance", ["Org1MSP"]).params == {
+        "org": "org1",
+        "identity": "auditor",
+        "msp_id": "Org1MSP",
+    }
+    result = CliRunner().invoke(
+        main, ["token", "balance", "--topology", str(tmp_path / "none.yaml"), "Org1MSP"]
+    )
+    assert result.exit_code == 1 and "none.yaml" in result.output, result.output

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -116,8 +116,23 @@ def org_option(default: str = "org1", help: str = "Organization to act for.") ->
     return click.option("--org", default=default, show_default=True, help=help)
 
 
-def identity_option(default: str, help: str = "Which of the org's identities signs.") -> Callable[[F], F]:
+_SIGNS = "Which of the org's identities signs."
+
+
+def identity_option(default: str, help: str = _SIGNS) -> Callable[[F], F]:
     return click.option("--identity", default=default, show_default=True, help=help)
+
+
+def signer_options(default_identity: str, identity_help: str = _SIGNS) -> Callable[[F], F]:
+    """The shared options, --org and --identity, for a command that one of an org's
+    identities signs; it receives the App first, then `org` and `identity` by name."""
+
+    def decorate(f: F) -> F:
+        f = cast(F, pass_app(f))
+        f = identity_option(default_identity, identity_help)(f)
+        return shared_options(org_option()(f))
+
+    return decorate
 
 
 # ---- errors -------------------------------------------------------------------------

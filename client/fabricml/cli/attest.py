@@ -13,7 +13,7 @@ from cryptography import x509
 
 from fabricml.contracts import AttestationClient, open_contract
 
-from .app import App, identity_option, org_option, pass_app, shared_options
+from .app import App, identity_option, org_option, pass_app, shared_options, signer_options
 
 INFERENCE_PORT_OFFSET = 41
 
@@ -238,11 +238,8 @@ def claim_open(
 
 
 @claim_group.command("show")
-@shared_options
+@signer_options("auditor")
 @click.argument("claim_id")
-@org_option()
-@identity_option("auditor")
-@pass_app
 def claim_show(app: App, claim_id: str, org: str, identity: str) -> None:
     """A claim and every organization's attested answer."""
     with open_contract(app.profile(org), identity, AttestationClient) as attestation:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from fabricml.contracts import FederationClient, open_contract
 
-from .app import App, identity_option, org_option, pass_app, shared_options
+from .app import App, identity_option, org_option, pass_app, shared_options, signer_options
 
 
 @click.group("fed")
@@ -21,11 +21,8 @@ def fed_group() -> None:
 
 
 @fed_group.command("status")
-@shared_options
+@signer_options("auditor")
 @click.argument("task")
-@org_option()
-@identity_option("auditor")
-@pass_app
 def status(app: App, task: str, org: str, identity: str) -> None:
     """A task's phase, participants and how each round ended."""
     with open_contract(app.profile(org), identity, FederationClient) as fed:
@@ -86,11 +83,8 @@ def create(app: App, task: str, org: str, identity: str, **terms: Any) -> None:
 
 
 @fed_group.command("start")
-@shared_options
+@signer_options("admin")
 @click.argument("task")
-@org_option()
-@identity_option("admin")
-@pass_app
 def start(app: App, task: str, org: str, identity: str) -> None:
     """Begin round 1 of TASK once enough participants joined (an admin of its creator or of
     a participating org)."""
@@ -100,12 +94,9 @@ def start(app: App, task: str, org: str, identity: str) -> None:
 
 
 @fed_group.command("settle")
-@shared_options
+@signer_options("admin")
 @click.argument("task")
 @click.argument("round_", metavar="ROUND", type=click.IntRange(1, 1000))
-@org_option()
-@identity_option("admin")
-@pass_app
 def settle(app: App, task: str, round_: int, org: str, identity: str) -> None:
     """Settle ROUND of TASK once the ledger allows it (its agents normally do): rewards,
     slashes and refunds. Any member identity may."""
@@ -115,11 +106,8 @@ def settle(app: App, task: str, round_: int, org: str, identity: str) -> None:
 
 
 @fed_group.command("close")
-@shared_options
+@signer_options("admin")
 @click.argument("task")
-@org_option()
-@identity_option("admin")
-@pass_app
 def close(app: App, task: str, org: str, identity: str) -> None:
     """End TASK when it cannot go on (too few participants left, or past its time): the
     remaining stakes and rewards are refunded."""
@@ -129,11 +117,8 @@ def close(app: App, task: str, org: str, identity: str) -> None:
 
 
 @fed_group.command("cancel")
-@shared_options
+@signer_options("admin")
 @click.argument("task")
-@org_option()
-@identity_option("admin")
-@pass_app
 def cancel(app: App, task: str, org: str, identity: str) -> None:
     """Cancel TASK before it started (its creator's admins): every stake and the rewards
     are refunded."""

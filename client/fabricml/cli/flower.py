@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import App, identity_option, org_option, pass_app, shared_options
+from .app import App, signer_options
 
 
 @click.group("flower")
@@ -13,17 +13,14 @@ def flower_group() -> None:
 
 
 @flower_group.command("verify")
-@shared_options
+@signer_options("admin")
 @click.argument("task")
-@org_option()
-@identity_option("admin")
 @click.option(
     "--no-post",
     is_flag=True,
     help="Check the org's post instead of posting (when the org's own Flower server posts for it).",
 )
 @click.option("--rounds", default=0, help="Stop after this round (0: when the task ends).")
-@pass_app
 def verify(app: App, task: str, org: str, identity: str, no_post: bool, rounds: int) -> None:
     """Recompute every round of TASK from the committed updates, post this org's
     assessment, settle rounds and register the round models this org owes."""

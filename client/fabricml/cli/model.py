@@ -7,13 +7,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from .app import App, identity_option, org_option, pass_app, shared_options
+from .app import App, signer_options
 
 if TYPE_CHECKING:  # the registry pulls in jsonschema and matplotlib: imported by the commands that use it
     from fabricml.contracts.registry import ModelVersion
@@ -31,15 +31,7 @@ def _registry(app: App, org: str, identity: str) -> Iterator[ModelRegistry]:
 
 
 def _who(default_identity: str) -> Callable[[F], F]:
-    """The shared options, --org and --identity; the command receives the App first."""
-
-    def decorate(f: F) -> F:
-        f = cast(F, pass_app(f))
-        f = identity_option(default_identity, "Which identity signs.")(f)
-        f = org_option()(f)
-        return shared_options(f)
-
-    return decorate
+    return signer_options(default_identity, "Which identity signs.")
 
 
 def _ref(*extra: Callable[[Any], Any]) -> Callable[[F], F]:

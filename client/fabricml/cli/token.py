@@ -6,7 +6,7 @@ import click
 
 from fabricml.contracts import TokenClient, open_contract
 
-from .app import App, identity_option, org_option, pass_app, shared_options
+from .app import App, signer_options
 
 
 @click.group("token")
@@ -15,11 +15,8 @@ def token_group() -> None:
 
 
 @token_group.command("balance")
-@shared_options
+@signer_options("auditor")
 @click.argument("msp_id")
-@org_option()
-@identity_option("auditor")
-@pass_app
 def balance(app: App, msp_id: str, org: str, identity: str) -> None:
     """MSP_ID's balance (0 for an org that never held tokens)."""
     with open_contract(app.profile(org), identity, TokenClient) as tokens:
@@ -28,13 +25,10 @@ def balance(app: App, msp_id: str, org: str, identity: str) -> None:
 
 
 @token_group.command("vote-mint")
-@shared_options
+@signer_options("admin")
 @click.argument("vote")
 @click.argument("recipient")
 @click.argument("amount", type=click.IntRange(1))
-@org_option()
-@identity_option("admin")
-@pass_app
 def vote_mint(app: App, vote: str, recipient: str, amount: int, org: str, identity: str) -> None:
     """This org's vote VOTE to mint AMOUNT for RECIPIENT (an MSP ID); minted once a majority
     of member orgs voted the same terms under the same VOTE id."""

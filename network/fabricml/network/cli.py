@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from . import binaries, compose
 from .binaries import REPO_ROOT, BuildError
+from .clierrors import reports
 from .consortium import Consortium
 from .layout import default_state_dir
 from .peercli import FabricCommandError
@@ -37,11 +39,6 @@ def _network(topology: Path | None, state_dir: Path | None) -> Consortium:
     return Consortium(topo, state_dir or default_state_dir(topo.name), console=console)
 
 
-def _fail(exc: BaseException) -> NoReturn:
-    console.print(f"[red]error:[/] {exc}", highlight=False)
-    sys.exit(1)
-
-
 topology_option = click.option(
     "--topology",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -52,6 +49,20 @@ state_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Where the sites live (default: .fabricml/<name> or $FABRICML_HOME/<name>).",
 )
+
+
+def on_consortium(f: Callable[..., None]) -> Callable[..., None]:
+    """--topology and --state-dir; the command receives the Consortium they name as its
+    first argument, and the known errors it raises are printed (exit code 1)."""
+
+    @reports(console, *KNOWN_ERRORS)
+    @topology_option
+    @state_option
+    @functools.wraps(f)
+    def command(topology: Path | None, state_dir: Path | None, **given: Any) -> None:
+        f(_network(topology, state_dir), **given)
+
+    return command
 
 
 @click.group("network")
@@ -73,43 +84,31 @@ def with_watch_options(f: Callable[..., None]) -> Callable[..., None]:
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.option("--watch", "then_watch", is_flag=True, help="Then watch the nodes (`network watch`).")
 @with_watch_options
-def up(
-    topology: Path | None, state_dir: Path | None, then_watch: bool, max_restarts: int, window: float
-) -> None:
+def up(net: Consortium, then_watch: bool, max_restarts: int, window: float) -> None:
     """Found the consortium through the site commands (first run), or restart it."""
-    try:
-        net = _network(topology, state_dir)
-        started = time.monotonic()
-        if net.up():
-            t = net.topology
-            console.print(
-                f"[green]network {t.name!r} is up[/] in {time.monotonic() - started:.0f}s: "
-                f"{len(t.organizations)} sites, channel {t.channel!r}, {t.consensus}; "
-                f"state in {net.layout.root}"
-            )
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    started = time.monotonic()
+    if net.up():
+        t = net.topology
+        console.print(
+            f"[green]network {t.name!r} is up[/] in {time.monotonic() - started:.0f}s: "
+            f"{len(t.organizations)} sites, channel {t.channel!r}, {t.consensus}; "
+            f"state in {net.layout.root}"
+        )
     if then_watch:
         _watch(net, Policy(max_restarts, window))
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @with_watch_options
-def watch(topology: Path | None, state_dir: Path | None, max_restarts: int, window: float) -> None:
+def watch(net: Consortium, max_restarts: int, window: float) -> None:
     """Watch every node: one that dies is named with why, restarted and followed until it
     caught up; one that keeps dying or will not start stops every site. Ctrl-C stops watching."""
-    try:
-        net = _network(topology, state_dir)
-        if not net.is_up():
-            raise NetworkError(f"network {net.topology.name!r} is not up; run `fabricml network up` first")
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    if not net.is_up():
+        raise NetworkError(f"network {net.topology.name!r} is not up; run `fabricml network up` first")
     _watch(net, Policy(max_restarts, window))
 
 
@@ -128,28 +127,19 @@ def _watch(net: Consortium, policy: Policy) -> NoReturn:
 
 
 @network_group.command()
-@topology_option
-@state_option
-def down(topology: Path | None, state_dir: Path | None) -> None:
+@on_consortium
+def down(net: Consortium) -> None:
     """Stop every process of every site; ledgers and identities are kept."""
-    try:
-        stopped = _network(topology, state_dir).down()
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    stopped = net.down()
     console.print(f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else ""))
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.confirmation_option(prompt="Remove every ledger, identity and log of this network?")
-def clean(topology: Path | None, state_dir: Path | None) -> None:
+def clean(net: Consortium) -> None:
     """Stop the network and delete its state directory."""
-    try:
-        net = _network(topology, state_dir)
-        net.clean()
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    net.clean()
     console.print(f"removed {net.layout.root}")
 
 
@@ -166,16 +156,12 @@ def status_table(statuses: list[NodeStatus]) -> Table:
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
+def status(net: Consortium, as_json: bool) -> None:
     """Health, block height (and how far behind the highest of its kind), restarts by
     `network watch` and committed chaincode of every node."""
-    try:
-        statuses = _network(topology, state_dir).status()
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    statuses = net.status()
     if as_json:
         click.echo(json_status(statuses))
         return
@@ -183,73 +169,57 @@ def status(topology: Path | None, state_dir: Path | None, as_json: bool) -> None
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.option("--version", "version", required=True, help="New chaincode version, e.g. 1.1.")
-def deploy(topology: Path | None, state_dir: Path | None, version: str) -> None:
+def deploy(net: Consortium, version: str) -> None:
     """Upgrade the chaincode: every site approves the next sequence, then it is committed."""
-    try:
-        d = _network(topology, state_dir).deploy(version)
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    d = net.deploy(version)
     console.print(f"[green]committed[/] {d.chaincode} {d.version} at sequence {d.sequence}")
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.argument("node", required=False)
 @click.option("-n", "--lines", default=40, show_default=True, help="Lines to show.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(topology: Path | None, state_dir: Path | None, node: str | None, lines: int, follow: bool) -> None:
+def logs(net: Consortium, node: str | None, lines: int, follow: bool) -> None:
     """Show a node's log, or list the log files."""
-    net = _network(topology, state_dir)
     if node is None:
         for n in net.nodes():
             click.echo(f"{n.name:28} {net.layout.log(n.name)}")
         return
     path = net.layout.log(node)
     if not path.exists():
-        _fail(NetworkError(f"no log for {node!r} at {path}"))
+        raise NetworkError(f"no log for {node!r} at {path}")
     argv = ["tail", "-n", str(lines), *(["-f"] if follow else []), str(path)]
     subprocess.run(argv, check=False)
 
 
 @network_group.command("stop-node")
-@topology_option
-@state_option
+@on_consortium
 @click.argument("node")
-def stop_node(topology: Path | None, state_dir: Path | None, node: str) -> None:
+def stop_node(net: Consortium, node: str) -> None:
     """Stop one node (e.g. to test fault tolerance)."""
-    try:
-        stopped = _network(topology, state_dir).stop_node(node)
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    stopped = net.stop_node(node)
     console.print(f"{node}: {'stopped' if stopped else 'was not running'}")
 
 
 @network_group.command("start-node")
-@topology_option
-@state_option
+@on_consortium
 @click.argument("node")
-def start_node(topology: Path | None, state_dir: Path | None, node: str) -> None:
+def start_node(net: Consortium, node: str) -> None:
     """Start one stopped node and wait until it is healthy."""
-    try:
-        _network(topology, state_dir).start_node(node)
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    net.start_node(node)
     console.print(f"{node}: running")
 
 
 @network_group.command()
+@reports(console, TopologyError)
 @topology_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def ports(topology: Path | None, as_json: bool) -> None:
     """The port plan: every address each node listens on."""
-    try:
-        topo = load(topology or DEFAULT_TOPOLOGY)
-    except TopologyError as exc:
-        _fail(exc)
+    topo = load(topology or DEFAULT_TOPOLOGY)
     plan = {
         name: f"{org.host}:{port}" for org in topo.organizations for name, port in org.named_ports().items()
     }
@@ -261,6 +231,7 @@ def ports(topology: Path | None, as_json: bool) -> None:
 
 
 @network_group.command("compose")
+@reports(console, TopologyError, NetworkError)
 @topology_option
 @click.option(
     "--output",
@@ -272,10 +243,7 @@ def ports(topology: Path | None, as_json: bool) -> None:
 def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
     """Write docker-compose-fabric.yaml from the topology (official Fabric images)."""
     path = topology or DEFAULT_TOPOLOGY
-    try:
-        topo = load(path)
-    except TopologyError as exc:
-        _fail(exc)
+    topo = load(path)
     try:
         source = str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
@@ -283,7 +251,7 @@ def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
     text = compose.render(topo, source)
     if check:
         if not output.exists() or output.read_text() != text:
-            _fail(NetworkError(f"{output} is out of date; run `fabricml network compose`"))
+            raise NetworkError(f"{output} is out of date; run `fabricml network compose`")
         console.print(f"{output} matches {source}")
         return
     output.write_text(text)
@@ -291,6 +259,7 @@ def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
 
 
 @network_group.command()
+@reports(console, BuildError, OSError)
 @click.option(
     "--install-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -298,33 +267,25 @@ def compose_cmd(topology: Path | None, output: Path, check: bool) -> None:
 )
 def build(install_dir: Path | None) -> None:
     """Build the pinned Fabric and Fabric CA binaries into the cache (skipped when present)."""
-    try:
-        b = binaries.ensure(console)
-        if install_dir is not None:
-            b = binaries.install_shared(b, install_dir)
-    except (BuildError, OSError) as exc:
-        _fail(exc)
+    b = binaries.ensure(console)
+    if install_dir is not None:
+        b = binaries.install_shared(b, install_dir)
     console.print(
         f"Fabric {binaries.FABRIC_VERSION} and Fabric CA {binaries.FABRIC_CA_VERSION} ready in {b.bin}"
     )
 
 
 @network_group.command()
-@topology_option
-@state_option
+@on_consortium
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def demo(topology: Path | None, state_dir: Path | None, as_json: bool) -> None:
+def demo(net: Consortium, as_json: bool) -> None:
     """Submit a transaction through one org's Gateway and read it back through another's."""
-    try:
-        net = _network(topology, state_dir)
-        orgs = net.topology.organizations
-        writer, reader = orgs[1 % len(orgs)], orgs[-1]
-        name = f"{writer.name} (renamed {time.strftime('%H:%M:%S')})"
-        with console.status(f"submitting Consortium:Join through {writer.peer_name} …"):
-            net.invoke(writer, "Consortium:Join", name)
-        members = json.loads(net.query(reader, "Consortium:ListMembers"))
-    except KNOWN_ERRORS as exc:
-        _fail(exc)
+    orgs = net.topology.organizations
+    writer, reader = orgs[1 % len(orgs)], orgs[-1]
+    name = f"{writer.name} (renamed {time.strftime('%H:%M:%S')})"
+    with console.status(f"submitting Consortium:Join through {writer.peer_name} …"):
+        net.invoke(writer, "Consortium:Join", name)
+    members = json.loads(net.query(reader, "Consortium:ListMembers"))
     if as_json:
         click.echo(json.dumps({"writer": writer.name, "reader": reader.name, "members": members}, indent=2))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +15,7 @@ from .binaries import BuildError
 from .bundle import BundleError
 from .channeltx import ChannelSettings, GenesisBuildError
 from .cli import status_table
+from .clierrors import reports
 from .deploy.cli import deploy_group
 from .genesis import GenesisError
 from .identities import CAError
@@ -41,11 +42,7 @@ ERRORS = (
     OSError,
 )
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(exc: BaseException) -> NoReturn:
-    console.print(f"[red]error:[/] {exc}", highlight=False)
-    raise SystemExit(1)
+_reports = reports(console, *ERRORS)
 
 
 def state_dir_option(f: F) -> F:
@@ -68,31 +65,27 @@ def site_group() -> None:
 
 
 @site_group.command("init")
+@_reports
 @click.option("--site-file", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @state_dir_option
 def site_init(site_file: Path, state_dir: Path) -> None:
     """Create the site: its own CA and TLS CA, identities, node configuration and bundle."""
-    try:
-        site = Site(load_site_file(site_file), state_dir, console=console)
-        if not site.init():
-            console.print(f"{state_dir} is already an initialized site of {site.org.name}; nothing changed")
-            return
-        fingerprint = site.members.get(site.org.name).bundle.fingerprint
-    except ERRORS as exc:
-        _fail(exc)
+    site = Site(load_site_file(site_file), state_dir, console=console)
+    if not site.init():
+        console.print(f"{state_dir} is already an initialized site of {site.org.name}; nothing changed")
+        return
+    fingerprint = site.members.get(site.org.name).bundle.fingerprint
     console.print(f"[green]site {site.org.name} is initialized[/] in {site.layout.root}")
     console.print(f"its bundle: {site.layout.bundle}  fingerprint {fingerprint}")
 
 
 @site_group.command("export")
+@_reports
 @state_dir_option
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the bundle here.")
 def site_export(state_dir: Path, out: Path | None) -> None:
     """Write the site's public bundle, signed by its admin, and print its fingerprint."""
-    try:
-        signed = _open(state_dir).export(out)
-    except ERRORS as exc:
-        _fail(exc)
+    signed = _open(state_dir).export(out)
     console.print(
         f"bundle of {signed.bundle.name} ({signed.bundle.msp_id}): {out or _open(state_dir).layout.bundle}"
     )
@@ -100,16 +93,14 @@ def site_export(state_dir: Path, out: Path | None) -> None:
 
 
 @site_group.command("import")
+@_reports
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
 @state_dir_option
 @click.option("--fingerprint", help="The fingerprint its admin read to you; the import fails if it differs.")
 @click.option("--replace", is_flag=True, help="Replace a different bundle imported before for the same org.")
 def site_import(bundle: Path, state_dir: Path, fingerprint: str | None, replace: bool) -> None:
     """Check a member's bundle (its admin's signature, its contents) and keep it."""
-    try:
-        signed = _open(state_dir).import_bundle(bundle, fingerprint, replace)
-    except ERRORS as exc:
-        _fail(exc)
+    signed = _open(state_dir).import_bundle(bundle, fingerprint, replace)
     b = signed.bundle
     console.print(f"[green]imported[/] {b.name} ({b.msp_id}); signature of its admin checked")
     console.print(f"  peer {b.peer_address}; orderers {', '.join(o.address for o in b.orderers) or 'none'}")
@@ -126,6 +117,7 @@ def _confirm(assume_yes: bool) -> Callable[[list[str]], bool]:
 
 
 @site_group.command("join")
+@_reports
 @click.option(
     "--genesis",
     "--block",
@@ -145,12 +137,9 @@ def _confirm(assume_yes: bool) -> Callable[[list[str]], bool]:
 @click.option("--yes", "assume_yes", is_flag=True, help="Join without asking after the review.")
 def site_join(block: Path, definition: Path | None, state_dir: Path, assume_yes: bool) -> None:
     """Review the block, join this site's orderers and peer, approve the chaincode definition."""
-    try:
-        site = _open(state_dir)
-        given = founding.Definition.load(definition) if definition else None
-        d = joining.join(site, block, given, _confirm(assume_yes))
-    except ERRORS as exc:
-        _fail(exc)
+    site = _open(state_dir)
+    given = founding.Definition.load(definition) if definition else None
+    d = joining.join(site, block, given, _confirm(assume_yes))
     console.print(
         f"[green]{site.org.name} joined {site.channel!r}[/] and approved {d.version}; "
         "`fabricml chaincode commit` succeeds once enough members approved (nothing to commit when "
@@ -159,36 +148,30 @@ def site_join(block: Path, definition: Path | None, state_dir: Path, assume_yes:
 
 
 @site_group.command("up")
+@_reports
 @state_dir_option
 def site_up(state_dir: Path) -> None:
     """Start the site's processes; once the chaincode is committed, check and serve."""
-    try:
-        started = siteup.up(_open(state_dir))
-    except ERRORS as exc:
-        _fail(exc)
+    started = siteup.up(_open(state_dir))
     console.print(f"started {len(started)} process(es)" + (f": {', '.join(started)}" if started else ""))
 
 
 @site_group.command("down")
+@_reports
 @state_dir_option
 def site_down(state_dir: Path) -> None:
     """Stop every process of the site; ledgers and keys are kept."""
-    try:
-        stopped = _open(state_dir).down()
-    except ERRORS as exc:
-        _fail(exc)
+    stopped = _open(state_dir).down()
     console.print(f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else ""))
 
 
 @site_group.command("status")
+@_reports
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True)
 def site_status_cmd(state_dir: Path, as_json: bool) -> None:
     """Health, block heights and committed chaincode of the site's nodes."""
-    try:
-        statuses = site_status(_open(state_dir))
-    except ERRORS as exc:
-        _fail(exc)
+    statuses = site_status(_open(state_dir))
     if as_json:
         click.echo(json_status(statuses))
     else:
@@ -196,6 +179,7 @@ def site_status_cmd(state_dir: Path, as_json: bool) -> None:
 
 
 @click.command("create")
+@_reports
 @state_dir_option
 @click.option(
     "--member",
@@ -214,17 +198,14 @@ def site_status_cmd(state_dir: Path, as_json: bool) -> None:
 def create(state_dir: Path, members: tuple[Path, ...], **options: str) -> None:
     """Found a consortium (the founding site): its genesis block and first chaincode definition."""
     o = options
-    try:
-        settings = ChannelSettings(
-            o["channel"], o["consensus"], o["endorsement"], batch_timeout_ms(o["batch_timeout"])
-        )
-        definition = founding.Definition(o["chaincode"], o["version"], 1)
-        out = Path(o["out"]) if o["out"] else None
-        site = _open(state_dir)
-        block, definition_file = founding.create(site, list(members), settings, definition, out)
-        lines = joining.review_block(site, block)[0].lines()
-    except ERRORS as exc:
-        _fail(exc)
+    settings = ChannelSettings(
+        o["channel"], o["consensus"], o["endorsement"], batch_timeout_ms(o["batch_timeout"])
+    )
+    definition = founding.Definition(o["chaincode"], o["version"], 1)
+    out = Path(o["out"]) if o["out"] else None
+    site = _open(state_dir)
+    block, definition_file = founding.create(site, list(members), settings, definition, out)
+    lines = joining.review_block(site, block)[0].lines()
     for line in lines:
         console.print(line, highlight=False)
     console.print(
@@ -239,26 +220,22 @@ def chaincode_group() -> None:
 
 
 @chaincode_group.command("upgrade")
+@_reports
 @state_dir_option
 @click.option("--version", "version", required=True, help="The new version, e.g. 1.1.")
 def cc_upgrade(state_dir: Path, version: str) -> None:
     """Build and install this site's package of VERSION and approve it as the next sequence."""
-    try:
-        d = upgrade.approve_upgrade(_open(state_dir), version)
-    except ERRORS as exc:
-        _fail(exc)
+    d = upgrade.approve_upgrade(_open(state_dir), version)
     console.print(f"approved {d.chaincode} {d.version} (sequence {d.sequence}); commit once enough approved")
 
 
 @chaincode_group.command("commit")
+@_reports
 @state_dir_option
 def cc_commit(state_dir: Path) -> None:
     """Commit the definition this site approved, once the channel's majority approved it too."""
-    try:
-        site = _open(state_dir)
-        d = upgrade.commit(site)
-    except ERRORS as exc:
-        _fail(exc)
+    site = _open(state_dir)
+    d = upgrade.commit(site)
     console.print(f"[green]committed[/] {d.chaincode} {d.version} (sequence {d.sequence})")
 
 

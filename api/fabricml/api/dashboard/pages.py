@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-
-from fabricml.contracts import identifiers as ids
 
 from ..deps import ContextDep, ReaderDep
 from ..ledger import LedgerError
 from ..routers.common import LEDGER_ERRORS
+from ..routers.params import LedgerId, ModelName, ModelVersion
 from ..services import attestations, federation, models, network, tokens
 from .actions import approve_model
 
@@ -72,8 +70,8 @@ async def model_page(
     request: Request,
     _: ReaderDep,
     context: ContextDep,
-    name: Annotated[str, PathParam(pattern=ids.MODEL_NAME_PATTERN)],
-    version: Annotated[str, PathParam(pattern=ids.MODEL_VERSION_PATTERN)],
+    name: ModelName,
+    version: ModelVersion,
 ) -> HTMLResponse:
     """One version: status, approvals (approve button for admins), lineage graph, record."""
     detail = await models.show(context, name, version)
@@ -97,7 +95,7 @@ async def task_page(
     request: Request,
     _: ReaderDep,
     context: ContextDep,
-    task_id: Annotated[str, PathParam(pattern=ids.LEDGER_ID_PATTERN)],
+    task_id: LedgerId,
 ) -> HTMLResponse:
     """One task: phase, participants, rounds with contributions, rewards, slashes, and charts."""
     task = await federation.get(context, task_id)

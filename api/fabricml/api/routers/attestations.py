@@ -13,9 +13,9 @@ from ..deps import AdminDep, ContextDep, ReaderDep
 from ..schemas import Batch, Claim, ClaimDetail, OpenClaim, ReceiptBundle, ReceiptVerification, ServiceState
 from ..services import attestations
 from .common import LEDGER_ERRORS
+from .params import LedgerId
 
 router = APIRouter(prefix="/api/v1/attestations", tags=["attestations"], responses=LEDGER_ERRORS)
-LedgerId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
 ClaimRef = Annotated[
     str, Path(pattern=ids.CLAIM_REF_PATTERN, description='"<MSP ID>:<id>", e.g. Org1MSP:claim-42')
 ]

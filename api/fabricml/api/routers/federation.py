@@ -7,15 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from fabricml.contracts import identifiers as ids
-
 from ..deps import AdminDep, ContextDep, ReaderDep
 from ..schemas import RoundResult, RoundState, RoundView, Task, TaskRequest, TaskState, TaskSummary
 from ..services import federation
 from .common import LEDGER_ERRORS
+from .params import LedgerId
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"], responses=LEDGER_ERRORS)
-TaskId = Annotated[str, Path(pattern=ids.LEDGER_ID_PATTERN)]
+TaskId = LedgerId
 RoundNumber = Annotated[int, Path(ge=1, le=1000)]
 
 

@@ -31,10 +31,9 @@ from ..schemas import (
 )
 from ..services import models
 from .common import LEDGER_ERRORS
+from .params import ModelName, ModelVersion
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=LEDGER_ERRORS)
-Name = Annotated[str, Path(pattern=ids.MODEL_NAME_PATTERN, description="Model name")]
-Version = Annotated[str, Path(pattern=ids.MODEL_VERSION_PATTERN, description="Model version")]
 MspId = Annotated[str, Path(pattern=ids.MSP_ID_PATTERN, description="A member org's MSP ID")]
 MAX_FILES = 64
 
@@ -84,20 +83,20 @@ async def register(
 
 
 @router.get("/{name}/{version}")
-async def show(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> ModelDetail:
+async def show(name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep) -> ModelDetail:
     """The ledger record and whether the version may be deployed."""
     return await models.show(context, name, version)
 
 
 @router.post("/{name}/{version}/approve")
-async def approve(name: Name, version: Version, _: AdminDep, context: ContextDep) -> ModelRecord:
+async def approve(name: ModelName, version: ModelVersion, _: AdminDep, context: ContextDep) -> ModelRecord:
     """Approve for this org (signed by the org's admin identity)."""
     return await models.approve(context, name, version)
 
 
 @router.post("/{name}/{version}/revoke")
 async def revoke(
-    name: Name, version: Version, body: RevokeModel, _: AdminDep, context: ContextDep
+    name: ModelName, version: ModelVersion, body: RevokeModel, _: AdminDep, context: ContextDep
 ) -> ModelRecord:
     """This org's vote to revoke; once a majority of the members voted the version is
     revoked for good and inference services stop serving it."""
@@ -105,7 +104,9 @@ async def revoke(
 
 
 @router.post("/{name}/{version}/confirm-training")
-async def confirm_training(name: Name, version: Version, _: AdminDep, context: ContextDep) -> ModelRecord:
+async def confirm_training(
+    name: ModelName, version: ModelVersion, _: AdminDep, context: ContextDep
+) -> ModelRecord:
     """Confirm, as a training org named in the version, that this org trained it as
     registered; until every named org confirmed, it cannot be approved."""
     return await models.confirm_training(context, name, version)
@@ -113,21 +114,21 @@ async def confirm_training(name: Name, version: Version, _: AdminDep, context: C
 
 @router.post("/{name}/{version}/suspend")
 async def suspend(
-    name: Name, version: Version, body: SuspendModel, _: AdminDep, context: ContextDep
+    name: ModelName, version: ModelVersion, body: SuspendModel, _: AdminDep, context: ContextDep
 ) -> Suspension:
     """Stop this org's own use of the version at once; other orgs go on."""
     return await models.suspend(context, name, version, body.reason)
 
 
 @router.post("/{name}/{version}/resume")
-async def resume(name: Name, version: Version, _: AdminDep, context: ContextDep) -> Suspension:
+async def resume(name: ModelName, version: ModelVersion, _: AdminDep, context: ContextDep) -> Suspension:
     """Lift this org's suspension of the version."""
     return await models.suspend(context, name, version, None)
 
 
 @router.post("/{name}/{version}/confidential-grants", status_code=201)
 async def grant_confidential(
-    name: Name, version: Version, body: GrantConfidential, _: AdminDep, context: ContextDep
+    name: ModelName, version: ModelVersion, body: GrantConfidential, _: AdminDep, context: ContextDep
 ) -> ConfidentialGrant:
     """Let another member org read this org's confidential provenance of the version."""
     return await models.confidential_grant(context, name, version, body.grantee)
@@ -135,20 +136,22 @@ async def grant_confidential(
 
 @router.delete("/{name}/{version}/confidential-grants/{grantee}")
 async def withdraw_confidential_grant(
-    name: Name, version: Version, grantee: MspId, _: AdminDep, context: ContextDep
+    name: ModelName, version: ModelVersion, grantee: MspId, _: AdminDep, context: ContextDep
 ) -> ConfidentialGrant:
     """End another org's reading of this org's confidential provenance of the version."""
     return await models.confidential_grant(context, name, version, grantee, withdraw=True)
 
 
 @router.get("/{name}/{version}/history")
-async def history(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> list[HistoryEntry]:
+async def history(
+    name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep
+) -> list[HistoryEntry]:
     """Every committed change of the record, with transaction ids."""
     return await models.history(context, name, version)
 
 
 @router.get("/{name}/{version}/lineage")
-async def lineage(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> Lineage:
+async def lineage(name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep) -> Lineage:
     """Ancestry: parent versions, edges, datasets and federated rounds."""
     return await models.lineage(context, name, version)
 
@@ -158,14 +161,14 @@ async def lineage(name: Name, version: Version, _: ReaderDep, context: ContextDe
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "The lineage graph"}},
 )
-async def lineage_png(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> Response:
+async def lineage_png(name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep) -> Response:
     """The lineage graph as a picture."""
     png = await run_in_threadpool(models.lineage_png, context, name, version)
     return Response(png, media_type="image/png")
 
 
 @router.post("/{name}/{version}/verify")
-async def verify(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> Verification:
+async def verify(name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep) -> Verification:
     """Fetch every file of the version and check each digest against the ledger (auditors may)."""
     return await run_in_threadpool(models.verify, context, name, version)
 
@@ -175,7 +178,9 @@ async def verify(name: Name, version: Version, _: ReaderDep, context: ContextDep
     response_class=Response,
     responses={200: {"content": {"text/html": {}}, "description": "The HTML audit report"}},
 )
-async def audit_report(name: Name, version: Version, _: ReaderDep, context: ContextDep) -> HTMLResponse:
+async def audit_report(
+    name: ModelName, version: ModelVersion, _: ReaderDep, context: ContextDep
+) -> HTMLResponse:
     """A self-contained HTML report for auditors, as a download."""
     html = await run_in_threadpool(models.audit_report, context, name, version)
     disposition = f'attachment; filename="audit-{name}-{version}.html"'

@@ -4,12 +4,12 @@ file and the directory `site init` made."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from rich.console import Console
 
 from ..binaries import BuildError
+from ..clierrors import reports
 from ..sitefile import SiteFileError
 from . import chart, compose
 from .filesets import FileSetError
@@ -19,11 +19,7 @@ from .writer import inside
 
 console = Console(stderr=True, soft_wrap=True)
 ERRORS = (DeployError, FileSetError, SiteFileError, BuildError, OSError)
-
-
-def _fail(exc: BaseException) -> NoReturn:
-    console.print(f"[red]error:[/] {exc}", highlight=False)
-    raise SystemExit(1)
+_reports = reports(console, *ERRORS)
 
 
 def _out(state_dir: Path, out: Path | None, default: str) -> Path:
@@ -56,40 +52,34 @@ def deploy_group() -> None:
 
 
 @deploy_group.command("compose")
+@_reports
 @_common
 def compose_cmd(state_dir: Path, site_file: Path | None, out: Path | None, cc_version: str | None) -> None:
     """docker-compose.yaml (host networking), the fabricml Dockerfile and the nodes' config."""
-    try:
-        root = state_dir.resolve()
-        plan = load_plan(root, site_file, None, cc_version)
-        info = root.stat()
-        path = compose.write(plan, _out(root, out, "compose"), f"{info.st_uid}:{info.st_gid}")
-    except ERRORS as exc:
-        _fail(exc)
+    root = state_dir.resolve()
+    plan = load_plan(root, site_file, None, cc_version)
+    info = root.stat()
+    path = compose.write(plan, _out(root, out, "compose"), f"{info.st_uid}:{info.st_gid}")
     console.print(f"wrote {path}")
     console.print(f"  build: FABRICML_SOURCE=/path/to/fabricml docker compose -f {path} build")
     console.print(f"  run:   docker compose -f {path} up -d")
 
 
 @deploy_group.command("helm")
+@_reports
 @_common
 def helm_cmd(state_dir: Path, site_file: Path | None, out: Path | None, cc_version: str | None) -> None:
     """A Helm chart of the site's nodes and the script that creates its Secrets from the site."""
-    try:
-        root = state_dir.resolve()
-        plan = load_plan(root, site_file, KUBERNETES_LISTEN, cc_version)
-        chart_dir, script = chart.write(plan, _out(root, out, "helm"))
-    except ERRORS as exc:
-        _fail(exc)
+    root = state_dir.resolve()
+    plan = load_plan(root, site_file, KUBERNETES_LISTEN, cc_version)
+    chart_dir, script = chart.write(plan, _out(root, out, "helm"))
     console.print(f"wrote the chart {chart_dir} and {script}")
     console.print(f"  secrets: NAMESPACE=<ns> sh {script}")
     console.print(f"  install: helm install {plan.org.name} {chart_dir} --namespace <ns>")
 
 
 @deploy_group.command("build-helm")
+@reports(console, BuildError)
 def build_helm() -> None:
     """Build the pinned Helm from the Go module proxy into the cache (for offline checks)."""
-    try:
-        click.echo(str(ensure_helm(console)))
-    except BuildError as exc:
-        _fail(exc)
+    click.echo(str(ensure_helm(console)))
