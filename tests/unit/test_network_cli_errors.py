@@ -34,6 +34,13 @@ def test_a_known_error_is_printed_once_with_exit_code_1() -> None:
     assert result.output.count("error: no such site") == 1, result.output
 
 
+def test_a_message_with_brackets_and_a_long_path_arrives_whole() -> None:
+    message = "name must match [a-z0-9-]{1,40}, got " + "/very/long" * 20 + "/[org9]"
+    result = CliRunner().invoke(_probe(KnownError(message)), [])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {message}", result.output
+
+
 def test_an_unknown_error_is_a_bug_and_keeps_its_traceback() -> None:
     result = CliRunner().invoke(_probe(ZeroDivisionError("oops")), [])
     assert isinstance(result.exception, ZeroDivisionError)

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, cast
 
 from rich.console import Console
+from rich.text import Text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(console: Console, exc: BaseException) -> NoReturn:
-    console.print(f"[red]error:[/] {exc}", highlight=False)
+    # As plain text, unwrapped: a message holding "[a-z]" or a long path must arrive whole.
+    console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
     raise SystemExit(1)
 
 
