@@ -35,6 +35,8 @@ INT64_FORMAT = "fabricml.fixedpoint/v1"  # fixedpoint.to_bytes
 BLOCK_VALUES = 4096
 MAX_HEADER_BYTES = 1 << 20
 CHUNK_VALUES = 1 << 20
+READ_AHEAD = 1 << 20  # bytes read from the input at a time
+BATCH_BLOCKS = 16  # blocks decoded together: 64 Ki values, whose temporaries stay in cache
 _ONE = np.uint64(1)
 _POWERS = np.array([1 << j for j in range(64)], dtype=np.uint64)  # bits(x) = #{j: x >= 2**j}
 
@@ -82,32 +84,6 @@ def _pack_rows(u: np.ndarray, bits: int) -> np.ndarray:
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-def _unpack_rows(bodies: np.ndarray, count: int, bits: int) -> np.ndarray:
-    """The inverse of _pack_rows; refuses non-zero padding and needlessly wide spellings."""
-    rows = bodies.shape[0]
-    whole, rest = divmod(bits, 8)
-    low = bodies[:, : count * whole]
-    if whole in (1, 2, 4, 8):  # the common widths: read the low bytes as one integer each
-        u = np.ascontiguousarray(low).view(f"<u{whole}").astype(np.uint64)
-    else:
-        octets = np.zeros((rows, count, 8), dtype=np.uint8)
-        octets[:, :, :whole] = low.reshape(rows, count, whole)
-        u = octets.view(np.uint64).reshape(rows, count)
-    plane = (count + 7) // 8
-    top = np.zeros((rows, count), dtype=np.uint8)
-    for j in range(rest):
-        start = count * whole + j * plane
-        bits_j = np.unpackbits(bodies[:, start : start + plane], axis=1, bitorder="little")
-        if bits_j[:, count:].any():
-            raise WireError("padding bits after a block are not zero")
-        top |= bits_j[:, :count] << j
-    if rest:
-        u |= top.astype(np.uint64) << np.uint64(8 * whole)
-    if (_bit_lengths(u) != bits).any():
-        raise WireError(f"a block is spelled with {bits} bits where fewer hold its values")
-    return u
-
-
 def pack_blocks(values: np.ndarray) -> bytes:
     """Blocks of BLOCK_VALUES values (the last may be shorter), each as u8 bits + body."""
     u = zigzag(np.ascontiguousarray(values, dtype=np.int64).ravel())
@@ -127,15 +103,76 @@ def pack_blocks(values: np.ndarray) -> bytes:
     return b"".join(out)
 
 
-def unpack_blocks(blocks: list[tuple[int, bytes]], count: int) -> np.ndarray:
-    """(bits, body) of consecutive blocks of `count` values each, to their int64 values."""
-    bits = np.array([b for b, _ in blocks])
-    u = np.empty((len(blocks), count), dtype=np.uint64)
-    for b in np.unique(bits):
-        idx = np.flatnonzero(bits == b)
-        bodies = np.frombuffer(b"".join(blocks[k][1] for k in idx), dtype=np.uint8)
-        u[idx] = _unpack_rows(bodies.reshape(len(idx), -1), count, int(b))
-    return unzigzag(u.ravel())
+def _spread_table() -> np.ndarray:
+    """Byte x to the u64 whose byte i is bit i of x: one bit-plane byte (8 values' bit j)
+    becomes those 8 values' bit j side by side, one byte each, in a single lookup."""
+    x = np.arange(256, dtype=np.uint64)
+    spread = np.zeros(256, dtype=np.uint64)
+    for i in range(8):
+        spread |= ((x >> np.uint64(i)) & _ONE) << np.uint64(8 * i)
+    return spread
+
+
+_PLANE_TABLES = [_spread_table() << np.uint64(j) for j in range(8)]
+
+
+def _top_bits(planes: np.ndarray, count: int) -> np.ndarray:
+    """(rows, rest, ceil(count/8)) bit-plane bytes to (rows, count) uint8 high bits."""
+    rows, rest, plane = planes.shape
+    top = np.take(_PLANE_TABLES[0], planes[:, 0, :])
+    spare = np.empty_like(top)
+    for j in range(1, rest):
+        top |= np.take(_PLANE_TABLES[j], planes[:, j, :], out=spare)
+    return top.view(np.uint8).reshape(rows, plane * 8)[:, :count]
+
+
+def _low_bytes(low: np.ndarray, count: int, whole: int, dtype: type[np.unsignedinteger]) -> np.ndarray:
+    """(rows, count*whole) little-endian bytes to (rows, count) integers of `dtype`."""
+    rows = low.shape[0]
+    if whole in (1, 2, 4, 8):
+        return np.ascontiguousarray(low).view(f"<u{whole}").astype(dtype)
+    octets = np.zeros((rows, count, np.dtype(dtype).itemsize), dtype=np.uint8)
+    octets[:, :, :whole] = low.reshape(rows, count, whole)
+    return octets.view(dtype).reshape(rows, count)
+
+
+def _check_spelling(bodies: np.ndarray, planes: np.ndarray, count: int, bits: int) -> None:
+    """Refuse non-zero padding and a width wider than the block's largest value needs."""
+    whole, rest = divmod(bits, 8)
+    if rest and count % 8 and (planes[:, :, -1] >> (count % 8)).any():
+        raise WireError("padding bits after a block are not zero")
+    if rest:
+        used = planes[:, rest - 1, :].any(axis=1)  # someone needs the top bit
+    else:  # the top byte of some value has its high bit set
+        used = bodies[:, : count * whole].reshape(-1, count, whole)[:, :, whole - 1].max(axis=1) >= 128
+    if not used.all():
+        raise WireError(f"a block is spelled with {bits} bits where fewer hold its values")
+
+
+def _decode_rows(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> None:
+    """Block bodies (rows, block_size(count, bits)) of one width to int64 values in `out`
+    (rows, count): a handful of NumPy passes, in 32-bit lanes when the width allows."""
+    if bits == 0:
+        out[...] = 0
+        return
+    whole, rest = divmod(bits, 8)
+    planes = bodies[:, count * whole :].reshape(len(bodies), rest, (count + 7) // 8)
+    _check_spelling(bodies, planes, count, bits)
+    lane = np.uint32 if bits <= 32 else np.uint64
+    signed = np.int32 if bits <= 32 else np.int64
+    u = _low_bytes(bodies[:, : count * whole], count, whole, lane) if whole else None
+    if rest:
+        top = _top_bits(planes, count).astype(lane)
+        if u is None:
+            u = top
+        else:
+            top <<= lane(8 * whole)
+            u |= top
+    assert u is not None
+    sign = u.view(signed) << (8 * np.dtype(lane).itemsize - 1)  # the zigzag's low bit, spread
+    sign >>= 8 * np.dtype(lane).itemsize - 1
+    u >>= lane(1)
+    np.bitwise_xor(u.view(signed), sign, out=out)
 
 
 def _header_bytes(shapes: Sequence[Sequence[int]], context: dict[str, Any] | None) -> bytes:
@@ -199,16 +236,49 @@ class UpdateWriter:
         self.out.write(self.hash.digest())
 
 
-class UpdateReader:
-    """Reads an update back in chunks of values; the last chunk comes only after the
-    checksum matched, so a tampered or truncated stream raises before it ends."""
+class _HashedInput:
+    """An update's bytes, read ahead in large pieces and hashed as they are consumed (so the
+    trailing checksum is never hashed itself)."""
 
     def __init__(self, inp: BinaryIO) -> None:
         self.inp, self.hash = inp, hashlib.sha256()
-        n = int.from_bytes(self._take(4, "header length"), "little")
+        self.data, self.pos, self.eof = b"", 0, False
+
+    def have(self, n: int) -> int:
+        """Bytes available from the current position, reading ahead until `n` are or the input ends."""
+        if len(self.data) - self.pos < n and not self.eof:
+            pieces, got = [self.data[self.pos :]], len(self.data) - self.pos
+            while got < max(n, READ_AHEAD) and not self.eof:
+                piece = self.inp.read(max(n, READ_AHEAD) - got)
+                self.eof = not piece
+                pieces.append(piece)
+                got += len(piece)
+            self.data, self.pos = b"".join(pieces), 0
+        return len(self.data) - self.pos
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.have(n) < n:
+            raise WireError(f"update bytes end inside the {what} ({self.have(n)} of {n} bytes)")
+        data = self.data[self.pos : self.pos + n]
+        self.consume(n)
+        return data
+
+    def consume(self, n: int) -> None:
+        self.hash.update(memoryview(self.data)[self.pos : self.pos + n])
+        self.pos += n
+
+
+class UpdateReader:
+    """Reads an update back, straight into the caller's buffers (read_into) or in chunks;
+    the last values come only after the checksum matched, so a tampered or truncated
+    stream raises before it ends."""
+
+    def __init__(self, inp: BinaryIO) -> None:
+        self.src = _HashedInput(inp)
+        n = int.from_bytes(self.src.take(4, "header length"), "little")
         if n > MAX_HEADER_BYTES:
             raise WireError(f"update header claims {n} bytes; at most {MAX_HEADER_BYTES}")
-        raw = self._take(n, "header")
+        raw = self.src.take(n, "header")
         try:
             head = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -217,54 +287,110 @@ class UpdateReader:
         self.shapes: list[tuple[int, ...]] = [tuple(s) for s in self.header["shapes"]]
         self.context: dict[str, Any] = self.header.get("context", {})
         self.total = sum(prod(s) for s in self.shapes)
+        self.decoded = self.given = 0  # values decoded from the bytes / handed to the caller
+        self._carry = np.empty(0, dtype=np.int64)  # decoded, not yet handed out (< one block)
+        self._ended = False
 
-    def _take(self, n: int, what: str) -> bytes:
-        data = self.inp.read(n)
-        if len(data) != n:
-            raise WireError(f"update bytes end inside the {what} ({len(data)} of {n} bytes)")
-        self.hash.update(data)
-        return data
+    @property
+    def remaining(self) -> int:
+        return self.total - self.given
 
-    def _blocks(self, values: int) -> Iterator[tuple[np.ndarray, bool]]:
-        """Runs of whole blocks of at least `values` values, and whether each run is the last."""
-        start = 0
-        while start < self.total:
-            run: list[tuple[int, bytes]] = []
-            first = start
-            while start < self.total and (start - first < values or not run):
-                where = f"block at value {start}"
-                bits = self._take(1, where)[0]
-                if bits > 64:
-                    raise WireError(f"the {where} claims {bits} bits per value; at most 64 exist")
-                count = min(BLOCK_VALUES, self.total - start)
-                run.append((bits, self._take(block_size(count, bits), where)))
-                start += count
-                if count < BLOCK_VALUES:
-                    break
-            full = run if (start - first) % BLOCK_VALUES == 0 else run[:-1]
-            parts = [unpack_blocks(full, BLOCK_VALUES)] if full else []
-            if len(full) < len(run):
-                parts.append(unpack_blocks(run[-1:], (start - first) % BLOCK_VALUES))
-            yield np.concatenate(parts) if len(parts) > 1 else parts[0], start == self.total
+    def read_into(self, out: np.ndarray) -> int:
+        """Decode the next values into `out` (flat, int64) and return how many: len(out),
+        or what remains if fewer. The update's last values come only after its checksum matched."""
+        n = min(len(out), self.remaining)
+        filled = self._from_carry(out[:n])
+        while filled < n:
+            filled += self._decode_some(out[filled:n])
+        self.given += n
+        if self.given == self.total and not self._ended:
+            self._check_end()
+        return n
+
+    def _from_carry(self, out: np.ndarray) -> int:
+        k = min(len(out), len(self._carry))
+        out[:k] = self._carry[:k]
+        self._carry = self._carry[k:]
+        return k
+
+    def _decode_some(self, out: np.ndarray) -> int:
+        """Whole blocks straight into `out` (a block that does not fit goes to the carry)."""
+        blocks, length = self._next_blocks(len(out))
+        if blocks[0][2] > len(out):
+            self._carry = np.empty(blocks[0][2], dtype=np.int64)
+            self._decode_blocks(blocks, self._carry)
+            self.src.consume(length)
+            return self._from_carry(out)
+        written = self._decode_blocks(blocks, out)
+        self.src.consume(length)
+        return written
+
+    def _next_blocks(self, room: int) -> tuple[list[tuple[int, int, int]], int]:
+        """(offset past the current position, bits, values) of the next blocks, as many as
+        fit in `room` values (at least one, at most BATCH_BLOCKS), and their bytes in all."""
+        blocks: list[tuple[int, int, int]] = []
+        at, start = 0, self.decoded
+        while len(blocks) < BATCH_BLOCKS and start < self.total:
+            count = min(BLOCK_VALUES, self.total - start)
+            if blocks and count > room:
+                break
+            where = f"block at value {start}"
+            if self.src.have(at + 1) < at + 1:
+                raise WireError(f"update bytes end inside the {where} (0 of 1 bytes)")
+            bits = self.src.data[self.src.pos + at]
+            if bits > 64:
+                raise WireError(f"the {where} claims {bits} bits per value; at most 64 exist")
+            size = block_size(count, bits)
+            if (got := self.src.have(at + 1 + size) - at - 1) < size:
+                raise WireError(f"update bytes end inside the {where} ({got + 1} of {size + 1} bytes)")
+            blocks.append((at + 1, bits, count))
+            at, start, room = at + 1 + size, start + count, room - count
+        self.decoded = start
+        return blocks, at
+
+    def _decode_blocks(self, blocks: list[tuple[int, int, int]], out: np.ndarray) -> int:
+        """Decode consecutive blocks into `out`, each run of one width and length at once
+        (its bodies are rows of a strided view of the bytes: no copy)."""
+        data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
+        i = written = 0
+        while i < len(blocks):
+            at, bits, count = blocks[i]
+            j = i + 1
+            while j < len(blocks) and blocks[j][1:] == (bits, count):
+                j += 1
+            size = block_size(count, bits)
+            rows = np.lib.stride_tricks.as_strided(
+                data[at:], shape=(j - i, size), strides=(size + 1, 1), writeable=False
+            )
+            _decode_rows(rows, count, bits, out[written : written + (j - i) * count].reshape(j - i, count))
+            written, i = written + (j - i) * count, j
+        return written
 
     def _check_end(self) -> None:
-        if self.inp.read(32) != self.hash.digest():
+        self._ended = True
+        available = self.src.have(33)
+        if self.src.data[self.src.pos : self.src.pos + 32] != self.src.hash.digest():
             raise WireError("update bytes are tampered or truncated: their checksum does not match")
-        if self.inp.read(1):
+        if available > 32:
             raise WireError("update bytes go on after their checksum")
 
     def chunks(self, values: int = CHUNK_VALUES) -> Iterator[np.ndarray]:
-        """Flat int64 chunks of about `values` values, in order; the last one only after the
-        checksum matched, so a consumer that reaches the end has intact values."""
-        for chunk, last in self._blocks(values):
-            if last:
-                self._check_end()
-            yield chunk
-        if self.total == 0:
+        """Flat int64 chunks of `values` values (the last may be shorter), in order, each a
+        new array; the last one only after the checksum matched."""
+        if values < 1:
+            raise ValueError(f"chunks need at least one value, got {values}")
+        if self.total == 0 and not self._ended:
             self._check_end()
+        while self.remaining:
+            out = np.empty(min(values, self.remaining), dtype=np.int64)
+            self.read_into(out)
+            yield out
 
     def read(self) -> Update:
-        flat = np.concatenate([np.empty(0, np.int64), *self.chunks()])
+        flat = np.empty(self.remaining, dtype=np.int64)
+        self.read_into(flat)
+        if self.total == 0 and not self._ended:
+            self._check_end()
         out, offset = [], 0
         for shape in self.shapes:
             n = prod(shape)
