@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,9 +27,19 @@ from .fixedpoint import MAX_TOTAL_WEIGHT, Update
 from .rulebook import parse
 
 CHUNK_VALUES = 1 << 20  # per update: 8 MiB of int64 in flight per input
+SLICE_VALUES = 1 << 15  # rules work this many coordinates at a time: their temporaries stay in cache
 Shapes = list[tuple[int, ...]]
 ValueStream = Iterable[np.ndarray]  # one update's flat int64 values, in order, any pieces
-ChunkRule = Callable[[list[np.ndarray]], np.ndarray]  # aligned chunks in, aggregate chunk out
+# Aligned chunks in, aggregate chunk out. Neither outlives the call: a chunk read from a
+# file is overwritten by the next one, and a rule may hand back the same buffer each time.
+ChunkRule = Callable[[list[np.ndarray]], np.ndarray]
+
+
+@runtime_checkable
+class ValueReader(Protocol):
+    """A stream that decodes straight into the caller's buffer (wire.UpdateReader)."""
+
+    def read_into(self, out: np.ndarray) -> int: ...
 
 
 def rechunk(stream: ValueStream, size: int) -> Iterator[np.ndarray]:
@@ -58,11 +68,24 @@ def in_memory(update: Update) -> Iterator[np.ndarray]:
         yield np.asarray(a).ravel()
 
 
-def lockstep(streams: Sequence[ValueStream], size: int) -> Iterator[list[np.ndarray]]:
-    """One chunk of every stream at a time, all covering the same coordinates."""
+def _chunks_of(stream: ValueStream | ValueReader, size: int) -> Iterator[np.ndarray]:
+    """Chunks of exactly `size` values; a reader's all land in one buffer, reused."""
+    if not isinstance(stream, ValueReader):
+        yield from rechunk(stream, size)
+        return
+    if size < 1:
+        raise ValueError(f"chunks need at least one value, got {size}")
+    buffer = np.empty(size, dtype=np.int64)
+    while n := stream.read_into(buffer):
+        yield buffer[:n]
+
+
+def lockstep(streams: Sequence[ValueStream | ValueReader], size: int) -> Iterator[list[np.ndarray]]:
+    """One chunk of every stream at a time, all covering the same coordinates (valid until
+    the next row: a reader's chunks are decoded into one buffer each)."""
     if not streams:
         raise ValueError("aggregation needs at least one update")
-    chunked = [rechunk(s, size) for s in streams]
+    chunked = [_chunks_of(s, size) for s in streams]
     while True:
         row = [next(c, None) for c in chunked]
         if all(r is None for r in row):
@@ -72,10 +95,25 @@ def lockstep(streams: Sequence[ValueStream], size: int) -> Iterator[list[np.ndar
         yield row  # type: ignore[misc]
 
 
+@dataclass
+class WireStream:
+    """An update file's values: iterated, chunks of `values` (new arrays); to lockstep, a
+    reader decoding straight into its reused buffer."""
+
+    reader: wire.UpdateReader
+    values: int = CHUNK_VALUES
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.reader.chunks(self.values)
+
+    def read_into(self, out: np.ndarray) -> int:
+        return self.reader.read_into(out)
+
+
 @contextlib.contextmanager
 def wire_files(
     paths: Sequence[Path], values: int = CHUNK_VALUES
-) -> Iterator[tuple[Shapes, list[ValueStream]]]:
+) -> Iterator[tuple[Shapes, list[WireStream]]]:
     """The shapes and value streams of update files in the wire format, all of one shape;
     each stream's last values come only after that file's checksum matched."""
     with contextlib.ExitStack() as stack:
@@ -85,7 +123,7 @@ def wire_files(
         for p, r in zip(paths, readers, strict=True):
             if r.shapes != readers[0].shapes:
                 raise ValueError(f"{p} has shapes {r.shapes}, expected {readers[0].shapes}")
-        yield readers[0].shapes, [r.chunks(values) for r in readers]
+        yield readers[0].shapes, [WireStream(r, values) for r in readers]
 
 
 @dataclass
@@ -106,7 +144,7 @@ class AggregateSink:
             self._writer = wire.UpdateWriter(self.out, self.shapes, self.context)
 
     def write(self, chunk: np.ndarray) -> None:
-        self._hash.update(np.ascontiguousarray(chunk, dtype="<i8").tobytes())
+        self._hash.update(np.ascontiguousarray(chunk, dtype="<i8").reshape(-1).view(np.uint8).data)
         self.values += len(chunk)
         if self._writer is not None:
             self._writer.write(chunk)
@@ -125,11 +163,56 @@ def _one(rule: Callable[[list[Update]], Update]) -> ChunkRule:
     return lambda chunks: rule([[c] for c in chunks])[0]
 
 
+class _FedAvg:
+    """aggregation.fedavg's arithmetic (updates of equal weight summed, then multiplied
+    once; no multiplication when all weights are equal), a cache-sized slice at a time,
+    into one reused output buffer: int64 sums wrap alike in any order, so the bits match."""
+
+    def __init__(self, weights: Sequence[int]) -> None:
+        if any(w < 1 for w in weights) or sum(weights) > MAX_TOTAL_WEIGHT:
+            raise ValueError(f"one positive weight per update is needed, {MAX_TOTAL_WEIGHT} in total at most")
+        groups: dict[int, list[int]] = {}
+        for i, w in enumerate(weights):
+            groups.setdefault(int(w), []).append(i)
+        self.count, self.total = len(weights), int(sum(weights))
+        if len(groups) == 1:  # sum(w * x) / (n * w) is exactly sum(x) / n
+            groups, self.total = {1: list(range(len(weights)))}, len(weights)
+        self.groups = list(groups.items())
+        self._out = np.empty(0, dtype=np.int64)
+        self._spare = np.empty(SLICE_VALUES, dtype=np.int64)
+
+    def __call__(self, chunks: list[np.ndarray]) -> np.ndarray:
+        if len(chunks) != self.count:
+            raise ValueError(f"{len(chunks)} updates for {self.count} weights")
+        n = len(chunks[0])
+        if len(self._out) < n:
+            self._out = np.empty(n, dtype=np.int64)
+        for s in range(0, n, SLICE_VALUES):
+            e = min(n, s + SLICE_VALUES)
+            self._weighted_sum([c[s:e] for c in chunks], self._out[s:e], self._spare[: e - s])
+            exact.div_nearest(self._out[s:e], self.total, out=self._out[s:e])
+        return self._out[:n]
+
+    def _weighted_sum(self, xs: list[np.ndarray], acc: np.ndarray, spare: np.ndarray) -> None:
+        first = True
+        for w, members in self.groups:
+            part = acc if first or w == 1 else spare
+            if first or w != 1:
+                np.copyto(part, xs[members[0]])
+            else:
+                np.add(part, xs[members[0]], out=part)
+            for i in members[1:]:
+                np.add(part, xs[i], out=part)
+            if w != 1:
+                np.multiply(part, np.int64(w), out=part)
+            if part is spare:
+                np.add(acc, spare, out=acc)
+            first = False
+
+
 def fedavg(weights: Sequence[int]) -> ChunkRule:
     """aggregation.fedavg, chunk by chunk."""
-    if any(w < 1 for w in weights) or sum(weights) > MAX_TOTAL_WEIGHT:
-        raise ValueError(f"one positive weight per update is needed, {MAX_TOTAL_WEIGHT} in total at most")
-    return _one(lambda u: aggregation.fedavg(u, weights))
+    return _FedAvg(weights)
 
 
 def coordinate_median() -> ChunkRule:

@@ -21,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from math import prod
 from typing import Any, BinaryIO
 
@@ -142,7 +145,7 @@ def _check_spelling(bodies: np.ndarray, planes: np.ndarray, count: int, bits: in
     if rest and count % 8 and (planes[:, :, -1] >> (count % 8)).any():
         raise WireError("padding bits after a block are not zero")
     if rest:
-        used = planes[:, rest - 1, :].any(axis=1)  # someone needs the top bit
+        used = planes[:, rest - 1, :].max(axis=1) > 0  # someone needs the top bit
     else:  # the top byte of some value has its high bit set
         used = bodies[:, : count * whole].reshape(-1, count, whole)[:, :, whole - 1].max(axis=1) >= 128
     if not used.all():
@@ -166,12 +169,13 @@ def _decode_rows(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> 
         if u is None:
             u = top
         else:
-            top <<= lane(8 * whole)
+            np.left_shift(top, 8 * whole, out=top)
             u |= top
     assert u is not None
-    sign = u.view(signed) << (8 * np.dtype(lane).itemsize - 1)  # the zigzag's low bit, spread
-    sign >>= 8 * np.dtype(lane).itemsize - 1
-    u >>= lane(1)
+    width = 8 * np.dtype(lane).itemsize
+    sign = np.left_shift(u.view(signed), width - 1)  # the zigzag's low bit, spread to all bits
+    np.right_shift(sign, width - 1, out=sign)
+    np.right_shift(u, 1, out=u)
     np.bitwise_xor(u.view(signed), sign, out=out)
 
 
@@ -236,13 +240,27 @@ class UpdateWriter:
         self.out.write(self.hash.digest())
 
 
+def _hasher() -> ThreadPoolExecutor:
+    """One thread hashes every reader's bytes, in the order they were consumed (hashlib lets
+    go of the GIL), while the caller's thread decodes."""
+    global _HASH_THREAD
+    if _HASH_THREAD is None:
+        _HASH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wire-sha256")
+    return _HASH_THREAD
+
+
+_HASH_THREAD: ThreadPoolExecutor | None = None
+HASH_BACKLOG = 8  # pieces a reader lets the hashing thread fall behind by (bounded memory)
+
+
 class _HashedInput:
     """An update's bytes, read ahead in large pieces and hashed as they are consumed (so the
     trailing checksum is never hashed itself)."""
 
     def __init__(self, inp: BinaryIO) -> None:
-        self.inp, self.hash = inp, hashlib.sha256()
+        self.inp, self._hash = inp, hashlib.sha256()
         self.data, self.pos, self.eof = b"", 0, False
+        self._backlog: deque[Future[None]] = deque()
 
     def have(self, n: int) -> int:
         """Bytes available from the current position, reading ahead until `n` are or the input ends."""
@@ -264,8 +282,28 @@ class _HashedInput:
         return data
 
     def consume(self, n: int) -> None:
-        self.hash.update(memoryview(self.data)[self.pos : self.pos + n])
+        self._backlog.append(
+            _hasher().submit(self._hash.update, memoryview(self.data)[self.pos : self.pos + n])
+        )
+        while len(self._backlog) > HASH_BACKLOG:
+            self._backlog.popleft().result()
         self.pos += n
+
+    def digest(self) -> bytes:
+        while self._backlog:
+            self._backlog.popleft().result()
+        return self._hash.digest()
+
+
+@dataclass
+class Run:
+    """Consecutive blocks of one width and length: where the first body starts (past the
+    reader's position), bits per value, values per block, blocks."""
+
+    at: int
+    bits: int
+    count: int
+    rows: int
 
 
 class UpdateReader:
@@ -315,61 +353,88 @@ class UpdateReader:
 
     def _decode_some(self, out: np.ndarray) -> int:
         """Whole blocks straight into `out` (a block that does not fit goes to the carry)."""
-        blocks, length = self._next_blocks(len(out))
-        if blocks[0][2] > len(out):
-            self._carry = np.empty(blocks[0][2], dtype=np.int64)
-            self._decode_blocks(blocks, self._carry)
+        runs, length = self._next_blocks(len(out))
+        if runs[0].count > len(out):
+            self._carry = np.empty(runs[0].count, dtype=np.int64)
+            self._decode_blocks(runs, self._carry)
             self.src.consume(length)
             return self._from_carry(out)
-        written = self._decode_blocks(blocks, out)
+        written = self._decode_blocks(runs, out)
         self.src.consume(length)
         return written
 
-    def _next_blocks(self, room: int) -> tuple[list[tuple[int, int, int]], int]:
-        """(offset past the current position, bits, values) of the next blocks, as many as
-        fit in `room` values (at least one, at most BATCH_BLOCKS), and their bytes in all."""
-        blocks: list[tuple[int, int, int]] = []
+    def _next_blocks(self, room: int) -> tuple[list[Run], int]:
+        """The next blocks, as many as fit in `room` values (at least one, at most
+        BATCH_BLOCKS), as runs of one width and length, and their bytes in all."""
+        if room >= BATCH_BLOCKS * BLOCK_VALUES and self.total - self.decoded >= BATCH_BLOCKS * BLOCK_VALUES:
+            uniform = self._uniform_batch()
+            if uniform:
+                return uniform
+        runs: list[Run] = []
         at, start = 0, self.decoded
-        while len(blocks) < BATCH_BLOCKS and start < self.total:
+        while sum(r.rows for r in runs) < BATCH_BLOCKS and start < self.total:
             count = min(BLOCK_VALUES, self.total - start)
-            if blocks and count > room:
+            if runs and count > room:
                 break
-            where = f"block at value {start}"
-            if self.src.have(at + 1) < at + 1:
-                raise WireError(f"update bytes end inside the {where} (0 of 1 bytes)")
-            bits = self.src.data[self.src.pos + at]
-            if bits > 64:
-                raise WireError(f"the {where} claims {bits} bits per value; at most 64 exist")
+            bits = self._bits_at(at, start)
             size = block_size(count, bits)
             if (got := self.src.have(at + 1 + size) - at - 1) < size:
-                raise WireError(f"update bytes end inside the {where} ({got + 1} of {size + 1} bytes)")
-            blocks.append((at + 1, bits, count))
+                raise WireError(
+                    f"update bytes end inside the block at value {start} ({got + 1} of {size + 1} bytes)"
+                )
+            if runs and (runs[-1].bits, runs[-1].count) == (bits, count):
+                runs[-1].rows += 1
+            else:
+                runs.append(Run(at + 1, bits, count, 1))
             at, start, room = at + 1 + size, start + count, room - count
         self.decoded = start
-        return blocks, at
+        return runs, at
 
-    def _decode_blocks(self, blocks: list[tuple[int, int, int]], out: np.ndarray) -> int:
-        """Decode consecutive blocks into `out`, each run of one width and length at once
-        (its bodies are rows of a strided view of the bytes: no copy)."""
+    def _bits_at(self, at: int, start: int) -> int:
+        if self.src.have(at + 1) < at + 1:
+            raise WireError(f"update bytes end inside the block at value {start} (0 of 1 bytes)")
+        bits = self.src.data[self.src.pos + at]
+        if bits > 64:
+            raise WireError(f"the block at value {start} claims {bits} bits per value; at most 64 exist")
+        return bits
+
+    def _uniform_batch(self) -> tuple[list[Run], int] | None:
+        """BATCH_BLOCKS full blocks of the width of the next one, if they all are (found by
+        one look at their width bytes, not block by block)."""
+        bits = self._bits_at(0, self.decoded)
+        step = 1 + block_size(BLOCK_VALUES, bits)
+        if self.src.have(BATCH_BLOCKS * step) < BATCH_BLOCKS * step:
+            return None
         data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
-        i = written = 0
-        while i < len(blocks):
-            at, bits, count = blocks[i]
-            j = i + 1
-            while j < len(blocks) and blocks[j][1:] == (bits, count):
-                j += 1
-            size = block_size(count, bits)
+        heads = np.lib.stride_tricks.as_strided(data, shape=(BATCH_BLOCKS,), strides=(step,), writeable=False)
+        if (heads != bits).any():
+            return None
+        self.decoded += BATCH_BLOCKS * BLOCK_VALUES
+        return [Run(1, bits, BLOCK_VALUES, BATCH_BLOCKS)], BATCH_BLOCKS * step
+
+    def _decode_blocks(self, runs: list[Run], out: np.ndarray) -> int:
+        """Decode consecutive runs into `out` (a run's bodies are the rows of a strided view
+        of the bytes: no copy)."""
+        data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
+        written = 0
+        for run in runs:
+            size = block_size(run.count, run.bits)
             rows = np.lib.stride_tricks.as_strided(
-                data[at:], shape=(j - i, size), strides=(size + 1, 1), writeable=False
+                data[run.at :], shape=(run.rows, size), strides=(size + 1, 1), writeable=False
             )
-            _decode_rows(rows, count, bits, out[written : written + (j - i) * count].reshape(j - i, count))
-            written, i = written + (j - i) * count, j
+            _decode_rows(
+                rows,
+                run.count,
+                run.bits,
+                out[written : written + run.rows * run.count].reshape(run.rows, run.count),
+            )
+            written += run.rows * run.count
         return written
 
     def _check_end(self) -> None:
         self._ended = True
         available = self.src.have(33)
-        if self.src.data[self.src.pos : self.src.pos + 32] != self.src.hash.digest():
+        if self.src.data[self.src.pos : self.src.pos + 32] != self.src.digest():
             raise WireError("update bytes are tampered or truncated: their checksum does not match")
         if available > 32:
             raise WireError("update bytes go on after their checksum")
