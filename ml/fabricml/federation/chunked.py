@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
@@ -30,8 +31,9 @@ CHUNK_VALUES = 1 << 20  # per update: 8 MiB of int64 in flight per input
 SLICE_VALUES = 1 << 15  # rules work this many coordinates at a time: their temporaries stay in cache
 Shapes = list[tuple[int, ...]]
 ValueStream = Iterable[np.ndarray]  # one update's flat int64 values, in order, any pieces
-# Aligned chunks in, aggregate chunk out. Neither outlives the call: a chunk read from a
-# file is overwritten by the next one, and a rule may hand back the same buffer each time.
+# Aligned chunks in, aggregate chunk out. A chunk read from a file is overwritten by the
+# next one; a rule may hand back one of two buffers in turn (the sink hashes one while
+# the rule fills the other).
 ChunkRule = Callable[[list[np.ndarray]], np.ndarray]
 
 
@@ -137,6 +139,7 @@ class AggregateSink:
     values: int = 0
     _hash: hashlib._Hash = field(init=False)
     _writer: wire.UpdateWriter | None = field(init=False, default=None)
+    _hashing: Future[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._hash = hashlib.sha256(fixedpoint.header_bytes(self.shapes))
@@ -144,7 +147,15 @@ class AggregateSink:
             self._writer = wire.UpdateWriter(self.out, self.shapes, self.context)
 
     def write(self, chunk: np.ndarray) -> None:
-        self._hash.update(np.ascontiguousarray(chunk, dtype="<i8").reshape(-1).view(np.uint8).data)
+        """Hash `chunk` on the hashing thread; it must stay unchanged until the next write
+        returns (this one waits for the previous chunk's hash)."""
+        view = np.ascontiguousarray(chunk, dtype="<i8").reshape(-1).view(np.uint8).data
+        hashing = wire.hasher().submit(self._hash.update, view) if len(view) >= 1 << 16 else None
+        if self._hashing is not None:
+            self._hashing.result()
+        if hashing is None:  # small: at once, cheaper than a trip to the thread
+            self._hash.update(view)
+        self._hashing = hashing
         self.values += len(chunk)
         if self._writer is not None:
             self._writer.write(chunk)
@@ -156,6 +167,8 @@ class AggregateSink:
             raise ValueError(f"the aggregate has {self.values} values; the shapes hold {total}")
         if self._writer is not None:
             self._writer.close()
+        if self._hashing is not None:
+            self._hashing.result()
         return self._hash.hexdigest()
 
 
@@ -178,33 +191,38 @@ class _FedAvg:
         if len(groups) == 1:  # sum(w * x) / (n * w) is exactly sum(x) / n
             groups, self.total = {1: list(range(len(weights)))}, len(weights)
         self.groups = list(groups.items())
-        self._out = np.empty(0, dtype=np.int64)
+        self._outs = [np.empty(0, dtype=np.int64)] * 2  # handed back in turn
         self._spare = np.empty(SLICE_VALUES, dtype=np.int64)
 
     def __call__(self, chunks: list[np.ndarray]) -> np.ndarray:
         if len(chunks) != self.count:
             raise ValueError(f"{len(chunks)} updates for {self.count} weights")
         n = len(chunks[0])
-        if len(self._out) < n:
-            self._out = np.empty(n, dtype=np.int64)
+        out = self._outs.pop(0)
+        if len(out) < n:
+            out = np.empty(n, dtype=np.int64)
+        self._outs.append(out)
         for s in range(0, n, SLICE_VALUES):
             e = min(n, s + SLICE_VALUES)
-            self._weighted_sum([c[s:e] for c in chunks], self._out[s:e], self._spare[: e - s])
-            exact.div_nearest(self._out[s:e], self.total, out=self._out[s:e])
-        return self._out[:n]
+            self._weighted_sum([c[s:e] for c in chunks], out[s:e], self._spare[: e - s])
+            exact.div_nearest(out[s:e], self.total, out=out[s:e])
+        return out[:n]
 
     def _weighted_sum(self, xs: list[np.ndarray], acc: np.ndarray, spare: np.ndarray) -> None:
         first = True
         for w, members in self.groups:
             part = acc if first or w == 1 else spare
-            if first or w != 1:
-                np.copyto(part, xs[members[0]])
+            if w != 1 and len(members) == 1:
+                np.multiply(xs[members[0]], np.int64(w), out=part)
             else:
-                np.add(part, xs[members[0]], out=part)
-            for i in members[1:]:
-                np.add(part, xs[i], out=part)
-            if w != 1:
-                np.multiply(part, np.int64(w), out=part)
+                if first or w != 1:
+                    np.copyto(part, xs[members[0]])
+                else:
+                    np.add(part, xs[members[0]], out=part)
+                for i in members[1:]:
+                    np.add(part, xs[i], out=part)
+                if w != 1:
+                    np.multiply(part, np.int64(w), out=part)
             if part is spare:
                 np.add(acc, spare, out=acc)
             first = False

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ INT64_FORMAT = "fabricml.fixedpoint/v1"  # fixedpoint.to_bytes
 BLOCK_VALUES = 4096
 MAX_HEADER_BYTES = 1 << 20
 CHUNK_VALUES = 1 << 20
-READ_AHEAD = 1 << 20  # bytes read from the input at a time
+READ_AHEAD = 1 << 21  # bytes read from the input at a time, into each of two buffers
 BATCH_BLOCKS = 16  # blocks decoded together: 64 Ki values, whose temporaries stay in cache
 _ONE = np.uint64(1)
 _POWERS = np.array([1 << j for j in range(64)], dtype=np.uint64)  # bits(x) = #{j: x >= 2**j}
@@ -240,7 +239,7 @@ class UpdateWriter:
         self.out.write(self.hash.digest())
 
 
-def _hasher() -> ThreadPoolExecutor:
+def hasher() -> ThreadPoolExecutor:
     """One thread hashes every reader's bytes, in the order they were consumed (hashlib lets
     go of the GIL), while the caller's thread decodes."""
     global _HASH_THREAD
@@ -250,48 +249,62 @@ def _hasher() -> ThreadPoolExecutor:
 
 
 _HASH_THREAD: ThreadPoolExecutor | None = None
-HASH_BACKLOG = 8  # pieces a reader lets the hashing thread fall behind by (bounded memory)
 
 
 class _HashedInput:
-    """An update's bytes, read ahead in large pieces and hashed as they are consumed (so the
-    trailing checksum is never hashed itself)."""
+    """An update's bytes, read ahead into two buffers in turn and hashed as they are
+    consumed (never the trailing checksum): while the caller decodes one buffer, the
+    hashing thread works through the other's bytes."""
 
     def __init__(self, inp: BinaryIO) -> None:
         self.inp, self._hash = inp, hashlib.sha256()
-        self.data, self.pos, self.eof = b"", 0, False
-        self._backlog: deque[Future[None]] = deque()
+        self._spare = bytearray()  # the other buffer, and the hashing of its bytes
+        self._spare_hashed: Future[None] | None = None
+        self.data, self.pos, self.end, self.eof = bytearray(), 0, 0, False
 
     def have(self, n: int) -> int:
         """Bytes available from the current position, reading ahead until `n` are or the input ends."""
-        if len(self.data) - self.pos < n and not self.eof:
-            pieces, got = [self.data[self.pos :]], len(self.data) - self.pos
-            while got < max(n, READ_AHEAD) and not self.eof:
-                piece = self.inp.read(max(n, READ_AHEAD) - got)
-                self.eof = not piece
-                pieces.append(piece)
-                got += len(piece)
-            self.data, self.pos = b"".join(pieces), 0
-        return len(self.data) - self.pos
+        if self.end - self.pos < n and not self.eof:
+            self._refill(max(n, READ_AHEAD))
+        return self.end - self.pos
+
+    def _refill(self, want: int) -> None:
+        done = hasher().submit(self._hash.update, memoryview(self.data)[: self.pos])
+        if self._spare_hashed is not None:
+            self._spare_hashed.result()  # its bytes are hashed: it may be overwritten
+        fresh = self._spare if len(self._spare) >= want else bytearray(want)
+        tail = self.end - self.pos
+        fresh[:tail] = self.data[self.pos : self.end]
+        got = tail
+        while got < want and not self.eof:
+            n = self._read_into(memoryview(fresh)[got:want])
+            self.eof, got = n == 0, got + n
+        self._spare, self._spare_hashed = self.data, done
+        self.data, self.pos, self.end = fresh, 0, got
+
+    def _read_into(self, view: memoryview) -> int:
+        readinto = getattr(self.inp, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view))
+        piece = self.inp.read(len(view))
+        view[: len(piece)] = piece
+        return len(piece)
 
     def take(self, n: int, what: str) -> bytes:
         if self.have(n) < n:
             raise WireError(f"update bytes end inside the {what} ({self.have(n)} of {n} bytes)")
-        data = self.data[self.pos : self.pos + n]
-        self.consume(n)
+        data = bytes(self.data[self.pos : self.pos + n])
+        self.pos += n
         return data
 
     def consume(self, n: int) -> None:
-        self._backlog.append(
-            _hasher().submit(self._hash.update, memoryview(self.data)[self.pos : self.pos + n])
-        )
-        while len(self._backlog) > HASH_BACKLOG:
-            self._backlog.popleft().result()
         self.pos += n
 
     def digest(self) -> bytes:
-        while self._backlog:
-            self._backlog.popleft().result()
+        if self._spare_hashed is not None:
+            self._spare_hashed.result()
+        self._hash.update(memoryview(self.data)[: self.pos])
+        self.data, self.pos, self.end = self.data[self.pos : self.end], 0, self.end - self.pos
         return self._hash.digest()
 
 
@@ -406,7 +419,7 @@ class UpdateReader:
         if self.src.have(BATCH_BLOCKS * step) < BATCH_BLOCKS * step:
             return None
         data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
-        heads = np.lib.stride_tricks.as_strided(data, shape=(BATCH_BLOCKS,), strides=(step,), writeable=False)
+        heads = np.ndarray((BATCH_BLOCKS,), np.uint8, data, strides=(step,))
         if (heads != bits).any():
             return None
         self.decoded += BATCH_BLOCKS * BLOCK_VALUES
@@ -419,9 +432,7 @@ class UpdateReader:
         written = 0
         for run in runs:
             size = block_size(run.count, run.bits)
-            rows = np.lib.stride_tricks.as_strided(
-                data[run.at :], shape=(run.rows, size), strides=(size + 1, 1), writeable=False
-            )
+            rows = np.ndarray((run.rows, size), np.uint8, data, run.at, (size + 1, 1))
             _decode_rows(
                 rows,
                 run.count,
@@ -433,8 +444,9 @@ class UpdateReader:
 
     def _check_end(self) -> None:
         self._ended = True
+        digest = self.src.digest()
         available = self.src.have(33)
-        if self.src.data[self.src.pos : self.src.pos + 32] != self.src.digest():
+        if self.src.data[self.src.pos : self.src.pos + 32] != digest:
             raise WireError("update bytes are tampered or truncated: their checksum does not match")
         if available > 32:
             raise WireError("update bytes go on after their checksum")
