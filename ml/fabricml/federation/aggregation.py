@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import exact
+from . import exact, sortnet
 from .fixedpoint import MAX_TOTAL_WEIGHT, Update
 
 
@@ -60,6 +60,10 @@ def _sorted(updates: Sequence[Update], k: int) -> np.ndarray:
     return s
 
 
+def _columns(updates: Sequence[Update], k: int) -> list[np.ndarray]:
+    return [np.asarray(u[k], dtype=np.int64).reshape(-1) for u in updates]
+
+
 def _median_of_three(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """The middle value of each coordinate, without sorting: max(min(a, b), min(max(a, b), c))."""
     low: np.ndarray = np.minimum(a, b)
@@ -79,6 +83,17 @@ def coordinate_median(updates: Sequence[Update]) -> Update:
         ]
     out = []
     for k in range(len(updates[0])):
+        if 2 <= n <= sortnet.MAX_INPUTS:  # the same values as sorting, a few times faster
+            columns = _columns(updates, k)
+            middle = (
+                sortnet.order_statistic(columns, n // 2)
+                if n % 2
+                else sortnet.rank_sum(columns, n // 2 - 1, n // 2 + 1)
+            )
+            out.append(
+                (middle if n % 2 else exact.div_nearest(middle, 2, out=middle)).reshape(updates[0][k].shape)
+            )
+            continue
         s = _sorted(updates, k)
         out.append(
             s[..., n // 2].copy() if n % 2 else exact.div_nearest(s[..., n // 2 - 1] + s[..., n // 2], 2)
@@ -94,6 +109,10 @@ def trimmed_mean(updates: Sequence[Update], trim: int) -> Update:
         raise ValueError(f"trim must be 0 to {(n - 1) // 2} for {n} updates, got {trim}")
     out = []
     for k in range(len(updates[0])):
+        if 2 <= n <= sortnet.MAX_INPUTS:  # the same sums as sorting, a few times faster
+            total = sortnet.rank_sum(_columns(updates, k), trim, n - trim)
+            out.append(exact.div_nearest(total, n - 2 * trim, out=total).reshape(updates[0][k].shape))
+            continue
         s = _sorted(updates, k)[..., trim : n - trim]
         out.append(exact.div_nearest(s.sum(axis=-1), n - 2 * trim))
     return out
