@@ -286,7 +286,10 @@ class RulebookChunks:
 
 
 def aggregate(
-    streams: Sequence[ValueStream], rule: ChunkRule, sink: AggregateSink, size: int = CHUNK_VALUES
+    streams: Sequence[ValueStream | ValueReader],
+    rule: ChunkRule,
+    sink: AggregateSink,
+    size: int = CHUNK_VALUES,
 ) -> str:
     """Apply `rule` to the streams chunk by chunk into `sink`; returns the aggregate's digest."""
     for chunks in lockstep(streams, size):
