@@ -1,17 +1,24 @@
 """A compact, exact wire format for fixed-point updates: what travels between orgs.
 
-fixedpoint.to_bytes spends 8 bytes on every value; updates need about 20 bits. Here each
-value is zigzag-mapped (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) and every block of
-BLOCK_VALUES values is stored with the fewest bits that hold its largest value: the low
-whole bytes of each value, then one bit-plane (LSB first) for each remaining high bit. The bytes are
-a pure function of the values (no compressor whose output could change between library
-versions), so a commitment to them is well defined, and decoding refuses any other
-spelling of the same values. Encode and decode stream block by block in bounded memory.
+fixedpoint.to_bytes spends 8 bytes on every value; updates need about 20 bits. Every
+block of BLOCK_VALUES values is stored in the fewest units that hold its values:
+  v2 (what writers produce): whole bytes, two's complement (fabricml.federation.bytewidth),
+     decoded by a sign-extending cast or two NumPy passes: about 3 bytes a value for a
+     trained update;
+  v1 (still read): zigzag-mapped (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...), the fewest bits
+     that hold the block's largest value: the low whole bytes of each value, then one
+     bit-plane (LSB first) for each remaining high bit: about 2.6 bytes a value, a dozen
+     NumPy passes to decode.
+The bytes are a pure function of the values (no compressor whose output could change
+between library versions), so a commitment to them is well defined, and decoding refuses
+any other spelling of the same values. Encode and decode stream block by block in
+bounded memory; UpdateReader.read_into decodes straight into the caller's buffer.
 
 Layout (integers little-endian):
   u32 n | n bytes of canonical JSON header {"format", "scaleBits", "shapes", "blockValues",
-  "context"?} | per block of m values: u8 bits, m*(bits//8) bytes, (bits%8) planes of
-  ceil(m/8) bytes | 32-byte SHA-256 of all that came before
+  "context"?} | per block of m values: u8 code, body | 32-byte SHA-256 of all before
+  v1 code: bits; body: m*(bits//8) bytes, then (bits%8) planes of ceil(m/8) bytes
+  v2 code: bytes per value w; body: m*w bytes (bytewidth)
 The header carries the same binding context as fixedpoint's (task, round, participant,
 dataset, nonce), so the bytes stay bound to who committed them.
 """
@@ -29,10 +36,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import fixedpoint
+from . import bytewidth, fixedpoint
 from .fixedpoint import SCALE_BITS, Update
 
-FORMAT = "fabricml.wire/v1"
+FORMAT = "fabricml.wire/v2"  # what writers produce
+FORMAT_V1 = "fabricml.wire/v1"
+FORMATS = (FORMAT_V1, FORMAT)  # what readers accept
 INT64_FORMAT = "fabricml.fixedpoint/v1"  # fixedpoint.to_bytes
 BLOCK_VALUES = 4096
 MAX_HEADER_BYTES = 1 << 20
@@ -86,21 +95,27 @@ def _pack_rows(u: np.ndarray, bits: int) -> np.ndarray:
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-def pack_blocks(values: np.ndarray) -> bytes:
-    """Blocks of BLOCK_VALUES values (the last may be shorter), each as u8 bits + body."""
-    u = zigzag(np.ascontiguousarray(values, dtype=np.int64).ravel())
-    full = len(u) // BLOCK_VALUES
-    rows = [u[: full * BLOCK_VALUES].reshape(full, BLOCK_VALUES)]
-    if len(u) % BLOCK_VALUES:
-        rows.append(u[full * BLOCK_VALUES :].reshape(1, -1))
+def pack_blocks(values: np.ndarray, kind: str = FORMAT) -> bytes:
+    """Blocks of BLOCK_VALUES values (the last may be shorter), each as a u8 code (v1:
+    bits, v2: bytes per value) and its body."""
+    v = np.ascontiguousarray(values, dtype=np.int64).ravel()
+    full = len(v) // BLOCK_VALUES
+    rows = [v[: full * BLOCK_VALUES].reshape(full, BLOCK_VALUES)]
+    if len(v) % BLOCK_VALUES:
+        rows.append(v[full * BLOCK_VALUES :].reshape(1, -1))
     out: list[bytes] = []
     for r in rows:
-        bits = _bit_lengths(r) if r.size else np.zeros(len(r), dtype=np.int64)
+        if kind == FORMAT_V1:
+            r = zigzag(r)
+            codes = _bit_lengths(r) if r.size else np.zeros(len(r), dtype=np.int64)
+        else:
+            codes = bytewidth.widths(r)
         bodies: list[bytes] = [b""] * len(r)
-        for b in np.unique(bits):
-            idx = np.flatnonzero(bits == b)
-            for k, body in zip(idx, _pack_rows(r[idx], int(b)), strict=True):
-                bodies[k] = bytes([int(b)]) + body.tobytes()
+        for c in np.unique(codes):
+            idx = np.flatnonzero(codes == c)
+            packed = _pack_rows(r[idx], int(c)) if kind == FORMAT_V1 else bytewidth.pack_rows(r[idx], int(c))
+            for k, body in zip(idx, packed, strict=True):
+                bodies[k] = bytes([int(c)]) + body.tobytes()
         out += bodies
     return b"".join(out)
 
@@ -151,7 +166,7 @@ def _check_spelling(bodies: np.ndarray, planes: np.ndarray, count: int, bits: in
         raise WireError(f"a block is spelled with {bits} bits where fewer hold its values")
 
 
-def _decode_rows(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> None:
+def _decode_rows_v1(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> None:
     """Block bodies (rows, block_size(count, bits)) of one width to int64 values in `out`
     (rows, count): a handful of NumPy passes, in 32-bit lanes when the width allows."""
     if bits == 0:
@@ -178,9 +193,11 @@ def _decode_rows(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> 
     np.bitwise_xor(u.view(signed), sign, out=out)
 
 
-def _header_bytes(shapes: Sequence[Sequence[int]], context: dict[str, Any] | None) -> bytes:
+def _header_bytes(
+    shapes: Sequence[Sequence[int]], context: dict[str, Any] | None, kind: str = FORMAT
+) -> bytes:
     head: dict[str, Any] = {
-        "format": FORMAT, "scaleBits": SCALE_BITS, "shapes": [list(map(int, s)) for s in shapes],
+        "format": kind, "scaleBits": SCALE_BITS, "shapes": [list(map(int, s)) for s in shapes],
         "blockValues": BLOCK_VALUES,
     }  # fmt: skip
     if context:
@@ -192,10 +209,12 @@ def _header_bytes(shapes: Sequence[Sequence[int]], context: dict[str, Any] | Non
 
 
 def _check_header(head: Any) -> dict[str, Any]:
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
-        raise WireError(f"not a {FORMAT} update")
+    if not isinstance(head, dict) or head.get("format") not in FORMATS:
+        raise WireError(f"not an update in {' or '.join(FORMATS)}")
     if head.get("scaleBits") != SCALE_BITS or head.get("blockValues") != BLOCK_VALUES:
-        raise WireError(f"{FORMAT} with scale 2**{SCALE_BITS} and {BLOCK_VALUES}-value blocks expected")
+        raise WireError(
+            f"{head['format']} with scale 2**{SCALE_BITS} and {BLOCK_VALUES}-value blocks expected"
+        )
     shapes = head.get("shapes")
     ok = isinstance(shapes, list) and all(
         isinstance(s, list) and all(type(d) is int and 0 <= d < 1 << 40 for d in s) for s in shapes
@@ -208,12 +227,20 @@ def _check_header(head: Any) -> dict[str, Any]:
 class UpdateWriter:
     """Writes an update's values in order, as they come (any number at a time)."""
 
-    def __init__(self, out: BinaryIO, shapes: Sequence[Sequence[int]], context: dict[str, Any] | None = None):
-        self.out, self.hash = out, hashlib.sha256()
+    def __init__(
+        self,
+        out: BinaryIO,
+        shapes: Sequence[Sequence[int]],
+        context: dict[str, Any] | None = None,
+        kind: str = FORMAT,
+    ):
+        if kind not in FORMATS:
+            raise WireError(f"cannot write {kind}; formats: {', '.join(FORMATS)}")
+        self.out, self.hash, self.kind = out, hashlib.sha256(), kind
         self.total = sum(prod(s) for s in shapes)
         self.written = 0
         self._pending = np.empty(0, dtype=np.int64)
-        self._emit(_header_bytes(shapes, context))
+        self._emit(_header_bytes(shapes, context, kind))
 
     def _emit(self, data: bytes) -> None:
         self.out.write(data)
@@ -228,14 +255,14 @@ class UpdateWriter:
             v = np.concatenate([self._pending, v])
         full = len(v) - len(v) % BLOCK_VALUES
         if full:
-            self._emit(pack_blocks(v[:full]))
+            self._emit(pack_blocks(v[:full], self.kind))
         self._pending = v[full:].copy()
 
     def close(self) -> None:
         if self.written != self.total:
             raise WireError(f"{self.written} values written; the shapes hold {self.total}")
         if len(self._pending):
-            self._emit(pack_blocks(self._pending))
+            self._emit(pack_blocks(self._pending, self.kind))
         self.out.write(self.hash.digest())
 
 
@@ -335,6 +362,7 @@ class UpdateReader:
         except (ValueError, UnicodeDecodeError):
             raise WireError("update header is not JSON") from None
         self.header = _check_header(head)
+        self.v1 = self.header["format"] == FORMAT_V1
         self.shapes: list[tuple[int, ...]] = [tuple(s) for s in self.header["shapes"]]
         self.context: dict[str, Any] = self.header.get("context", {})
         self.total = sum(prod(s) for s in self.shapes)
@@ -389,8 +417,8 @@ class UpdateReader:
             count = min(BLOCK_VALUES, self.total - start)
             if runs and count > room:
                 break
-            bits = self._bits_at(at, start)
-            size = block_size(count, bits)
+            bits = self._code_at(at, start)
+            size = self._size(count, bits)
             if (got := self.src.have(at + 1 + size) - at - 1) < size:
                 raise WireError(
                     f"update bytes end inside the block at value {start} ({got + 1} of {size + 1} bytes)"
@@ -403,19 +431,33 @@ class UpdateReader:
         self.decoded = start
         return runs, at
 
-    def _bits_at(self, at: int, start: int) -> int:
+    def _code_at(self, at: int, start: int) -> int:
+        """The block's first byte: bits (v1) or bytes (v2) per value."""
         if self.src.have(at + 1) < at + 1:
             raise WireError(f"update bytes end inside the block at value {start} (0 of 1 bytes)")
-        bits = self.src.data[self.src.pos + at]
-        if bits > 64:
-            raise WireError(f"the block at value {start} claims {bits} bits per value; at most 64 exist")
-        return bits
+        code = self.src.data[self.src.pos + at]
+        if self.v1 and code > 64:
+            raise WireError(f"the block at value {start} claims {code} bits per value; at most 64 exist")
+        if not self.v1 and code not in bytewidth.WIDTHS:
+            raise WireError(
+                f"the block at value {start} claims {code} bytes per value; widths: {bytewidth.WIDTHS}"
+            )
+        return code
+
+    def _size(self, count: int, code: int) -> int:
+        return block_size(count, code) if self.v1 else count * code
+
+    def _decode_rows(self, bodies: np.ndarray, count: int, code: int, out: np.ndarray) -> None:
+        if self.v1:
+            _decode_rows_v1(bodies, count, code, out)
+        elif not bytewidth.decode_rows(bodies, count, code, out):
+            raise WireError(f"a block is spelled with {code} bytes a value where fewer hold its values")
 
     def _uniform_batch(self) -> tuple[list[Run], int] | None:
         """BATCH_BLOCKS full blocks of the width of the next one, if they all are (found by
         one look at their width bytes, not block by block)."""
-        bits = self._bits_at(0, self.decoded)
-        step = 1 + block_size(BLOCK_VALUES, bits)
+        bits = self._code_at(0, self.decoded)
+        step = 1 + self._size(BLOCK_VALUES, bits)
         if self.src.have(BATCH_BLOCKS * step) < BATCH_BLOCKS * step:
             return None
         data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
@@ -431,9 +473,9 @@ class UpdateReader:
         data = np.frombuffer(self.src.data, dtype=np.uint8)[self.src.pos :]
         written = 0
         for run in runs:
-            size = block_size(run.count, run.bits)
+            size = self._size(run.count, run.bits)
             rows = np.ndarray((run.rows, size), np.uint8, data, run.at, (size + 1, 1))
-            _decode_rows(
+            self._decode_rows(
                 rows,
                 run.count,
                 run.bits,
@@ -476,8 +518,10 @@ class UpdateReader:
         return out
 
 
-def encode_to(update: Sequence[np.ndarray], out: BinaryIO, context: dict[str, Any] | None = None) -> None:
-    writer = UpdateWriter(out, [np.shape(a) for a in update], context)
+def encode_to(
+    update: Sequence[np.ndarray], out: BinaryIO, context: dict[str, Any] | None = None, kind: str = FORMAT
+) -> None:
+    writer = UpdateWriter(out, [np.shape(a) for a in update], context, kind)
     for a in update:
         flat = np.asarray(a).ravel()
         for i in range(0, len(flat), CHUNK_VALUES):
@@ -485,9 +529,11 @@ def encode_to(update: Sequence[np.ndarray], out: BinaryIO, context: dict[str, An
     writer.close()
 
 
-def to_bytes(update: Sequence[np.ndarray], context: dict[str, Any] | None = None) -> bytes:
+def to_bytes(
+    update: Sequence[np.ndarray], context: dict[str, Any] | None = None, kind: str = FORMAT
+) -> bytes:
     buf = io.BytesIO()
-    encode_to(update, buf, context)
+    encode_to(update, buf, context, kind)
     return buf.getvalue()
 
 
