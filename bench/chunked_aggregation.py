@@ -4,16 +4,17 @@ beside NumPy's float32 sum of the same values streaming from theirs.
 
     .venv/bin/python -m bench.chunked_aggregation [--updates 10] [--size 100000000]
         [--chunk 1048576] [--dir /tmp/...] [--no-int64] [--check-size 1000000]
-        [--repeat 1] [--reuse-files]
+        [--repeat 1] [--reuse-files] [--v1]
 
 Every update is written three ways (chunk by chunk, never whole): float32 raw (NumPy's
-input), the wire format the orgs exchange, and raw int64 (fixed point without the wire
-decode, to show the arithmetic alone). Each case runs in a fresh process that reports
-its own peak RSS (with --repeat, every case runs that many times, interleaved, and the
-fastest run counts: the machine may be shared); fixed-point cases also stream the
-aggregate's digest (SHA-256) as the round would. MB in: int64 counts 8 bytes a value
-(as bench.aggregation_speed), float32 4, so "vs float32 sum" 0.5x in MB/s is 4x the
-time per value. First, at --check-size, every rule's chunked result (odd chunk size) is compared with the
+input), the wire format the orgs exchange (v2; with --v1 also the older v1), and raw
+int64 (fixed point without the wire decode, to show the arithmetic alone). Each case
+runs in a fresh process that reports its own peak RSS (with --repeat, every case runs
+that many times, interleaved, and the fastest run counts: the machine may be shared);
+fixed-point cases also stream the aggregate's digest (SHA-256) as the round would. MB
+in: int64 counts 8 bytes a value (as bench.aggregation_speed), float32 4, so "vs float32
+sum" 0.5x in MB/s is 4x the time per value. First, at --check-size, every rule's chunked
+result (odd chunk size) is compared with the
 whole-array rule, bytes and digest."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _shapes(size: int) -> list[tuple[int, ...]]:
     return [(size,)]
 
 
-def generate(folder: Path, updates: int, size: int, int64: bool) -> None:
+def generate(folder: Path, updates: int, size: int, int64: bool, v1: bool) -> None:
     from fabricml.federation import fixedpoint, wire
 
     for i in range(updates):
@@ -49,15 +50,22 @@ def generate(folder: Path, updates: int, size: int, int64: bool) -> None:
         with contextlib.ExitStack() as stack:
             f32 = stack.enter_context((folder / f"u{i}.f32").open("wb"))
             i64 = stack.enter_context((folder / f"u{i}.i64").open("wb")) if int64 else None
-            writer = wire.UpdateWriter(stack.enter_context((folder / f"u{i}.wire").open("wb")), _shapes(size))
+            writers = [
+                wire.UpdateWriter(stack.enter_context((folder / f"u{i}.wire").open("wb")), _shapes(size))
+            ]
+            if v1:
+                out = stack.enter_context((folder / f"u{i}.v1.wire").open("wb"))
+                writers.append(wire.UpdateWriter(out, _shapes(size), kind=wire.FORMAT_V1))
             for start in range(0, size, GEN_VALUES):
                 floats = rng.normal(0.0, 0.01, min(GEN_VALUES, size - start)).astype(np.float32)
                 fixed = fixedpoint.encode([floats])[0]
                 f32.write(floats.tobytes())
                 if i64 is not None:
                     i64.write(fixed.astype("<i8").tobytes())
-                writer.write(fixed)
-            writer.close()
+                for w in writers:
+                    w.write(fixed)
+            for w in writers:
+                w.close()
 
 
 def raw_stream(f: BinaryIO, dtype: str, chunk: int) -> Iterator[np.ndarray]:
@@ -117,7 +125,8 @@ def fixed(folder: Path, updates: int, chunk: int, case: str) -> str:
             size = (folder / "u0.i64").stat().st_size // 8
             raw = [RawReader(f) for f in files]
             return chunked.aggregate(raw, rules[name](), chunked.AggregateSink(_shapes(size)), chunk)
-    with chunked.wire_files([folder / f"u{i}.wire" for i in range(updates)], chunk) as (shapes, streams):
+    suffix = ".v1.wire" if source == "v1" else ".wire"
+    with chunked.wire_files([folder / f"u{i}{suffix}" for i in range(updates)], chunk) as (shapes, streams):
         return chunked.aggregate(streams, rules[name](), chunked.AggregateSink(shapes), chunk)
 
 
@@ -165,11 +174,12 @@ def check_identity(size: int) -> bool:
 CASES = [
     ("float32-sum", "numpy float32 sum (float32 files)", 4),
     ("float32-sum@reuse", "numpy float32 sum (float32 files, readinto reused buffers)", 4),
-    ("fedavg", "fixed-point fedavg, sample weights (wire files)", 8),
-    ("fedavg-equal", "fixed-point fedavg, equal weights (wire files)", 8),
+    ("fedavg", "fixed-point fedavg, sample weights (wire v2 files)", 8),
+    ("fedavg-equal", "fixed-point fedavg, equal weights (wire v2 files)", 8),
+    ("fedavg@v1", "fixed-point fedavg, sample weights (wire v1 files)", 8),
     ("fedavg@int64", "fixed-point fedavg, sample weights (int64 files, readinto)", 8),
-    ("median", "fixed-point coordinate median (wire files)", 8),
-    ("trimmed", "fixed-point trimmed mean, trim 2 (wire files)", 8),
+    ("median", "fixed-point coordinate median (wire v2 files)", 8),
+    ("trimmed", "fixed-point trimmed mean, trim 2 (wire v2 files)", 8),
 ]
 
 
@@ -185,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="rounds over every case; the fastest of each is shown"
     )
     p.add_argument("--reuse-files", action="store_true", help="keep update files already in --dir")
+    p.add_argument("--v1", action="store_true", help="also fedavg from files in the older fabricml.wire/v1")
     p.add_argument("--case", help=argparse.SUPPRESS)  # a child process: one case
     opt = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -205,12 +216,18 @@ def report(opt: argparse.Namespace, folder: Path) -> int:
           f"{check_identity(opt.check_size)}")  # fmt: skip
     start = time.perf_counter()
     if not (opt.reuse_files and (folder / f"u{opt.updates - 1}.wire").exists()):
-        generate(folder, opt.updates, opt.size, not opt.no_int64)
+        generate(folder, opt.updates, opt.size, not opt.no_int64, opt.v1)
     wire_bytes = sum((folder / f"u{i}.wire").stat().st_size for i in range(opt.updates))
+    v1_bytes = sum((folder / f"u{i}.v1.wire").stat().st_size for i in range(opt.updates)) if opt.v1 else 0
     print(f"{opt.updates} updates x {opt.size} parameters written in {time.perf_counter() - start:.0f} s; "
-          f"wire {wire_bytes / opt.updates / opt.size:.2f} bytes/value; chunk {opt.chunk} values; "
+          f"wire v2 {wire_bytes / opt.updates / opt.size:.2f} bytes/value"
+          f"{f', v1 {v1_bytes / opt.updates / opt.size:.2f}' if opt.v1 else ''}; chunk {opt.chunk} values; "
           f"whole-array int64 inputs alone: {opt.updates * opt.size * 8 / 2**30:.1f} GiB")  # fmt: skip
-    cases = [c for c in CASES if not (c[0].endswith("@int64") and opt.no_int64)]
+    cases = [
+        c
+        for c in CASES
+        if not ((c[0].endswith("@int64") and opt.no_int64) or (c[0].endswith("@v1") and not opt.v1))
+    ]
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     best: dict[str, dict[str, Any]] = {}
     digests = dict[str, set[str]]()
