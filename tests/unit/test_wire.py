@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 
 import numpy as np
 import pytest
 
-from fabricml.federation import fixedpoint, wire
+from fabricml.federation import bytewidth, fixedpoint, wire
 from fabricml.federation.wire import (
     BLOCK_VALUES,
     FORMAT,
@@ -66,10 +67,10 @@ def test_v2_stores_each_block_in_the_fewest_bytes_that_hold_it() -> None:
         top = (1 << (8 * w - 1)) - 1 if w < 8 else np.iinfo(np.int64).max
         for extreme in (top, -top - 1):
             raw = wire.to_bytes([np.full(BLOCK_VALUES, extreme, dtype=np.int64)])
-            body = len(raw) - 4 - int.from_bytes(raw[:4], "little") - 32
+            body = len(raw) - 4 - int.from_bytes(raw[:4], "little") - 4  # a 4-byte CRC-32 after it
             assert body == 1 + w * BLOCK_VALUES, (w, extreme)
     raw = wire.to_bytes([np.zeros(BLOCK_VALUES, dtype=np.int64)])
-    assert len(raw) - 4 - int.from_bytes(raw[:4], "little") - 32 == 1
+    assert len(raw) - 4 - int.from_bytes(raw[:4], "little") - 4 == 1
 
 
 @pytest.mark.parametrize("kind", FORMATS)
@@ -148,8 +149,16 @@ def test_bytes_after_the_checksum_are_refused(kind: str) -> None:
         wire.from_bytes(RAWS[kind] + b"\x00")
 
 
-def _with_checksum(body: bytes) -> bytes:
-    return body + hashlib.sha256(body).digest()
+def _with_checksum(body: bytes, kind: str = FORMAT_V1) -> bytes:
+    check = wire.checksum(kind)
+    check.update(body)
+    return body + check.digest()
+
+
+def test_v1_ends_with_sha256_and_v2_with_crc32_of_all_before() -> None:
+    for kind, trailer in ((FORMAT_V1, hashlib.sha256(RAWS[FORMAT_V1][:-32]).digest()),
+                          (FORMAT, zlib.crc32(RAWS[FORMAT][:-4]).to_bytes(4, "little"))):  # fmt: skip
+        assert RAWS[kind].endswith(trailer)
 
 
 def _head(shapes: list[list[int]], kind: str = FORMAT_V1) -> bytes:
@@ -169,10 +178,10 @@ def test_a_needlessly_wide_spelling_of_the_same_values_is_refused() -> None:
         (4, [0, 0, 0, -(1 << 23)]),
         (8, [(1 << 47) - 1] * 4),
     ]:
-        body = wire.bytewidth.pack_rows(np.array([values], dtype=np.int64), width).tobytes()
+        body = bytewidth.pack_rows(np.array([values], dtype=np.int64), width).tobytes()
         with pytest.raises(WireError, match="fewer hold its values"):
-            wire.from_bytes(_with_checksum(v2 + bytes([width]) + body))
-    assert _same(wire.from_bytes(_with_checksum(v2 + bytes([0]))), [np.zeros(4, np.int64)])
+            wire.from_bytes(_with_checksum(v2 + bytes([width]) + body, FORMAT))
+    assert _same(wire.from_bytes(_with_checksum(v2 + bytes([0]), FORMAT)), [np.zeros(4, np.int64)])
 
 
 def test_non_zero_padding_and_impossible_widths_are_refused() -> None:
@@ -183,7 +192,7 @@ def test_non_zero_padding_and_impossible_widths_are_refused() -> None:
         wire.from_bytes(_with_checksum(_head([[3]]) + bytes([65]) + bytes(64)))
     for width in (5, 7, 9, 255):  # v2: only 0, 1, 2, 3, 4, 6 and 8 bytes a value
         with pytest.raises(WireError, match=f"claims {width} bytes per value; widths"):
-            wire.from_bytes(_with_checksum(_head([[3]], FORMAT) + bytes([width]) + bytes(3 * width)))
+            wire.from_bytes(_with_checksum(_head([[3]], FORMAT) + bytes([width]) + bytes(3 * width), FORMAT))
 
 
 @pytest.mark.parametrize(

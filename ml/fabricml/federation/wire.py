@@ -16,7 +16,8 @@ bounded memory; UpdateReader.read_into decodes straight into the caller's buffer
 
 Layout (integers little-endian):
   u32 n | n bytes of canonical JSON header {"format", "scaleBits", "shapes", "blockValues",
-  "context"?} | per block of m values: u8 code, body | 32-byte SHA-256 of all before
+  "context"?} | per block of m values: u8 code, body | checksum of all before
+    (v1: 32-byte SHA-256; v2: 4-byte CRC-32)
   v1 code: bits; body: m*(bits//8) bytes, then (bits%8) planes of ceil(m/8) bytes
   v2 code: bytes per value w; body: m*w bytes (bytewidth)
 The header carries the same binding context as fixedpoint's (task, round, participant,
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -236,7 +238,7 @@ class UpdateWriter:
     ):
         if kind not in FORMATS:
             raise WireError(f"cannot write {kind}; formats: {', '.join(FORMATS)}")
-        self.out, self.hash, self.kind = out, hashlib.sha256(), kind
+        self.out, self.hash, self.kind = out, checksum(kind), kind
         self.total = sum(prod(s) for s in shapes)
         self.written = 0
         self._pending = np.empty(0, dtype=np.int64)
@@ -278,13 +280,35 @@ def hasher() -> ThreadPoolExecutor:
 _HASH_THREAD: ThreadPoolExecutor | None = None
 
 
+class Crc32:
+    """v2's checksum, with hashlib's update/digest: CRC-32 (zlib's), 4 bytes little-endian."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(4, "little")
+
+
+def checksum(kind: str) -> hashlib._Hash | Crc32:
+    """The trailer's checksum for a format. Neither is a signature (anyone can recompute
+    it): it catches truncation and corruption; what binds the bytes is the SHA-256 of all
+    of them on the ledger. v1's SHA-256 cost more than decoding v2 itself."""
+    return hashlib.sha256() if kind == FORMAT_V1 else Crc32()
+
+
 class _HashedInput:
     """An update's bytes, read ahead into two buffers in turn and hashed as they are
     consumed (never the trailing checksum): while the caller decodes one buffer, the
-    hashing thread works through the other's bytes."""
+    hashing thread works through the other's bytes. The checksum is chosen once the
+    header is read (it fits in the first read-ahead, so nothing was hashed before)."""
 
     def __init__(self, inp: BinaryIO) -> None:
-        self.inp, self._hash = inp, hashlib.sha256()
+        self.inp = inp
+        self.check: hashlib._Hash | Crc32 | None = None
         self._spare = bytearray()  # the other buffer, and the hashing of its bytes
         self._spare_hashed: Future[None] | None = None
         self.data, self.pos, self.end, self.eof = bytearray(), 0, 0, False
@@ -296,7 +320,9 @@ class _HashedInput:
         return self.end - self.pos
 
     def _refill(self, want: int) -> None:
-        done = hasher().submit(self._hash.update, memoryview(self.data)[: self.pos])
+        if self.check is None and self.pos:
+            raise WireError("update header does not fit in the first read")  # MAX_HEADER_BYTES < READ_AHEAD
+        done = hasher().submit(self.check.update, memoryview(self.data)[: self.pos]) if self.check else None
         if self._spare_hashed is not None:
             self._spare_hashed.result()  # its bytes are hashed: it may be overwritten
         fresh = self._spare if len(self._spare) >= want else bytearray(want)
@@ -328,11 +354,12 @@ class _HashedInput:
         self.pos += n
 
     def digest(self) -> bytes:
+        assert self.check is not None
         if self._spare_hashed is not None:
             self._spare_hashed.result()
-        self._hash.update(memoryview(self.data)[: self.pos])
+        self.check.update(memoryview(self.data)[: self.pos])
         self.data, self.pos, self.end = self.data[self.pos : self.end], 0, self.end - self.pos
-        return self._hash.digest()
+        return self.check.digest()
 
 
 @dataclass
@@ -353,6 +380,7 @@ class UpdateReader:
 
     def __init__(self, inp: BinaryIO) -> None:
         self.src = _HashedInput(inp)
+        self.src.have(4 + MAX_HEADER_BYTES)  # the header is read whole before any hashing
         n = int.from_bytes(self.src.take(4, "header length"), "little")
         if n > MAX_HEADER_BYTES:
             raise WireError(f"update header claims {n} bytes; at most {MAX_HEADER_BYTES}")
@@ -363,6 +391,7 @@ class UpdateReader:
             raise WireError("update header is not JSON") from None
         self.header = _check_header(head)
         self.v1 = self.header["format"] == FORMAT_V1
+        self.src.check = checksum(self.header["format"])
         self.shapes: list[tuple[int, ...]] = [tuple(s) for s in self.header["shapes"]]
         self.context: dict[str, Any] = self.header.get("context", {})
         self.total = sum(prod(s) for s in self.shapes)
@@ -487,10 +516,10 @@ class UpdateReader:
     def _check_end(self) -> None:
         self._ended = True
         digest = self.src.digest()
-        available = self.src.have(33)
-        if self.src.data[self.src.pos : self.src.pos + 32] != digest:
+        available = self.src.have(len(digest) + 1)
+        if self.src.data[self.src.pos : self.src.pos + len(digest)] != digest:
             raise WireError("update bytes are tampered or truncated: their checksum does not match")
-        if available > 32:
+        if available > len(digest):
             raise WireError("update bytes go on after their checksum")
 
     def chunks(self, values: int = CHUNK_VALUES) -> Iterator[np.ndarray]:
