@@ -46,12 +46,13 @@ def pack_rows(rows: np.ndarray, width: int) -> np.ndarray:
     return rows.astype(f"<i{width}").view(np.uint8).reshape(n, -1)
 
 
-def decode_rows(bodies: np.ndarray, count: int, width: int, out: np.ndarray) -> bool:
+def decode_rows(bodies: np.ndarray, count: int, width: int, out: np.ndarray) -> str | None:
     """Block bodies (rows, count*width bytes) to int64 values in `out` (rows, count);
-    False if a block's width is wider than its values need (not the canonical spelling)."""
+    returns why the bytes are not the canonical spelling (a width wider than the values
+    need), or None."""
     if width == 0:
         out[...] = 0
-        return True
+        return None
     if width in SPLIT:
         low, high = SPLIT[width]
         lows = np.ascontiguousarray(bodies[:, : count * low]).view(f"<u{low}")
@@ -61,4 +62,6 @@ def decode_rows(bodies: np.ndarray, count: int, width: int, out: np.ndarray) -> 
     else:
         np.copyto(out, np.ascontiguousarray(bodies).view(f"<i{width}"))
     lo, hi = _range(WIDTHS[WIDTHS.index(width) - 1])
-    return bool(((out.min(axis=1) < lo) | (out.max(axis=1) >= hi)).all())
+    if ((out.min(axis=1) < lo) | (out.max(axis=1) >= hi)).all():
+        return None
+    return f"a block is spelled with {width} bytes a value where fewer hold its values"

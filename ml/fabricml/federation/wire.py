@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import bytewidth, fixedpoint
+from . import bitplanes, bytewidth, fixedpoint
 from .fixedpoint import SCALE_BITS, Update
 
 FORMAT = "fabricml.wire/v2"  # what writers produce
@@ -50,51 +50,10 @@ MAX_HEADER_BYTES = 1 << 20
 CHUNK_VALUES = 1 << 20
 READ_AHEAD = 1 << 21  # bytes read from the input at a time, into each of two buffers
 BATCH_BLOCKS = 16  # blocks decoded together: 64 Ki values, whose temporaries stay in cache
-_ONE = np.uint64(1)
-_POWERS = np.array([1 << j for j in range(64)], dtype=np.uint64)  # bits(x) = #{j: x >= 2**j}
 
 
 class WireError(ValueError):
     """The bytes are not a well-formed, intact update in this format (says what is wrong)."""
-
-
-def zigzag(v: np.ndarray) -> np.ndarray:
-    s = np.asarray(v, dtype=np.int64)
-    return (s.view(np.uint64) << _ONE) ^ (s >> 63).view(np.uint64)
-
-
-def unzigzag(u: np.ndarray) -> np.ndarray:
-    half = (u >> _ONE).view(np.int64)
-    sign = (u & _ONE).view(np.int64)
-    np.negative(sign, out=sign)  # 0 or -1 (all ones)
-    np.bitwise_xor(half, sign, out=half)
-    return half
-
-
-def _bit_lengths(rows: np.ndarray) -> np.ndarray:
-    """Bits needed for the largest value of each row of zigzag values."""
-    top = rows.max(axis=1)
-    bits: np.ndarray = (top[:, None] >= _POWERS[None, :]).sum(axis=1)
-    return bits
-
-
-def block_size(count: int, bits: int) -> int:
-    whole, rest = divmod(bits, 8)
-    return count * whole + rest * ((count + 7) // 8)
-
-
-def _pack_rows(u: np.ndarray, bits: int) -> np.ndarray:
-    """Rows of zigzag values, all of one width, to rows of bytes (each row one block body):
-    the low whole bytes of each value, then one bit-plane per remaining high bit."""
-    rows, count = u.shape
-    whole, rest = divmod(bits, 8)
-    octets = u.view(np.uint8).reshape(rows, count, 8)
-    parts = [octets[:, :, :whole].reshape(rows, count * whole)]
-    top = octets[:, :, whole] if rest else None
-    for j in range(rest):
-        assert top is not None
-        parts.append(np.packbits((top >> j) & 1, axis=1, bitorder="little"))
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
 def pack_blocks(values: np.ndarray, kind: str = FORMAT) -> bytes:
@@ -108,91 +67,18 @@ def pack_blocks(values: np.ndarray, kind: str = FORMAT) -> bytes:
     out: list[bytes] = []
     for r in rows:
         if kind == FORMAT_V1:
-            r = zigzag(r)
-            codes = _bit_lengths(r) if r.size else np.zeros(len(r), dtype=np.int64)
+            r = bitplanes.zigzag(r)
+            codes = bitplanes.bit_lengths(r) if r.size else np.zeros(len(r), dtype=np.int64)
         else:
             codes = bytewidth.widths(r)
         bodies: list[bytes] = [b""] * len(r)
         for c in np.unique(codes):
             idx = np.flatnonzero(codes == c)
-            packed = _pack_rows(r[idx], int(c)) if kind == FORMAT_V1 else bytewidth.pack_rows(r[idx], int(c))
+            packed = (bitplanes if kind == FORMAT_V1 else bytewidth).pack_rows(r[idx], int(c))
             for k, body in zip(idx, packed, strict=True):
                 bodies[k] = bytes([int(c)]) + body.tobytes()
         out += bodies
     return b"".join(out)
-
-
-def _spread_table() -> np.ndarray:
-    """Byte x to the u64 whose byte i is bit i of x: one bit-plane byte (8 values' bit j)
-    becomes those 8 values' bit j side by side, one byte each, in a single lookup."""
-    x = np.arange(256, dtype=np.uint64)
-    spread = np.zeros(256, dtype=np.uint64)
-    for i in range(8):
-        spread |= ((x >> np.uint64(i)) & _ONE) << np.uint64(8 * i)
-    return spread
-
-
-_PLANE_TABLES = [_spread_table() << np.uint64(j) for j in range(8)]
-
-
-def _top_bits(planes: np.ndarray, count: int) -> np.ndarray:
-    """(rows, rest, ceil(count/8)) bit-plane bytes to (rows, count) uint8 high bits."""
-    rows, rest, plane = planes.shape
-    top = np.take(_PLANE_TABLES[0], planes[:, 0, :])
-    spare = np.empty_like(top)
-    for j in range(1, rest):
-        top |= np.take(_PLANE_TABLES[j], planes[:, j, :], out=spare)
-    return top.view(np.uint8).reshape(rows, plane * 8)[:, :count]
-
-
-def _low_bytes(low: np.ndarray, count: int, whole: int, dtype: type[np.unsignedinteger]) -> np.ndarray:
-    """(rows, count*whole) little-endian bytes to (rows, count) integers of `dtype`."""
-    rows = low.shape[0]
-    if whole in (1, 2, 4, 8):
-        return np.ascontiguousarray(low).view(f"<u{whole}").astype(dtype)
-    octets = np.zeros((rows, count, np.dtype(dtype).itemsize), dtype=np.uint8)
-    octets[:, :, :whole] = low.reshape(rows, count, whole)
-    return octets.view(dtype).reshape(rows, count)
-
-
-def _check_spelling(bodies: np.ndarray, planes: np.ndarray, count: int, bits: int) -> None:
-    """Refuse non-zero padding and a width wider than the block's largest value needs."""
-    whole, rest = divmod(bits, 8)
-    if rest and count % 8 and (planes[:, :, -1] >> (count % 8)).any():
-        raise WireError("padding bits after a block are not zero")
-    if rest:
-        used = planes[:, rest - 1, :].max(axis=1) > 0  # someone needs the top bit
-    else:  # the top byte of some value has its high bit set
-        used = bodies[:, : count * whole].reshape(-1, count, whole)[:, :, whole - 1].max(axis=1) >= 128
-    if not used.all():
-        raise WireError(f"a block is spelled with {bits} bits where fewer hold its values")
-
-
-def _decode_rows_v1(bodies: np.ndarray, count: int, bits: int, out: np.ndarray) -> None:
-    """Block bodies (rows, block_size(count, bits)) of one width to int64 values in `out`
-    (rows, count): a handful of NumPy passes, in 32-bit lanes when the width allows."""
-    if bits == 0:
-        out[...] = 0
-        return
-    whole, rest = divmod(bits, 8)
-    planes = bodies[:, count * whole :].reshape(len(bodies), rest, (count + 7) // 8)
-    _check_spelling(bodies, planes, count, bits)
-    lane = np.uint32 if bits <= 32 else np.uint64
-    signed = np.int32 if bits <= 32 else np.int64
-    u = _low_bytes(bodies[:, : count * whole], count, whole, lane) if whole else None
-    if rest:
-        top = _top_bits(planes, count).astype(lane)
-        if u is None:
-            u = top
-        else:
-            np.left_shift(top, 8 * whole, out=top)
-            u |= top
-    assert u is not None
-    width = 8 * np.dtype(lane).itemsize
-    sign = np.left_shift(u.view(signed), width - 1)  # the zigzag's low bit, spread to all bits
-    np.right_shift(sign, width - 1, out=sign)
-    np.right_shift(u, 1, out=u)
-    np.bitwise_xor(u.view(signed), sign, out=out)
 
 
 def _header_bytes(
@@ -474,13 +360,11 @@ class UpdateReader:
         return code
 
     def _size(self, count: int, code: int) -> int:
-        return block_size(count, code) if self.v1 else count * code
+        return bitplanes.block_size(count, code) if self.v1 else count * code
 
     def _decode_rows(self, bodies: np.ndarray, count: int, code: int, out: np.ndarray) -> None:
-        if self.v1:
-            _decode_rows_v1(bodies, count, code, out)
-        elif not bytewidth.decode_rows(bodies, count, code, out):
-            raise WireError(f"a block is spelled with {code} bytes a value where fewer hold its values")
+        if why := (bitplanes if self.v1 else bytewidth).decode_rows(bodies, count, code, out):
+            raise WireError(why)
 
     def _uniform_batch(self) -> tuple[list[Run], int] | None:
         """BATCH_BLOCKS full blocks of the width of the next one, if they all are (found by
