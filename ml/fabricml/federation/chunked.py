@@ -28,7 +28,6 @@ from .fixedpoint import MAX_TOTAL_WEIGHT, Update
 from .rulebook import parse
 
 CHUNK_VALUES = 1 << 20  # per update: 8 MiB of int64 in flight per input
-SLICE_VALUES = 1 << 15  # rules work this many coordinates at a time: their temporaries stay in cache
 Shapes = list[tuple[int, ...]]
 ValueStream = Iterable[np.ndarray]  # one update's flat int64 values, in order, any pieces
 # Aligned chunks in, aggregate chunk out. A chunk read from a file is overwritten by the
@@ -177,55 +176,23 @@ def _one(rule: Callable[[list[Update]], Update]) -> ChunkRule:
 
 
 class _FedAvg:
-    """aggregation.fedavg's arithmetic (updates of equal weight summed, then multiplied
-    once; no multiplication when all weights are equal), a cache-sized slice at a time,
-    into one reused output buffer: int64 sums wrap alike in any order, so the bits match."""
+    """aggregation.WeightedMean into one of two output buffers, handed back in turn."""
 
     def __init__(self, weights: Sequence[int]) -> None:
         if any(w < 1 for w in weights) or sum(weights) > MAX_TOTAL_WEIGHT:
             raise ValueError(f"one positive weight per update is needed, {MAX_TOTAL_WEIGHT} in total at most")
-        groups: dict[int, list[int]] = {}
-        for i, w in enumerate(weights):
-            groups.setdefault(int(w), []).append(i)
-        self.count, self.total = len(weights), int(sum(weights))
-        if len(groups) == 1:  # sum(w * x) / (n * w) is exactly sum(x) / n
-            groups, self.total = {1: list(range(len(weights)))}, len(weights)
-        self.groups = list(groups.items())
-        self._outs = [np.empty(0, dtype=np.int64)] * 2  # handed back in turn
-        self._spare = np.empty(SLICE_VALUES, dtype=np.int64)
+        self.mean = aggregation.WeightedMean(weights)
+        self._outs = [np.empty(0, dtype=np.int64)] * 2
 
     def __call__(self, chunks: list[np.ndarray]) -> np.ndarray:
-        if len(chunks) != self.count:
-            raise ValueError(f"{len(chunks)} updates for {self.count} weights")
+        if len(chunks) != len(self.mean.weights):
+            raise ValueError(f"{len(chunks)} updates for {len(self.mean.weights)} weights")
         n = len(chunks[0])
         out = self._outs.pop(0)
         if len(out) < n:
             out = np.empty(n, dtype=np.int64)
         self._outs.append(out)
-        for s in range(0, n, SLICE_VALUES):
-            e = min(n, s + SLICE_VALUES)
-            self._weighted_sum([c[s:e] for c in chunks], out[s:e], self._spare[: e - s])
-            exact.div_nearest(out[s:e], self.total, out=out[s:e])
-        return out[:n]
-
-    def _weighted_sum(self, xs: list[np.ndarray], acc: np.ndarray, spare: np.ndarray) -> None:
-        first = True
-        for w, members in self.groups:
-            part = acc if first or w == 1 else spare
-            if w != 1 and len(members) == 1:
-                np.multiply(xs[members[0]], np.int64(w), out=part)
-            else:
-                if first or w != 1:
-                    np.copyto(part, xs[members[0]])
-                else:
-                    np.add(part, xs[members[0]], out=part)
-                for i in members[1:]:
-                    np.add(part, xs[i], out=part)
-                if w != 1:
-                    np.multiply(part, np.int64(w), out=part)
-            if part is spare:
-                np.add(acc, spare, out=acc)
-            first = False
+        return self.mean.into(chunks, out[:n])
 
 
 def fedavg(weights: Sequence[int]) -> ChunkRule:
