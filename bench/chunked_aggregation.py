@@ -251,7 +251,7 @@ def report(opt: argparse.Namespace, folder: Path) -> int:
     print("|---|---|---|---|---|---|---|")
     for label, mb, rate, sec, rss, width in rows:
         per_value = (base / 4) / (rate / width)
-        cells = f"{mb:.0f} | {sec:.1f} | {rate:.0f} | {rate / base:.2f}x | {per_value:.1f}x | {rss:.0f}"
+        cells = f"{mb:.0f} | {sec:.2f} | {rate:.0f} | {rate / base:.2f}x | {per_value:.1f}x | {rss:.0f}"
         print(f"| {label} | {cells} |")
     if not opt.no_int64:
         print(f"fedavg digest the same from wire and int64 files: {len(digests['fedavg']) == 1}")
