@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import zlib
 
 import numpy as np
@@ -218,3 +219,23 @@ def test_readers_accept_both_wire_versions_and_fixedpoints_int64_format() -> Non
         assert head["context"] == CONTEXT and _same(values, update)
     with pytest.raises(ValueError):
         wire.decode_any(b"\x02\x00\x00\x00{}")
+
+
+def _decode_in_child(raw: bytes, queue: multiprocessing.Queue[bool]) -> None:
+    queue.put(_same(wire.from_bytes(raw), [np.tile(VALUES, 300)]))
+
+
+@pytest.mark.timeout(60)
+def test_a_forked_child_decodes_with_its_own_checksum_thread() -> None:
+    # The parent's checksum thread exists (it decoded first); a forked child has none of
+    # it and must start its own instead of waiting forever on the parent's.
+    raw = wire.to_bytes([np.tile(VALUES, 300)], None)  # several read-ahead buffers
+    assert _same(wire.from_bytes(raw), [np.tile(VALUES, 300)])
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[bool] = ctx.Queue()
+    child = ctx.Process(target=_decode_in_child, args=(raw, queue))
+    child.start()
+    child.join(30)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) is True

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -155,15 +156,16 @@ class UpdateWriter:
 
 
 def hasher() -> ThreadPoolExecutor:
-    """One thread hashes every reader's bytes, in the order they were consumed (hashlib lets
-    go of the GIL), while the caller's thread decodes."""
+    """One thread checksums every reader's bytes (and chunked's aggregate digests), in the
+    order they were submitted (hashlib and zlib let go of the GIL), while the caller's
+    thread decodes. A forked child gets its own (the parent's thread is not in it)."""
     global _HASH_THREAD
-    if _HASH_THREAD is None:
-        _HASH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wire-sha256")
-    return _HASH_THREAD
+    if _HASH_THREAD is None or _HASH_THREAD[0] != os.getpid():
+        _HASH_THREAD = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="wire-checksum")
+    return _HASH_THREAD[1]
 
 
-_HASH_THREAD: ThreadPoolExecutor | None = None
+_HASH_THREAD: tuple[int, ThreadPoolExecutor] | None = None
 
 
 class Crc32:
