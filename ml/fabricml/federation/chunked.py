@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,7 +30,17 @@ from .rulebook import parse
 CHUNK_VALUES = 1 << 20  # per update: 8 MiB of int64 in flight per input
 Shapes = list[tuple[int, ...]]
 ValueStream = Iterable[np.ndarray]  # one update's flat int64 values, in order, any pieces
-ChunkRule = Callable[[list[np.ndarray]], np.ndarray]  # aligned chunks in, aggregate chunk out
+# Aligned chunks in, aggregate chunk out. A chunk read from a file is overwritten by the
+# next one; a rule may hand back one of two buffers in turn (the sink hashes one while
+# the rule fills the other).
+ChunkRule = Callable[[list[np.ndarray]], np.ndarray]
+
+
+@runtime_checkable
+class ValueReader(Protocol):
+    """A stream that decodes straight into the caller's buffer (wire.UpdateReader)."""
+
+    def read_into(self, out: np.ndarray) -> int: ...
 
 
 def rechunk(stream: ValueStream, size: int) -> Iterator[np.ndarray]:
@@ -58,11 +69,24 @@ def in_memory(update: Update) -> Iterator[np.ndarray]:
         yield np.asarray(a).ravel()
 
 
-def lockstep(streams: Sequence[ValueStream], size: int) -> Iterator[list[np.ndarray]]:
-    """One chunk of every stream at a time, all covering the same coordinates."""
+def _chunks_of(stream: ValueStream | ValueReader, size: int) -> Iterator[np.ndarray]:
+    """Chunks of exactly `size` values; a reader's all land in one buffer, reused."""
+    if not isinstance(stream, ValueReader):
+        yield from rechunk(stream, size)
+        return
+    if size < 1:
+        raise ValueError(f"chunks need at least one value, got {size}")
+    buffer = np.empty(size, dtype=np.int64)
+    while n := stream.read_into(buffer):
+        yield buffer[:n]
+
+
+def lockstep(streams: Sequence[ValueStream | ValueReader], size: int) -> Iterator[list[np.ndarray]]:
+    """One chunk of every stream at a time, all covering the same coordinates (valid until
+    the next row: a reader's chunks are decoded into one buffer each)."""
     if not streams:
         raise ValueError("aggregation needs at least one update")
-    chunked = [rechunk(s, size) for s in streams]
+    chunked = [_chunks_of(s, size) for s in streams]
     while True:
         row = [next(c, None) for c in chunked]
         if all(r is None for r in row):
@@ -72,10 +96,25 @@ def lockstep(streams: Sequence[ValueStream], size: int) -> Iterator[list[np.ndar
         yield row  # type: ignore[misc]
 
 
+@dataclass
+class WireStream:
+    """An update file's values: iterated, chunks of `values` (new arrays); to lockstep, a
+    reader decoding straight into its reused buffer."""
+
+    reader: wire.UpdateReader
+    values: int = CHUNK_VALUES
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.reader.chunks(self.values)
+
+    def read_into(self, out: np.ndarray) -> int:
+        return self.reader.read_into(out)
+
+
 @contextlib.contextmanager
 def wire_files(
     paths: Sequence[Path], values: int = CHUNK_VALUES
-) -> Iterator[tuple[Shapes, list[ValueStream]]]:
+) -> Iterator[tuple[Shapes, list[WireStream]]]:
     """The shapes and value streams of update files in the wire format, all of one shape;
     each stream's last values come only after that file's checksum matched."""
     with contextlib.ExitStack() as stack:
@@ -85,7 +124,7 @@ def wire_files(
         for p, r in zip(paths, readers, strict=True):
             if r.shapes != readers[0].shapes:
                 raise ValueError(f"{p} has shapes {r.shapes}, expected {readers[0].shapes}")
-        yield readers[0].shapes, [r.chunks(values) for r in readers]
+        yield readers[0].shapes, [WireStream(r, values) for r in readers]
 
 
 @dataclass
@@ -99,6 +138,7 @@ class AggregateSink:
     values: int = 0
     _hash: hashlib._Hash = field(init=False)
     _writer: wire.UpdateWriter | None = field(init=False, default=None)
+    _hashing: Future[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._hash = hashlib.sha256(fixedpoint.header_bytes(self.shapes))
@@ -106,7 +146,15 @@ class AggregateSink:
             self._writer = wire.UpdateWriter(self.out, self.shapes, self.context)
 
     def write(self, chunk: np.ndarray) -> None:
-        self._hash.update(np.ascontiguousarray(chunk, dtype="<i8").tobytes())
+        """Hash `chunk` on the hashing thread; it must stay unchanged until the next write
+        returns (this one waits for the previous chunk's hash)."""
+        view = np.ascontiguousarray(chunk, dtype="<i8").reshape(-1).view(np.uint8).data
+        hashing = wire.hasher().submit(self._hash.update, view) if len(view) >= 1 << 16 else None
+        if self._hashing is not None:
+            self._hashing.result()
+        if hashing is None:  # small: at once, cheaper than a trip to the thread
+            self._hash.update(view)
+        self._hashing = hashing
         self.values += len(chunk)
         if self._writer is not None:
             self._writer.write(chunk)
@@ -118,6 +166,8 @@ class AggregateSink:
             raise ValueError(f"the aggregate has {self.values} values; the shapes hold {total}")
         if self._writer is not None:
             self._writer.close()
+        if self._hashing is not None:
+            self._hashing.result()
         return self._hash.hexdigest()
 
 
@@ -125,11 +175,29 @@ def _one(rule: Callable[[list[Update]], Update]) -> ChunkRule:
     return lambda chunks: rule([[c] for c in chunks])[0]
 
 
+class _FedAvg:
+    """aggregation.WeightedMean into one of two output buffers, handed back in turn."""
+
+    def __init__(self, weights: Sequence[int]) -> None:
+        if any(w < 1 for w in weights) or sum(weights) > MAX_TOTAL_WEIGHT:
+            raise ValueError(f"one positive weight per update is needed, {MAX_TOTAL_WEIGHT} in total at most")
+        self.mean = aggregation.WeightedMean(weights)
+        self._outs = [np.empty(0, dtype=np.int64)] * 2
+
+    def __call__(self, chunks: list[np.ndarray]) -> np.ndarray:
+        if len(chunks) != len(self.mean.weights):
+            raise ValueError(f"{len(chunks)} updates for {len(self.mean.weights)} weights")
+        n = len(chunks[0])
+        out = self._outs.pop(0)
+        if len(out) < n:
+            out = np.empty(n, dtype=np.int64)
+        self._outs.append(out)
+        return self.mean.into(chunks, out[:n])
+
+
 def fedavg(weights: Sequence[int]) -> ChunkRule:
     """aggregation.fedavg, chunk by chunk."""
-    if any(w < 1 for w in weights) or sum(weights) > MAX_TOTAL_WEIGHT:
-        raise ValueError(f"one positive weight per update is needed, {MAX_TOTAL_WEIGHT} in total at most")
-    return _one(lambda u: aggregation.fedavg(u, weights))
+    return _FedAvg(weights)
 
 
 def coordinate_median() -> ChunkRule:
@@ -185,7 +253,10 @@ class RulebookChunks:
 
 
 def aggregate(
-    streams: Sequence[ValueStream], rule: ChunkRule, sink: AggregateSink, size: int = CHUNK_VALUES
+    streams: Sequence[ValueStream | ValueReader],
+    rule: ChunkRule,
+    sink: AggregateSink,
+    size: int = CHUNK_VALUES,
 ) -> str:
     """Apply `rule` to the streams chunk by chunk into `sink`; returns the aggregate's digest."""
     for chunks in lockstep(streams, size):

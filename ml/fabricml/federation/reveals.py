@@ -64,7 +64,7 @@ def read_update(path: Path) -> tuple[dict[str, Any], Update]:
         except (ValueError, UnicodeDecodeError, AttributeError):
             kind = None
         f.seek(0)
-        if kind == wire.FORMAT:
+        if kind in wire.FORMATS:
             reader = wire.UpdateReader(f)
             return reader.header, reader.read()
         return wire.decode_any(f.read())
