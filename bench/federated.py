@@ -58,6 +58,7 @@ import dataclasses
 import importlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -102,6 +103,7 @@ class Task:
     batch_timeout: str = "500ms"  # the orderers' (topology batchTimeout); the product default
     base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
     width: int = 0  # 0: the demo's SmallCNN; else an MLP with one hidden layer this wide (case b)
+    keep_logs: str = ""  # a folder to copy the agents' logs and metrics to before the teardown
 
 
 # ---- the task's data and initial model, made exactly as the demo makes them ----------------
@@ -467,6 +469,10 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
         ]
         rounds = clock.rounds(opt.task, task.participants // 2 + 1)
         wire = update_bytes(state, len(summary["rounds"]))
+        if task.keep_logs:  # the agents' timestamped logs and metrics, for a phase breakdown
+            keep = Path(task.keep_logs) / ("b" if task.width else "a")
+            shutil.copytree(folder, keep, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("fetched-*", "*.bin", "data"))  # fmt: skip
     return {
         "agentPeakRssMiB": sorted(m for _, m in agents.close().values()),
         "updateBytes": wire,
@@ -777,6 +783,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--b-width", type=int, default=150_000, help="case (b)'s hidden units (74 per unit)")
     parser.add_argument("--b-rounds", type=int, default=2)
     parser.add_argument("--b-epochs", type=int, default=1)
+    parser.add_argument("--keep-logs", default="", help="copy the agents' logs and metrics to this folder")
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -793,6 +800,7 @@ def main() -> None:
         seed=args.seed,
         batch_timeout=args.batch_timeout,
         base_port=args.base_port,
+        keep_logs=args.keep_logs,
     )
     begun = time.perf_counter()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,9 @@ def run(app: App, **given: Any) -> None:
                 description=f"round {round_}: local training",
             )
 
-        def log(message: str) -> None:
-            bar.console.print(Text(message), soft_wrap=True)
+        def log(message: str) -> None:  # wall-clock times: one round's steps span agents
+            stamp = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            bar.console.print(Text(f"{stamp} {message}"), soft_wrap=True)
 
         options.progress = progress
         local_training = options.training.to_json()

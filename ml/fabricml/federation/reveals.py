@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,6 +85,20 @@ def _check(
     return update, dataset if isinstance(dataset, dict) else {}
 
 
+Checked = tuple[Update, dict[str, Any]] | str  # (update, dataset fingerprint), or why it is unusable
+
+
+def _fetch_and_check(
+    c: Commitment, task_id: str, round_: int, shapes: list[tuple[int, ...]], fetch: Fetch
+) -> Checked:
+    """One commitment's update, fetched and checked; UnfetchableUpdate passes through."""
+    path = fetch(c.digest, c.uri)
+    try:
+        return _check(path, task_id, round_, c.participant.key, shapes)
+    except (ValueError, OSError) as exc:  # WireError is a ValueError
+        return f"published an unusable update: {exc}"
+
+
 def collect(
     commitments: Sequence[Commitment],
     participants: Collection[str],
@@ -91,26 +106,45 @@ def collect(
     round_: int,
     shapes: list[tuple[int, ...]],
     fetch: Fetch,
+    checked: dict[tuple[str, str], Checked] | None = None,
+    parallel: int = 1,
 ) -> PublishedUpdates:
     """Every commitment of the round's participants (others are ignored), fetched and
     checked. `fetch` returns a file already checked against the digest, or raises
-    UnfetchableUpdate."""
-    out = PublishedUpdates()
-    for c in sorted(commitments, key=lambda c: c.participant.key):
-        key = c.participant.key
-        if key not in participants:
-            continue
+    UnfetchableUpdate. `checked` ((participant, digest) -> result) keeps what an earlier call fetched
+    and checked, so a second look fetches only what was pending; `parallel` fetches from
+    that many stores at once (each update is checked as soon as its bytes are in, while
+    the others still arrive). The result does not depend on `parallel`."""
+    memo: dict[tuple[str, str], Checked] = {} if checked is None else checked
+    ours = sorted(
+        (c for c in commitments if c.participant.key in participants), key=lambda c: c.participant.key
+    )
+    todo = [c for c in ours if (c.participant.key, c.digest) not in memo]
+    pending: dict[str, str] = {}
+
+    def one(c: Commitment) -> None:
         try:
-            path = fetch(c.digest, c.uri)
+            memo[c.participant.key, c.digest] = _fetch_and_check(c, task_id, round_, shapes, fetch)
         except UnfetchableUpdate as exc:
-            out.pending[key] = str(exc)
+            pending[c.participant.key] = str(exc)
+
+    if parallel > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(min(parallel, len(todo)), "fabricml-fetch") as pool:
+            list(pool.map(one, todo))
+    else:
+        for c in todo:
+            one(c)
+    out = PublishedUpdates()
+    for c in ours:
+        key = c.participant.key
+        if key in pending:
+            out.pending[key] = pending[key]
             continue
-        try:
-            update, dataset = _check(path, task_id, round_, key, shapes)
-        except (ValueError, OSError) as exc:  # WireError is a ValueError
-            out.invalid[key] = f"published an unusable update: {exc}"
+        got = memo[key, c.digest]
+        if isinstance(got, str):
+            out.invalid[key] = got
             continue
-        out.updates[key], out.samples[key], out.datasets[key] = update, c.samples, dataset
+        out.updates[key], out.samples[key], out.datasets[key] = got[0], c.samples, got[1]
     return out
 
 
