@@ -48,7 +48,7 @@ from .training import LocalTraining, evaluate
 __all__ = ["Agent", "AgentError", "AgentOptions", "passed_for_certain"]
 
 Log = Callable[[str], None]
-SOON_SECONDS = 0.05  # the first quick look again for an update not served yet
+SOON_SECONDS, SOON_LOOKS = 0.05, 40  # looking again for an update committed, not served yet
 FETCH_PARALLEL = 4  # member stores fetched from at once
 
 
@@ -83,7 +83,14 @@ class Agent:
         self.contribution = Contribution(links, options, self.files, self.state, self.train_data, self.log)
         self.settlement = Settlement(self.fed, self.key, self.log, self.wake, options.settle_in_background)
         self.settled = SettledRounds(
-            self.fed, self.key, self.files, self.state, self.model, links.registrar, self.log
+            self.fed,
+            self.key,
+            self.files,
+            self.state,
+            self.model,
+            links.registrar,
+            self.log,
+            options.settle_in_background,
         )
         self._posts: dict[int, RoundPost] = {}  # this agent's outcome of each open round
         self._checked: dict[int, dict[tuple[str, str], Checked]] = {}  # per round: updates fetched so far
@@ -112,15 +119,14 @@ class Agent:
             self.settled.register_pending()  # the last round's model
         finally:
             self.settlement.shutdown()
+            self.settled.shutdown()
         return self.summary()
 
     def _next_look(self) -> float:
         """Seconds until the next look without an event: soon while an update committed in
-        an open round is not served yet (its author publishes without a ledger event), at
-        0.05 s and doubling, else the polling interval."""
-        if not self._soon:
-            return self.opt.poll_seconds
-        return min(self.opt.poll_seconds, SOON_SECONDS * 2 ** min(self._soon - 1, 8))
+        an open round is not served yet (its author publishes without a ledger event), for
+        SOON_LOOKS looks, then the polling interval."""
+        return SOON_SECONDS if 0 < self._soon <= SOON_LOOKS else self.opt.poll_seconds
 
     def step(self) -> bool:
         """Act on the task as it stands; True when there is nothing left to do."""
