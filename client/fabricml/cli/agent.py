@@ -99,9 +99,11 @@ def run(app: App, **given: Any) -> None:
     import torch
 
     from fabricml.federation.agent import Agent
+    from fabricml.federation.hugepages import avoid_compaction_stalls
     from fabricml.federation.participation import participate
 
     torch.set_num_threads(1)  # several agents share a machine in demos and tests
+    avoid_compaction_stalls()  # large updates: fresh arrays without a compaction stall each
     opt = AgentRun(**given)
     options = opt.agent_options(app.network.layout.root / "federated")
     columns = (
