@@ -2,7 +2,7 @@
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
 Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
-       [--batch-timeout 500ms] [--base-port 29000] [--json] [--only a|b]
+       [--batch-timeout 100ms] [--base-port 29000] [--json] [--only a|b]
        [--b-width 150000] [--b-rounds 2] [--b-epochs 1]
 
 Case (a) is the digits task below; case (b) the same participants with an MLP
@@ -105,7 +105,7 @@ class Task:
     seed: int = 0
     batch_size: int = BATCH_SIZE
     heldout: float = HELDOUT
-    batch_timeout: str = "500ms"  # the orderers' (topology batchTimeout); the product default
+    batch_timeout: str = "100ms"  # the orderers' (topology batchTimeout); network/topology.yaml's
     base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
     width: int = 0  # 0: the demo's SmallCNN; else an MLP with one hidden layer this wide (case b)
     keep_logs: str = ""  # a folder to copy the agents' logs and metrics to before the teardown
