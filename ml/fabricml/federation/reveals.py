@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from fabricml.contracts.federation import Commitment
 
-from . import wire
+from . import exact, wire
 from .fixedpoint import Update
 
 
@@ -54,9 +56,11 @@ class PublishedUpdates:
                                 kept(self.invalid), kept(self.pending))  # fmt: skip
 
 
-def read_update(path: Path) -> tuple[dict[str, Any], Update]:
+def read_update(path: Path, shapes: list[tuple[int, ...]] | None = None) -> tuple[dict[str, Any], Update]:
     """(header, values) of an update file in the wire format (streamed in chunks) or
-    fixedpoint's int64 one."""
+    fixedpoint's int64 one. With the model's `shapes`, a wire update of other shapes is
+    refused (ValueError) before any value is read, and one of these shapes is decoded
+    into one flat vector (exact.backed)."""
     with path.open("rb") as f:
         head = f.read(4)
         n = int.from_bytes(head, "little") if len(head) == 4 else 0
@@ -67,14 +71,29 @@ def read_update(path: Path) -> tuple[dict[str, Any], Update]:
         f.seek(0)
         if kind == wire.FORMAT:
             reader = wire.UpdateReader(f)
-            return reader.header, reader.read()
+            if shapes is None:
+                return reader.header, reader.read()
+            if reader.shapes != shapes:
+                raise ValueError(f"its shapes {reader.shapes} are not the model's {shapes}")
+            return reader.header, _read_backed(reader)
         return wire.decode_any(f.read())
+
+
+def _read_backed(reader: wire.UpdateReader) -> Update:
+    """The values straight into one flat vector (no list of chunks joined afterwards):
+    the update in memory once, and flatten returns it without a copy."""
+    flat = np.empty(reader.total, dtype=np.int64)
+    at = 0
+    for chunk in reader.chunks():  # the last chunk comes only once the checksum matched
+        flat[at : at + len(chunk)] = chunk
+        at += len(chunk)
+    return exact.backed(flat, reader.shapes)
 
 
 def _check(
     path: Path, task_id: str, round_: int, key: str, shapes: list[tuple[int, ...]]
 ) -> tuple[Update, dict[str, Any]]:
-    header, update = read_update(path)
+    header, update = read_update(path, shapes)
     context = header.get("context", {})
     expected = {"task": task_id, "round": round_, "participant": key}
     if not isinstance(context, dict) or {k: context.get(k) for k in expected} != expected:
