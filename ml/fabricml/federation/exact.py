@@ -72,6 +72,15 @@ def _backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
     return base if at == base.ctypes.data + base.nbytes else None
 
 
+def views(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
+    """The vector in the shapes of `like`, as views (for callers that only read them)."""
+    out, offset = [], 0
+    for a in like:
+        out.append(vector[offset : offset + a.size].reshape(a.shape))
+        offset += a.size
+    return out
+
+
 def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
     out, offset = [], 0
     for a in like:

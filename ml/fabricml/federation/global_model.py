@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, build, load
 
@@ -78,7 +80,10 @@ class GlobalModel:
         return fixedpoint.from_bytes(raw) if raw else None
 
     def as_model(self, weights: Update) -> MLP | SmallCNN:
-        """A model of the task's architecture with these fixed-point weights."""
-        model = build(self.config)
+        """A model of the task's architecture with these fixed-point weights (built without
+        drawing initial weights first: an 11 M-parameter MLP's took a second)."""
+        with torch.device("meta"):
+            model = build(self.config)
+        model.to_empty(device="cpu")
         load_parameters(model, global_parameters(weights))
         return model

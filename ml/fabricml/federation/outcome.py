@@ -88,7 +88,7 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     units = voting_units(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
     step = result.vector
-    new_global = next_global(inputs.global_model, exact.unflatten(step, inputs.global_model))
+    new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
     scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history)
     evidence.remember(history, inputs.round, inputs.updates, step, payloads)
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat)
