@@ -22,3 +22,14 @@ def test_next_global_is_the_float32_round_trip_bit_for_bit(span: int) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     if span == 2**36:  # beyond the clip: both saturate at the bound
         assert max(int(np.abs(a).max(initial=0)) for a in got) == fixedpoint.BOUND
+
+
+def test_global_parameters_round_the_decoded_values_to_float32_as_astype_does() -> None:
+    rng = np.random.default_rng(7)
+    glob = [
+        rng.integers(-(2**36), 2**36, size=s, dtype=np.int64) for s in [(NEXT_GLOBAL_CHUNK + 5,), (3, 2), ()]
+    ]
+    want = [a.astype(np.float32) for a in fixedpoint.decode(glob)]
+    got = global_parameters(glob)
+    assert [(a.dtype, a.shape) for a in got] == [(a.dtype, a.shape) for a in want]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

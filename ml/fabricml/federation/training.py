@@ -16,7 +16,7 @@ from . import fixedpoint
 from .data import Dataset
 from .fixedpoint import Update
 
-NEXT_GLOBAL_CHUNK = 1 << 18  # values of next_global's intermediates in flight
+NEXT_GLOBAL_CHUNK = 1 << 18  # values of next_global's (and global_parameters') intermediates in flight
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,19 @@ def load_parameters(model: nn.Module, arrays: list[np.ndarray]) -> None:
 
 
 def global_parameters(global_fp: Update) -> list[np.ndarray]:
-    """The float32 model every org derives from the agreed fixed-point global model."""
-    return [a.astype(np.float32) for a in fixedpoint.decode(global_fp)]
+    """The float32 model every org derives from the agreed fixed-point global model:
+    fixedpoint.decode's float64 values rounded to float32, a chunk at a time (no whole
+    float64 copy of an 11 M-parameter model)."""
+    out = []
+    for q in global_fp:
+        f = np.empty(np.shape(q), dtype=np.float32)
+        qf, ff = np.asarray(q, dtype=np.int64).reshape(-1), f.reshape(-1)
+        for i in range(0, ff.size, NEXT_GLOBAL_CHUNK):
+            y = qf[i : i + NEXT_GLOBAL_CHUNK].astype(np.float64)
+            y /= 1 << fixedpoint.SCALE_BITS
+            ff[i : i + NEXT_GLOBAL_CHUNK] = y  # float64 to float32: round to nearest, as astype
+        out.append(f)
+    return out
 
 
 def next_global(global_fp: Update, aggregate: Update) -> Update:
