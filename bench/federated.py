@@ -3,7 +3,7 @@ final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
 Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
        [--batch-timeout 100ms] [--base-port 29000] [--json] [--only a|b]
-       [--b-width 150000] [--b-rounds 2] [--b-epochs 1]
+       [--b-width 150000] [--b-rounds 2] [--b-epochs 1] [--keep-logs DIR]
 
 Case (a) is the digits task below; case (b) the same participants with an MLP
 64-<b-width>-10 (11.25 M parameters by default): update bytes on the wire against
