@@ -216,7 +216,7 @@ class Agent:
                           task.min_participants, self.model.before_last_step(state.round))  # fmt: skip
         self._posts = {r: p for r, p in self._posts.items() if r >= state.round - 1}
         self._posts[state.round] = post
-        self._checked = {r: c for r, c in self._checked.items() if r >= state.round}
+        self._checked = {r: c for r, c in self._checked.items() if r > state.round}  # the updates go
         took = time.perf_counter() - fetched
         self.log(f"round {state.round}: outcome {post.digest[:12]} of {len(found.usable)} updates "
                  f"(fetch and check {fetched - began:.2f} s, outcome {took:.2f} s)")  # fmt: skip
