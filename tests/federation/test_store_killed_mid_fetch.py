@@ -30,15 +30,20 @@ class KillMidFetch:
 
     def __init__(self, net: Network, inner: RegistryStore) -> None:
         self.net, self.inner = net, inner
-        self.uri = ""
+        self._fetching = threading.local()  # the agent fetches a round's updates in parallel
         self.seen: list[tuple[str, int, int, float]] = []  # uri, done, total, when
         self.kept = -1  # bytes fetched when the store was killed
         self.killed_at = self.restarting_at = float("inf")
         self.victim = ""
         self.failed: list[BaseException] = []  # from bring_back's thread
 
+    @property
+    def uri(self) -> str:
+        """The URI this thread fetches (progress is reported in the fetching thread)."""
+        return str(getattr(self._fetching, "uri", ""))
+
     def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
-        self.uri = uri
+        self._fetching.uri = uri
         return self.inner.fetch_to(digest, uri, dest)
 
     def initial_model(self, ref: str, dest: Path) -> Path:

@@ -65,3 +65,26 @@ def test_values_beyond_the_encoding_bound_are_a_provable_violation() -> None:
     # abs(-2**63) wraps around in int64: the check must not be fooled by it.
     assert bound_violation([np.array([np.iinfo(np.int64).min], dtype=np.int64)]) is not None
     assert "not int64" in str(bound_violation([np.array([1.0])]))
+
+
+def test_a_backed_update_is_flattened_without_a_copy_and_cannot_be_written() -> None:
+    flat = np.arange(10, dtype=np.int64)
+    update = exact.backed(flat, [(2, 3), (4,)])
+    assert [a.shape for a in update] == [(2, 3), (4,)] and update[1].tolist() == [6, 7, 8, 9]
+    whole = exact.flatten(update)
+    assert whole is flat and not whole.flags.writeable
+    with pytest.raises(ValueError):
+        update[0][0, 0] = 1
+    with pytest.raises(ValueError, match="do not fill"):
+        exact.backed(np.zeros(5, dtype=np.int64), [(2, 3)])
+
+
+def test_other_updates_are_flattened_into_a_copy() -> None:
+    writable = np.arange(6, dtype=np.int64)
+    views = [writable[:2], writable[2:]]
+    separate = [np.arange(2, dtype=np.int64), np.arange(4, dtype=np.int64)]
+    read_only = exact.backed(np.arange(6, dtype=np.int64), [(3,), (3,)])
+    for update in (views, separate, read_only[::-1], read_only[:1]):
+        whole = exact.flatten(update)
+        assert whole.tolist() == np.concatenate(update).tolist()
+        assert not any(np.shares_memory(whole, a) for a in update)

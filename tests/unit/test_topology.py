@@ -17,8 +17,18 @@ def test_the_default_topology_has_three_raft_orgs_with_one_peer_and_orderer_each
     assert [o.msp_id for o in topo.organizations] == ["Org1MSP", "Org2MSP", "Org3MSP"]
     assert topo.consensus == "raft" and topo.endorsement == "MAJORITY"
     assert len(topo.orderers) == 3
-    assert topo.batch_timeout_ms == 500
+    assert topo.batch_timeout_ms == 100
     assert parse({"batchTimeout": "2s", "organizations": [{"name": "a"}]}).batch_timeout_ms == 2000
+
+
+def test_without_a_batch_timeout_one_machine_gets_100ms_and_sites_500ms() -> None:
+    assert (
+        parse({"organizations": [{"name": "a"}, {"name": "b", "host": "127.0.0.1"}]}).batch_timeout_ms == 100
+    )
+    assert parse({"organizations": [{"name": "a", "host": "localhost"}]}).batch_timeout_ms == 100
+    sites = {"organizations": [{"name": "a"}, {"name": "b", "host": "10.0.0.2"}]}
+    assert parse(sites).batch_timeout_ms == 500
+    assert parse({"organizations": [{"name": "a", "host": "org1.example.com"}]}).batch_timeout_ms == 500
 
 
 def test_every_port_of_a_topology_is_distinct() -> None:

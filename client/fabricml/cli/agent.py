@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,11 @@ def run(app: App, **given: Any) -> None:
     import torch
 
     from fabricml.federation.agent import Agent
+    from fabricml.federation.hugepages import avoid_compaction_stalls
     from fabricml.federation.participation import participate
 
     torch.set_num_threads(1)  # several agents share a machine in demos and tests
+    avoid_compaction_stalls()  # large updates: fresh arrays without a compaction stall each
     opt = AgentRun(**given)
     options = opt.agent_options(app.network.layout.root / "federated")
     columns = (
@@ -120,8 +123,9 @@ def run(app: App, **given: Any) -> None:
                 description=f"round {round_}: local training",
             )
 
-        def log(message: str) -> None:
-            bar.console.print(Text(message), soft_wrap=True)
+        def log(message: str) -> None:  # wall-clock times: one round's steps span agents
+            stamp = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            bar.console.print(Text(f"{stamp} {message}"), soft_wrap=True)
 
         options.progress = progress
         local_training = options.training.to_json()

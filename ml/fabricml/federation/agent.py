@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from .fixedpoint import Update
 from .global_model import GlobalModel
 from .participation import Participation
 from .privacy import DifferentialPrivacy
-from .reveals import PublishedUpdates, collect
+from .reveals import Checked, PublishedUpdates, collect
 from .round_ledger import round_state
 from .round_post import RoundPost, post_assessment, round_post
 from .settled_rounds import SettledRounds
@@ -47,6 +48,8 @@ from .training import LocalTraining, evaluate
 __all__ = ["Agent", "AgentError", "AgentOptions", "passed_for_certain"]
 
 Log = Callable[[str], None]
+SOON_SECONDS, SOON_LOOKS = 0.05, 40  # looking again for an update committed, not served yet
+FETCH_PARALLEL = 4  # member stores fetched from at once
 
 
 @dataclass
@@ -80,9 +83,18 @@ class Agent:
         self.contribution = Contribution(links, options, self.files, self.state, self.train_data, self.log)
         self.settlement = Settlement(self.fed, self.key, self.log, self.wake, options.settle_in_background)
         self.settled = SettledRounds(
-            self.fed, self.key, self.files, self.state, self.model, links.registrar, self.log
+            self.fed,
+            self.key,
+            self.files,
+            self.state,
+            self.model,
+            links.registrar,
+            self.log,
+            options.settle_in_background,
         )
         self._posts: dict[int, RoundPost] = {}  # this agent's outcome of each open round
+        self._checked: dict[int, dict[tuple[str, str], Checked]] = {}  # per round: updates fetched so far
+        self._soon = 0  # looks in a row that found a published update not served yet
 
     def log(self, message: str) -> None:
         self._log(f"{self.key} {message}")
@@ -103,11 +115,18 @@ class Agent:
                     if is_refusal(exc):
                         raise
                     self.log(f"{str(exc).splitlines()[0]}; looking again")
-                self.wake.wait(self.opt.poll_seconds)
+                self.wake.wait(self._next_look())
             self.settled.register_pending()  # the last round's model
         finally:
             self.settlement.shutdown()
+            self.settled.shutdown()
         return self.summary()
+
+    def _next_look(self) -> float:
+        """Seconds until the next look without an event: soon while an update committed in
+        an open round is not served yet (its author publishes without a ledger event), for
+        SOON_LOOKS looks, then the polling interval."""
+        return SOON_SECONDS if 0 < self._soon <= SOON_LOOKS else self.opt.poll_seconds
 
     def step(self) -> bool:
         """Act on the task as it stands; True when there is nothing left to do."""
@@ -181,8 +200,10 @@ class Agent:
         cached = self._posts.get(state.round)
         if cached is not None and (missing is None or sorted(missing) == cached.missing):
             return cached
+        began = time.perf_counter()
         found = self._fetch_all(task, state)
         late = sorted(found.pending)
+        self._soon = self._soon + 1 if late else 0
         if missing is not None:
             if set(late) - set(missing):
                 return None  # the quorum had bytes we have not fetched yet
@@ -190,10 +211,15 @@ class Agent:
             late = sorted(missing)
         elif late and not passed_for_certain(state.reveal_deadline, task.clock_skew_seconds):
             return None
+        fetched = time.perf_counter()
         post = round_post(state.round, task.rule, self._global(task), found, late, self.state.history,
                           task.min_participants, self.model.before_last_step(state.round))  # fmt: skip
         self._posts = {r: p for r, p in self._posts.items() if r >= state.round - 1}
         self._posts[state.round] = post
+        self._checked = {r: c for r, c in self._checked.items() if r > state.round}  # the updates go
+        took = time.perf_counter() - fetched
+        self.log(f"round {state.round}: outcome {post.digest[:12]} of {len(found.usable)} updates "
+                 f"(fetch and check {fetched - began:.2f} s, outcome {took:.2f} s)")  # fmt: skip
         return post
 
     def _fetch_all(self, task: Task, state: RoundState) -> PublishedUpdates:
@@ -205,7 +231,9 @@ class Agent:
         def fetch(digest: str, uri: str) -> Path:
             return self.links.store.fetch_to(digest, uri, folder / digest)
 
-        return collect(commitments, set(state.participants), task.id, state.round, shapes, fetch)
+        checked = self._checked.setdefault(state.round, {})
+        return collect(commitments, set(state.participants), task.id, state.round, shapes, fetch, checked,
+                       parallel=FETCH_PARALLEL)  # fmt: skip
 
     def _post(self, task: Task, state: RoundState, post: RoundPost) -> None:
         if state.round in self.state.posted or state.phase == "SETTLED":

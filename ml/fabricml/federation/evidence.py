@@ -73,8 +73,11 @@ def screen(
     history: History,
     invalid: Mapping[str, str] | None = None,
     shapes: Sequence[tuple[int, ...]] | None = None,
+    payloads: dict[str, str] | None = None,
 ) -> tuple[dict[str, Update], dict[str, str]]:
-    """Split a round's updates into the usable ones and the provably bad ones (with why)."""
+    """Split a round's updates into the usable ones and the provably bad ones (with why).
+    `payloads` receives the payload digest of each update within the bound, for remember."""
+    payloads = {} if payloads is None else payloads
     flags = dict(invalid or {})
     digests: dict[str, list[str]] = {}
     for k in sorted(updates):
@@ -82,7 +85,7 @@ def screen(
         if why:
             flags[k] = why
             continue
-        d = payload_digest(updates[k])
+        d = payloads[k] = payload_digest(updates[k])
         if d in history.seen:
             flags[k] = f"replays the update of {history.seen[d]} (free rider)"
         digests.setdefault(d, []).append(k)
@@ -94,10 +97,20 @@ def screen(
     return {k: u for k, u in updates.items() if k not in flags}, flags
 
 
-def remember(history: History, round_: int, updates: Mapping[str, Update], step: np.ndarray | None) -> None:
-    """Record this round's payload digests (and its aggregate step's) in `history`."""
+def remember(
+    history: History,
+    round_: int,
+    updates: Mapping[str, Update],
+    step: np.ndarray | None,
+    digests: Mapping[str, str] | None = None,
+) -> None:
+    """Record this round's payload digests (and its aggregate step's) in `history`.
+    `digests`: the payload digests screen computed (of the updates within the bound)."""
+    known = digests or {}
     for k in sorted(updates):
-        if bound_violation(updates[k]) is None:
+        if k in known:
+            history.seen.setdefault(known[k], f"{k}@{round_}")
+        elif bound_violation(updates[k]) is None:
             history.seen.setdefault(payload_digest(updates[k]), f"{k}@{round_}")
     if step is not None and np.any(step):
         history.seen.setdefault(payload_digest([step]), f"the aggregate of round {round_}")

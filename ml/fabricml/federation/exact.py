@@ -30,11 +30,55 @@ MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums 
 
 
 def flatten(update: Sequence[np.ndarray]) -> np.ndarray:
+    """The update as one int64 vector: the vector itself for an update `backed` made
+    (read-only, so no caller can change the update through it), else a copy."""
+    whole = _backing(update)
+    if whole is not None:
+        return whole
     return (
         np.concatenate([np.asarray(a, dtype=np.int64).ravel() for a in update])
         if update
         else np.zeros(0, np.int64)
     )
+
+
+def backed(flat: np.ndarray, shapes: Sequence[Sequence[int]]) -> Update:
+    """An update of these shapes as views of one flat int64 vector, made read-only: an
+    11 M-parameter update decoded from a file is then held once, not once more by
+    flatten."""
+    if flat.dtype != np.int64 or flat.ndim != 1 or not flat.flags.c_contiguous:
+        raise ValueError("backed needs one contiguous flat int64 vector")
+    if sum(math.prod(s) for s in shapes) != flat.size:
+        raise ValueError(f"{flat.size} values do not fill the shapes {list(shapes)}")
+    flat.flags.writeable = False
+    out, offset = [], 0
+    for s in shapes:
+        n = math.prod(s)
+        out.append(flat[offset : offset + n].reshape(tuple(s)))
+        offset += n
+    return out
+
+
+def _backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The read-only flat vector `update` is consecutive views of, covering all of it."""
+    base = update[0].base if update else None
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or base.dtype != np.int64 or base.flags.writeable:
+        return None
+    at = base.ctypes.data
+    for a in update:
+        if a.base is not base or a.dtype != np.int64 or not a.flags.c_contiguous or a.ctypes.data != at:
+            return None
+        at += a.nbytes
+    return base if at == base.ctypes.data + base.nbytes else None
+
+
+def views(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
+    """The vector in the shapes of `like`, as views (for callers that only read them)."""
+    out, offset = [], 0
+    for a in like:
+        out.append(vector[offset : offset + a.size].reshape(a.shape))
+        offset += a.size
+    return out
 
 
 def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:

@@ -5,10 +5,13 @@ rounds its org registers."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, build, load
@@ -27,6 +30,7 @@ class GlobalModel:
         self.files = files
         self.config: dict[str, Any] = json.loads(files.read("config.json") or b"{}")
         self._weights: Update | None = None
+        self._kept = -1  # the round whose copy adopt made already
 
     def weights(self, initial_ref: str, fetch: FetchModel) -> Update:
         """The current global model: the last adopted one, else the task's initial model."""
@@ -48,13 +52,22 @@ class GlobalModel:
         return initial
 
     def adopt(self, weights: Update, round_: int) -> None:
-        """The quorum's model of `round_` becomes the global model."""
+        """The quorum's model of `round_` becomes the global model, and its copy is kept:
+        the same bytes, linked rather than written twice (global.bin is only ever
+        replaced, never changed in place, so the copy keeps them)."""
         self._weights = weights
         self.files.put("global.bin", fixedpoint.to_bytes(weights, {"round": round_}))
+        kept, link = self.files.path(f"global-{round_}.bin"), self.files.path(f".global-{round_}.bin.link")
+        link.unlink(missing_ok=True)
+        os.link(self.files.path("global.bin"), link)
+        os.replace(link, kept)
+        self._kept = round_
 
     def keep(self, weights: Update, round_: int) -> None:
-        """A copy of a round's model, for registering it later."""
-        self.files.put(f"global-{round_}.bin", fixedpoint.to_bytes(weights, {"round": round_}))
+        """A copy of a round's model, for registering it later (made already when this
+        round's model was adopted)."""
+        if round_ != self._kept:
+            self.files.put(f"global-{round_}.bin", fixedpoint.to_bytes(weights, {"round": round_}))
 
     def kept(self, round_: int) -> Update:
         return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")
@@ -67,7 +80,10 @@ class GlobalModel:
         return fixedpoint.from_bytes(raw) if raw else None
 
     def as_model(self, weights: Update) -> MLP | SmallCNN:
-        """A model of the task's architecture with these fixed-point weights."""
-        model = build(self.config)
+        """A model of the task's architecture with these fixed-point weights (built without
+        drawing initial weights first: an 11 M-parameter MLP's took a second)."""
+        with torch.device("meta"):
+            model = build(self.config)
+        model.to_empty(device="cpu")
         load_parameters(model, global_parameters(weights))
         return model

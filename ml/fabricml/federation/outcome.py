@@ -52,8 +52,12 @@ class RoundOutcome:
 def _seed(round_: int, units: list[Unit]) -> bytes:
     """Fixes the buckets: no participant knows every other update when it commits."""
     h = hashlib.sha256(f"fabricml.buckets/{round_}".encode())
-    for u in units:
-        h.update(hashlib.sha256(u.vector.astype("<i8").tobytes()).digest())
+    for u in units:  # the values' little-endian bytes, hashed where they lie
+        h.update(
+            hashlib.sha256(
+                np.ascontiguousarray(u.vector, dtype="<i8").reshape(-1).view(np.uint8).data
+            ).digest()
+        )
     return h.digest()
 
 
@@ -66,7 +70,8 @@ def _aggregate(
     try:
         rule = parse(inputs.rule)
         vectors, samples = [u.vector for u in units], [u.samples for u in units]
-        return aggregate(rule, vectors, samples, reference, _seed(inputs.round, units)), ""
+        seed = _seed(inputs.round, units) if rule.mixing == "bucket" else b""  # only buckets use it
+        return aggregate(rule, vectors, samples, reference, seed), ""
     except Exception as exc:  # any failure must degrade the same way in every org
         return Aggregated(np.zeros(size, dtype=np.int64), [0] * len(units)), f"rule {inputs.rule!r}: {exc}"
 
@@ -76,14 +81,15 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     `inputs.history` is not changed."""
     history = inputs.history.copy()
     shapes = [tuple(a.shape) for a in inputs.global_model]
-    usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes)
+    payloads: dict[str, str] = {}  # payload digests, computed once for screen and remember
+    usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads)
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
     flat = {k: exact.flatten(u) for k, u in usable.items()}
     units = voting_units(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
     step = result.vector
-    new_global = next_global(inputs.global_model, exact.unflatten(step, inputs.global_model))
+    new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
     scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history)
-    evidence.remember(history, inputs.round, inputs.updates, step)
+    evidence.remember(history, inputs.round, inputs.updates, step, payloads)
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat)
     return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)

@@ -18,7 +18,12 @@ from .fixedpoint import Update, bound_violation
 def previous_step(global_model: Update, previous_global: Update | None) -> np.ndarray | None:
     if previous_global is None or [a.shape for a in previous_global] != [a.shape for a in global_model]:
         return None
-    step = flatten(global_model) - flatten(previous_global)
+    step = np.empty(sum(a.size for a in global_model), dtype=np.int64)
+    at = 0
+    for g, p in zip(global_model, previous_global, strict=True):  # one pass, no flattened copies
+        np.subtract(np.asarray(g, dtype=np.int64).reshape(-1), np.asarray(p, dtype=np.int64).reshape(-1),
+                    out=step[at : at + g.size])  # fmt: skip
+        at += g.size
     return step if np.any(step) else None
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from fabricml.contracts.federation import Commitment
 
-from . import wire
+from . import exact, wire
 from .fixedpoint import Update
 
 
@@ -53,9 +56,11 @@ class PublishedUpdates:
                                 kept(self.invalid), kept(self.pending))  # fmt: skip
 
 
-def read_update(path: Path) -> tuple[dict[str, Any], Update]:
+def read_update(path: Path, shapes: list[tuple[int, ...]] | None = None) -> tuple[dict[str, Any], Update]:
     """(header, values) of an update file in the wire format (streamed in chunks) or
-    fixedpoint's int64 one."""
+    fixedpoint's int64 one. With the model's `shapes`, a wire update of other shapes is
+    refused (ValueError) before any value is read, and one of these shapes is decoded
+    into one flat vector (exact.backed)."""
     with path.open("rb") as f:
         head = f.read(4)
         n = int.from_bytes(head, "little") if len(head) == 4 else 0
@@ -66,14 +71,29 @@ def read_update(path: Path) -> tuple[dict[str, Any], Update]:
         f.seek(0)
         if kind in wire.FORMATS:
             reader = wire.UpdateReader(f)
-            return reader.header, reader.read()
+            if shapes is None:
+                return reader.header, reader.read()
+            if reader.shapes != shapes:
+                raise ValueError(f"its shapes {reader.shapes} are not the model's {shapes}")
+            return reader.header, _read_backed(reader)
         return wire.decode_any(f.read())
+
+
+def _read_backed(reader: wire.UpdateReader) -> Update:
+    """The values straight into one flat vector (no list of chunks joined afterwards):
+    the update in memory once, and flatten returns it without a copy."""
+    flat = np.empty(reader.total, dtype=np.int64)
+    at = 0
+    for chunk in reader.chunks():  # the last chunk comes only once the checksum matched
+        flat[at : at + len(chunk)] = chunk
+        at += len(chunk)
+    return exact.backed(flat, reader.shapes)
 
 
 def _check(
     path: Path, task_id: str, round_: int, key: str, shapes: list[tuple[int, ...]]
 ) -> tuple[Update, dict[str, Any]]:
-    header, update = read_update(path)
+    header, update = read_update(path, shapes)
     context = header.get("context", {})
     expected = {"task": task_id, "round": round_, "participant": key}
     if not isinstance(context, dict) or {k: context.get(k) for k in expected} != expected:
@@ -84,6 +104,20 @@ def _check(
     return update, dataset if isinstance(dataset, dict) else {}
 
 
+Checked = tuple[Update, dict[str, Any]] | str  # (update, dataset fingerprint), or why it is unusable
+
+
+def _fetch_and_check(
+    c: Commitment, task_id: str, round_: int, shapes: list[tuple[int, ...]], fetch: Fetch
+) -> Checked:
+    """One commitment's update, fetched and checked; UnfetchableUpdate passes through."""
+    path = fetch(c.digest, c.uri)
+    try:
+        return _check(path, task_id, round_, c.participant.key, shapes)
+    except (ValueError, OSError) as exc:  # WireError is a ValueError
+        return f"published an unusable update: {exc}"
+
+
 def collect(
     commitments: Sequence[Commitment],
     participants: Collection[str],
@@ -91,26 +125,45 @@ def collect(
     round_: int,
     shapes: list[tuple[int, ...]],
     fetch: Fetch,
+    checked: dict[tuple[str, str], Checked] | None = None,
+    parallel: int = 1,
 ) -> PublishedUpdates:
     """Every commitment of the round's participants (others are ignored), fetched and
     checked. `fetch` returns a file already checked against the digest, or raises
-    UnfetchableUpdate."""
-    out = PublishedUpdates()
-    for c in sorted(commitments, key=lambda c: c.participant.key):
-        key = c.participant.key
-        if key not in participants:
-            continue
+    UnfetchableUpdate. `checked` ((participant, digest) -> result) keeps what an earlier call fetched
+    and checked, so a second look fetches only what was pending; `parallel` fetches from
+    that many stores at once (each update is checked as soon as its bytes are in, while
+    the others still arrive). The result does not depend on `parallel`."""
+    memo: dict[tuple[str, str], Checked] = {} if checked is None else checked
+    ours = sorted(
+        (c for c in commitments if c.participant.key in participants), key=lambda c: c.participant.key
+    )
+    todo = [c for c in ours if (c.participant.key, c.digest) not in memo]
+    pending: dict[str, str] = {}
+
+    def one(c: Commitment) -> None:
         try:
-            path = fetch(c.digest, c.uri)
+            memo[c.participant.key, c.digest] = _fetch_and_check(c, task_id, round_, shapes, fetch)
         except UnfetchableUpdate as exc:
-            out.pending[key] = str(exc)
+            pending[c.participant.key] = str(exc)
+
+    if parallel > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(min(parallel, len(todo)), "fabricml-fetch") as pool:
+            list(pool.map(one, todo))
+    else:
+        for c in todo:
+            one(c)
+    out = PublishedUpdates()
+    for c in ours:
+        key = c.participant.key
+        if key in pending:
+            out.pending[key] = pending[key]
             continue
-        try:
-            update, dataset = _check(path, task_id, round_, key, shapes)
-        except (ValueError, OSError) as exc:  # WireError is a ValueError
-            out.invalid[key] = f"published an unusable update: {exc}"
+        got = memo[key, c.digest]
+        if isinstance(got, str):
+            out.invalid[key] = got
             continue
-        out.updates[key], out.samples[key], out.datasets[key] = update, c.samples, dataset
+        out.updates[key], out.samples[key], out.datasets[key] = got[0], c.samples, got[1]
     return out
 
 

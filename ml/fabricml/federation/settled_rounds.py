@@ -1,11 +1,14 @@
 """What an agent does with a settled round: one metrics line (rewards, slashes, what it
 measured when it adopted the round's model), and, when its org is the round's registrar
 (the first agreeing org, by MSP ID) and it is the org's poster, the registration of the
-round's model with its lineage, off the critical path."""
+round's model with its lineage, off the critical path: in a background thread, so the
+org's next publication never waits for it (the state is changed only in the agent's
+own thread, once the registration returned)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from fabricml.contracts.federation import RoundResult, Task
@@ -21,10 +24,12 @@ Log = Callable[[str], None]
 class SettledRounds:
     def __init__(
         self, fed: FederationLedger, key: str, files: StateDir, state: AgentState, model: GlobalModel,
-        registrar: Registrar, log: Log,
+        registrar: Registrar, log: Log, background: bool = True,
     ) -> None:  # fmt: skip
         self.fed, self.key, self.msp, self.files, self.state = fed, key, key.split("/")[0], files, state
         self.model, self.registrar, self.log = model, registrar, log
+        self._pool = ThreadPoolExecutor(1, "fabricml-register") if background else None
+        self._registering: Future[bool] | None = None  # of self.state.to_register[0]
 
     def read(self, task: Task) -> None:
         """One metrics line per round settled since the last look."""
@@ -32,15 +37,32 @@ class SettledRounds:
         while self.state.settled_read < settled:
             self._record(task, self.fed.get_round(task.id, self.state.settled_read + 1))
 
-    def register_pending(self) -> None:
+    def register_pending(self, wait: bool = True) -> None:
         """Register the queued round models, in order; stops at one whose parent is not
-        registered yet (another org registers it)."""
+        registered yet (another org registers it). `wait=False`: start the next one in the
+        background and return; a later call takes its result."""
         while self.state.to_register:
-            entry = self.state.to_register[0]
-            if not self.registrar.register(entry, self.model.kept(entry.round), self.model.config):
+            if self._registering is None:
+                entry = self.state.to_register[0]
+                weights = self.model.kept(entry.round)
+                if self._pool is None:
+                    done: Future[bool] = Future()
+                    done.set_result(self.registrar.register(entry, weights, self.model.config))
+                    self._registering = done
+                else:
+                    self._registering = self._pool.submit(self.registrar.register, entry, weights,
+                                                          self.model.config)  # fmt: skip
+            if not (wait or self._registering.done()):
+                return
+            registered, self._registering = self._registering.result(), None
+            if not registered:
                 return
             self.state.to_register.pop(0)
             self.files.save(self.state)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _record(self, task: Task, result: RoundResult) -> None:
         adopted = self.state.adopted.pop(result.round, {})
@@ -60,7 +82,7 @@ class SettledRounds:
         self.state.settled_read = result.round
         self.files.save(self.state)
         self.log(round_line(result, line))
-        self.register_pending()  # while the next round trains elsewhere
+        self.register_pending(wait=False)  # while this agent goes on
 
     def _poster_of(self, task: Task, round_: int) -> bool:
         ours = [p for p in task.participants if p.msp_id == self.msp and p.active_in(round_)]

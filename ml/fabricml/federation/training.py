@@ -16,6 +16,8 @@ from . import fixedpoint
 from .data import Dataset
 from .fixedpoint import Update
 
+NEXT_GLOBAL_CHUNK = 1 << 18  # values of next_global's (and global_parameters') intermediates in flight
+
 
 @dataclass(frozen=True)
 class LocalTraining:
@@ -71,15 +73,41 @@ def load_parameters(model: nn.Module, arrays: list[np.ndarray]) -> None:
 
 
 def global_parameters(global_fp: Update) -> list[np.ndarray]:
-    """The float32 model every org derives from the agreed fixed-point global model."""
-    return [a.astype(np.float32) for a in fixedpoint.decode(global_fp)]
+    """The float32 model every org derives from the agreed fixed-point global model:
+    fixedpoint.decode's float64 values rounded to float32, a chunk at a time (no whole
+    float64 copy of an 11 M-parameter model)."""
+    out = []
+    for q in global_fp:
+        f = np.empty(np.shape(q), dtype=np.float32)
+        qf, ff = np.asarray(q, dtype=np.int64).reshape(-1), f.reshape(-1)
+        for i in range(0, ff.size, NEXT_GLOBAL_CHUNK):
+            y = qf[i : i + NEXT_GLOBAL_CHUNK].astype(np.float64)
+            y /= 1 << fixedpoint.SCALE_BITS
+            ff[i : i + NEXT_GLOBAL_CHUNK] = y  # float64 to float32: round to nearest, as astype
+        out.append(f)
+    return out
 
 
 def next_global(global_fp: Update, aggregate: Update) -> Update:
     """global + aggregate, passed through float32 so that the registered (float32) model
-    encodes back to exactly this fixed-point model: the registry holds the truth."""
-    summed = [g + a for g, a in zip(global_fp, aggregate, strict=True)]
-    return fixedpoint.encode(global_parameters(summed))
+    encodes back to exactly this fixed-point model: the registry holds the truth.
+    Exactly fixedpoint.encode(global_parameters(global + aggregate)), a chunk at a time
+    with the intermediate values in place (no NaN can arise from integers this small)."""
+    out = []
+    for g, a in zip(global_fp, aggregate, strict=True):
+        q = np.empty(np.shape(g), dtype=np.int64)
+        gf, af, qf = np.asarray(g).reshape(-1), np.asarray(a).reshape(-1), q.reshape(-1)
+        for i in range(0, qf.size, NEXT_GLOBAL_CHUNK):
+            x = np.add(gf[i : i + NEXT_GLOBAL_CHUNK], af[i : i + NEXT_GLOBAL_CHUNK], dtype=np.int64)
+            y = x.astype(np.float64)
+            y /= 1 << fixedpoint.SCALE_BITS  # fixedpoint.decode
+            z = y.astype(np.float32).astype(np.float64)  # global_parameters, then encode's float64
+            np.clip(z, -fixedpoint.CLIP, fixedpoint.CLIP, out=z)
+            z *= 1 << fixedpoint.SCALE_BITS
+            np.rint(z, out=z)
+            qf[i : i + NEXT_GLOBAL_CHUNK] = z
+        out.append(q)
+    return out
 
 
 def batches(rows: int, config: LocalTraining, round_: int) -> Iterator[torch.Tensor]:
