@@ -83,10 +83,9 @@ def _read_backed(reader: wire.UpdateReader) -> Update:
     """The values straight into one flat vector (no list of chunks joined afterwards):
     the update in memory once, and flatten returns it without a copy."""
     flat = np.empty(reader.total, dtype=np.int64)
-    at = 0
-    for chunk in reader.chunks():  # the last chunk comes only once the checksum matched
-        flat[at : at + len(chunk)] = chunk
-        at += len(chunk)
+    reader.read_into(flat)  # returns only once the checksum matched
+    if reader.total == 0:
+        reader.read()  # nothing to decode: this checks the end
     return exact.backed(flat, reader.shapes)
 
 
