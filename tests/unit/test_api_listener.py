@@ -96,3 +96,30 @@ def test_a_request_head_that_never_ends_is_cut_off(server: tuple[GuardedServer, 
             answer = b""
     assert answer == b"", f"an unfinished head was answered: {answer!r}"
     assert time.monotonic() - started < 9, "the connection was held until the client gave up"
+
+
+async def _refuses_to_start(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "lifespan"
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "may not be deployed"})
+
+
+def test_a_server_whose_app_fails_to_start_exits_with_uvicorns_startup_failure(tmp_path: Path) -> None:
+    ca = Authority("ca.org1")
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "server.crt").write_bytes(
+        ca.issue_for(key, "api.org1").public_bytes(serialization.Encoding.PEM)
+    )
+    (tmp_path / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ca_file = ca.write(tmp_path)
+    config = uvicorn.Config(_refuses_to_start, host="127.0.0.1", port=0, log_level="critical")
+    config.load()
+    tls = server_context(tmp_path / "server.crt", tmp_path / "server.key", [ca_file])
+    guarded = GuardedServer(config, tls, member_classifier({"Org1MSP": ca_file}), ConnectionLimits())
+    with pytest.raises(SystemExit) as exited:
+        guarded.run()
+    assert exited.value.code == 3 and not guarded.started

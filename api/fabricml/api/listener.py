@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 from cryptography import x509
+from uvicorn.main import STARTUP_FAILURE
 
 from fabricml.gateway.identity import issued_by
 
@@ -118,6 +119,13 @@ class GuardedServer(uvicorn.Server):
         self.tls, self.classify, self.limits = tls, classify, limits
         self.table = ConnectionTable(limits)
         self._handshakes: set[asyncio.Task[None]] = set()
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve until told to stop; exit with uvicorn's code 3 when the app never started
+        (its lifespan failed, e.g. a model that may not be deployed), as `uvicorn.run` does."""
+        super().run(sockets)
+        if not self.started:
+            raise SystemExit(STARTUP_FAILURE)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])  # the lifespan only: the listener is ours
