@@ -758,7 +758,9 @@ def print_large(r: dict[str, Any]) -> None:
         f"\ncase (b): MLP 64-{t['width']}-10 on digits, {n / 1e6:.2f} M parameters, {t['participants']} "
         f"participants, {t['rounds']} rounds x {t['epochs']} epoch(s); statuses {fab['statuses']}"
     )
-    print(f"  update on the wire: {wire['meanUpdate'] / 1e6:.1f} MB (fabricml.wire/v1) vs float32 "
+    from fabricml.federation.wire import FORMAT  # what the agents write
+
+    print(f"  update on the wire: {wire['meanUpdate'] / 1e6:.1f} MB ({FORMAT}) vs float32 "
           f"{f32 / 1e6:.1f} MB: {wire['meanUpdate'] / f32:.2f}x; Flower sends float32 arrays")  # fmt: skip
     print(f"  bytes sent (= received) per participant per round: fabricml "
           f"{wire['sentPerParticipantRound'] / 1e6:.1f} MB (update to each other org); Flower "
