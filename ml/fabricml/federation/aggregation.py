@@ -74,6 +74,10 @@ class WeightedMean:
             first = False
 
 
+def _columns(updates: Sequence[Update], k: int) -> list[np.ndarray]:
+    return [np.asarray(u[k], dtype=np.int64).reshape(-1) for u in updates]
+
+
 def fedavg(updates: Sequence[Update], weights: Sequence[int]) -> Update:
     """Weighted mean (weights: bounded sample counts)."""
     _check(updates)
@@ -85,7 +89,7 @@ def fedavg(updates: Sequence[Update], weights: Sequence[int]) -> Update:
     mean = WeightedMean(weights)
     out = []
     for k in range(len(updates[0])):
-        xs = [np.asarray(u[k], dtype=np.int64).reshape(-1) for u in updates]
+        xs = _columns(updates, k)
         out.append(mean.into(xs, np.empty(len(xs[0]), dtype=np.int64)).reshape(np.shape(updates[0][k])))
     return out
 
@@ -96,10 +100,6 @@ def _sorted(updates: Sequence[Update], k: int) -> np.ndarray:
     s = np.stack([u[k] for u in updates], axis=-1)
     s.sort(axis=-1)
     return s
-
-
-def _columns(updates: Sequence[Update], k: int) -> list[np.ndarray]:
-    return [np.asarray(u[k], dtype=np.int64).reshape(-1) for u in updates]
 
 
 def _median_of_three(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:

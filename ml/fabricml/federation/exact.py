@@ -51,10 +51,15 @@ def backed(flat: np.ndarray, shapes: Sequence[Sequence[int]]) -> Update:
     if sum(math.prod(s) for s in shapes) != flat.size:
         raise ValueError(f"{flat.size} values do not fill the shapes {list(shapes)}")
     flat.flags.writeable = False
+    return _split(flat, shapes)
+
+
+def _split(vector: np.ndarray, shapes: Sequence[Sequence[int]]) -> Update:
+    """Consecutive views of `vector` in these shapes."""
     out, offset = [], 0
     for s in shapes:
         n = math.prod(s)
-        out.append(flat[offset : offset + n].reshape(tuple(s)))
+        out.append(vector[offset : offset + n].reshape(tuple(s)))
         offset += n
     return out
 
@@ -74,19 +79,11 @@ def _backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
 
 def views(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
     """The vector in the shapes of `like`, as views (for callers that only read them)."""
-    out, offset = [], 0
-    for a in like:
-        out.append(vector[offset : offset + a.size].reshape(a.shape))
-        offset += a.size
-    return out
+    return _split(vector, [a.shape for a in like])
 
 
 def unflatten(vector: np.ndarray, like: Sequence[np.ndarray]) -> Update:
-    out, offset = [], 0
-    for a in like:
-        out.append(vector[offset : offset + a.size].reshape(a.shape).copy())
-        offset += a.size
-    return out
+    return [v.copy() for v in views(vector, like)]
 
 
 def _magnitude(v: np.ndarray) -> int:
