@@ -70,9 +70,13 @@ def start_demo(net: Network, rounds: int = 2, *extra: str) -> Demo:
 
 
 def wait_for_task(
-    auditor: Auditor, demo: Demo, ready: Callable[[dict[str, Any]], bool], timeout: float = 600
+    auditor: Auditor,
+    demo: Demo,
+    ready: Callable[[dict[str, Any]], bool],
+    timeout: float = 600,
+    interval: float = 0.2,
 ) -> dict[str, Any]:
-    """Poll the task (through org3) until `ready`; fails at once if the demo died."""
+    """Poll the task (through org3) every `interval` s until `ready`; fails at once if the demo died."""
     end, last = time.monotonic() + timeout, "no answer yet"
     while time.monotonic() < end:
         if demo.proc.poll() is not None:
@@ -85,5 +89,5 @@ def wait_for_task(
             if ready(task):
                 return task
             last = f"round {task['round']} {task['phase']}, {len(task['participants'])} participants"
-        time.sleep(0.5)
+        time.sleep(interval)
     raise AssertionError(f"task {demo.task}: still {last} after {timeout:.0f}s\n{demo.logs()}")

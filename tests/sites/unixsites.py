@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -226,15 +227,17 @@ def shared_install(root: Path, chaincode_versions: tuple[str, ...]) -> tuple[Pat
             os.environ.pop("FABRICML_CACHE")
         else:
             os.environ["FABRICML_CACHE"] = previous
-    python = _python_runtime(shared / "python")
+    python = _python_runtime(shared / "python", root / "repo")
     share_read_only(shared)
     root.chmod(0o755)
     return shared, python
 
 
-def _python_runtime(target: Path) -> Path:
+def _python_runtime(target: Path, links: Path) -> Path:
     """A venv of the system Python 3.11 that sees the repository's installed packages: the
-    repository's own .venv interpreter lives under /root, which other users cannot enter."""
+    repository's own .venv interpreter lives under /root, which other users cannot enter.
+    Under a private folder the sources and packages are reached through hard links in
+    `links` (outside `shared`, whose modes are reset)."""
     system = Path("/usr/bin/python3")
     subprocess.run([str(system), "-m", "venv", "--without-pip", str(target)], check=True)
     site_packages = (
@@ -243,9 +246,30 @@ def _python_runtime(target: Path) -> Path:
         / f"python{sys.version_info.major}.{sys.version_info.minor}"
         / "site-packages"
     )
+    paths = [site_packages, *(REPO_ROOT / d for d in SOURCE_DIRS)]
+    if not all(_others_may_enter(p) for p in paths):  # a checkout under a private folder
+        paths = [_linked_copy(p, links / str(i)) for i, p in enumerate(paths)]
     pth = next(target.glob("lib/python3*/site-packages")) / "fabricml-repo.pth"
-    pth.write_text("\n".join([str(site_packages), *(str(REPO_ROOT / d) for d in SOURCE_DIRS)]) + "\n")
+    pth.write_text("\n".join(str(p) for p in paths) + "\n")
     return target / "bin" / "python"
+
+
+def _others_may_enter(path: Path) -> bool:
+    """Whether a user without any group of ours can reach `path` (every folder above it o+x)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
+def _linked_copy(source: Path, target: Path) -> Path:
+    """`source` hard-linked under `target` (the same files, no second copy of the venv)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    argv = ["cp", "-al", str(source), str(target)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, (
+        f"{source} is in a folder other users cannot enter and could not be linked to {target} "
+        f"for the sites' users ({done.stderr.strip()}): clone the repository under a folder "
+        "every user may enter, or on the same file system as /tmp"
+    )
+    return target
 
 
 @contextmanager
