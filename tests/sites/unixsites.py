@@ -246,11 +246,14 @@ def _python_runtime(target: Path, links: Path) -> Path:
         / f"python{sys.version_info.major}.{sys.version_info.minor}"
         / "site-packages"
     )
-    paths = [site_packages, *(REPO_ROOT / d for d in SOURCE_DIRS)]
-    if not all(_others_may_enter(p) for p in paths):  # a checkout under a private folder
-        paths = [_linked_copy(p, links / str(i)) for i, p in enumerate(paths)]
+    repo = REPO_ROOT
+    if not all(_others_may_enter(p) for p in (site_packages, repo)):  # a checkout under a private folder
+        site_packages = _linked_copy(site_packages, links / "site-packages")
+        repo = links / "repo"  # the layout the code finds its chaincode sources by
+        for d in (*SOURCE_DIRS, "chaincode"):
+            _linked_copy(REPO_ROOT / d, repo / d)
     pth = next(target.glob("lib/python3*/site-packages")) / "fabricml-repo.pth"
-    pth.write_text("\n".join(str(p) for p in paths) + "\n")
+    pth.write_text("\n".join([str(site_packages), *(str(repo / d) for d in SOURCE_DIRS)]) + "\n")
     return target / "bin" / "python"
 
 
