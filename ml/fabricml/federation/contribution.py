@@ -143,14 +143,16 @@ class Contribution:
         differential privacy, a coalition or a replaying attacker (their training
         changes the participant's state: a discarded update would leave a trace)."""
         opt = self.opt
-        if opt.privacy is not None or opt.coalition is not None or opt.attack == "free_rider":
+        stateful = opt.privacy is not None or opt.coalition is not None or opt.attack == "free_rider"
+        if stateful or not opt.train_ahead:
             return
         if round_ in self.state.committed or self.path(round_).exists():
             return
         if self.prepared is not None and (self.prepared.round, self.prepared.base) == (round_, base):
             return
         self.prepared = None
-        raw, record = self._trained(task, round_, base_fp, config, f"(before the quorum agreed on {base[:12]})")
+        why = f"(before the quorum agreed on {base[:12]})"
+        raw, record = self._trained(task, round_, base_fp, config, why)
         self.files.put(self._prepared_name(round_), raw)
         self.prepared = Prepared(round_, base, record)
 
@@ -187,7 +189,7 @@ class Contribution:
         if self.participant is None:
             self.participant = Participant(self.key, self.train_data, config, opt.training, opt.device,
                                            opt.privacy, opt.attack, self.state.dp_rounds)  # fmt: skip
-        self.log(f"round {round_}: training on {len(self.train_data)} rows ({opt.device}){f' {why}' if why else ''}")
+        self.log(f"round {round_}: training on {len(self.train_data)} rows ({opt.device}) {why}".rstrip())
         hook = opt.progress
         update, report = self.participant.update(
             global_fp, round_, (lambda done, total: hook(round_, done, total)) if hook else None

@@ -38,6 +38,7 @@ class GlobalModel:
         self._digest = ""  # of self._weights, once known
         self._kept = -1  # the round whose copy adopt made already
         self._recent: dict[int, Update] = {}  # the models after the last two rounds done
+        self._prepared: set[tuple[int, str]] = set()  # (round, digest) written aside
 
     def weights(self, initial_ref: str, fetch: FetchModel) -> Update:
         """The current global model: the one of the last round done, else the task's
@@ -77,11 +78,22 @@ class GlobalModel:
         self._remember(initial, 0)
         return initial
 
+    def prepare(self, weights: Update, round_: int, digest: str) -> None:
+        """Write the model this agent computed for `round_` aside, in the background,
+        before the quorum agreed on it: adopting it then only renames the file."""
+        if (round_, digest) not in self._prepared:
+            self._prepared.add((round_, digest))
+            self.files.later(lambda: write_update(self._aside(round_, digest), weights, {"round": round_}))
+
+    def _aside(self, round_: int, digest: str) -> Path:
+        return self.files.path(f".outcome-{round_}-{digest}.bin")
+
     def adopt(self, weights: Update, round_: int, digest: str = "") -> None:
         """The quorum's model of `round_` (whose digest is `digest`, when known) becomes
-        the global model; its file is written in the background."""
+        the global model; its file is written (or the one prepared renamed) in the background."""
         self._weights, self._digest = weights, digest
-        self.files.later(lambda: self._write(weights, round_))
+        prepared, self._prepared = (round_, digest) in self._prepared, set()
+        self.files.later(lambda: self._write(weights, round_, aside=digest if prepared else ""))
         self._kept = round_
         self._remember(weights, round_)
 
@@ -97,11 +109,17 @@ class GlobalModel:
         self._recent = {r: w for r, w in self._recent.items() if r >= round_ - 1}
         self._recent[round_] = weights
 
-    def _write(self, weights: Update, round_: int, latest: bool = True) -> None:
-        """global-<round>.bin, then global.bin linked to it (never changed in place, so
-        the link keeps the bytes)."""
+    def _write(self, weights: Update, round_: int, latest: bool = True, aside: str = "") -> None:
+        """global-<round>.bin (the file prepared aside for digest `aside`, when there is
+        one), then global.bin linked to it (never changed in place, so the link keeps
+        the bytes); the other files prepared for the round go."""
         kept = self.files.path(f"global-{round_}.bin")
-        write_update(kept, weights, {"round": round_})
+        if aside:
+            os.replace(self._aside(round_, aside), kept)
+        else:
+            write_update(kept, weights, {"round": round_})
+        for other in self.files.dir.glob(f".outcome-{round_}-*.bin"):
+            other.unlink(missing_ok=True)
         if latest:
             link = self.files.path(".global.bin.link")
             link.unlink(missing_ok=True)

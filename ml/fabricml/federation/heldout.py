@@ -18,7 +18,9 @@ Metrics = tuple[float, float]  # (loss, accuracy) on the held-out data
 
 
 class HeldoutEvaluations:
-    def __init__(self, data: Dataset, as_model: Callable[[Update], nn.Module], background: bool = True) -> None:
+    def __init__(
+        self, data: Dataset, as_model: Callable[[Update], nn.Module], background: bool = True
+    ) -> None:
         self.data, self.as_model = data, as_model
         self._pool = ThreadPoolExecutor(1, "fabricml-heldout") if background else None
         self._queued: dict[int, Update] = {}

@@ -31,9 +31,12 @@ class SettledRounds:
         self._pool = ThreadPoolExecutor(1, "fabricml-register") if background else None
         self._registering: Future[bool] | None = None  # of self.state.to_register[0]
 
-    def read(self, task: Task) -> None:
-        """One metrics line per round settled since the last look."""
+    def read(self, task: Task, before: int | None = None) -> None:
+        """One metrics line per round settled since the last look; `before`: not yet
+        for that round or later (its held-out metrics are still being computed)."""
         settled = task.state.settled_round if task.state else 0
+        if before is not None:
+            settled = min(settled, before - 1)
         while self.state.settled_read < settled:
             self._record(task, self.fed.get_round(task.id, self.state.settled_read + 1))
 
