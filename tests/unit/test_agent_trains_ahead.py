@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fabricml.contracts.federation import AggregatePost
+from fabricml.contracts.federation import AggregatePost, Task
 from fabricml.federation import fixedpoint
 from fabricml.federation.agent import Agent, AgentOptions
 from fabricml.federation.participant import Participant
@@ -26,10 +26,12 @@ from .test_agent_steps import ME, PEER, LookingFederation, _data, _index, _task,
 TRAINING = LocalTraining(epochs=1, batch_size=8)
 
 
-def _agent(fed: FakeFederation, store: FakeStore, state: Path, log: list[str], ahead: bool = True) -> Agent:
-    links = Participation(
-        federation=fed, key=ME, store=store, registrar=FakeRegistrar(), blob_url="https://org1"
-    )
+def _agent(
+    fed: FakeFederation, store: FakeStore, state: Path, log: list[str], ahead: bool = True,
+    registrar: FakeRegistrar | None = None,
+) -> Agent:  # fmt: skip
+    links = Participation(federation=fed, key=ME, store=store, registrar=registrar or FakeRegistrar(),
+                          blob_url="https://org1")  # fmt: skip
     options = AgentOptions(task="t1", data=_data(1), state_dir=state, training=TRAINING, poll_seconds=0,
                            settle_in_background=False, train_ahead=ahead)  # fmt: skip
     return Agent(links, options, log.append)
@@ -119,3 +121,32 @@ def test_an_update_trained_ahead_on_a_model_the_round_did_not_end_with_is_droppe
     assert all((a == b).all() for a, b in zip(committed, expected, strict=True))
     assert sum("training on" in line for line in log) == 3, log
     assert not list(agent.files.dir.glob("prepared-*"))
+
+
+class SettledAtOnce(LookingFederation):
+    """Another org settles each round as soon as its quorum agreed, so the settlement is
+    there before this agent (training ahead) looks again and adopts."""
+
+    def get_task(self, task_id: str) -> Task:
+        task = super().get_task(task_id)
+        r = self.settled() + 1
+        if r <= self.task.rounds and self._quorum(r) is not None:
+            self.settle(task_id, r)
+            task = super().get_task(task_id)
+        return task
+
+
+def test_a_round_settled_before_this_agent_adopted_it_is_recorded_and_registered_after(
+    tmp_path: Path,
+) -> None:
+    fed, store, _ = _world(tmp_path, SettledAtOnce(_task(rounds=2), caller=ME))
+    registrar = FakeRegistrar()
+    log: list[str] = []
+    agent = _agent(fed, store, tmp_path / "state", log, registrar=registrar)
+    agent.run()
+    assert _index(log, "round 1: adopted") < _index(log, "round 1: FINALIZED")
+    assert registrar.registered == [1, 2], "\n".join(log)
+    lines = agent.files.metrics()
+    assert [m["round"] for m in lines] == [1, 2] and all(
+        "heldoutAccuracy" in m and "samples" in m for m in lines
+    )

@@ -154,15 +154,17 @@ class Agent:
             return True
         self._heldout_metrics()
         self._evaluate_after_restart(task)
-        self.settled.read(task, self.heldout.first_pending())
+        pending = self.heldout.first_pending()  # rounds not adopted, or not evaluated, wait
+        self.settled.read(task, self.state.rounds_done + 1 if pending is None else pending)
         me = task.participant(self.key)
         round_ = self.state.rounds_done + 1
-        if task.status == "done" or me is None or round_ > task.rounds:
+        if (task.status == "done" and not self._to_adopt(task, round_)) or me is None or round_ > task.rounds:
             self._heldout_metrics(wait=True)
             self.settled.read(task)
             return self.settlement.finish(task)
         if not me.active_in(round_):
             self._heldout_metrics(wait=True)
+            self.settled.read(task)
             self.log(f"is out of the task since round {me.out_round} ({me.out}) and takes no further part")
             return True
         try:
@@ -177,6 +179,12 @@ class Agent:
                 raise
             self.log(f"round {round_}: the phase moved on before our call; looking again")
         return False
+
+    def _to_adopt(self, task: Task, round_: int) -> bool:
+        """Whether a round this agent committed to was settled before it adopted the
+        round's model (a settlement can land while the agent trains): adopt it first."""
+        settled = task.state.settled_round if task.state else 0
+        return round_ <= settled and round_ in self.state.committed
 
     def _out(self, round_: int) -> bool:
         me = self.fed.get_task(self.opt.task).participant(self.key)

@@ -33,7 +33,8 @@ class SettledRounds:
 
     def read(self, task: Task, before: int | None = None) -> None:
         """One metrics line per round settled since the last look; `before`: not yet
-        for that round or later (its held-out metrics are still being computed)."""
+        for that round or later (not adopted by this agent yet, or its held-out metrics
+        still being computed: the line and the registration need them)."""
         settled = task.state.settled_round if task.state else 0
         if before is not None:
             settled = min(settled, before - 1)
