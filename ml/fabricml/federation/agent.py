@@ -89,7 +89,9 @@ class Agent:
         self.train_data, self.heldout_data = options.data.split(options.heldout, options.training.seed)
         self.model = GlobalModel(self.files, self.state)  # the agreed global model, as this agent holds it
         background = options.settle_in_background
-        self.heldout = HeldoutEvaluations(self.heldout_data, self.model.as_model, background)
+        self.heldout = HeldoutEvaluations(self.heldout_data, self.model.as_model, self.files, self.state,
+                                          self.log, background)  # fmt: skip
+        self.heldout.resume(self.model.kept)
         self.contribution = Contribution(links, options, self.files, self.state, self.train_data, self.log)
         self.settlement = Settlement(self.fed, self.key, self.log, self.wake, options.settle_in_background)
         self.settled = SettledRounds(
@@ -105,7 +107,6 @@ class Agent:
         self._posts: dict[int, RoundPost] = {}  # this agent's outcome of each open round
         self._checked: dict[int, dict[tuple[str, str], Checked]] = {}  # per round: updates fetched so far
         self._soon = 0  # looks in a row that found a published update not served yet
-        self._restarted = True  # until the first look at the task
 
     def log(self, message: str) -> None:
         self._log(f"{self.key} {message}")
@@ -152,18 +153,17 @@ class Agent:
         if task.status not in ("running", "done"):
             self.log(f"task {task.id} is {task.status}: nothing to do")
             return True
-        self._heldout_metrics()
-        self._evaluate_after_restart(task)
+        self.heldout.record()
         pending = self.heldout.first_pending()  # rounds not adopted, or not evaluated, wait
         self.settled.read(task, self.state.rounds_done + 1 if pending is None else pending)
         me = task.participant(self.key)
         round_ = self.state.rounds_done + 1
         if (task.status == "done" and not self._to_adopt(task, round_)) or me is None or round_ > task.rounds:
-            self._heldout_metrics(wait=True)
+            self.heldout.record(wait=True)
             self.settled.read(task)
             return self.settlement.finish(task)
         if not me.active_in(round_):
-            self._heldout_metrics(wait=True)
+            self.heldout.record(wait=True)
             self.settled.read(task)
             self.log(f"is out of the task since round {me.out_round} ({me.out}) and takes no further part")
             return True
@@ -311,23 +311,6 @@ class Agent:
         self.heldout.queue(round_, self._global(task))
         self.wake.set()  # the next round's commitment goes at once
         self.log(f"round {round_}: adopted the agreed model{f' ({note})' if note else ''}")
-
-    def _evaluate_after_restart(self, task: Task) -> None:
-        """The last adopted model's held-out metrics, if the agent died before it took them."""
-        if self._restarted:
-            self._restarted = False
-            done = self.state.rounds_done
-            if done and "heldoutLoss" not in self.state.adopted.get(done, {"heldoutLoss": 0}):
-                self.heldout.queue(done, self._global(task))
-
-    def _heldout_metrics(self, wait: bool = False) -> None:
-        """The held-out metrics of the adopted models evaluated since the last look."""
-        done = self.heldout.take(wait)
-        for round_, (loss, accuracy) in done.items():
-            self.state.adopted.setdefault(round_, {}).update(heldoutLoss=loss, heldoutAccuracy=accuracy)
-            self.log(f"round {round_}: held-out accuracy {accuracy:.3f}, loss {loss:.3f}")
-        if done:
-            self.files.save(self.state)
 
     def summary(self) -> dict[str, Any]:
         metrics = self.files.metrics()

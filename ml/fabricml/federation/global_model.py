@@ -126,7 +126,13 @@ class GlobalModel:
             os.link(kept, link)
             os.replace(link, self.files.path("global.bin"))
 
-    def kept(self, round_: int) -> Update:
+    def kept(self, round_: int, flushed: bool = False) -> Update:
+        """A round's model, as kept; `flushed`: its file is whole already (the caller
+        flushed the state directory's writes since it was adopted): any thread may read it."""
+        if round_ in self._recent:
+            return self._recent[round_]
+        if flushed:
+            return fixedpoint.from_bytes(self.files.path(f"global-{round_}.bin").read_bytes())
         return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")
 
     def before_last_step(self, round_: int) -> Update | None:
