@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fabricml.contracts.federation import AggregatePost, Task
+from fabricml.contracts.federation import AggregatePost, Commitment, Task
 from fabricml.federation import fixedpoint
 from fabricml.federation.agent import Agent, AgentOptions
 from fabricml.federation.participant import Participant
@@ -150,3 +150,38 @@ def test_a_round_settled_before_this_agent_adopted_it_is_recorded_and_registered
     assert [m["round"] for m in lines] == [1, 2] and all(
         "heldoutAccuracy" in m and "samples" in m for m in lines
     )
+
+
+class Crash(BaseException):
+    """The agent process dies here."""
+
+
+@dataclass
+class DiesAfterItsRoundTwoCommit(LookingFederation):
+    """Records the agent's round-2 commitment (trained ahead), then the agent dies."""
+
+    died: bool = False
+
+    def commit(self, task_id: str, round_: int, digest: str, samples: int, uri: str) -> Commitment:
+        made = super().commit(task_id, round_, digest, samples, uri)
+        if self.caller == ME and round_ == 2 and not self.died:
+            self.died = True
+            raise Crash
+        return made
+
+
+def test_an_agent_that_dies_after_committing_an_update_trained_ahead_publishes_it_on_restart(
+    tmp_path: Path,
+) -> None:
+    fed, store, _ = _world(tmp_path, DiesAfterItsRoundTwoCommit(_task(rounds=2), caller=ME))
+    log: list[str] = []
+    with pytest.raises(Crash):
+        _agent(fed, store, tmp_path / "state", log).run()
+    assert "before the quorum agreed" in log[_index(log, "round 2: training")]
+    committed = _mine(fed, 2)
+    again = _agent(fed, store, tmp_path / "state", log)  # the same state directory
+    assert again.state.rounds_done == 1 and 2 in again.state.training  # saved before the commit
+    again.run()
+    assert sum("training on" in line for line in log) == 2, log  # round 2 was not trained again
+    assert committed in store.published and fed.results[2].status == "FINALIZED"
+    assert [m["round"] for m in again.files.metrics()] == [1, 2]

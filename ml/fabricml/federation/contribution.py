@@ -58,6 +58,8 @@ class Contribution:
         self.wake: threading.Event = links.wake
         self.participant: Participant | None = None
         self.prepared: Prepared | None = None
+        for stale in files.dir.glob("prepared-*.bin"):  # trained ahead by a process that died
+            stale.unlink(missing_ok=True)
 
     def path(self, round_: int) -> Path:
         return self.files.path(f"update-{round_}.bin")

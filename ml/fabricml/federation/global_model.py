@@ -39,6 +39,8 @@ class GlobalModel:
         self._kept = -1  # the round whose copy adopt made already
         self._recent: dict[int, Update] = {}  # the models after the last two rounds done
         self._prepared: set[tuple[int, str]] = set()  # (round, digest) written aside
+        for stale in files.dir.glob(".outcome-*.bin"):  # written aside by a process that died
+            stale.unlink(missing_ok=True)
 
     def weights(self, initial_ref: str, fetch: FetchModel) -> Update:
         """The current global model: the one of the last round done, else the task's
