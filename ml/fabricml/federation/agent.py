@@ -12,6 +12,12 @@ a quorum of orgs posted the digest this agent computed (before the settlement), 
 on to r+1. Once a round is settled, its result is read and the first agreeing org
 registers the round's model (fabricml.federation.settled_rounds).
 
+Off the critical path: once this agent computed (and posted) its outcome of round r, it
+trains round r+1 from that model while the quorum's block comes (Contribution.prepare),
+and commits that update once the quorum agreed on exactly that model; the adopted
+model's file is written in the background and its held-out evaluation runs after the
+next commit (fabricml.federation.heldout).
+
 Everything the agent did is in its state directory (fabricml.federation.agent_state),
 written before the ledger is told, so a restarted agent picks up in any phase. It
 branches on refusal codes only: WRONG_PHASE means "not yet" (or "the phase moved on":
@@ -36,6 +42,7 @@ from .contribution import Contribution
 from .data import Dataset
 from .fixedpoint import Update
 from .global_model import GlobalModel
+from .heldout import HeldoutEvaluations
 from .participation import Participation
 from .privacy import DifferentialPrivacy
 from .reveals import Checked, PublishedUpdates, collect
@@ -43,7 +50,7 @@ from .round_ledger import round_state
 from .round_post import RoundPost, post_assessment, round_post
 from .settled_rounds import SettledRounds
 from .settlement import Settlement, is_poster
-from .training import LocalTraining, evaluate
+from .training import LocalTraining
 
 __all__ = ["Agent", "AgentError", "AgentOptions", "passed_for_certain"]
 
@@ -66,6 +73,7 @@ class AgentOptions:
     coalition: CoalitionLink | None = None  # for tests: forge updates with colluders
     wrong_aggregate: bool = False  # for tests: post a digest no one else computes
     poll_seconds: float = 2.0
+    train_ahead: bool = True  # train round r+1 from our own outcome of r while the quorum's block comes
     settle_in_background: bool = True  # False: Settle in the agent's own thread (unit tests)
     progress: Callable[[int, int, int], None] | None = None  # (round, step, steps) of local training
     stop: threading.Event = field(default_factory=threading.Event)
@@ -78,8 +86,12 @@ class Agent:
         self.wake = links.wake  # set: look at the ledger now
         self.files = StateDir(options.state_dir / options.task / "agents" / self.key.replace("/", "_"))
         self.state = self.files.load()
-        self.train_data, self.heldout = options.data.split(options.heldout, options.training.seed)
-        self.model = GlobalModel(self.files)  # the agreed global model, as this agent holds it
+        self.train_data, self.heldout_data = options.data.split(options.heldout, options.training.seed)
+        self.model = GlobalModel(self.files, self.state)  # the agreed global model, as this agent holds it
+        background = options.settle_in_background
+        self.heldout = HeldoutEvaluations(self.heldout_data, self.model.as_model, self.files, self.state,
+                                          self.log, background)  # fmt: skip
+        self.heldout.resume(self.model.kept)
         self.contribution = Contribution(links, options, self.files, self.state, self.train_data, self.log)
         self.settlement = Settlement(self.fed, self.key, self.log, self.wake, options.settle_in_background)
         self.settled = SettledRounds(
@@ -120,6 +132,8 @@ class Agent:
         finally:
             self.settlement.shutdown()
             self.settled.shutdown()
+            self.heldout.shutdown()
+            self.files.close()
         return self.summary()
 
     def _next_look(self) -> float:
@@ -139,12 +153,18 @@ class Agent:
         if task.status not in ("running", "done"):
             self.log(f"task {task.id} is {task.status}: nothing to do")
             return True
-        self.settled.read(task)
+        self.heldout.record()
+        pending = self.heldout.first_pending()  # rounds not adopted, or not evaluated, wait
+        self.settled.read(task, self.state.rounds_done + 1 if pending is None else pending)
         me = task.participant(self.key)
         round_ = self.state.rounds_done + 1
-        if task.status == "done" or me is None or round_ > task.rounds:
+        if (task.status == "done" and not self._to_adopt(task, round_)) or me is None or round_ > task.rounds:
+            self.heldout.record(wait=True)
+            self.settled.read(task)
             return self.settlement.finish(task)
         if not me.active_in(round_):
+            self.heldout.record(wait=True)
+            self.settled.read(task)
             self.log(f"is out of the task since round {me.out_round} ({me.out}) and takes no further part")
             return True
         try:
@@ -160,6 +180,12 @@ class Agent:
             self.log(f"round {round_}: the phase moved on before our call; looking again")
         return False
 
+    def _to_adopt(self, task: Task, round_: int) -> bool:
+        """Whether a round this agent committed to was settled before it adopted the
+        round's model (a settlement can land while the agent trains): adopt it first."""
+        settled = task.state.settled_round if task.state else 0
+        return round_ <= settled and round_ in self.state.committed
+
     def _out(self, round_: int) -> bool:
         me = self.fed.get_task(self.opt.task).participant(self.key)
         if me is None or me.active_in(round_):
@@ -171,7 +197,8 @@ class Agent:
         self.settlement.behind(task, round_)
         state = round_state(self.fed, task.id, round_)
         if state is None or not state.commits_closed:
-            self.contribution.commit(task, round_, self._global(task), self.model.config)
+            self.contribution.commit(task, round_, self._global(task), self.model.config, self.model.digest)
+        self.heldout.start()  # the models adopted before: the cores are free of training now
         if state is not None:
             self._play(task, state)
 
@@ -183,10 +210,21 @@ class Agent:
             post = self._outcome(task, state)
             if post is not None and is_poster(self.key, task, state):
                 self._post(task, state, post)
+            if post is not None and not (state.agreed_digest or state.settleable or state.phase == "SETTLED"):
+                self._prepare_next(task, state, post)
         if state.agreed_digest:
             self._adopt(task, state)
         elif state.phase == "SETTLED" or state.settleable:  # without a quorum: it closes
             self._adopted(task, state.round, {}, "closed without an agreed model")
+
+    def _prepare_next(self, task: Task, state: RoundState, post: RoundPost) -> None:
+        """Train the next round from this agent's own outcome while the quorum's block
+        comes (our post goes first); committed only if the quorum agrees on that model."""
+        unposted = is_poster(self.key, task, state) and state.round not in self.state.posted
+        if state.round >= task.rounds or unposted:
+            return
+        self.model.prepare(post.new_global, state.round, post.digest)
+        self.contribution.prepare(task, state.round + 1, post.new_global, post.digest, self.model.config)
 
     def _global(self, task: Task) -> Update:
         return self.model.weights(task.initial_model, self.links.store.initial_model)
@@ -259,21 +297,20 @@ class Agent:
                 f"round {state.round}: the quorum agreed on {state.agreed_digest}, we compute {post.digest}"
             )
         if post.changed:
-            self.model.adopt(post.new_global, state.round)
+            self.model.adopt(post.new_global, state.round, post.digest)
             self.state.history = post.history
         self._adopted(task, state.round, post.datasets, post.note)
 
     def _adopted(self, task: Task, round_: int, datasets: dict[str, dict[str, Any]], note: str) -> None:
-        loss, accuracy = evaluate(self.model.as_model(self._global(task)), self.heldout)
+        """Round done: the state says so at its next save, which waits for the model's
+        file (a crash before it recomputes the round's outcome from the fetched bytes)."""
         self.model.keep(self._global(task), round_)
         trained = self.state.training.get(round_)
-        self.state.adopted[round_] = {"heldoutLoss": loss, "heldoutAccuracy": accuracy, "datasets": datasets,
-                                      **(trained.to_metrics() if trained else {})}  # fmt: skip
+        self.state.adopted[round_] = {"datasets": datasets, **(trained.to_metrics() if trained else {})}
         self.state.rounds_done = round_
-        self.files.save(self.state)
-        self.wake.set()  # the next round's training starts at once
-        self.log(f"round {round_}: adopted the agreed model{f' ({note})' if note else ''}; "
-                 f"held-out accuracy {accuracy:.3f}, loss {loss:.3f}")  # fmt: skip
+        self.heldout.queue(round_, self._global(task))
+        self.wake.set()  # the next round's commitment goes at once
+        self.log(f"round {round_}: adopted the agreed model{f' ({note})' if note else ''}")
 
     def summary(self) -> dict[str, Any]:
         metrics = self.files.metrics()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,23 +111,50 @@ class AgentState:
 
 
 class StateDir:
-    """The agent's folder: state.json, update and model bytes, metrics.jsonl."""
+    """The agent's folder: state.json, update and model bytes, metrics.jsonl.
+
+    Large files may be written `later`, on a thread of their own, off the round's critical
+    path; every state save and read waits for them first, so state.json never names a
+    file that is not whole on disk."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes: list[Future[None]] = []
 
     def load(self) -> AgentState:
         raw = self.read("state.json")
         return AgentState.from_json(json.loads(raw)) if raw is not None else AgentState()
 
     def save(self, state: AgentState) -> None:
+        self.flush()
         self.put("state.json", json.dumps(state.to_json(), indent=1, sort_keys=True).encode())
+
+    def later(self, write: Callable[[], None]) -> None:
+        """Run `write` (which writes files atomically in this folder) in the background,
+        in order with the other writes started here."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, "fabricml-state-write")
+        self._writes.append(self._writer.submit(write))
+
+    def flush(self) -> None:
+        """Wait for the writes started `later`; the first that failed raises here."""
+        writes, self._writes = self._writes, []
+        for done in writes:
+            done.result()
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def path(self, name: str) -> Path:
         return self.dir / name
 
     def read(self, name: str) -> bytes | None:
+        self.flush()
         path = self.dir / name
         return path.read_bytes() if path.exists() else None
 

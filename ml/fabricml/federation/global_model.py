@@ -11,13 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fabricml.models.cnn import SmallCNN
 from fabricml.models.mlp import MLP, build, load
 
 from . import fixedpoint
-from .agent_state import StateDir
+from .agent_state import AgentState, StateDir
 from .fixedpoint import Update
 from .training import global_parameters, load_parameters, parameters
 
@@ -26,20 +27,48 @@ FetchModel = Callable[[str, Path], Path]
 
 
 class GlobalModel:
-    def __init__(self, files: StateDir) -> None:
-        self.files = files
+    """The current model lives in memory; its file global-<round>.bin (and global.bin, a
+    link to the latest) is written in the background (StateDir.later), before the state
+    that names its round is saved, so adopting a model costs no write on the critical path."""
+
+    def __init__(self, files: StateDir, state: AgentState) -> None:
+        self.files, self.state = files, state
         self.config: dict[str, Any] = json.loads(files.read("config.json") or b"{}")
         self._weights: Update | None = None
+        self._digest = ""  # of self._weights, once known
         self._kept = -1  # the round whose copy adopt made already
+        self._recent: dict[int, Update] = {}  # the models after the last two rounds done
+        self._prepared: set[tuple[int, str]] = set()  # (round, digest) written aside
+        for stale in files.dir.glob(".outcome-*.bin"):  # written aside by a process that died
+            stale.unlink(missing_ok=True)
 
     def weights(self, initial_ref: str, fetch: FetchModel) -> Update:
-        """The current global model: the last adopted one, else the task's initial model."""
+        """The current global model: the one of the last round done, else the task's
+        initial model."""
         if self._weights is None:
-            saved = self.files.read("global.bin")
+            saved = self._saved(self.state.rounds_done)
             self._weights = (
                 fixedpoint.from_bytes(saved) if saved is not None else self._initial(initial_ref, fetch)
             )
         return self._weights
+
+    def digest(self) -> str:
+        """fixedpoint.digest of the current model (call weights first)."""
+        if not self._digest:
+            assert self._weights is not None, "weights() first"
+            self._digest = fixedpoint.digest(self._weights)
+        return self._digest
+
+    def _saved(self, round_: int) -> bytes | None:
+        """The model after `round_`: its own file (global.bin may already hold a later
+        round's, written before a crash that came before the state named that round)."""
+        kept = self.files.read(f"global-{round_}.bin")
+        if kept is not None:
+            return kept
+        latest = self.files.read("global.bin")  # a state directory from before global-0.bin
+        if latest is not None and fixedpoint.header(latest).get("context", {}).get("round") == round_:
+            return latest
+        return None
 
     def _initial(self, ref: str, fetch: FetchModel) -> Update:
         with tempfile.TemporaryDirectory() as tmp:
@@ -47,35 +76,73 @@ class GlobalModel:
             self.config = json.loads((model_dir / "config.json").read_text())
             initial = fixedpoint.encode(parameters(load(model_dir)))
         self.files.put("config.json", json.dumps(self.config, sort_keys=True).encode())
-        self.files.put("global.bin", fixedpoint.to_bytes(initial, {"round": 0}))
-        self.keep(initial, 0)
+        self._write(initial, 0)
+        self._remember(initial, 0)
         return initial
 
-    def adopt(self, weights: Update, round_: int) -> None:
-        """The quorum's model of `round_` becomes the global model, and its copy is kept:
-        the same bytes, linked rather than written twice (global.bin is only ever
-        replaced, never changed in place, so the copy keeps them)."""
-        self._weights = weights
-        self.files.put("global.bin", fixedpoint.to_bytes(weights, {"round": round_}))
-        kept, link = self.files.path(f"global-{round_}.bin"), self.files.path(f".global-{round_}.bin.link")
-        link.unlink(missing_ok=True)
-        os.link(self.files.path("global.bin"), link)
-        os.replace(link, kept)
+    def prepare(self, weights: Update, round_: int, digest: str) -> None:
+        """Write the model this agent computed for `round_` aside, in the background,
+        before the quorum agreed on it: adopting it then only renames the file."""
+        if (round_, digest) not in self._prepared:
+            self._prepared.add((round_, digest))
+            self.files.later(lambda: write_update(self._aside(round_, digest), weights, {"round": round_}))
+
+    def _aside(self, round_: int, digest: str) -> Path:
+        return self.files.path(f".outcome-{round_}-{digest}.bin")
+
+    def adopt(self, weights: Update, round_: int, digest: str = "") -> None:
+        """The quorum's model of `round_` (whose digest is `digest`, when known) becomes
+        the global model; its file is written (or the one prepared renamed) in the background."""
+        self._weights, self._digest = weights, digest
+        prepared, self._prepared = (round_, digest) in self._prepared, set()
+        self.files.later(lambda: self._write(weights, round_, aside=digest if prepared else ""))
         self._kept = round_
+        self._remember(weights, round_)
 
     def keep(self, weights: Update, round_: int) -> None:
         """A copy of a round's model, for registering it later (made already when this
         round's model was adopted)."""
         if round_ != self._kept:
-            self.files.put(f"global-{round_}.bin", fixedpoint.to_bytes(weights, {"round": round_}))
+            self.files.later(lambda: self._write(weights, round_, latest=False))
+            self._kept = round_
+            self._remember(weights, round_)
 
-    def kept(self, round_: int) -> Update:
+    def _remember(self, weights: Update, round_: int) -> None:
+        self._recent = {r: w for r, w in self._recent.items() if r >= round_ - 1}
+        self._recent[round_] = weights
+
+    def _write(self, weights: Update, round_: int, latest: bool = True, aside: str = "") -> None:
+        """global-<round>.bin (the file prepared aside for digest `aside`, when there is
+        one), then global.bin linked to it (never changed in place, so the link keeps
+        the bytes); the other files prepared for the round go."""
+        kept = self.files.path(f"global-{round_}.bin")
+        if aside:
+            os.replace(self._aside(round_, aside), kept)
+        else:
+            write_update(kept, weights, {"round": round_})
+        for other in self.files.dir.glob(f".outcome-{round_}-*.bin"):
+            other.unlink(missing_ok=True)
+        if latest:
+            link = self.files.path(".global.bin.link")
+            link.unlink(missing_ok=True)
+            os.link(kept, link)
+            os.replace(link, self.files.path("global.bin"))
+
+    def kept(self, round_: int, flushed: bool = False) -> Update:
+        """A round's model, as kept; `flushed`: its file is whole already (the caller
+        flushed the state directory's writes since it was adopted): any thread may read it."""
+        if round_ in self._recent:
+            return self._recent[round_]
+        if flushed:
+            return fixedpoint.from_bytes(self.files.path(f"global-{round_}.bin").read_bytes())
         return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")
 
     def before_last_step(self, round_: int) -> Update | None:
         """The global model before the step of the round before `round_` (the model after
         round_ - 2), which the outcome's reference direction starts from, as in
         fabricml.federation.simulation; None in round 1."""
+        if round_ - 2 in self._recent:
+            return self._recent[round_ - 2]
         raw = self.files.read(f"global-{round_ - 2}.bin") if round_ >= 2 else None
         return fixedpoint.from_bytes(raw) if raw else None
 
@@ -87,3 +154,17 @@ class GlobalModel:
         model.to_empty(device="cpu")
         load_parameters(model, global_parameters(weights))
         return model
+
+
+def write_update(path: Path, weights: Update, context: dict[str, Any]) -> None:
+    """fixedpoint.to_bytes(weights, context) into `path` atomically, the values written
+    where they lie (no 90 MB bytes object for an 11 M-parameter model)."""
+    arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in weights]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(fixedpoint.header_bytes([a.shape for a in arrays], context))
+        for a in arrays:
+            f.write(a.reshape(-1).view(np.uint8).data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

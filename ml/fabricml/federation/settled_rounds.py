@@ -31,9 +31,13 @@ class SettledRounds:
         self._pool = ThreadPoolExecutor(1, "fabricml-register") if background else None
         self._registering: Future[bool] | None = None  # of self.state.to_register[0]
 
-    def read(self, task: Task) -> None:
-        """One metrics line per round settled since the last look."""
+    def read(self, task: Task, before: int | None = None) -> None:
+        """One metrics line per round settled since the last look; `before`: not yet
+        for that round or later (not adopted by this agent yet, or its held-out metrics
+        still being computed: the line and the registration need them)."""
         settled = task.state.settled_round if task.state else 0
+        if before is not None:
+            settled = min(settled, before - 1)
         while self.state.settled_read < settled:
             self._record(task, self.fed.get_round(task.id, self.state.settled_read + 1))
 
@@ -44,14 +48,13 @@ class SettledRounds:
         while self.state.to_register:
             if self._registering is None:
                 entry = self.state.to_register[0]
-                weights = self.model.kept(entry.round)
+                self.files.flush()  # the round's model file is whole (the state naming it was saved)
                 if self._pool is None:
                     done: Future[bool] = Future()
-                    done.set_result(self.registrar.register(entry, weights, self.model.config))
+                    done.set_result(self._register(entry))
                     self._registering = done
                 else:
-                    self._registering = self._pool.submit(self.registrar.register, entry, weights,
-                                                          self.model.config)  # fmt: skip
+                    self._registering = self._pool.submit(self._register, entry)
             if not (wait or self._registering.done()):
                 return
             registered, self._registering = self._registering.result(), None
@@ -59,6 +62,10 @@ class SettledRounds:
                 return
             self.state.to_register.pop(0)
             self.files.save(self.state)
+
+    def _register(self, entry: RoundModel) -> bool:
+        """In the background thread: the model read there too (90 MB for 11 M parameters)."""
+        return self.registrar.register(entry, self.model.kept(entry.round, flushed=True), self.model.config)
 
     def shutdown(self) -> None:
         if self._pool is not None:
