@@ -130,7 +130,10 @@ def cancel(app: App, task: str, org: str, identity: str) -> None:
 @fed_group.command("demo")
 @shared_options
 @click.option(
-    "--dataset", type=click.Choice(["digits", "breast_cancer"]), default="digits", show_default=True
+    "--dataset",
+    type=click.Choice(["digits", "breast_cancer", "images32"]),
+    default="digits",
+    show_default=True,
 )
 @click.option("--split", type=click.Choice(["iid", "dirichlet"]), default="iid", show_default=True)
 @click.option(
