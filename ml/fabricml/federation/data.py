@@ -121,13 +121,13 @@ def load(path: Path, label: str = "label", loader: str | None = None) -> Dataset
 # ---- the demo's data ------------------------------------------------------------------
 
 
-IMAGES32_COUNT = 800  # the demo splits off 25% to test: 3 participants get 200 images each
+IMAGES32_COUNT = 1600  # the demo splits off 25% to test: 3 participants get 400 images each
 DEMO_DATASETS = ("breast_cancer", "digits", "images32")
 
 
 def sklearn_dataset(name: str) -> Dataset:
     """The demo's datasets: breast_cancer (standardized tabular, 2 classes), digits (8x8
-    images in [0, 1], 10 classes), both scikit-learn's, or images32 (800 synthetic 3x32x32
+    images in [0, 1], 10 classes), both scikit-learn's, or images32 (1600 synthetic 3x32x32
     images, 10 classes, fabricml.federation.synthetic_images with seed 0: fixed, like digits)."""
     from sklearn import datasets
 
