@@ -2,13 +2,16 @@
 final test accuracy, round wall time, and aggregation throughput beside NumPy.
 
 Usage: .venv/bin/python bench/federated.py [--rounds 10] [--epochs 5] [--lr 0.1] [--seed 0]
-       [--batch-timeout 100ms] [--base-port 29000] [--json] [--only a|b]
-       [--b-width 150000] [--b-rounds 2] [--b-epochs 1] [--keep-logs DIR]
+       [--batch-timeout 100ms] [--base-port 29000] [--json] [--only a|b|c]
+       [--b-width 150000] [--b-rounds 2] [--b-epochs 1] [--c-rounds 3] [--c-epochs 1]
+       [--c-lr 0.01] [--keep-logs DIR]
 
 Case (a) is the digits task below; case (b) the same participants with an MLP
 64-<b-width>-10 (11.25 M parameters by default): update bytes on the wire against
 float32, bytes per participant, round time and phases, and peak RSS of each agent and of
-Flower's Ray workers (sampled from /proc). Without --only, (a) runs and then (b).
+Flower's Ray workers (sampled from /proc). Case (c), in bench/federated_resnet.py, is
+ResNet-18 (GroupNorm, 11.17 M parameters) on the demo's synthetic 32x32 colour images
+(`images32`), printed as (b) is. Without --only, (a) runs, then (b), then (c).
 
 The task, identical on every side: scikit-learn's digits with the demo's train/test split
 and IID split into 3 participants (one per org), each training on its share less the 20%
@@ -108,6 +111,7 @@ class Task:
     batch_timeout: str = "100ms"  # the orderers' (topology batchTimeout); network/topology.yaml's
     base_port: int = BASE_PORT  # the bench network's ports start here (one range per machine user)
     width: int = 0  # 0: the demo's SmallCNN; else an MLP with one hidden layer this wide (case b)
+    dataset: str = "digits"  # the demo's dataset; images32 and its ResNet-18 for case (c)
     keep_logs: str = ""  # a folder to copy the agents' logs and metrics to before the teardown
 
 
@@ -118,7 +122,7 @@ def demo_options(spec: Task, **extra: Any) -> Any:
     from fabricml.demo import DemoOptions
 
     return DemoOptions(
-        dataset="digits",
+        dataset=spec.dataset,
         split="iid",
         rounds=spec.rounds,
         rule="fedavg",
@@ -138,7 +142,7 @@ def prepare(task: Task, folder: Path) -> dict[str, Any]:
     from fabricml.federation.training import parameters
 
     files, test = prepare_data(demo_options(task), task.participants, folder / "data")
-    model = initial_model(sklearn_dataset("digits"), task.seed, task.width)
+    model = initial_model(sklearn_dataset(task.dataset), task.seed, task.width)
     initial = folder / "initial.npz"
     np.savez(initial, *parameters(model))
     return {
@@ -477,7 +481,7 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
         rounds = clock.rounds(opt.task, task.participants // 2 + 1)
         wire = update_bytes(state, len(summary["rounds"]))
         if task.keep_logs:  # the agents' timestamped logs and metrics, for a phase breakdown
-            keep = Path(task.keep_logs) / ("b" if task.width else "a")
+            keep = Path(task.keep_logs) / ("b" if task.width else "a" if task.dataset == "digits" else "c")
             shutil.copytree(folder, keep, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("fetched-*", "*.bin", "data"))  # fmt: skip
     return {
@@ -790,14 +794,38 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help="the bench network's first port")
     options.add_json(parser)
     parser.add_argument(
-        "--only", choices=("a", "b"), help="run one case: (a) digits SmallCNN, (b) a large MLP"
+        "--only",
+        choices=("a", "b", "c"),
+        help="run one case: (a) digits SmallCNN, (b) a large MLP, (c) ResNet-18",
     )
     parser.add_argument("--b-width", type=int, default=150_000, help="case (b)'s hidden units (74 per unit)")
     parser.add_argument("--b-rounds", type=int, default=2)
     parser.add_argument("--b-epochs", type=int, default=1)
+    parser.add_argument("--c-rounds", type=int, default=3)
+    parser.add_argument("--c-epochs", type=int, default=1)
+    parser.add_argument("--c-lr", type=float, default=0.01)
     parser.add_argument("--keep-logs", default="", help="copy the agents' logs and metrics to this folder")
     parser.add_argument("--flower-worker", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def images_case(task: Task, args: argparse.Namespace) -> Task:
+    """Case (c) (bench/federated_resnet.py): ResNet-18 on the synthetic 32x32 images."""
+    from bench.federated_resnet import images_task
+
+    return images_task(task, args.c_rounds, args.c_epochs, args.c_lr)
+
+
+def run_images(task: Task, folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    from bench.federated_resnet import run_images as run_c
+
+    return run_c(task, folder, log)
+
+
+def print_images(r: dict[str, Any]) -> None:
+    from bench.federated_resnet import print_images as print_c
+
+    print_c(r)
 
 
 def main() -> None:
@@ -820,6 +848,12 @@ def main() -> None:
         print(f"[{time.perf_counter() - begun:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     large = dataclasses.replace(task, width=args.b_width, rounds=args.b_rounds, epochs=args.b_epochs)
+    images = images_case(task, args)
+    if args.only == "c":
+        with tempfile.TemporaryDirectory(prefix="fedbench-") as tmp:
+            result = run_images(images, Path(tmp), log)
+        print(json.dumps(result, indent=1)) if args.json else print_images(result)
+        return
     if args.only == "b":
         with tempfile.TemporaryDirectory(prefix="fedbench-") as tmp:
             result = run_large(large, Path(tmp), log)
@@ -838,6 +872,7 @@ def main() -> None:
         report = summarize(task, flower, fab, central, agg)
         if args.only is None:
             report["large"] = run_large(large, Path(tmp) / "b", log)
+            report["images"] = run_images(images, Path(tmp) / "c", log)
     report["benchSeconds"] = time.perf_counter() - begun
     if args.json:
         print(json.dumps(report, indent=1))
@@ -845,6 +880,8 @@ def main() -> None:
         print_report(report)
         if "large" in report:
             print_large(report["large"])
+        if "images" in report:
+            print_images(report["images"])
 
 
 if __name__ == "__main__":

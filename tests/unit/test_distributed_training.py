@@ -18,8 +18,7 @@ from fabricml.federation import fixedpoint
 from fabricml.federation.data import Dataset, sklearn_dataset
 from fabricml.federation.distributed import Launch, WorkerFailed, train_distributed
 from fabricml.federation.training import LocalTraining, batches, parameters, slices, train
-from fabricml.models.cnn import SmallCNN
-from fabricml.models.mlp import MLP, build
+from fabricml.models.mlp import Model, build
 from tests.processes import children
 
 CNN = {"type": "cnn", "side": 8, "classes": 10, "channels": 4}
@@ -41,12 +40,12 @@ def digits() -> Dataset:
     return sklearn_dataset("digits").take(np.arange(ROWS))
 
 
-def _model(config: dict[str, object] = CNN) -> MLP | SmallCNN:
+def _model(config: dict[str, object] = CNN) -> Model:
     torch.manual_seed(5)
     return build(dict(config))
 
 
-def _update(model: MLP | SmallCNN, start: list[np.ndarray]) -> list[np.ndarray]:
+def _update(model: Model, start: list[np.ndarray]) -> list[np.ndarray]:
     return [w - s for w, s in zip(parameters(model), start, strict=True)]
 
 

@@ -130,7 +130,10 @@ def cancel(app: App, task: str, org: str, identity: str) -> None:
 @fed_group.command("demo")
 @shared_options
 @click.option(
-    "--dataset", type=click.Choice(["digits", "breast_cancer"]), default="digits", show_default=True
+    "--dataset",
+    type=click.Choice(["digits", "breast_cancer", "images32"]),
+    default="digits",
+    show_default=True,
 )
 @click.option("--split", type=click.Choice(["iid", "dirichlet"]), default="iid", show_default=True)
 @click.option(
@@ -143,6 +146,7 @@ def cancel(app: App, task: str, org: str, identity: str) -> None:
     "--participant", "participants", multiple=True, help="org/identity; repeat (default: each org's trainer)."
 )
 @click.option("--epochs", default=5, show_default=True, help="Local epochs per round.")
+@click.option("--lr", default=0.1, show_default=True, help="Local SGD learning rate (images32: 0.01).")
 @click.option("--task", help="Task ID (default: a fresh demo-xxxxxx).")
 @click.option("--fedprox-mu", type=float, help="Agents train with FedProx's proximal term.")
 @click.option("--dp-clip", type=float, help="Agents add client-level DP: L2 bound of an update.")

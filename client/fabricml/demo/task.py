@@ -17,7 +17,8 @@ from fabricml.contracts.federation import TaskRequest
 from fabricml.federation.data import Dataset, save_npz, sklearn_dataset, split_dirichlet, split_iid
 from fabricml.federation.round_models import initial_model_name
 from fabricml.models.cnn import SmallCNN
-from fabricml.models.mlp import MLP, save
+from fabricml.models.mlp import MLP, Model, save
+from fabricml.models.resnet import ResNet18
 from fabricml.registry.connect import open_registry
 from fabricml.registry.service import ModelRegistration
 
@@ -65,8 +66,8 @@ class DemoOptions:
         )
 
 
-def initial_model(dataset: Dataset, seed: int, width: int = 0) -> MLP | SmallCNN:
-    """The demo's model for the dataset, or (width > 0) an MLP with one hidden layer of
+def initial_model(dataset: Dataset, seed: int, width: int = 0) -> Model:
+    """The demo's model for the dataset (images32: ResNet-18), or (width > 0) an MLP with one hidden layer of
     `width` units: a model as large as a test or bench needs (74 * width parameters on digits)."""
     torch.manual_seed(seed)
     classes = int(dataset.labels.max()) + 1
@@ -76,6 +77,8 @@ def initial_model(dataset: Dataset, seed: int, width: int = 0) -> MLP | SmallCNN
         return MLP([dataset.features.shape[1], width, classes])
     if dataset.name == "digits":
         return SmallCNN(8, classes, channels=8)
+    if dataset.name == "images32":
+        return ResNet18(32, 3, classes)
     return MLP([dataset.features.shape[1], 32, classes])
 
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from fabricml.registry.datasets import DatasetFingerprint, fingerprint_arrays
 
+from .synthetic_images import synthetic_images
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -119,10 +121,18 @@ def load(path: Path, label: str = "label", loader: str | None = None) -> Dataset
 # ---- the demo's data ------------------------------------------------------------------
 
 
+IMAGES32_COUNT = 1600  # the demo splits off 25% to test: 3 participants get 400 images each
+DEMO_DATASETS = ("breast_cancer", "digits", "images32")
+
+
 def sklearn_dataset(name: str) -> Dataset:
-    """breast_cancer (standardized tabular, 2 classes) or digits (8x8 images in [0, 1], 10 classes)."""
+    """The demo's datasets: breast_cancer (standardized tabular, 2 classes), digits (8x8
+    images in [0, 1], 10 classes), both scikit-learn's, or images32 (1600 synthetic 3x32x32
+    images, 10 classes, fabricml.federation.synthetic_images with seed 0: fixed, like digits)."""
     from sklearn import datasets
 
+    if name == "images32":
+        return _arrays(name, *synthetic_images(IMAGES32_COUNT, seed=0))
     if name == "breast_cancer":
         x, y = datasets.load_breast_cancer(return_X_y=True)
         x = (x - x.mean(axis=0)) / x.std(axis=0)
@@ -130,7 +140,7 @@ def sklearn_dataset(name: str) -> Dataset:
         x, y = datasets.load_digits(return_X_y=True)
         x = x / 16.0
     else:
-        raise ValueError(f"unknown demo dataset {name!r}; allowed: breast_cancer, digits")
+        raise ValueError(f"unknown demo dataset {name!r}; allowed: {', '.join(DEMO_DATASETS)}")
     return _arrays(name, x, y)
 
 

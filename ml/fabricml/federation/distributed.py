@@ -34,8 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch._C._distributed_c10d import GradBucket, TCPStore  # typed here, not in torch.distributed
 from torch.nn.parallel import DistributedDataParallel
 
-from fabricml.models.cnn import SmallCNN
-from fabricml.models.mlp import MLP, build, save
+from fabricml.models.mlp import Model, build, save
 
 from .data import Dataset
 from .training import (
@@ -110,7 +109,7 @@ class _Job:
 
 
 def train_distributed(
-    model: MLP | SmallCNN,
+    model: Model,
     data: Dataset,
     config: LocalTraining,
     round_: int,

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fabricml.models.cnn import SmallCNN
-from fabricml.models.mlp import MLP, build, load
+from fabricml.models.mlp import Model, build, load
 
 from . import fixedpoint
 from .agent_state import AgentState, StateDir
@@ -146,7 +145,7 @@ class GlobalModel:
         raw = self.files.read(f"global-{round_ - 2}.bin") if round_ >= 2 else None
         return fixedpoint.from_bytes(raw) if raw else None
 
-    def as_model(self, weights: Update) -> MLP | SmallCNN:
+    def as_model(self, weights: Update) -> Model:
         """A model of the task's architecture with these fixed-point weights (built without
         drawing initial weights first: an 11 M-parameter MLP's took a second)."""
         with torch.device("meta"):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .cnn import SmallCNN
+from .resnet import ResNet18
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -43,7 +44,10 @@ class MLP(nn.Module):
         return out
 
 
-def save(model: MLP | SmallCNN, directory: Path) -> Path:
+Model: TypeAlias = MLP | SmallCNN | ResNet18  # every architecture build() makes
+
+
+def save(model: Model, directory: Path) -> Path:
     """Weights as safetensors (no pickle) and the architecture as JSON."""
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS)
@@ -51,18 +55,21 @@ def save(model: MLP | SmallCNN, directory: Path) -> Path:
     return directory
 
 
-def build(config: dict[str, Any]) -> MLP | SmallCNN:
-    """A fresh model from its config.json: {"type": "mlp", "layers": [...]} or
-    {"type": "cnn", "side": 8, "classes": 10, "channels": 16}."""
+def build(config: dict[str, Any]) -> Model:
+    """A fresh model from its config.json: {"type": "mlp", "layers": [...]},
+    {"type": "cnn", "side": 8, "classes": 10, "channels": 16} or
+    {"type": "resnet18", "side": 32, "channels": 3, "classes": 10}."""
     kind = config.get("type")
     if kind == "mlp":
         return MLP(list(config["layers"]))
     if kind == "cnn":
         return SmallCNN(int(config["side"]), int(config["classes"]), int(config.get("channels", 16)))
-    raise ValueError(f"unknown model type {kind!r}; allowed: mlp, cnn")
+    if kind == "resnet18":
+        return ResNet18(int(config["side"]), int(config["channels"]), int(config["classes"]))
+    raise ValueError(f"unknown model type {kind!r}; allowed: mlp, cnn, resnet18")
 
 
-def load(directory: Path, device: str = "cpu") -> MLP | SmallCNN:
+def load(directory: Path, device: str = "cpu") -> Model:
     model = build(json.loads((directory / CONFIG).read_text()))
     model.load_state_dict(load_file(directory / WEIGHTS, device="cpu"))
     return model.to(device).eval()
