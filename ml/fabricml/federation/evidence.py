@@ -19,7 +19,8 @@ import numpy as np
 
 from . import exact
 from .aggregation import coordinate_median
-from .exact import ONE, cosine, fraction, lower_median
+from .exact import ONE, fraction, lower_median
+from .gram import Gram
 from .fixedpoint import Update, bound_violation
 from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
 from .votes import Unit, voting_units
@@ -116,10 +117,10 @@ def remember(
         history.seen.setdefault(payload_digest([step]), f"the aggregate of round {round_}")
 
 
-def _alignment(units: Sequence[Unit], step: np.ndarray) -> list[int]:
+def _alignment(units: Sequence[Unit], step: np.ndarray, gram: Gram) -> list[int]:
     """Per unit, in [0, ONE]: full when its cosine with the step is at least half the
     median unit's, proportionally less below, zero when it points away."""
-    cos = [cosine(u.vector, step, ONE) for u in units]
+    cos = [gram.cosine(u.vector, step, ONE) for u in units]
     if not cos:
         return []
     typical = lower_median(cos)
@@ -135,15 +136,18 @@ def judge(
     step: np.ndarray,
     flags: Mapping[str, str],
     history: History,
+    gram: Gram | None = None,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
     """Scores, weights and reasons for the usable participants. A unit counted at least as
     much as the median unit has full weight; its score is that weight times its alignment
     with the step, split among the identities it kept (those screened out of it get 0).
-    Down-weighted rounds are noted in `history.outliers` for the record."""
+    Down-weighted rounds are noted in `history.outliers` for the record. `gram`: the
+    units' and the step's products, when the caller computed them (outcome_gram)."""
     scores, weights, reasons = {}, {}, {}
     typical = lower_median(list(influence)) if influence else 0
     relative = [fraction(i, typical) if typical else (ONE if i else 0) for i in influence]
-    for unit, inf, align in zip(units, relative, _alignment(units, step), strict=True):
+    alignment = _alignment(units, step, gram if gram is not None else Gram([]))
+    for unit, inf, align in zip(units, relative, alignment, strict=True):
         share = len(unit.members)
         for k in unit.members:
             weights[k] = SCORE_SCALE * inf // ONE // share
@@ -192,9 +196,19 @@ def describe(
     flagged: list[str],
     fallback: str = "",
     flat: Mapping[str, np.ndarray] | None = None,
+    gram: Gram | None = None,
 ) -> Assessment:
-    """`flat`: the usable updates flattened (exact.flatten), when the caller holds them."""
+    """`flat`: the usable updates flattened (exact.flatten), when the caller holds them;
+    `gram`: their and the step's products (outcome_gram)."""
     flat = flat if flat is not None else {k: exact.flatten(u) for k, u in usable.items()}
-    norms = {k: exact.norm(v) for k, v in flat.items()}
-    distances = {k: exact.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
+    g = gram if gram is not None else Gram([])
+    norms = {k: g.norm(v) for k, v in flat.items()}
+    distances = {k: g.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
     return Assessment(scores, flagged, reasons, norms, distances, weights, fallback)
+
+
+def outcome_gram(units: Sequence[Unit], flat: Mapping[str, np.ndarray], step: np.ndarray) -> Gram:
+    """Every product judge and describe take, in one pass: the squares of the units, the
+    usable updates and the step, and each of them with the step."""
+    vectors = [step, *(u.vector for u in units), *(flat[k] for k in sorted(flat))]
+    return Gram(vectors, [(0, i) for i in range(1, len(vectors))])
