@@ -20,9 +20,9 @@ import numpy as np
 from . import exact
 from .aggregation import coordinate_median
 from .exact import ONE, fraction, lower_median
-from .gram import Gram
 from .fixedpoint import Update, bound_violation
 from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
+from .gram import Gram
 from .votes import Unit, voting_units
 
 SCORE_SCALE = 1000

@@ -76,7 +76,8 @@ class Gram:
         n = len(self.vectors)
         size = self.vectors[0].size if self.vectors else 0
         self._usable = [
-            v.dtype == np.int64 and v.ndim == 1 and v.size == size and v.flags.c_contiguous for v in self.vectors
+            v.dtype == np.int64 and v.ndim == 1 and v.size == size and v.flags.c_contiguous
+            for v in self.vectors
         ]
         wanted = (
             [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -142,6 +143,8 @@ class Gram:
         """exact.squared_distance: |a|**2 + |b|**2 - 2 a.b, where no difference can reach
         2**36 (exact.squared_distance would refuse one)."""
         i, j, known = self._index(a), self._index(b), self._known(a, b)
-        if i is None or j is None or known is None or self.magnitudes[i] + self.magnitudes[j] >= exact.MAX_ABS:
+        if i is None or j is None or known is None:
+            return exact.squared_distance(a, b)
+        if self.magnitudes[i] + self.magnitudes[j] >= exact.MAX_ABS:
             return exact.squared_distance(a, b)
         return self.sum_squares(a) + self.sum_squares(b) - 2 * known

@@ -90,7 +90,8 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     step = result.vector
     new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
     gram = evidence.outcome_gram(units, flat, step)  # every norm and product below, in one pass
-    scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
+    judged = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
+    scores, weights, reasons = judged
     evidence.remember(history, inputs.round, inputs.updates, step, payloads)
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat, gram)
     return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)
