@@ -23,6 +23,7 @@ from .exact import ONE, fraction, lower_median
 from .fixedpoint import Update, bound_violation
 from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
 from .gram import Gram
+from .payload import Screened
 from .votes import Unit, voting_units
 
 SCORE_SCALE = 1000
@@ -59,13 +60,22 @@ class Assessment:
     fallback: str = ""  # why the rule could not be applied (the round then takes a zero step)
 
 
-def _violation(update: Update, shapes: Sequence[tuple[int, ...]] | None) -> str | None:
+def _violation(
+    update: Update, shapes: Sequence[tuple[int, ...]] | None, known: Screened | None = None
+) -> str | None:
+    """Why the update is provably bad, or None; `known`: its answers found while decoding."""
     if shapes is not None and [tuple(a.shape) for a in update] != list(shapes):
         return f"its shapes {[a.shape for a in update]} are not the model's {list(shapes)}"
-    why = bound_violation(update)
+    why = known.violation if known is not None else bound_violation(update)
     if why:
         return why
-    return "empty update (free rider)" if not any(np.any(a) for a in update) else None
+    empty = known.empty if known is not None else not any(np.any(a) for a in update)
+    return "empty update (free rider)" if empty else None
+
+
+def _answers(updates: Mapping[str, Update], screened: Mapping[str, Screened] | None) -> dict[str, Screened]:
+    """The screening answers that describe exactly these updates (others are recomputed)."""
+    return {k: s for k, s in (screened or {}).items() if k in updates and s.describes(updates[k])}
 
 
 def screen(
@@ -75,18 +85,21 @@ def screen(
     invalid: Mapping[str, str] | None = None,
     shapes: Sequence[tuple[int, ...]] | None = None,
     payloads: dict[str, str] | None = None,
+    screened: Mapping[str, Screened] | None = None,
 ) -> tuple[dict[str, Update], dict[str, str]]:
     """Split a round's updates into the usable ones and the provably bad ones (with why).
-    `payloads` receives the payload digest of each update within the bound, for remember."""
+    `payloads` receives the payload digest of each update within the bound, for remember;
+    `screened`: digests and bound checks found while decoding (payload.read_screened)."""
     payloads = {} if payloads is None else payloads
+    known = _answers(updates, screened)
     flags = dict(invalid or {})
     digests: dict[str, list[str]] = {}
     for k in sorted(updates):
-        why = _violation(updates[k], shapes)
+        why = _violation(updates[k], shapes, known.get(k))
         if why:
             flags[k] = why
             continue
-        d = payloads[k] = payload_digest(updates[k])
+        d = payloads[k] = known[k].digest if k in known else payload_digest(updates[k])
         if d in history.seen:
             flags[k] = f"replays the update of {history.seen[d]} (free rider)"
         digests.setdefault(d, []).append(k)

@@ -64,6 +64,11 @@ def _split(vector: np.ndarray, shapes: Sequence[Sequence[int]]) -> Update:
     return out
 
 
+def backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The read-only flat vector an update `backed` made is views of, or None."""
+    return _backing(update)
+
+
 def _backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
     """The read-only flat vector `update` is consecutive views of, covering all of it."""
     base = update[0].base if update else None

@@ -20,6 +20,7 @@ import numpy as np
 from . import evidence, exact, fixedpoint
 from .evidence import Assessment, History
 from .fixedpoint import Update
+from .payload import Screened
 from .reference import reference_direction
 from .rulebook import aggregate, parse
 from .rules.result import Aggregated
@@ -38,6 +39,8 @@ class RoundInputs:
     history: History
     previous_global: Update | None = None  # the global model before the last round's step
     root_updates: Mapping[str, Update] = field(default_factory=dict)  # org MSP ID -> root update
+    # participant key -> its update's digest and bound check, found while decoding it
+    screened: Mapping[str, Screened] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     history = inputs.history.copy()
     shapes = [tuple(a.shape) for a in inputs.global_model]
     payloads: dict[str, str] = {}  # payload digests, computed once for screen and remember
-    usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads)
+    usable, flags = evidence.screen(
+        inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads, inputs.screened
+    )
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
     flat = {k: exact.flatten(u) for k, u in usable.items()}
     units = voting_units(flat, inputs.samples, reference)
