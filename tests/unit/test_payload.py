@@ -100,8 +100,10 @@ def test_screening_with_the_answers_flags_and_remembers_what_it_flags_without_th
     for k, u in ups.items():
         decoded[k], answers[k] = _read(_wire(u, k))
     shapes = [tuple(s) for s in WIDE]
-    before = screen(3, decoded, History(seen=dict(seen)), {}, shapes, d_before := {})
-    after = screen(3, decoded, History(seen=dict(seen)), {}, shapes, d_after := {}, answers)
+    d_before: dict[str, str] = {}
+    d_after: dict[str, str] = {}
+    before = screen(3, decoded, History(seen=dict(seen)), {}, shapes, d_before)
+    after = screen(3, decoded, History(seen=dict(seen)), {}, shapes, d_after, answers)
     assert before == after and d_before == d_after
     flags = after[1]
     assert sorted(flags) == ["Org1MSP/a", "Org2MSP/a", "Org3MSP/a", "Org4MSP/a", "Org5MSP/a"]
@@ -119,7 +121,8 @@ def test_with_the_answers_screening_reads_no_value_again(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(evidence, "payload_digest", refused)
     monkeypatch.setattr(evidence, "bound_violation", refused)
-    usable, flags = screen(3, decoded, History(), {}, [tuple(s) for s in WIDE], payloads := {}, answers)
+    payloads: dict[str, str] = {}
+    usable, flags = screen(3, decoded, History(), {}, [tuple(s) for s in WIDE], payloads, answers)
     assert sorted(usable) == sorted(decoded) and not flags
     assert payloads == {k: a.digest for k, a in answers.items()}
 
