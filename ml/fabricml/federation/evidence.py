@@ -117,9 +117,11 @@ def remember(
     updates: Mapping[str, Update],
     step: np.ndarray | None,
     digests: Mapping[str, str] | None = None,
+    step_digest: str | None = None,
 ) -> None:
     """Record this round's payload digests (and its aggregate step's) in `history`.
-    `digests`: the payload digests screen computed (of the updates within the bound)."""
+    `digests`: the payload digests screen computed (of the updates within the bound);
+    `step_digest`: the step's, fixedpoint.digest([step]), if the caller computed it."""
     known = digests or {}
     for k in sorted(updates):
         if k in known:
@@ -127,7 +129,8 @@ def remember(
         elif bound_violation(updates[k]) is None:
             history.seen.setdefault(payload_digest(updates[k]), f"{k}@{round_}")
     if step is not None and np.any(step):
-        history.seen.setdefault(payload_digest([step]), f"the aggregate of round {round_}")
+        found = step_digest if step_digest is not None else payload_digest([step])
+        history.seen.setdefault(found, f"the aggregate of round {round_}")
 
 
 def _alignment(units: Sequence[Unit], step: np.ndarray, gram: Gram) -> list[int]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import evidence, exact, fixedpoint
+from . import evidence, exact, fixedpoint, wire
 from .evidence import Assessment, History
 from .fixedpoint import Update
 from .payload import Screened
@@ -92,11 +92,13 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     flat = {k: exact.flatten(u) for k, u in usable.items()}
     units = voting_units(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
-    step = result.vector
+    step = result.vector  # only read from here on: the hashing thread digests it meanwhile
+    step_digest = wire.hasher().submit(fixedpoint.digest, [step])
     new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
+    digest = wire.hasher().submit(fixedpoint.digest, new_global)
     gram = evidence.outcome_gram(units, flat, step)  # every norm and product below, in one pass
     judged = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
     scores, weights, reasons = judged
-    evidence.remember(history, inputs.round, inputs.updates, step, payloads)
+    evidence.remember(history, inputs.round, inputs.updates, step, payloads, step_digest.result())
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat, gram)
-    return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)
+    return RoundOutcome(new_global, digest.result(), found, history, source)
