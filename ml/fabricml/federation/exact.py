@@ -224,6 +224,8 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
         ws = [w >> 1 for w in ws]
     if not any(ws):  # only if one weight dwarfs all others by 2**26: keep the largest
         ws = [1 if w == max(weights) else 0 for w in weights]
+    common = math.gcd(*ws)  # the same quotient with fewer multiplications (none for equal weights)
+    ws = [w // common for w in ws]
     terms = [(np.asarray(v), w) for v, w in zip(vectors, ws, strict=True) if w]
     shape = terms[0][0].shape
     if any(v.shape != shape for v, _ in terms):
