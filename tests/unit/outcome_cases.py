@@ -19,6 +19,7 @@ import numpy as np
 from fabricml.federation.evidence import History
 from fabricml.federation.fixedpoint import BOUND, Update, digest
 from fabricml.federation.outcome import RoundInputs, RoundOutcome, compute_outcome
+from fabricml.federation.payload import Screened
 
 FIXTURE = Path(__file__).parent / "data" / "outcome_identity.json"
 SHAPES = [(30, 40), (40,), (3, 40), (3,)]  # 1363 values, like an MLP's four tensors
@@ -157,7 +158,8 @@ def cases() -> list[Case]:
     return [*out, ("three", "mean-of-everything", _plain(3))]  # a rule that cannot run
 
 
-def outcome_of(rule: str, raw: dict[str, Any]) -> RoundOutcome:
+def outcome_of(rule: str, raw: dict[str, Any], screened: dict[str, Screened] | None = None) -> RoundOutcome:
+    """`screened`: answers found while decoding the updates (payload.read_screened)."""
     ups: dict[str, Update] = raw["updates"]
     glob = split(stream("global", SIZE, 1 << 20))
     previous = raw.get("previous")
@@ -165,7 +167,16 @@ def outcome_of(rule: str, raw: dict[str, Any]) -> RoundOutcome:
     samples = {k: 50 + 37 * i for i, k in enumerate(sorted(ups))}
     history = History(seen={digest(split(stream("replayed", SIZE, 1 << 18))): "Org1MSP/trainer@1"})
     inputs = RoundInputs(
-        3, rule, glob, ups, samples, raw.get("invalid", {}), history, prev, raw.get("roots", {})
+        3,
+        rule,
+        glob,
+        ups,
+        samples,
+        raw.get("invalid", {}),
+        history,
+        prev,
+        raw.get("roots", {}),
+        screened or {},
     )
     return compute_outcome(inputs)
 

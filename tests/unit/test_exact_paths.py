@@ -64,3 +64,23 @@ def test_values_at_or_beyond_2_to_the_36_are_refused_on_every_path() -> None:
             exact.dot(v, np.ones(3, dtype=np.int64))
         with pytest.raises(ValueError, match="2\\*\\*36"):
             exact.sum_squares(v)
+
+
+@pytest.mark.parametrize("den", [1, 2, 3, 4, 1 << 23, exact.ONE, (1 << 24) + 1, (1 << 40), (1 << 62)])
+def test_division_by_a_power_of_two_rounds_exactly_as_division(den: int) -> None:
+    """div_nearest shifts for a power of two: the same values as the floor division it
+    did before, at every magnitude, halves and int64's extremes included (where |num| +
+    den // 2 wraps, alike), and the rounded rational where nothing wraps."""
+    rng = np.random.default_rng(den % 1009)
+    edges = [0, 1, -1, den // 2, -(den // 2), den // 2 + 1, 3 * den // 2, -(3 * den // 2), 2**62, -(2**62)]
+    extremes = [np.iinfo(np.int64).max, np.iinfo(np.int64).min, np.iinfo(np.int64).min + 1]
+    num = np.concatenate([np.array(edges + extremes, dtype=np.int64),
+                          rng.integers(-(2**62), 2**62, 5000, dtype=np.int64)])  # fmt: skip
+    before = np.abs(num) + np.int64(den // 2)
+    before //= np.int64(den)
+    np.negative(before, out=before, where=num < 0)
+    got = exact.div_nearest(num, den)
+    assert got.tolist() == before.tolist()
+    for x, q in zip(num.tolist(), got.tolist(), strict=True):
+        if abs(x) + den // 2 < 2**63:
+            assert q == (1 if x >= 0 else -1) * ((abs(x) + den // 2) // den)

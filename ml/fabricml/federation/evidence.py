@@ -19,9 +19,11 @@ import numpy as np
 
 from . import exact
 from .aggregation import coordinate_median
-from .exact import ONE, cosine, fraction, lower_median
+from .exact import ONE, fraction, lower_median
 from .fixedpoint import Update, bound_violation
 from .fixedpoint import digest as payload_digest  # values only: equal updates, equal digests
+from .gram import Gram
+from .payload import Screened
 from .votes import Unit, voting_units
 
 SCORE_SCALE = 1000
@@ -58,13 +60,22 @@ class Assessment:
     fallback: str = ""  # why the rule could not be applied (the round then takes a zero step)
 
 
-def _violation(update: Update, shapes: Sequence[tuple[int, ...]] | None) -> str | None:
+def _violation(
+    update: Update, shapes: Sequence[tuple[int, ...]] | None, known: Screened | None = None
+) -> str | None:
+    """Why the update is provably bad, or None; `known`: its answers found while decoding."""
     if shapes is not None and [tuple(a.shape) for a in update] != list(shapes):
         return f"its shapes {[a.shape for a in update]} are not the model's {list(shapes)}"
-    why = bound_violation(update)
+    why = known.violation if known is not None else bound_violation(update)
     if why:
         return why
-    return "empty update (free rider)" if not any(np.any(a) for a in update) else None
+    empty = known.empty if known is not None else not any(np.any(a) for a in update)
+    return "empty update (free rider)" if empty else None
+
+
+def _answers(updates: Mapping[str, Update], screened: Mapping[str, Screened] | None) -> dict[str, Screened]:
+    """The screening answers that describe exactly these updates (others are recomputed)."""
+    return {k: s for k, s in (screened or {}).items() if k in updates and s.describes(updates[k])}
 
 
 def screen(
@@ -74,18 +85,21 @@ def screen(
     invalid: Mapping[str, str] | None = None,
     shapes: Sequence[tuple[int, ...]] | None = None,
     payloads: dict[str, str] | None = None,
+    screened: Mapping[str, Screened] | None = None,
 ) -> tuple[dict[str, Update], dict[str, str]]:
     """Split a round's updates into the usable ones and the provably bad ones (with why).
-    `payloads` receives the payload digest of each update within the bound, for remember."""
+    `payloads` receives the payload digest of each update within the bound, for remember;
+    `screened`: digests and bound checks found while decoding (payload.read_screened)."""
     payloads = {} if payloads is None else payloads
+    known = _answers(updates, screened)
     flags = dict(invalid or {})
     digests: dict[str, list[str]] = {}
     for k in sorted(updates):
-        why = _violation(updates[k], shapes)
+        why = _violation(updates[k], shapes, known.get(k))
         if why:
             flags[k] = why
             continue
-        d = payloads[k] = payload_digest(updates[k])
+        d = payloads[k] = known[k].digest if k in known else payload_digest(updates[k])
         if d in history.seen:
             flags[k] = f"replays the update of {history.seen[d]} (free rider)"
         digests.setdefault(d, []).append(k)
@@ -103,9 +117,11 @@ def remember(
     updates: Mapping[str, Update],
     step: np.ndarray | None,
     digests: Mapping[str, str] | None = None,
+    step_digest: str | None = None,
 ) -> None:
     """Record this round's payload digests (and its aggregate step's) in `history`.
-    `digests`: the payload digests screen computed (of the updates within the bound)."""
+    `digests`: the payload digests screen computed (of the updates within the bound);
+    `step_digest`: the step's, fixedpoint.digest([step]), if the caller computed it."""
     known = digests or {}
     for k in sorted(updates):
         if k in known:
@@ -113,13 +129,14 @@ def remember(
         elif bound_violation(updates[k]) is None:
             history.seen.setdefault(payload_digest(updates[k]), f"{k}@{round_}")
     if step is not None and np.any(step):
-        history.seen.setdefault(payload_digest([step]), f"the aggregate of round {round_}")
+        found = step_digest if step_digest is not None else payload_digest([step])
+        history.seen.setdefault(found, f"the aggregate of round {round_}")
 
 
-def _alignment(units: Sequence[Unit], step: np.ndarray) -> list[int]:
+def _alignment(units: Sequence[Unit], step: np.ndarray, gram: Gram) -> list[int]:
     """Per unit, in [0, ONE]: full when its cosine with the step is at least half the
     median unit's, proportionally less below, zero when it points away."""
-    cos = [cosine(u.vector, step, ONE) for u in units]
+    cos = [gram.cosine(u.vector, step, ONE) for u in units]
     if not cos:
         return []
     typical = lower_median(cos)
@@ -135,15 +152,18 @@ def judge(
     step: np.ndarray,
     flags: Mapping[str, str],
     history: History,
+    gram: Gram | None = None,
 ) -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
     """Scores, weights and reasons for the usable participants. A unit counted at least as
     much as the median unit has full weight; its score is that weight times its alignment
     with the step, split among the identities it kept (those screened out of it get 0).
-    Down-weighted rounds are noted in `history.outliers` for the record."""
+    Down-weighted rounds are noted in `history.outliers` for the record. `gram`: the
+    units' and the step's products, when the caller computed them (outcome_gram)."""
     scores, weights, reasons = {}, {}, {}
     typical = lower_median(list(influence)) if influence else 0
     relative = [fraction(i, typical) if typical else (ONE if i else 0) for i in influence]
-    for unit, inf, align in zip(units, relative, _alignment(units, step), strict=True):
+    alignment = _alignment(units, step, gram if gram is not None else Gram([]))
+    for unit, inf, align in zip(units, relative, alignment, strict=True):
         share = len(unit.members)
         for k in unit.members:
             weights[k] = SCORE_SCALE * inf // ONE // share
@@ -192,9 +212,19 @@ def describe(
     flagged: list[str],
     fallback: str = "",
     flat: Mapping[str, np.ndarray] | None = None,
+    gram: Gram | None = None,
 ) -> Assessment:
-    """`flat`: the usable updates flattened (exact.flatten), when the caller holds them."""
+    """`flat`: the usable updates flattened (exact.flatten), when the caller holds them;
+    `gram`: their and the step's products (outcome_gram)."""
     flat = flat if flat is not None else {k: exact.flatten(u) for k, u in usable.items()}
-    norms = {k: exact.norm(v) for k, v in flat.items()}
-    distances = {k: exact.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
+    g = gram if gram is not None else Gram([])
+    norms = {k: g.norm(v) for k, v in flat.items()}
+    distances = {k: g.squared_distance(v, step) for k, v in flat.items() if v.shape == step.shape}
     return Assessment(scores, flagged, reasons, norms, distances, weights, fallback)
+
+
+def outcome_gram(units: Sequence[Unit], flat: Mapping[str, np.ndarray], step: np.ndarray) -> Gram:
+    """Every product judge and describe take, in one pass: the squares of the units, the
+    usable updates and the step, and each of them with the step."""
+    vectors = [step, *(u.vector for u in units), *(flat[k] for k in sorted(flat))]
+    return Gram(vectors, [(0, i) for i in range(1, len(vectors))])

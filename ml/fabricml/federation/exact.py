@@ -27,6 +27,7 @@ DISTANCE_BLOCK = 1 << 16  # differences are formed this many values at a time
 FRACTION_BITS = 24  # factors in [0, 1] are carried as num / 2**FRACTION_BITS
 ONE = 1 << FRACTION_BITS
 MAX_WEIGHT_TOTAL = 1 << 26  # MAX_WEIGHT_TOTAL * MAX_ABS < 2**63: weighted sums fit in int64
+MEAN_SLICE = 1 << 15  # coordinates of every input a weighted mean sums at a time
 
 
 def flatten(update: Sequence[np.ndarray]) -> np.ndarray:
@@ -62,6 +63,11 @@ def _split(vector: np.ndarray, shapes: Sequence[Sequence[int]]) -> Update:
         out.append(vector[offset : offset + n].reshape(tuple(s)))
         offset += n
     return out
+
+
+def backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The read-only flat vector an update `backed` made is views of, or None."""
+    return _backing(update)
 
 
 def _backing(update: Sequence[np.ndarray]) -> np.ndarray | None:
@@ -164,12 +170,16 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
 def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
     """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
     say, when the caller no longer needs it) receives the result."""
+    den = int(den)
     if den <= 0:
         raise ValueError(f"division by {den}")
     negative = np.asarray(num) < 0  # before `out` may overwrite num
     result: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64) if out is None else out)
     result += den // 2
-    result //= den
+    if den & (den - 1):
+        result //= den
+    else:  # a power of two (ONE, in scale): an arithmetic shift floors exactly alike, faster
+        result >>= den.bit_length() - 1
     np.negative(result, out=result, where=negative)
     return result
 
@@ -218,17 +228,29 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
         ws = [w >> 1 for w in ws]
     if not any(ws):  # only if one weight dwarfs all others by 2**26: keep the largest
         ws = [1 if w == max(weights) else 0 for w in weights]
-    acc: np.ndarray | None = None
-    for v, w in zip(vectors, ws, strict=True):
-        if w:
-            _check(v)
-            term = v if w == 1 else v * np.int64(w)
-            if acc is None:
-                acc = term.astype(np.int64, copy=w == 1)  # a fresh array, summed in place
+    common = math.gcd(*ws)  # the same quotient with fewer multiplications (none for equal weights)
+    ws = [w // common for w in ws]
+    terms = [(np.asarray(v), w) for v, w in zip(vectors, ws, strict=True) if w]
+    shape = terms[0][0].shape
+    if any(v.shape != shape for v, _ in terms):
+        raise ValueError(f"a weighted mean needs vectors of one shape, not {[v.shape for v, _ in terms]}")
+    for v, _ in terms:
+        _check(v)
+    flat = [(v.reshape(-1), np.int64(w)) for v, w in terms]
+    acc = np.empty(flat[0][0].size, dtype=np.int64)
+    spare = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
+    for s in range(0, acc.size, MEAN_SLICE):  # a slice of every input at a time: it stays in cache
+        part = acc[s : s + MEAN_SLICE]
+        for i, (v, w) in enumerate(flat):
+            x = v[s : s + MEAN_SLICE]
+            term = x if w == 1 else np.multiply(x, w, out=part if i == 0 else spare[: len(x)])
+            if i == 0:
+                if term is x:
+                    np.copyto(part, x)
             else:
-                acc += term
-    assert acc is not None
-    return div_nearest(acc, sum(ws), out=acc)
+                np.add(part, term, out=part)
+        div_nearest(part, sum(ws), out=part)
+    return acc.reshape(shape)
 
 
 def lower_median(values: Sequence[int]) -> int:

@@ -54,12 +54,18 @@ def bound_violation(update: Sequence[np.ndarray]) -> str | None:
         if a.dtype != np.int64:
             return f"tensor {i} is {a.dtype}, not int64"
         # max and min, not abs: abs(-2**63) wraps to a negative number.
-        if a.size and (int(a.max()) > BOUND or int(a.min()) < -BOUND):
-            worst = max(int(a.max()), -int(a.min()))
-            return (
-                f"tensor {i} holds a value of magnitude {worst}, beyond the bound {BOUND} (±{CLIP:g} encoded)"
-            )
+        why = beyond_bound(i, int(a.max()), int(a.min())) if a.size else None
+        if why:
+            return why
     return None
+
+
+def beyond_bound(tensor: int, high: int, low: int) -> str | None:
+    """bound_violation's reason for a tensor whose largest and smallest values these are."""
+    if high <= BOUND and low >= -BOUND:
+        return None
+    worst = max(high, -low)
+    return f"tensor {tensor} holds a value of magnitude {worst}, beyond the bound {BOUND} (±{CLIP:g} encoded)"
 
 
 def decode(update: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import evidence, exact, fixedpoint
+from . import evidence, exact, fixedpoint, wire
 from .evidence import Assessment, History
 from .fixedpoint import Update
+from .payload import Screened
 from .reference import reference_direction
 from .rulebook import aggregate, parse
 from .rules.result import Aggregated
@@ -38,6 +39,8 @@ class RoundInputs:
     history: History
     previous_global: Update | None = None  # the global model before the last round's step
     root_updates: Mapping[str, Update] = field(default_factory=dict)  # org MSP ID -> root update
+    # participant key -> its update's digest and bound check, found while decoding it
+    screened: Mapping[str, Screened] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,20 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     history = inputs.history.copy()
     shapes = [tuple(a.shape) for a in inputs.global_model]
     payloads: dict[str, str] = {}  # payload digests, computed once for screen and remember
-    usable, flags = evidence.screen(inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads)
+    usable, flags = evidence.screen(
+        inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads, inputs.screened
+    )
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
     flat = {k: exact.flatten(u) for k, u in usable.items()}
     units = voting_units(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
-    step = result.vector
+    step = result.vector  # only read from here on: the hashing thread digests it meanwhile
+    step_digest = wire.hasher().submit(fixedpoint.digest, [step])
     new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
-    scores, weights, reasons = evidence.judge(inputs.round, units, result.influence, step, flags, history)
-    evidence.remember(history, inputs.round, inputs.updates, step, payloads)
-    found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat)
-    return RoundOutcome(new_global, fixedpoint.digest(new_global), found, history, source)
+    digest = wire.hasher().submit(fixedpoint.digest, new_global)
+    gram = evidence.outcome_gram(units, flat, step)  # every norm and product below, in one pass
+    judged = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
+    scores, weights, reasons = judged
+    evidence.remember(history, inputs.round, inputs.updates, step, payloads, step_digest.result())
+    found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat, gram)
+    return RoundOutcome(new_global, digest.result(), found, history, source)

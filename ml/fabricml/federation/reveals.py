@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from fabricml.contracts.federation import Commitment
 
-from . import exact, wire
+from . import wire
 from .fixedpoint import Update
+from .payload import Screened, read_screened
 
 
 class UnfetchableUpdate(RuntimeError):
@@ -39,6 +38,7 @@ class PublishedUpdates:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # fingerprints from the bytes
     invalid: dict[str, str] = field(default_factory=dict)  # arrived, unusable: flagged, with why
     pending: dict[str, str] = field(default_factory=dict)  # not fetched (yet), with why
+    screened: dict[str, Screened] = field(default_factory=dict)  # digest and bounds, found while decoding
 
     @property
     def usable(self) -> list[str]:
@@ -53,7 +53,7 @@ class PublishedUpdates:
             return {k: v for k, v in d.items() if k not in gone}
 
         return PublishedUpdates(kept(self.updates), kept(self.samples), kept(self.datasets),
-                                kept(self.invalid), kept(self.pending))  # fmt: skip
+                                kept(self.invalid), kept(self.pending), kept(self.screened))  # fmt: skip
 
 
 def read_update(path: Path, shapes: list[tuple[int, ...]] | None = None) -> tuple[dict[str, Any], Update]:
@@ -61,6 +61,12 @@ def read_update(path: Path, shapes: list[tuple[int, ...]] | None = None) -> tupl
     fixedpoint's int64 one. With the model's `shapes`, a wire update of other shapes is
     refused (ValueError) before any value is read, and one of these shapes is decoded
     into one flat vector (exact.backed)."""
+    header, update, _ = _read(path, shapes)
+    return header, update
+
+
+def _read(path: Path, shapes: list[tuple[int, ...]] | None) -> tuple[dict[str, Any], Update, Screened | None]:
+    """read_update, and for a wire update of the model's shapes its screening answers."""
     with path.open("rb") as f:
         head = f.read(4)
         n = int.from_bytes(head, "little") if len(head) == 4 else 0
@@ -72,27 +78,19 @@ def read_update(path: Path, shapes: list[tuple[int, ...]] | None = None) -> tupl
         if kind in wire.FORMATS:
             reader = wire.UpdateReader(f)
             if shapes is None:
-                return reader.header, reader.read()
+                return reader.header, reader.read(), None
             if reader.shapes != shapes:
                 raise ValueError(f"its shapes {reader.shapes} are not the model's {shapes}")
-            return reader.header, _read_backed(reader)
-        return wire.decode_any(f.read())
-
-
-def _read_backed(reader: wire.UpdateReader) -> Update:
-    """The values straight into one flat vector (no list of chunks joined afterwards):
-    the update in memory once, and flatten returns it without a copy."""
-    flat = np.empty(reader.total, dtype=np.int64)
-    reader.read_into(flat)  # returns only once the checksum matched
-    if reader.total == 0:
-        reader.read()  # nothing to decode: this checks the end
-    return exact.backed(flat, reader.shapes)
+            # straight into one flat vector, held once (flatten returns it without a copy)
+            update, screened = read_screened(reader)
+            return reader.header, update, screened
+        return *wire.decode_any(f.read()), None
 
 
 def _check(
     path: Path, task_id: str, round_: int, key: str, shapes: list[tuple[int, ...]]
-) -> tuple[Update, dict[str, Any]]:
-    header, update = read_update(path, shapes)
+) -> tuple[Update, dict[str, Any], Screened | None]:
+    header, update, screened = _read(path, shapes)
     context = header.get("context", {})
     expected = {"task": task_id, "round": round_, "participant": key}
     if not isinstance(context, dict) or {k: context.get(k) for k in expected} != expected:
@@ -100,10 +98,11 @@ def _check(
     if [tuple(a.shape) for a in update] != shapes:
         raise ValueError(f"its shapes {[a.shape for a in update]} are not the model's {shapes}")
     dataset = context.get("dataset", {})
-    return update, dataset if isinstance(dataset, dict) else {}
+    return update, dataset if isinstance(dataset, dict) else {}, screened
 
 
-Checked = tuple[Update, dict[str, Any]] | str  # (update, dataset fingerprint), or why it is unusable
+# (update, dataset fingerprint, screening answers if found while decoding), or why it is unusable
+Checked = tuple[Update, dict[str, Any], Screened | None] | str
 
 
 def _fetch_and_check(
@@ -163,6 +162,8 @@ def collect(
             out.invalid[key] = got
             continue
         out.updates[key], out.samples[key], out.datasets[key] = got[0], c.samples, got[1]
+        if got[2] is not None:
+            out.screened[key] = got[2]
     return out
 
 

@@ -62,7 +62,7 @@ def round_post(
     before: `previous_global`, the global model before the last round's step) posts the same."""
     usable = len(found.usable)
     inputs = RoundInputs(round_, rule, global_model, found.updates, found.samples, found.invalid, history,
-                         previous_global)  # fmt: skip
+                         previous_global, screened=found.screened)  # fmt: skip
     if usable >= min_participants and found.updates:
         try:
             outcome = compute_outcome(inputs)
