@@ -147,3 +147,11 @@ def test_every_frozen_outcome_is_the_same_from_decoded_updates(name: str, rule: 
         if [a.shape for a in u] == SHAPES:
             raw["updates"][k], answers[k] = _read(_wire(u, k))
     assert summary(outcome_of(rule, raw, answers)) == EXPECTED[f"{name} {rule}"]
+
+
+def test_a_scalar_tensor_gets_the_digest_fixedpoint_gives_its_values() -> None:
+    """fixedpoint.digest sees a scalar as one value of shape (1,): so must the screening,
+    or a replay of the same values in another accepted format would not be recognized."""
+    update = [np.array(5, dtype=np.int64), *_update([(3,), (2, 2)], 7)]
+    values, screened = _read(_wire(update))
+    assert screened.digest == fixedpoint.digest(values) == fixedpoint.digest(update)

@@ -130,8 +130,9 @@ class GlobalModel:
     def kept(self, round_: int, flushed: bool = False) -> Update:
         """A round's model, as kept; `flushed`: its file is whole already (the caller
         flushed the state directory's writes since it was adopted): any thread may read it."""
-        if round_ in self._recent:
-            return self._recent[round_]
+        recent = self._recent.get(round_)  # one read: the agent's thread replaces the dict
+        if recent is not None:
+            return recent
         if flushed:
             return fixedpoint.from_bytes(self.files.path(f"global-{round_}.bin").read_bytes())
         return fixedpoint.from_bytes(self.files.read(f"global-{round_}.bin") or b"")

@@ -58,7 +58,8 @@ def read_screened(reader: wire.UpdateReader) -> tuple[Update, Screened]:
     sizes = [prod(s) for s in reader.shapes]
     ends = list(np.cumsum(sizes, dtype=np.int64).tolist()) if sizes else []
     high, low = [-(1 << 63)] * len(sizes), [(1 << 63) - 1] * len(sizes)
-    digest = hashlib.sha256(fixedpoint.header_bytes(reader.shapes))
+    # the shapes as fixedpoint.digest sees them: np.ascontiguousarray makes a scalar's () a (1,)
+    digest = hashlib.sha256(fixedpoint.header_bytes([tuple(sh) or (1,) for sh in reader.shapes]))
     hashed: list[Future[None]] = []
     try:
         for s in range(0, reader.total, PIECE_VALUES):

@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -160,12 +161,14 @@ def hasher() -> ThreadPoolExecutor:
     order they were submitted (hashlib and zlib let go of the GIL), while the caller's
     thread decodes. A forked child gets its own (the parent's thread is not in it)."""
     global _HASH_THREAD
-    if _HASH_THREAD is None or _HASH_THREAD[0] != os.getpid():
-        _HASH_THREAD = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="wire-checksum")
-    return _HASH_THREAD[1]
+    with _HASH_LOCK:  # fetch threads ask at once: two pools would hash one reader out of order
+        if _HASH_THREAD is None or _HASH_THREAD[0] != os.getpid():
+            _HASH_THREAD = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="wire-checksum")
+        return _HASH_THREAD[1]
 
 
 _HASH_THREAD: tuple[int, ThreadPoolExecutor] | None = None
+_HASH_LOCK = threading.Lock()
 
 
 class Crc32:
