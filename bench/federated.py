@@ -752,16 +752,24 @@ def run_large(task: Task, folder: Path, log: Callable[[str], None]) -> dict[str,
 
 
 def print_large(r: dict[str, Any]) -> None:
-    t, fl, fab, n = r["task"], r["flower"], r["fabricml"], r["parameters"]
-    wire, f32 = fab["updateBytes"], 4 * n
-    fab_round, flower_round = (
-        statistics.mean(steady(fab["roundSeconds"])),
-        statistics.mean(steady(fl["roundSeconds"])),
-    )
+    t, fab, fl, n = r["task"], r["fabricml"], r["flower"], r["parameters"]
     print(
         f"\ncase (b): MLP 64-{t['width']}-10 on digits, {n / 1e6:.2f} M parameters, {t['participants']} "
         f"participants, {t['rounds']} rounds x {t['epochs']} epoch(s); statuses {fab['statuses']}"
     )
+    print_size_case(r)
+    print(f"  local training per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
+          f"Flower {fl['localTrainingSeconds']:.2f} s")  # fmt: skip
+    print_phases(fab)
+    print_peak_rss(fab, fl)
+
+
+def print_size_case(r: dict[str, Any]) -> tuple[float, float]:
+    """The lines cases (b) and (c) share: bytes on the wire and sent, round wall time;
+    (fabricml's, Flower's) mean steady round seconds."""
+    t, fl, fab, n = r["task"], r["flower"], r["fabricml"], r["parameters"]
+    wire, f32 = fab["updateBytes"], 4 * n
+    fab_round, flower_round = (statistics.mean(steady(x["roundSeconds"])) for x in (fab, fl))
     from fabricml.federation.wire import FORMAT  # what the agents write
 
     print(f"  update on the wire: {wire['meanUpdate'] / 1e6:.1f} MB ({FORMAT}) vs float32 "
@@ -774,9 +782,10 @@ def print_large(r: dict[str, Any]) -> None:
           f"Flower {flower_round:.2f} s, ratio {fab_round / flower_round:.2f}x "
           f"(goal {GOALS['largeRoundTimeRatio']}x); rounds: "
           f"fabricml {seconds(fab['roundSeconds'])}, Flower {seconds(fl['roundSeconds'])}")  # fmt: skip
-    print(f"  local training per round: fabricml {fab['localTrainingSeconds']:.2f} s, "
-          f"Flower {fl['localTrainingSeconds']:.2f} s")  # fmt: skip
-    print_phases(fab)
+    return fab_round, flower_round
+
+
+def print_peak_rss(fab: dict[str, Any], fl: dict[str, Any]) -> None:
     rss, agents = fl["peakRssMiB"], ", ".join(f"{m:.0f}" for m in fab["agentPeakRssMiB"])
     print(
         f"  peak RSS: fabricml agents {agents} MiB; Flower's largest Ray worker "

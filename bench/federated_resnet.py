@@ -14,7 +14,6 @@ model, not a goal). Run it alone with `bench/federated.py --only c`.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -56,8 +55,6 @@ def run_images(task: fb.Task, folder: Path, log: Callable[[str], None]) -> dict[
 
 def print_images(r: dict[str, Any]) -> None:
     t, fl, fab, n = r["task"], r["flower"], r["fabricml"], r["parameters"]
-    wire, f32 = fab["updateBytes"], 4 * n
-    fab_round, flower_round = (statistics.mean(fb.steady(x["roundSeconds"])) for x in (fab, fl))
     fab_train, flower_train = fab["localTrainingSeconds"], fl["localTrainingSeconds"]
     images = ", ".join(map(str, r["trainingImagesPerParticipant"]))
     print(
@@ -65,27 +62,12 @@ def print_images(r: dict[str, Any]) -> None:
         f"parameters, {t['participants']} participants training on {images} images each, "
         f"{t['rounds']} rounds x {t['epochs']} epoch(s), SGD lr {t['lr']}; statuses {fab['statuses']}"
     )
-    from fabricml.federation.wire import FORMAT  # what the agents write
-
-    print(f"  update on the wire: {wire['meanUpdate'] / 1e6:.1f} MB ({FORMAT}) vs float32 "
-          f"{f32 / 1e6:.1f} MB: {wire['meanUpdate'] / f32:.2f}x; Flower sends float32 arrays")  # fmt: skip
-    print(f"  bytes sent (= received) per participant per round: fabricml "
-          f"{wire['sentPerParticipantRound'] / 1e6:.1f} MB (update to each other org); Flower "
-          f"{f32 / 1e6:.1f} MB up + {f32 / 1e6:.1f} MB down (server)")  # fmt: skip
-    over = "rounds 2.." if t["rounds"] > 1 else "round 1"
-    print(f"  round wall time ({over}): fabricml {fab_round:.2f} s, "
-          f"Flower {flower_round:.2f} s, ratio {fab_round / flower_round:.2f}x "
-          f"(goal {fb.GOALS['largeRoundTimeRatio']}x); rounds: "
-          f"fabricml {fb.seconds(fab['roundSeconds'])}, Flower {fb.seconds(fl['roundSeconds'])}")  # fmt: skip
+    fab_round, flower_round = fb.print_size_case(r)
     print(f"  local training per round: fabricml {fab_train:.2f} s, Flower {flower_train:.2f} s; the "
           f"rest of a round: fabricml {fab_round - fab_train:.2f} s, Flower "
           f"{flower_round - flower_train:.2f} s")  # fmt: skip
     fb.print_phases(fab)
-    rss, agents = fl["peakRssMiB"], ", ".join(f"{m:.0f}" for m in fab["agentPeakRssMiB"])
-    print(
-        f"  peak RSS: fabricml agents {agents} MiB; Flower's largest Ray worker "
-        f"{rss['largestRayWorker']:.0f} MiB, largest process {rss['largestProcess']:.0f} MiB"
-    )
+    fb.print_peak_rss(fab, fl)
     print(
         f"  final test accuracy (chance 0.10): fabricml {fab['curve'][-1]['testAccuracy']:.4f}, "
         f"Flower {fl['curve'][-1]['testAccuracy']:.4f}"
