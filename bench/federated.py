@@ -408,6 +408,12 @@ class LedgerClock:
         self._thread.join(timeout=10)
         self._stack.close()
 
+    def committed(self, task_id: str) -> list[str]:
+        """The digests of the task's committed updates, from its UpdateCommitted events."""
+        return [
+            p["digest"] for _, _, n, p in self.events if n == "UpdateCommitted" and p.get("taskId") == task_id
+        ]
+
     def rounds(self, task_id: str, quorum: int) -> list[dict[str, float]]:
         """Per round, on protocol v2's critical path: from the point the round before was
         agreed (its quorum-th AggregatePosted; round 1: RoundStarted) to this round's
@@ -479,7 +485,7 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
             if "seconds" in m
         ]
         rounds = clock.rounds(opt.task, task.participants // 2 + 1)
-        wire = update_bytes(state, len(summary["rounds"]))
+        wire = update_bytes(state, clock.committed(opt.task), task.participants, len(summary["rounds"]))
         if task.keep_logs:  # the agents' timestamped logs and metrics, for a phase breakdown
             keep = Path(task.keep_logs) / ("b" if task.width else "a" if task.dataset == "digits" else "c")
             shutil.copytree(folder, keep, dirs_exist_ok=True,
@@ -498,21 +504,19 @@ def run_fabricml(task: Task, spec: dict[str, Any], log: Callable[[str], None]) -
     }
 
 
-def update_bytes(state: Path, rounds: int) -> dict[str, float]:
-    """Update bytes as the agents hold them (content-addressed files, one per update and
-    agent; an agent's own comes from its own store): the mean update, and per participant
-    per round the bytes that crossed the network, sent (= received, summed over orgs)."""
-    fetched = [f for f in state.glob("**/fetched-*/*") if len(f.name) == 64 and f.is_file()]
-    by_digest: dict[str, list[Path]] = {}
-    for f in fetched:
-        by_digest.setdefault(f.name, []).append(f)
-    sizes = [fs[0].stat().st_size for fs in by_digest.values()]
-    agents = max(1, len({f.parent.parent for f in fetched}))
-    crossed = sum(fs[0].stat().st_size * (len(fs) - 1) for fs in by_digest.values())
+def update_bytes(state: Path, committed: list[str], orgs: int, rounds: int) -> dict[str, float]:
+    """Update bytes as the authors' stores serve them (the agents give their copies of
+    past rounds away): the mean committed update, and per participant per round the bytes
+    that crossed the network, sent (= received): each update goes once to each other org."""
+    sizes = []
+    for digest in committed:
+        held = next(state.glob(f"**/sha256/{digest[:2]}/{digest}"), None)
+        if held is not None:
+            sizes.append(held.stat().st_size)
     return {
         "updates": float(len(sizes)),
         "meanUpdate": statistics.mean(sizes) if sizes else float("nan"),
-        "sentPerParticipantRound": crossed / agents / max(1, rounds),
+        "sentPerParticipantRound": sum(sizes) * (orgs - 1) / orgs / max(1, rounds),
     }
 
 

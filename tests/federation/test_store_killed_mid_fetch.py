@@ -17,6 +17,7 @@ from fabricml.demo.admins import OrgAdmins
 from fabricml.demo.task import DemoOptions
 from fabricml.federation.participation import RegistryStore
 from fabricml.network.network import Network
+from fabricml.registry.spares import Spares
 from tests.fault.nodes import kill, restart
 from tests.federation.harness import TaskRun, begin_when_joined, finish, prepare, start
 
@@ -42,9 +43,11 @@ class KillMidFetch:
         """The URI this thread fetches (progress is reported in the fetching thread)."""
         return str(getattr(self._fetching, "uri", ""))
 
-    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+    def fetch_to(
+        self, digest: str, uri: str, dest: Path, spares: Spares | None = None, size: int = 0
+    ) -> Path:
         self._fetching.uri = uri
-        return self.inner.fetch_to(digest, uri, dest)
+        return self.inner.fetch_to(digest, uri, dest, spares, size)
 
     def initial_model(self, ref: str, dest: Path) -> Path:
         return self.inner.initial_model(ref, dest)

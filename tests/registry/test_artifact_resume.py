@@ -18,6 +18,7 @@ from fabricml.registry.artifact_client import BlobRefused, FetchInterrupted, Fet
 from fabricml.registry.artifacts import ArtifactError, ArtifactStore
 from fabricml.registry.digests import sha256_bytes, sha256_file
 from fabricml.registry.service import ModelRegistry
+from fabricml.registry.spares import Spares
 
 from .store_harness import StoreProcess
 
@@ -91,6 +92,41 @@ def test_an_interrupted_fetch_keeps_its_bytes_and_a_later_fetch_continues_them(
     assert sha256_file(dest) == digest and not partial.exists()
     again = client.fetch_to(digest, tmp_path / "again.bin")  # a whole fetch: no partial, no resume
     assert again.started_at == 0 and again.resumed_at == [] and again.size == 64 << 20
+
+
+def test_a_fetch_over_a_spare_keeps_only_the_fetched_bytes_for_the_resume(
+    server: StoreProcess, tmp_path: Path
+) -> None:
+    """Written over an older file's pages (fabricml.registry.spares): a fetch broken
+    midway leaves exactly the bytes it got as the partial file, never the spare's tail."""
+    digest = ArtifactStore(server.store).put_file(_random_file(tmp_path / "u.bin", 64 << 20))
+    pool = Spares(tmp_path / ".spares")
+    spare = tmp_path / "old-update.bin"
+    spare.write_bytes(b"\xee" * (80 << 20))  # longer than the blob, none of its bytes
+    inode = spare.stat().st_ino
+    pool.give(spare)
+    client = server.pki.client(server.port, "org3", retry=Retry(attempts=3, first_delay=0.05))
+    dest = tmp_path / "got.bin"
+
+    def stop_half_way(done: int, total: int) -> None:
+        if done >= 8 << 20 and server.alive():
+            server.kill()
+
+    with pytest.raises(FetchInterrupted):
+        client.fetch_to(digest, dest, stop_half_way, spares=pool, size=64 << 20)
+    partial = dest.with_name("got.bin.partial")
+    kept = partial.stat().st_size
+    assert 8 << 20 <= kept < 64 << 20 and partial.stat().st_ino == inode
+    with (tmp_path / "u.bin").open("rb") as original:
+        assert partial.read_bytes() == original.read(kept)
+    server.start()
+    result = client.fetch_to(digest, dest, spares=pool, size=64 << 20)
+    assert result.started_at == kept and sha256_file(dest) == digest and dest.stat().st_size == 64 << 20
+    assert not list(tmp_path.glob("got.bin.*"))
+    pool.give(dest)  # a whole fetch over it: the spare's bytes cut to the blob's
+    again = client.fetch_to(digest, tmp_path / "again.bin", spares=pool, size=1)
+    assert again.started_at == 0 and sha256_file(tmp_path / "again.bin") == digest
+    assert (tmp_path / "again.bin").stat().st_ino == inode
 
 
 def test_a_partial_file_with_wrong_bytes_is_refused_and_thrown_away(

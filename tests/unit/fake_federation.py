@@ -26,6 +26,7 @@ from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.fixedpoint import Update
 from fabricml.federation.reveals import UnfetchableUpdate
 from fabricml.gateway import EndorseError, ErrorDetail, RefusalCode
+from fabricml.registry.spares import Spares
 
 PAST, FUTURE = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
 
@@ -239,7 +240,9 @@ class FakeStore:
         self.published.append(digest)
         return digest
 
-    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+    def fetch_to(
+        self, digest: str, uri: str, dest: Path, spares: Spares | None = None, size: int = 0
+    ) -> Path:
         if digest not in self.blobs:
             raise UnfetchableUpdate(f"update {digest} is in no store")
         dest.write_bytes(self.blobs[digest])

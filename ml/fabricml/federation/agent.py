@@ -45,6 +45,7 @@ from .global_model import GlobalModel
 from .heldout import HeldoutEvaluations
 from .participation import Participation
 from .privacy import DifferentialPrivacy
+from .retired_rounds import retire
 from .reveals import Checked, PublishedUpdates, collect
 from .round_ledger import round_state
 from .round_post import RoundPost, post_assessment, round_post
@@ -266,8 +267,11 @@ class Agent:
         folder.mkdir(exist_ok=True)
         commitments = self.fed.commitments(task.id, state.round)
 
+        mine = self.contribution.path(state.round)
+        size = mine.stat().st_size if mine.exists() else 0  # the others' are about as large
+
         def fetch(digest: str, uri: str) -> Path:
-            return self.links.store.fetch_to(digest, uri, folder / digest)
+            return self.links.store.fetch_to(digest, uri, folder / digest, self.files.spares, size)
 
         checked = self._checked.setdefault(state.round, {})
         return collect(commitments, set(state.participants), task.id, state.round, shapes, fetch, checked,
@@ -309,6 +313,7 @@ class Agent:
         self.state.adopted[round_] = {"datasets": datasets, **(trained.to_metrics() if trained else {})}
         self.state.rounds_done = round_
         self.heldout.queue(round_, self._global(task))
+        retire(self.files, self.state, round_)  # older rounds' files: spares to write over
         self.wake.set()  # the next round's commitment goes at once
         self.log(f"round {round_}: adopted the agreed model{f' ({note})' if note else ''}")
 

@@ -7,16 +7,18 @@ and one metrics line per finished round."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fabricml.contracts.records import json_name
+from fabricml.registry.spares import Spares, new_file
 
 from .evidence import History
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from .training import TrainingReport
 
 STATE_VERSION = 2  # 2: protocol v2 (publish once commitments close, adopt before settlement)
+SPARE_FROM = 1 << 20  # files this large are written over a spare (state.json is not)
 
 
 class AgentError(RuntimeError):
@@ -122,6 +125,7 @@ class StateDir:
         directory.mkdir(parents=True, exist_ok=True)
         self._writer: ThreadPoolExecutor | None = None
         self._writes: list[Future[None]] = []
+        self.spares = Spares(directory / ".spares")  # files of past rounds, to write over
 
     def load(self) -> AgentState:
         raw = self.read("state.json")
@@ -159,7 +163,11 @@ class StateDir:
         return path.read_bytes() if path.exists() else None
 
     def put(self, name: str, data: bytes) -> None:
-        write_atomically(self.dir / name, data)
+        write_atomically(self.dir / name, data, self.spares if len(data) >= SPARE_FROM else None)
+
+    def give(self, path: Path) -> None:
+        """A file no restart can need any more: a spare to write over (or deleted)."""
+        self.spares.give(path)
 
     def metric(self, line: dict[str, Any]) -> None:
         with (self.dir / "metrics.jsonl").open("a") as f:
@@ -170,11 +178,24 @@ class StateDir:
         return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """A crash leaves the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
+def write_atomically(path: Path, data: bytes, spares: Spares | None = None) -> None:
+    """A crash leaves the old file or the new one, never half of one. `spares`: written
+    over one of them where there is one (fabricml.registry.spares)."""
+    with atomic_file(path, spares, len(data)) as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, spares: Spares | None, size: int) -> Iterator[BinaryIO]:
+    """A file to write `path`'s new bytes into (about `size` of them): renamed to `path`
+    once whole and on disk; removed if the writing fails."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        with new_file(Path(tmp), spares, size) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -167,7 +167,7 @@ class Contribution:
         if ready is None or ready.round != round_:
             return False
         if ready.base != base():
-            self.files.path(self._prepared_name(round_)).unlink(missing_ok=True)
+            self.files.give(self.files.path(self._prepared_name(round_)))
             self.log(f"round {round_}: the quorum agreed on another base than {ready.base[:12]}: "
                      "training again")  # fmt: skip
             return False

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from fabricml.models.mlp import Model, build, load
+from fabricml.registry.spares import Spares
 
 from . import fixedpoint
-from .agent_state import AgentState, StateDir
+from .agent_state import AgentState, StateDir, atomic_file
 from .fixedpoint import Update
 from .training import global_parameters, load_parameters, parameters
 
@@ -84,7 +85,11 @@ class GlobalModel:
         before the quorum agreed on it: adopting it then only renames the file."""
         if (round_, digest) not in self._prepared:
             self._prepared.add((round_, digest))
-            self.files.later(lambda: write_update(self._aside(round_, digest), weights, {"round": round_}))
+            self.files.later(
+                lambda: write_update(
+                    self._aside(round_, digest), weights, {"round": round_}, self.files.spares
+                )
+            )
 
     def _aside(self, round_: int, digest: str) -> Path:
         return self.files.path(f".outcome-{round_}-{digest}.bin")
@@ -118,9 +123,9 @@ class GlobalModel:
         if aside:
             os.replace(self._aside(round_, aside), kept)
         else:
-            write_update(kept, weights, {"round": round_})
+            write_update(kept, weights, {"round": round_}, self.files.spares)
         for other in self.files.dir.glob(f".outcome-{round_}-*.bin"):
-            other.unlink(missing_ok=True)
+            self.files.give(other)
         if latest:
             link = self.files.path(".global.bin.link")
             link.unlink(missing_ok=True)
@@ -156,15 +161,13 @@ class GlobalModel:
         return model
 
 
-def write_update(path: Path, weights: Update, context: dict[str, Any]) -> None:
+def write_update(path: Path, weights: Update, context: dict[str, Any], spares: Spares | None = None) -> None:
     """fixedpoint.to_bytes(weights, context) into `path` atomically, the values written
-    where they lie (no 90 MB bytes object for an 11 M-parameter model)."""
+    where they lie (no 90 MB bytes object for an 11 M-parameter model), over one of
+    `spares` where there is one."""
     arrays = [np.ascontiguousarray(np.asarray(q, dtype="<i8")) for q in weights]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(fixedpoint.header_bytes([a.shape for a in arrays], context))
+    header = fixedpoint.header_bytes([a.shape for a in arrays], context)
+    with atomic_file(path, spares, len(header) + sum(a.nbytes for a in arrays)) as f:
+        f.write(header)
         for a in arrays:
             f.write(a.reshape(-1).view(np.uint8).data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

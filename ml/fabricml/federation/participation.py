@@ -5,7 +5,6 @@ connection profile. Unit tests hand an agent fakes of these instead of a ledger.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from fabricml.registry.artifact_client import ArtifactClient, Progress, Retry
 from fabricml.registry.artifacts import ArtifactError
 from fabricml.registry.connect import registry_over
 from fabricml.registry.service import ModelRegistry
+from fabricml.registry.spares import Spares, link_or_copy
 
 from .agent_state import RoundModel
 from .fixedpoint import Update
@@ -41,10 +41,13 @@ class UpdateStore(Protocol):
         """Serve a file's bytes from the org's own store (members fetch them there); their digest."""
         ...
 
-    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+    def fetch_to(
+        self, digest: str, uri: str, dest: Path, spares: Spares | None = None, size: int = 0
+    ) -> Path:
         """The bytes with this digest in `dest`, from the store `uri` names or any member's
-        (checked against the digest, resumed after a broken connection); UnfetchableUpdate
-        if none serves them now."""
+        (checked against the digest, resumed after a broken connection), written over one
+        of `spares` (about `size` bytes expected) where there is one; UnfetchableUpdate if
+        none serves them now."""
         ...
 
     def initial_model(self, ref: str, dest: Path) -> Path:
@@ -80,18 +83,23 @@ class RegistryStore:
         self.registry, self.retry, self.progress = registry, retry, progress  # progress: (done, total) bytes
 
     def publish(self, path: Path) -> str:
-        return self.registry.store.put_file(path)
+        return self.registry.store.put_file(path, link=True)  # the agent never writes over its updates
 
-    def fetch_to(self, digest: str, uri: str, dest: Path) -> Path:
+    def fetch_to(
+        self, digest: str, uri: str, dest: Path, spares: Spares | None = None, size: int = 0
+    ) -> Path:
         if dest.exists():
             return dest  # fetch_to renames a file into place only once its digest matched
         if self.registry.store.has(digest):
-            shutil.copyfile(self.registry.store.path(digest), dest)
+            partial = dest.with_name(dest.name + ".partial")
+            partial.unlink(missing_ok=True)
+            link_or_copy(self.registry.store.path(digest), partial)
+            partial.replace(dest)
             return dest
         errors: list[str] = []
         for remote in _named_first(self.registry.remotes, uri):
             try:
-                remote.fetch_to(digest, dest, self.progress, retry=self.retry)
+                remote.fetch_to(digest, dest, self.progress, self.retry, spares, size)
                 return dest
             except (ArtifactError, OSError) as exc:  # FetchInterrupted keeps the part for a resume
                 errors.append(f"{remote.where}: {exc}")

@@ -103,7 +103,7 @@ class RoundRegistrar:
         in CI). A stale transaction had no effect, so trying again is safe."""
         for attempt in range(1, STALE_TRIES + 1):
             try:
-                self.registry.register(folder, self._registration(entry))
+                self.registry.register(folder, self._registration(entry), link=True)
                 return
             except CommitError as exc:
                 if classify(exc) is not Failure.STALE or attempt == STALE_TRIES:

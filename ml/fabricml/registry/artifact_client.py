@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from .artifacts import ArtifactError
 from .digests import CHUNK, check_digest, sha256_bytes, sha256_file
+from .spares import Spares, new_file
 
 MAX_FETCH_BYTES = 2 << 30  # the artifact server's MAX_BLOB_BYTES
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
@@ -134,15 +135,19 @@ class ArtifactClient:
         return self._fetch(_Transfer(check_digest(digest), consume, progress))
 
     def fetch_to(
-        self, digest: str, dest: Path, progress: Progress | None = None, retry: Retry | None = None
-    ) -> FetchResult:
+        self, digest: str, dest: Path, progress: Progress | None = None, retry: Retry | None = None,
+        spares: Spares | None = None, size: int = 0,
+    ) -> FetchResult:  # fmt: skip
         """Stream the blob into `dest`, resuming from `dest`.partial if an earlier fetch
         stopped; `dest` appears only once the bytes hash to `digest`. `retry` (default: the
-        client's) bounds the attempts of this call."""
+        client's) bounds the attempts of this call. `spares`: a fetch from the start writes
+        over one of them (about `size` bytes expected; fabricml.registry.spares)."""
         check_digest(digest)
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".partial")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if spares is not None and not partial.exists():
+            return self._fetch_over(digest, dest, (progress, retry), spares, size)
         with partial.open("ab") as out:
             transfer = _Transfer(digest, out.write, progress)
             if out.tell():  # what an earlier fetch left: hashed again, then continued
@@ -156,6 +161,30 @@ class ArtifactClient:
                 partial.unlink()  # wrong bytes or a refusal: never resume from it
                 raise
         partial.replace(dest)
+        return result
+
+    def _fetch_over(
+        self, digest: str, dest: Path, how: tuple[Progress | None, Retry | None], spares: Spares, size: int
+    ) -> FetchResult:
+        """fetch_to from the first byte over a spare, in `dest`.over (never resumed from:
+        past what this call wrote it holds the spare's old bytes); a broken fetch leaves
+        what it got as `dest`.partial, as fetch_to does."""
+        over = dest.with_name(dest.name + ".over")
+        with new_file(over, spares, size) as out:
+            transfer = _Transfer(digest, out.write, how[0])
+            try:
+                result = self._fetch(transfer, how[1])
+            except (FetchInterrupted, BlobRefused):
+                if transfer.offset:
+                    out.truncate()  # the bytes fetched so far, at the position after them
+                    over.replace(dest.with_name(dest.name + ".partial"))
+                else:
+                    spares.give(over)  # untouched: a spare still
+                raise
+            except BaseException:
+                over.unlink(missing_ok=True)
+                raise
+        over.replace(dest)
         return result
 
     def _fetch(self, transfer: _Transfer, retry: Retry | None = None) -> FetchResult:

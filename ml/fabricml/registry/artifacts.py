@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .digests import CHUNK, check_digest, sha256_file
+from .spares import link_or_copy
 
 if TYPE_CHECKING:  # the artifact server stays light: no jsonschema or numpy at import
     from .manifest import ProvenanceManifest
@@ -93,11 +95,31 @@ class ArtifactStore:
             blob.write(data)
             return blob.commit()
 
-    def put_file(self, path: Path) -> str:
+    def put_file(self, path: Path, link: bool = False) -> str:
+        """Store a file's bytes; `link`: as a hard link to it where the filesystem allows
+        (no page written; fabricml.registry.spares), for files nothing writes over in
+        place afterwards (the project replaces its own files by renaming)."""
+        if link:
+            return self._put_link(Path(path))
         with self.incoming() as blob, Path(path).open("rb") as src:
             while chunk := src.read(CHUNK):
                 blob.write(chunk)
             return blob.commit()
+
+    def _put_link(self, path: Path) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".incoming-{uuid.uuid4().hex}"  # os.link makes it, or fails
+        link_or_copy(path, tmp)
+        try:
+            digest = sha256_file(tmp)  # of the linked bytes: what the store will serve
+            dest = self.path(digest)
+            if dest.is_file():
+                return digest
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            return digest
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def get(self, digest: str) -> bytes:
         """The blob's bytes, checked against its name; a mismatch is never returned."""
@@ -113,9 +135,10 @@ class ArtifactStore:
     def verify(self, digest: str) -> bool:
         return self.has(digest) and sha256_file(self.path(digest)) == digest
 
-    def put_model(self, model_dir: Path, manifest: ProvenanceManifest) -> str:
-        """Store every weights file and the manifest itself; returns the manifest digest."""
+    def put_model(self, model_dir: Path, manifest: ProvenanceManifest, link: bool = False) -> str:
+        """Store every weights file (`link`: as in put_file) and the manifest itself;
+        returns the manifest digest."""
         for f in manifest.weights.files:
-            if self.put_file(Path(model_dir) / f.name) != f.digest:
+            if self.put_file(Path(model_dir) / f.name, link) != f.digest:
                 raise ArtifactError(f"{f.name} changed after the manifest was built")
         return self.put_bytes(manifest.raw)

@@ -100,9 +100,11 @@ class ModelRegistry:
 
     # ---- transactions -------------------------------------------------------------
 
-    def register(self, model_dir: Path, what: ModelRegistration) -> ModelVersion:
+    def register(self, model_dir: Path, what: ModelRegistration, link: bool = False) -> ModelVersion:
         """Hash and store the model, then record it on the ledger; returns the record.
-        Raises ManifestError for a bad manifest field, ArtifactError for the store."""
+        `link`: the weights files are linked into the store, not copied (for a folder the
+        caller wrote and never writes over in place). Raises ManifestError for a bad
+        manifest field, ArtifactError for the store."""
         manifest = build(
             model_dir,
             what.name,
@@ -116,7 +118,7 @@ class ModelRegistry:
             storage=self.storage_uris,
             code_dir=what.code_dir,
         )
-        self.store.put_model(model_dir, manifest)
+        self.store.put_model(model_dir, manifest, link)
         secret = sealed_confidential(what.confidential) if what.confidential else b""
         request = RegistrationRequest.from_json(
             {
