@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
-from fabricml.gateway import Identity, sync
+from fabricml.gateway import Identity, RetryPolicy, sync
 from fabricml.gateway import connect as connect_async
+from fabricml.gateway.retry import DEFAULT
 from fabricml.gateway.signing import signer_from_pem
 
 from .test_gateway_client import FakeChannel, _identity, _prepared_envelope
@@ -69,10 +70,10 @@ def _signing_identity() -> tuple[Identity, Any, Any]:
 
 
 @contextmanager
-def sync_network(stub: LedgerStub) -> Iterator[sync.Network]:
+def sync_network(stub: LedgerStub, retry: RetryPolicy = DEFAULT) -> Iterator[sync.Network]:
     """The synchronous Gateway client's network, its gRPC stub replaced by `stub`."""
     with sync.Channel("127.0.0.1:1") as channel:  # never dialled: the stub answers
-        gateway = sync.connect(channel, *_signing_identity())
+        gateway = sync.connect(channel, *_signing_identity(), retry=retry)
         gateway._inner._client.gateway = stub
         yield gateway.get_network("consortium")
 

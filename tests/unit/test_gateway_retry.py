@@ -26,13 +26,15 @@ from fabricml.gateway import (
     EvaluateError,
     Failure,
     GatewayError,
+    RefusalCode,
     RetryPolicy,
     SubmitError,
     classify,
     connect,
+    is_refusal,
     signer_from_pem,
 )
-from fabricml.gateway.retry import Budget
+from fabricml.gateway.retry import DEFAULT, Budget
 from tests.unit.test_gateway_client import FakeChannel, _identity, _prepared_envelope
 
 FAST = RetryPolicy(first_delay=0.001, max_delay=0.004, resubmit_after=0.05, status_probe=0.01)
@@ -113,7 +115,13 @@ def test_delays_double_up_to_the_cap_with_half_of_each_jittered() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"attempts": 0}, {"mismatch_attempts": 0}, {"total_seconds": -1}, {"resubmit_after": 0}],
+    [
+        {"attempts": 0},
+        {"mismatch_attempts": 0},
+        {"stale_attempts": 0},
+        {"total_seconds": -1},
+        {"resubmit_after": 0},
+    ],
 )
 def test_a_policy_out_of_range_is_refused_by_name(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -167,20 +175,52 @@ def test_a_permanent_failure_gets_no_second_try() -> None:
     assert _tries(RetryPolicy(), gateway_error(A, "x", "chaincode response 500, INVALID: bad")) == 1
 
 
+STALE = CommitError("tx", 11, "MVCC_READ_CONFLICT", 9)
+MISMATCH = gateway_error(A, "x", "ProposalResponsePayloads do not match")
+
+
+def test_stale_reads_get_their_own_budget_larger_than_disagreements_get() -> None:
+    assert DEFAULT.stale_attempts > DEFAULT.mismatch_attempts
+    assert _tries(RetryPolicy(first_delay=0.001, max_delay=0.001), STALE) == DEFAULT.stale_attempts
+
+
+def test_stale_reads_and_disagreements_spend_their_budgets_apart() -> None:
+    clock = Clock()
+    budget = Budget(RetryPolicy(mismatch_attempts=3, stale_attempts=4, first_delay=0.001), clock, clock.sleep)
+
+    async def go(errors: list[BaseException]) -> list[bool]:
+        return [await budget.pause(e, "test") for e in errors]
+
+    # three stale reads leave all three tries for disagreement, and two of those leave the fourth stale try
+    assert asyncio.run(go([STALE, STALE, STALE, MISMATCH, MISMATCH])) == [True] * 5
+    assert asyncio.run(go([STALE])) == [False]
+    assert (budget.stale_reads, budget.mismatches, budget.tries) == (4, 2, 6)
+
+
+def test_the_stale_budget_stays_inside_attempts_and_total_seconds() -> None:
+    assert _tries(RetryPolicy(attempts=5, stale_attempts=12, first_delay=0.001), STALE) == 5
+    clock = Clock()
+    policy = RetryPolicy(attempts=1000, stale_attempts=1000, total_seconds=10.0, first_delay=1, max_delay=2)
+    tries = _tries(policy, STALE, clock)
+    assert 5 <= tries < 20 and clock.now <= 10.0
+
+
 class ScriptedStub:
     """The Gateway's gRPC stub, failing each method as scripted before it answers."""
 
     def __init__(self, commit_code: int = transaction_pb2.VALID) -> None:
         self.calls: dict[str, list[Any]] = {"Evaluate": [], "Endorse": [], "Submit": [], "CommitStatus": []}
-        self.failures: dict[str, list[grpc.aio.AioRpcError]] = {k: [] for k in self.calls}
+        # None in a method's list: that call answers
+        self.failures: dict[str, list[grpc.aio.AioRpcError | None]] = {k: [] for k in self.calls}
         self.commit_code = commit_code
         self.committed = False  # whether a submitted envelope reached a block
         self.status_timeouts: list[float] = []
 
     def _fail(self, method: str, request: Any) -> None:
         self.calls[method].append(request)
-        if self.failures[method]:
-            raise self.failures[method].pop(0)
+        failure = self.failures[method].pop(0) if self.failures[method] else None
+        if failure is not None:
+            raise failure
 
     async def Evaluate(self, request: Any, timeout: float) -> Any:
         self._fail("Evaluate", request)
@@ -193,10 +233,8 @@ class ScriptedStub:
         return gateway_pb2.EndorseResponse(prepared_transaction=_prepared_envelope(b"written"))
 
     async def Submit(self, request: Any, timeout: float) -> Any:
-        self.calls["Submit"].append(request)
         self.committed = True  # the orderer took it, even if the reply is lost below
-        if self.failures["Submit"]:
-            raise self.failures["Submit"].pop(0)
+        self._fail("Submit", request)
         return gateway_pb2.SubmitResponse()
 
     async def CommitStatus(self, request: Any, timeout: float) -> Any:
@@ -242,29 +280,64 @@ def test_an_invalid_commit_is_not_retried() -> None:
     assert len(stub.calls["Endorse"]) == 1 and len(stub.calls["Submit"]) == 1
 
 
-class StaleOnceStub(ScriptedStub):
-    """The first transaction commits invalid on a stale read; later ones are valid."""
+class StaleStub(ScriptedStub):
+    """The first `stale` transactions commit invalid on a stale read; later ones are valid."""
+
+    def __init__(self, stale: int) -> None:
+        super().__init__()
+        self.stale = stale
+        self.valid = 0  # transactions that committed valid
 
     async def CommitStatus(self, request: Any, timeout: float) -> Any:
         answer = await super().CommitStatus(request, timeout)
-        if len(self.calls["Submit"]) == 1:  # still the first transaction
+        if len(self.calls["Submit"]) <= self.stale:  # still one of the stale transactions
             answer.result = transaction_pb2.MVCC_READ_CONFLICT
+        else:
+            self.valid += 1
         return answer
 
 
 def test_a_stale_read_is_endorsed_again_as_a_new_proposal() -> None:
-    stub = StaleOnceStub()
+    stub = StaleStub(1)
     assert asyncio.run(_contract(stub).submit_transaction("Join", "t")) == b"written"
     proposals = [r.proposed_transaction.SerializeToString() for r in stub.calls["Endorse"]]
     assert len(proposals) == 2 and len(set(proposals)) == 2  # a fresh proposal, a new tx id
     assert len(stub.calls["Submit"]) == 2
 
 
-def test_a_stale_read_that_keeps_conflicting_gives_up_after_its_few_tries() -> None:
+def test_a_transaction_on_a_busy_record_that_loses_ten_races_still_commits_once() -> None:
+    stub = StaleStub(10)
+    assert FAST.mismatch_attempts < 10
+    assert asyncio.run(_contract(stub).submit_transaction("Register", "m")) == b"written"
+    proposals = {r.proposed_transaction.SerializeToString() for r in stub.calls["Endorse"]}
+    assert len(proposals) == len(stub.calls["Submit"]) == 11 and stub.valid == 1
+
+
+def test_a_stale_read_that_keeps_conflicting_stops_at_the_stale_budget() -> None:
     stub = ScriptedStub(commit_code=transaction_pb2.MVCC_READ_CONFLICT)
-    with pytest.raises(CommitError):
+    with pytest.raises(CommitError) as err:
         asyncio.run(_contract(stub).submit_transaction("Put", "k", "v"))
-    assert len(stub.calls["Endorse"]) == FAST.mismatch_attempts
+    assert err.value.code_name == "MVCC_READ_CONFLICT" and classify(err.value) is Failure.STALE
+    assert len(stub.calls["Endorse"]) == len(stub.calls["Submit"]) == FAST.stale_attempts
+
+
+def test_disagreeing_endorsers_still_stop_at_the_mismatch_budget() -> None:
+    stub = ScriptedStub()
+    stub.failures["Endorse"] = [rpc_error(A, "failed", "ProposalResponsePayloads do not match")] * 100
+    with pytest.raises(EndorseError) as err:
+        asyncio.run(_contract(stub).submit_transaction("Put", "k", "v"))
+    assert classify(err.value) is Failure.MISMATCH
+    assert len(stub.calls["Endorse"]) == FAST.mismatch_attempts and stub.calls["Submit"] == []
+
+
+def test_a_refusal_after_a_stale_read_is_not_retried() -> None:
+    stub = StaleStub(1)  # the second proposal finds the first org's join already done
+    done = rpc_error(A, "failed to endorse", "chaincode response 500, ALREADY_DONE: joined")
+    stub.failures["Endorse"] = [None, done]
+    with pytest.raises(EndorseError) as err:
+        asyncio.run(_contract(stub).submit_transaction("Join", "t"))
+    assert is_refusal(err.value, RefusalCode.ALREADY_DONE)
+    assert len(stub.calls["Endorse"]) == 2 and len(stub.calls["Submit"]) == 1 and stub.valid == 0
 
 
 def test_a_submit_whose_reply_was_lost_is_asked_about_and_not_sent_again() -> None:

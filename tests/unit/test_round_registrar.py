@@ -1,69 +1,96 @@
-"""The registrar of round models on a busy ledger: a registration that committed invalid
-on a stale read (the task changed under it) is endorsed again; any other failure is not."""
+"""The registrar of round models on a busy ledger, through the real Registry and Gateway
+clients with only the gRPC stub faked: a registration that committed invalid on a stale
+read (the task changed under it) is endorsed again by the gateway's policy, within its
+stale budget; the registrar adds no retries of its own, and any other failure is raised."""
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from fabric_protos.peer import transaction_pb2
 
-from fabricml.federation import fixedpoint, round_models
+from fabricml.contracts import RegistryClient
+from fabricml.federation import fixedpoint
 from fabricml.federation.agent_state import RoundModel
 from fabricml.federation.round_models import RoundRegistrar
 from fabricml.federation.training import parameters
-from fabricml.gateway import CommitError, RefusalCode
+from fabricml.gateway import CommitError, RetryPolicy
 from fabricml.models.mlp import MLP
-from tests.unit.fake_federation import refused
+from fabricml.registry.artifacts import ArtifactStore
+from fabricml.registry.service import ModelRegistry
+from tests.unit.ledger_stub import LedgerStub, sync_network
+from tests.unit.test_gateway_retry import rpc_error
 
 CONFIG = {"type": "mlp", "layers": [3, 2]}
 ENTRY = RoundModel(1, "fedavg", {"Org1MSP/trainer": {}}, "ab" * 32, "tx1", "init@1", {})
+FAST = RetryPolicy(first_delay=0.001, max_delay=0.002, resubmit_after=0.05, status_probe=0.01)
+RECORD = {
+    "name": "fed-t1",
+    "version": "r1",
+    "manifestDigest": "a" * 64,
+    "weights": {"digest": "b" * 64, "files": 2},
+    "code": {"repository": "", "commit": "", "dirty": False},
+    "round": "t1/1",
+    "trainingOrgs": ["Org1MSP"],
+    "status": "registered",
+    "registeredBy": {"mspId": "Org1MSP", "subject": "trainer", "at": "2025-01-01T00:00:00Z", "txId": "x"},
+}
 
 
-class BusyRegistry:
-    """Refuses the first registrations with `failures`, then records the call."""
+class BusyLedger(LedgerStub):
+    """No round model registered yet; the first `stale` registrations commit invalid on a
+    stale read, later ones commit with `then` (valid unless told otherwise)."""
 
-    def __init__(self, failures: list[CommitError]) -> None:
-        self.failures, self.registered = list(failures), []  # type: list[CommitError], list[Any]
+    def __init__(self, stale: int, then: int = transaction_pb2.VALID) -> None:
+        super().__init__(self._answer)
+        self.stale, self.then, self.commits = stale, then, 0
 
-    def get(self, ref: str) -> None:
-        raise refused(RefusalCode.NOT_FOUND, f"model {ref} is not registered")
+    def _answer(self, function: str, args: list[str]) -> bytes:
+        if function == "Registry:Get":
+            refusal = f"chaincode response 500, NOT_FOUND: model {args[0]} is not registered"
+            raise rpc_error(grpc.StatusCode.UNKNOWN, "evaluate failed", refusal)
+        assert function == "Registry:Register"
+        return json.dumps(RECORD).encode()
 
-    def register(self, folder: Path, registration: Any) -> None:
-        assert (folder / "config.json").exists()
-        if self.failures:
-            raise self.failures.pop(0)
-        self.registered.append(registration)
+    async def CommitStatus(self, request: Any, timeout: float) -> Any:
+        answer = await super().CommitStatus(request, timeout)
+        self.commits += 1
+        answer.result = transaction_pb2.MVCC_READ_CONFLICT if self.commits <= self.stale else self.then
+        return answer
 
-
-def stale(block: int) -> CommitError:
-    return CommitError(f"tx{block}", 11, "MVCC_READ_CONFLICT", block)
-
-
-def registrar(registry: BusyRegistry, lines: list[str]) -> RoundRegistrar:
-    return RoundRegistrar(registry, "t1", {}, lines.append)  # type: ignore[arg-type]
-
-
-def weights() -> fixedpoint.Update:
-    return fixedpoint.encode(parameters(MLP(CONFIG["layers"])))  # type: ignore[arg-type]
+    def registrations(self) -> int:
+        return sum(kind == "Endorse" for kind, _, _ in self.calls)
 
 
-def test_a_registration_that_read_a_changing_task_is_endorsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(time, "sleep", lambda _: None)
-    registry, lines = BusyRegistry([stale(7), stale(9)]), []  # type: BusyRegistry, list[str]
-    assert registrar(registry, lines).register(ENTRY, weights(), CONFIG) is True
-    assert [r.version for r in registry.registered] == ["r1"]
-    assert sum("changed under its registration (MVCC_READ_CONFLICT)" in line for line in lines) == 2
+def register(ledger: BusyLedger, tmp_path: Path) -> bool:
+    weights = fixedpoint.encode(parameters(MLP(CONFIG["layers"])))  # type: ignore[arg-type]
+    with sync_network(ledger, FAST) as network:
+        ledger_client = RegistryClient(network.get_contract("fabricml", "Registry"))
+        registry = ModelRegistry(ledger_client, ArtifactStore(tmp_path))
+        return RoundRegistrar(registry, "t1", {}, lambda _: None).register(ENTRY, weights, CONFIG)
 
 
-def test_other_commit_failures_and_endless_conflicts_are_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(time, "sleep", lambda _: None)
-    policy = CommitError("tx", 10, "ENDORSEMENT_POLICY_FAILURE", 5)
-    registry = BusyRegistry([policy])
-    with pytest.raises(CommitError, match="ENDORSEMENT_POLICY_FAILURE"):
-        registrar(registry, []).register(ENTRY, weights(), CONFIG)
-    endless = BusyRegistry([stale(b) for b in range(round_models.STALE_TRIES)])
+def test_a_registration_that_read_a_changing_task_ten_times_is_endorsed_again_by_the_gateway(
+    tmp_path: Path,
+) -> None:
+    ledger = BusyLedger(stale=10)
+    assert register(ledger, tmp_path) is True
+    assert ledger.registrations() == 11  # more than the mismatch budget: the stale budget applies
+
+
+def test_endless_conflicts_end_at_the_stale_budget_and_the_registrar_adds_none(tmp_path: Path) -> None:
+    ledger = BusyLedger(stale=1000)
     with pytest.raises(CommitError, match="MVCC_READ_CONFLICT"):
-        registrar(endless, []).register(ENTRY, weights(), CONFIG)
-    assert registry.registered == endless.registered == []
+        register(ledger, tmp_path)
+    assert ledger.registrations() == FAST.stale_attempts
+
+
+def test_another_invalid_commit_is_raised_after_one_registration(tmp_path: Path) -> None:
+    ledger = BusyLedger(stale=0, then=transaction_pb2.ENDORSEMENT_POLICY_FAILURE)
+    with pytest.raises(CommitError, match="ENDORSEMENT_POLICY_FAILURE"):
+        register(ledger, tmp_path)
+    assert ledger.registrations() == 1

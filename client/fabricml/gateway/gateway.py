@@ -230,7 +230,8 @@ class Contract:
         covers every step; a transaction not in a block after the policy's
         `resubmit_after` is sent again (the same envelope: it takes effect at most once).
         One that committed invalid on a stale read (MVCC or phantom conflict) had no
-        effect, so it is endorsed again as a new proposal, within the same budget.
+        effect, so it is endorsed again as a new proposal, within the same budget and at
+        most the policy's `stale_attempts` times.
 
         Raises EndorseError, SubmitError, CommitStatusError, CommitError."""
         budget = self._client.retry.budget()

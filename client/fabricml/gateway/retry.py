@@ -83,26 +83,38 @@ def classify(exc: BaseException) -> Failure:
 @dataclass(frozen=True)
 class RetryPolicy:
     """The budget of one call: at most `attempts` tries and no new try after
-    `total_seconds`; between tries a delay starting at `first_delay`, doubling up to
-    `max_delay`, with equal jitter (half fixed, half random) so that clients which lost
-    the same node do not come back in lockstep. Disagreeing endorsements get at most
-    `mismatch_attempts` tries (peers a block apart agree within a block; a
-    non-deterministic chaincode never does). A submitted transaction not in a block
-    after `resubmit_after` seconds is sent again (the same signed envelope, so it can
-    take effect only once); `status_probe` bounds the question "did it commit?"
-    asked before sending again a transaction whose submit failed."""
+    `total_seconds`, whatever failed; between tries a delay starting at `first_delay`,
+    doubling up to `max_delay`, with equal jitter (half fixed, half random) so that
+    clients which lost the same node do not come back in lockstep.
+
+    Two failures also have a budget of their own inside that one, because trying again
+    means something different for each:
+    - `mismatch_attempts`: endorsers disagreed. Peers a block apart agree within a
+      block; a non-deterministic chaincode never does, so a few tries tell them apart.
+    - `stale_attempts`: the transaction committed invalid on a stale read (another
+      transaction changed what it read before it was ordered). It had no effect, so
+      endorsing it again is safe; one that reads a busy record (a running task's, while
+      every participant posts) can lose many races in a row, so it gets more tries than
+      a disagreement, and still a bound: a record that never settles ends in its
+      CommitError.
+
+    A submitted transaction not in a block after `resubmit_after` seconds is sent again
+    (the same signed envelope, so it can take effect only once); `status_probe` bounds
+    the question "did it commit?" asked before sending again a transaction whose submit
+    failed."""
 
     attempts: int = 40
     total_seconds: float = 120.0
     first_delay: float = 0.25
     max_delay: float = 4.0
     mismatch_attempts: int = 6
+    stale_attempts: int = 12
     resubmit_after: float = 10.0
     status_probe: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.mismatch_attempts < 1:
-            raise ValueError(f"attempts and mismatch_attempts must be at least 1, got {self}")
+        if min(self.attempts, self.mismatch_attempts, self.stale_attempts) < 1:
+            raise ValueError(f"attempts, mismatch_attempts and stale_attempts must be at least 1, got {self}")
         if min(self.total_seconds, self.first_delay, self.max_delay) < 0:
             raise ValueError(f"total_seconds, first_delay and max_delay must not be negative, got {self}")
         if self.resubmit_after <= 0 or self.status_probe <= 0:
@@ -146,7 +158,8 @@ class Budget:
     ) -> None:
         self.policy = policy
         self.tries = 0
-        self.mismatches = 0
+        self.mismatches = 0  # tries that failed on disagreeing endorsements
+        self.stale_reads = 0  # transactions that committed invalid on a stale read
         self._clock = clock
         self._sleep = sleep
         self._deadline = clock() + policy.total_seconds
@@ -156,18 +169,20 @@ class Budget:
         """After a failed try: wait and return True to try again, or False to give up."""
         self.tries += 1
         kind = classify(exc)
-        if kind in (Failure.MISMATCH, Failure.STALE):
-            self.mismatches += 1
+        self.mismatches += kind is Failure.MISMATCH
+        self.stale_reads += kind is Failure.STALE
         if (
             kind is Failure.PERMANENT
             or self.tries >= self.policy.attempts
             or self.mismatches >= self.policy.mismatch_attempts
+            or self.stale_reads >= self.policy.stale_attempts
         ):
             return False
         delay = next(self._delays)
         if self._clock() + delay > self._deadline:
             return False
-        code = getattr(exc, "code", None)
+        # an invalid commit's status name (its code is a bare number), else the gRPC code
+        code = getattr(exc, "code_name", None) or getattr(exc, "code", None)
         log.warning(
             "%s failed (%s: %s); try %d in %.2fs",
             step, getattr(code, "name", code), _first_line(exc), self.tries + 1, delay,

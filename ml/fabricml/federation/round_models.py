@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fabricml.contracts.federation import Task
-from fabricml.gateway import CommitError, Failure, GatewayError, RefusalCode, classify, is_refusal
+from fabricml.gateway import GatewayError, RefusalCode, is_refusal
 from fabricml.models.mlp import build, save
 from fabricml.registry.datasets import DatasetFingerprint
 from fabricml.registry.service import ModelRegistration, ModelRegistry
@@ -58,9 +57,6 @@ def _fingerprints(datasets: Mapping[str, Mapping[str, Any]]) -> list[DatasetFing
     ]
 
 
-STALE_TRIES = 8  # registrations, each after the gateway's own tries
-
-
 class RoundRegistrar:
     """Registers round models for one task as one org's identity."""
 
@@ -88,28 +84,13 @@ class RoundRegistrar:
         with tempfile.TemporaryDirectory() as tmp:
             save(model, Path(tmp) / "model")
             try:
-                self._send(Path(tmp) / "model", entry)
+                self.registry.register(Path(tmp) / "model", self._registration(entry), link=True)
             except GatewayError as exc:
                 if is_refusal(exc, RefusalCode.NOT_FOUND):  # the parent is not registered yet
                     return False
                 raise
         self.log(f"round {entry.round}: registered {ref}")
         return True
-
-    def _send(self, folder: Path, entry: RoundModel) -> None:
-        """Register, endorsed afresh after a stale read: Register reads the task's records
-        (its state and participants), which the running task's next transactions keep
-        changing (with eight participants, more often than the gateway's own tries allowed
-        in CI). A stale transaction had no effect, so trying again is safe."""
-        for attempt in range(1, STALE_TRIES + 1):
-            try:
-                self.registry.register(folder, self._registration(entry), link=True)
-                return
-            except CommitError as exc:
-                if classify(exc) is not Failure.STALE or attempt == STALE_TRIES:
-                    raise
-                self.log(f"round {entry.round}: the task changed under its registration ({exc.code_name})")
-                time.sleep(0.2 * attempt)
 
     def _registration(self, entry: RoundModel) -> ModelRegistration:
         return ModelRegistration(
