@@ -1,5 +1,5 @@
-"""Which files of past rounds an agent gives away once a round is adopted
-(fabricml.federation.retired_rounds): never one a restart could need."""
+"""Which files of past rounds an agent gives away (fabricml.federation.retired_rounds):
+never one a restart from the saved state could need."""
 
 from __future__ import annotations
 
@@ -25,32 +25,43 @@ def _entry(round_: int) -> RoundModel:
     return RoundModel(round_, "fedavg", {}, "d" * 64, "tx", "parent@r0", {})
 
 
-def test_after_round_r_only_what_a_restart_needs_stays(tmp_path: Path) -> None:
+def test_a_restart_from_the_saved_state_finds_what_it_needs(tmp_path: Path) -> None:
     files = StateDir(tmp_path)
-    _round_files(files, range(0, 7))
-    state = AgentState(rounds_done=6, settled_read=5)
-    retire(files, state, 6)
-    # the models of r, r-1, r-2 (round r's outcome is recomputed from them), r's update and
-    # fetched updates; round 6's model is also not read as settled yet
-    assert _left(files) == {"global-4.bin", "global-5.bin", "global-6.bin", "update-6.bin", "fetched-6"}
+    _round_files(files, range(0, 8))  # round 7 is being fetched, its update committed
+    state = AgentState(rounds_done=6, settled_read=6)
+    files.save(state)
+    retire(files, state)
+    # a restart acts on round 7: the models after 6 and 5, round 7's update and fetches
+    assert _left(files) == {"global-5.bin", "global-6.bin", "global-7.bin", "update-7.bin", "fetched-7"}
     assert len(list((tmp_path / ".spares").iterdir())) == 8  # the spare limit; the rest deleted
 
 
-def test_a_model_still_to_register_or_not_read_as_settled_stays(tmp_path: Path) -> None:
+def test_only_the_saved_state_counts_not_the_agents_newer_one(tmp_path: Path) -> None:
+    files = StateDir(tmp_path)
+    _round_files(files, range(0, 8))
+    files.save(AgentState(rounds_done=4, settled_read=4))
+    retire(files, AgentState(rounds_done=7, settled_read=7))  # adopted 7, not saved yet
+    assert {n for n in _left(files) if n.startswith("global-")} == {f"global-{r}.bin" for r in range(3, 8)}
+    assert {n for n in _left(files) if n.startswith("fetched-")} == {"fetched-5", "fetched-6", "fetched-7"}
+
+
+def test_a_model_queued_or_possibly_queued_to_register_stays(tmp_path: Path) -> None:
     files = StateDir(tmp_path)
     _round_files(files, range(0, 9))
-    state = AgentState(rounds_done=8, settled_read=3, to_register=[_entry(2)])
-    retire(files, state, 8)
+    saved = AgentState(rounds_done=8, settled_read=3, to_register=[_entry(1)])
+    files.save(saved)
+    # registered since (gone from the agent's queue) but queued in the saved state: a
+    # restart reads its model again; 2 is newly queued; 4.. not read as settled yet
+    retire(files, AgentState(rounds_done=8, settled_read=3, to_register=[_entry(2)]))
     kept = {n for n in _left(files) if n.startswith("global-")}
-    # 2 is queued to register; 4..8 are settled later than the last settlement read (3)
-    assert kept == {f"global-{r}.bin" for r in (2, 4, 5, 6, 7, 8)}
-    assert {n for n in _left(files) if not n.startswith("global-")} == {"update-8.bin", "fetched-8"}
+    assert kept == {f"global-{r}.bin" for r in (1, 2, 4, 5, 6, 7, 8)}
 
 
 def test_global_bin_keeps_its_bytes_when_an_older_name_goes(tmp_path: Path) -> None:
     files = StateDir(tmp_path)
     _round_files(files, range(0, 5))
     (tmp_path / "global.bin").hardlink_to(tmp_path / "global-1.bin")  # as an old agent left it
-    retire(files, AgentState(rounds_done=4, settled_read=4), 4)
+    files.save(AgentState(rounds_done=4, settled_read=4))
+    retire(files, AgentState(rounds_done=4, settled_read=4))
     assert (tmp_path / "global.bin").read_bytes() == b"g1"
     assert not (tmp_path / "global-1.bin").exists()

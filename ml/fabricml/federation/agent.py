@@ -199,6 +199,7 @@ class Agent:
         state = round_state(self.fed, task.id, round_)
         if state is None or not state.commits_closed:
             self.contribution.commit(task, round_, self._global(task), self.model.config, self.model.digest)
+        retire(self.files, self.state)  # past rounds' files: spares for this round's fetches and model
         self.heldout.start()  # the models adopted before: the cores are free of training now
         if state is not None:
             self._play(task, state)
@@ -313,7 +314,6 @@ class Agent:
         self.state.adopted[round_] = {"datasets": datasets, **(trained.to_metrics() if trained else {})}
         self.state.rounds_done = round_
         self.heldout.queue(round_, self._global(task))
-        retire(self.files, self.state, round_)  # older rounds' files: spares to write over
         self.wake.set()  # the next round's commitment goes at once
         self.log(f"round {round_}: adopted the agreed model{f' ({note})' if note else ''}")
 

@@ -126,14 +126,18 @@ class StateDir:
         self._writer: ThreadPoolExecutor | None = None
         self._writes: list[Future[None]] = []
         self.spares = Spares(directory / ".spares")  # files of past rounds, to write over
+        self.saved = AgentState()  # a copy of the state as state.json holds it: what a restart reads
 
     def load(self) -> AgentState:
         raw = self.read("state.json")
+        self.saved = AgentState.from_json(json.loads(raw)) if raw is not None else AgentState()
         return AgentState.from_json(json.loads(raw)) if raw is not None else AgentState()
 
     def save(self, state: AgentState) -> None:
         self.flush()
-        self.put("state.json", json.dumps(state.to_json(), indent=1, sort_keys=True).encode())
+        raw = json.dumps(state.to_json(), indent=1, sort_keys=True).encode()
+        self.put("state.json", raw)
+        self.saved = AgentState.from_json(json.loads(raw))
 
     def later(self, write: Callable[[], None]) -> None:
         """Run `write` (which writes files atomically in this folder) in the background,
