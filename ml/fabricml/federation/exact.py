@@ -167,18 +167,60 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
     return 0 if den == 0 else scale * dot(a, b) // den
 
 
+FLOAT_EXACT = 1 << 52  # |num| + den at most this: num / den rounds exactly through float64
+DIV_SLICE = 1 << 15  # values a float64 division takes at a time: its scratch stays in cache
+
+
 def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
     """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
-    say, when the caller no longer needs it) receives the result."""
+    say, when the caller no longer needs it) receives the result.
+
+    A power of two shifts; otherwise each cache-sized slice whose values all have |a| + den
+    <= 2**52 (max and min checked) is divided in float64, the rest in int64 (_div_int).
+    Why float64 gives the same integers: with h = den // 2, the int64 path computes
+    sign(a) * floor((|a| + h) / den), which is trunc(c / den) for c = a + sign(a) * h
+    (a = 0: c = h < den, 0 either way). c and a are integers below 2**52 in magnitude, so
+    converting them and adding h exactly (copysign(h, a) + a) is exact. The quotient
+    q = c / den is then rounded once to f = fl(q) with |f - q| <= |q| * 2**-53 <
+    2**52 / den * 2**-53 = 1 / (2 * den). An integer k with q < k is at least 1 / den above
+    q, so f < k too (k > 0, q > 0 alike for -k): f lies strictly between the same two
+    integers as q, or equals q when q is one (integers below 2**52 are exact), and
+    truncation (the float64-to-int64 cast) gives trunc(q). tests/unit/test_exact_paths.py
+    compares both paths at the boundary."""
     den = int(den)
     if den <= 0:
         raise ValueError(f"division by {den}")
+    num = np.asarray(num)
+    plain = num.dtype == np.int64 and num.ndim > 0 and num.flags.c_contiguous
+    plain = plain and (out is None or out.flags.c_contiguous)
+    if not den & (den - 1) or not plain or den >= FLOAT_EXACT:
+        return _div_int(num, den, out)
+    result = np.empty(num.shape, dtype=np.int64) if out is None else out
+    flat_num, flat_out = num.reshape(-1), result.reshape(-1)
+    scratch = np.empty(min(flat_num.size, DIV_SLICE), dtype=np.float64)
+    half, limit = float(den // 2), FLOAT_EXACT - den
+    for s in range(0, flat_num.size, DIV_SLICE):
+        a, into = flat_num[s : s + DIV_SLICE], flat_out[s : s + DIV_SLICE]
+        if int(a.max()) > limit or int(a.min()) < -limit:
+            _div_int(a, den, into)
+            continue
+        c = scratch[: a.size]
+        np.copysign(half, a, out=c)  # +h or -h, as a's sign (0: +h)
+        np.add(c, a, out=c)  # exact: integers below 2**52
+        np.divide(c, den, out=into, casting="unsafe")  # one rounding, then truncation
+    return result
+
+
+def _div_int(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
+    """div_nearest in int64 alone: sign(a) * ((|a| + den // 2) // den), a shift for a power
+    of two (an arithmetic shift floors exactly alike, faster); |a| + den // 2 wraps as
+    int64 does."""
     negative = np.asarray(num) < 0  # before `out` may overwrite num
     result: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64) if out is None else out)
     result += den // 2
     if den & (den - 1):
         result //= den
-    else:  # a power of two (ONE, in scale): an arithmetic shift floors exactly alike, faster
+    else:
         result >>= den.bit_length() - 1
     np.negative(result, out=result, where=negative)
     return result

@@ -1,0 +1,87 @@
+"""The float64 shortcuts of the outcome's arithmetic give the same integers as the int64
+formulas they replace: exact.div_nearest (and the weighted means through it) and
+training.next_global, at random values and at every boundary of their proofs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fabricml.federation import exact
+from fabricml.federation.aggregation import WeightedMean
+from fabricml.federation.fixedpoint import MAX_TOTAL_WEIGHT
+
+INT64 = np.iinfo(np.int64)
+
+
+def _rounded(a: int, den: int) -> int:
+    """a / den, halves away from zero, in Python integers."""
+    q = (abs(a) + den // 2) // den
+    return q if a >= 0 else -q
+
+
+def _adversarial(den: int, rng: np.random.Generator) -> np.ndarray:
+    """Halves, their neighbours, and values at the float path's limit and just past it."""
+    h, limit = den // 2, exact.FLOAT_EXACT - den
+    k = rng.integers(0, max(1, limit // den), 200).tolist()
+    halves = [q * den + h + d for q in k for d in (-1, 0, 1)] + [q * den + d for q in k for d in (-1, 0, 1)]
+    edges = [0, 1, -1, h, h + 1, den, limit, limit - 1, limit - h, limit + 1, exact.FLOAT_EXACT, 2**53, 2**62]
+    values = [v for v in halves + edges if abs(v) < 2**63] + [INT64.max]
+    return np.array(values + [-v for v in values] + [INT64.min], dtype=np.int64)
+
+
+@pytest.mark.parametrize("den", [3, 5, 6, 7, 10, 300, 901, (1 << 24) + 1, 3 << 25, MAX_TOTAL_WEIGHT - 1,
+                                 MAX_TOTAL_WEIGHT + 1, (1 << 51) + 3, (1 << 52) + 1])  # fmt: skip
+def test_div_nearest_through_float_equals_int64(den: int) -> None:
+    rng = np.random.default_rng(den % 10007)
+    random = rng.integers(-(2**52), 2**52, 20_000, dtype=np.int64) >> rng.integers(0, 52, 20_000)
+    for num in (_adversarial(den, rng), random, np.sort(random)):
+        want = exact._div_int(num, den)
+        assert exact.div_nearest(num, den).tolist() == want.tolist()
+        into = num.copy()
+        assert exact.div_nearest(into, den, out=into) is into and into.tolist() == want.tolist()
+    small = _adversarial(den, rng)
+    small = small[np.abs(small.astype(np.float64)) < 2**62]
+    assert exact.div_nearest(small, den).tolist() == [_rounded(a, den) for a in small.tolist()]
+
+
+def test_div_nearest_slices_past_the_limit_take_int64() -> None:
+    """One slice holding a value past the float limit is divided in int64; its neighbours
+    in float64; both as the int64 formula, wrapping extremes included."""
+    rng = np.random.default_rng(7)
+    num = rng.integers(-(2**40), 2**40, 3 * exact.DIV_SLICE + 5, dtype=np.int64)
+    num[exact.DIV_SLICE + 9] = INT64.min
+    num[-1] = INT64.max
+    for den in (3, 1000003):
+        assert exact.div_nearest(num, den).tolist() == exact._div_int(num, den).tolist()
+    strided = num[::2]
+    assert exact.div_nearest(strided, 7).tolist() == exact._div_int(strided, 7).tolist()
+
+
+def test_div_nearest_still_refuses_a_non_positive_divisor() -> None:
+    for den in (0, -3):
+        with pytest.raises(ValueError, match="division by"):
+            exact.div_nearest(np.arange(4, dtype=np.int64), den)
+
+
+def test_weighted_means_equal_the_int64_division() -> None:
+    """exact.weighted_mean and aggregation.WeightedMean at values near the fixed-point bound
+    and weights up to MAX_TOTAL_WEIGHT: the same as summing in Python and dividing."""
+    rng = np.random.default_rng(11)
+    bound = 1 << 32
+    vectors = [rng.integers(-bound, bound, 2 * exact.MEAN_SLICE + 3, dtype=np.int64) for _ in range(3)]
+    vectors[0][:10] = bound - 1
+    vectors[1][:10] = bound - 1
+    vectors[2][:10] = -(bound - 1)
+    for weights in ([1, 1, 1], [300, 300, 299], [1, 2, 1 << 20], [MAX_TOTAL_WEIGHT // 3] * 3):
+        ws = list(weights)
+        while sum(ws) > exact.MAX_WEIGHT_TOTAL:
+            ws = [w >> 1 for w in ws]
+        sums = [sum(w * int(v[i]) for v, w in zip(vectors, ws, strict=True)) for i in range(len(vectors[0]))]
+        want = [_rounded(s, sum(ws)) for s in sums]
+        assert exact.weighted_mean(vectors, weights).tolist() == want
+    for weights in ([1, 1, 1], [300, 7, 299], [3, 3, 5]):
+        total, size = sum(weights), len(vectors[0])
+        sums = [sum(w * int(v[i]) for v, w in zip(vectors, weights, strict=True)) for i in range(size)]
+        got = WeightedMean(weights).into(vectors, np.empty(len(vectors[0]), dtype=np.int64))
+        assert got.tolist() == [_rounded(s, total) for s in sums]
