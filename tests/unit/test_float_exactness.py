@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fabricml.federation import exact
+from fabricml.federation import exact, fixedpoint, training
 from fabricml.federation.aggregation import WeightedMean
 from fabricml.federation.fixedpoint import MAX_TOTAL_WEIGHT
 
@@ -85,3 +85,34 @@ def test_weighted_means_equal_the_int64_division() -> None:
         sums = [sum(w * int(v[i]) for v, w in zip(vectors, weights, strict=True)) for i in range(size)]
         got = WeightedMean(weights).into(vectors, np.empty(len(vectors[0]), dtype=np.int64))
         assert got.tolist() == [_rounded(s, total) for s in sums]
+
+
+def _next_global_cases(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Global values and steps whose sums sit at the clip, just inside and outside it, at
+    float32 rounding ties (odd multiples of half an ulp) at 2**24..2**33, and at random."""
+    bound = int(fixedpoint.CLIP) << fixedpoint.SCALE_BITS
+    sums = [0, 1, -1, bound, bound - 1, bound + 1, bound - 256, bound - 255, bound + 2**40, 2**53 + 1, 2**60]
+    for e in range(24, 34):
+        ulp = 1 << (e - 23)
+        for k in rng.integers(1 << 23, 1 << 24, 30).tolist():
+            base = k * ulp
+            sums += [base + ulp // 2, base + ulp // 2 - 1, base + ulp // 2 + 1, base, base + ulp - 1]
+    sums += [-s for s in sums]
+    total = np.array(sums, dtype=np.int64)
+    g = rng.integers(-bound, bound + 1, total.size, dtype=np.int64)
+    a = total - g
+    g = np.concatenate([g, rng.integers(-bound, bound + 1, 50_000, dtype=np.int64), [bound, -bound]])
+    a = np.concatenate([a, rng.integers(-(2**34), 2**34, 50_000, dtype=np.int64), [bound, -bound]])
+    return g, a
+
+
+def test_next_global_equals_the_formula_through_float32() -> None:
+    rng = np.random.default_rng(3)
+    g, a = _next_global_cases(rng)
+    shapes = [(g.size - 7,), (7,)]  # two tensors, one shorter than a chunk
+    gs, as_ = exact.views(g, [np.empty(s) for s in shapes]), exact.views(a, [np.empty(s) for s in shapes])
+    got, want = training.next_global(gs, as_), training._next_global_before(gs, as_)
+    assert [x.tolist() for x in got] == [x.tolist() for x in want]
+    assert [x.dtype for x in got] == [np.dtype(np.int64)] * 2
+    again = fixedpoint.encode(training.global_parameters(got))  # the registry's round trip
+    assert [x.tolist() for x in again] == [x.tolist() for x in got]
