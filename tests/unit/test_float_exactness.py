@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fabricml.federation import exact, fixedpoint, training
+from fabricml.federation import exact, fixedpoint, gram, training, votes
 from fabricml.federation.aggregation import WeightedMean
 from fabricml.federation.fixedpoint import MAX_TOTAL_WEIGHT
+from fabricml.federation.gram import Gram
 
 INT64 = np.iinfo(np.int64)
 
@@ -116,3 +117,63 @@ def test_next_global_equals_the_formula_through_float32() -> None:
     assert [x.dtype for x in got] == [np.dtype(np.int64)] * 2
     again = fixedpoint.encode(training.global_parameters(got))  # the registry's round trip
     assert [x.tolist() for x in again] == [x.tolist() for x in got]
+
+
+def test_gram_with_known_products_equals_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outcome's Gram taking the merge's products gives exactly exact's answers, and
+    computes only the products the earlier Gram lacks."""
+    rng = np.random.default_rng(5)
+    us = [rng.integers(-(1 << 21), 1 << 21, 3 * gram.BLOCK + 11, dtype=np.int64) for _ in range(3)]
+    us[2][:100] = exact.MAX_ABS - 1  # a vector past the int64 bound in one block: limbs there
+    step = exact.weighted_mean(us, [1, 1, 1])
+    first = Gram(us)
+    pairs: list[list[tuple[int, int]]] = []
+    real = Gram._pass
+
+    def spy(self: Gram, size: int, todo: list[tuple[int, int]]) -> None:
+        pairs.append(list(todo))
+        real(self, size, todo)
+
+    monkeypatch.setattr(Gram, "_pass", spy)
+    reused = Gram([step, *us], [(0, i) for i in range(1, 4)], first)
+    monkeypatch.undo()
+    assert pairs == [[(0, 0), (0, 1), (0, 2), (0, 3)]]
+    for a in [step, *us]:
+        assert reused.sum_squares(a) == exact.sum_squares(a)
+        assert reused.dot(step, a) == exact.dot(step, a)
+    for a in us:
+        for b in us:
+            if a is not b:
+                assert reused.dot(a, b) == exact.dot(a, b)  # from `first`, not computed again
+    assert reused.magnitudes[1:] == first.magnitudes
+
+
+def test_many_vectors_take_the_float_path_exactly() -> None:
+    """Eight vectors (36 products): the float64 matrix product, at its worst case, equals
+    exact's integers."""
+    rows = 1 << 11
+    m = int(np.sqrt(gram.EXACT_FLOAT // rows))
+    rng = np.random.default_rng(9)
+    vs = [np.where(rng.random(gram.BLOCK) < 0.5, m, -m).astype(np.int64) for _ in range(8)]
+    vs[0][:] = m
+    g = Gram(vs)
+    for a in vs:
+        for b in vs:
+            assert g.dot(a, b) == exact.dot(a, b)
+
+
+def test_merge_with_products_merges_alike() -> None:
+    """merge_near_duplicates with the units' Gram merges exactly as with exact distances."""
+    rng = np.random.default_rng(13)
+    base = rng.integers(-(1 << 20), 1 << 20, 5000, dtype=np.int64)
+    vectors = {
+        f"Org{i}MSP/t": base + rng.integers(-(1 << 18), 1 << 18, 5000, dtype=np.int64) for i in range(4)
+    }
+    vectors["Org8MSP/t"] = vectors["Org1MSP/t"] + 1  # a near-copy
+    units = votes.by_org(vectors, {})
+    merged, products = votes.voting_units_and_products(vectors, {})
+    assert [u.members for u in merged] == [u.members for u in votes.voting_units(vectors, {})]
+    assert sorted(len(u.members) for u in merged) == [1, 1, 1, 2]
+    for u in units:
+        for w in units:
+            assert products.squared_distance(u.vector, w.vector) == exact.squared_distance(u.vector, w.vector)

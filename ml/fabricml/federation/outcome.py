@@ -25,7 +25,7 @@ from .reference import reference_direction
 from .rulebook import aggregate, parse
 from .rules.result import Aggregated
 from .training import next_global
-from .votes import Unit, voting_units
+from .votes import Unit, voting_units_and_products
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,13 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     )
     reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
     flat = {k: exact.flatten(u) for k, u in usable.items()}
-    units = voting_units(flat, inputs.samples, reference)
+    units, products = voting_units_and_products(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
     step = result.vector  # only read from here on: the hashing thread digests it meanwhile
     step_digest = wire.hasher().submit(fixedpoint.digest, [step])
     new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
     digest = wire.hasher().submit(fixedpoint.digest, new_global)
-    gram = evidence.outcome_gram(units, flat, step)  # every norm and product below, in one pass
+    gram = evidence.outcome_gram(units, flat, step, products)  # every norm and product below, in one pass
     judged = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
     scores, weights, reasons = judged
     evidence.remember(history, inputs.round, inputs.updates, step, payloads, step_digest.result())
