@@ -185,7 +185,7 @@ def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.
     2**52 / den * 2**-53 = 1 / (2 * den). An integer k with q < k is at least 1 / den above
     q, so f < k too (k > 0, q > 0 alike for -k): f lies strictly between the same two
     integers as q, or equals q when q is one (integers below 2**52 are exact), and
-    truncation (the float64-to-int64 cast) gives trunc(q). tests/unit/test_exact_paths.py
+    truncation (the float64-to-int64 cast) gives trunc(q). tests/unit/test_outcome_work.py
     compares both paths at the boundary."""
     den = int(den)
     if den <= 0:
@@ -198,17 +198,23 @@ def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.
     result = np.empty(num.shape, dtype=np.int64) if out is None else out
     flat_num, flat_out = num.reshape(-1), result.reshape(-1)
     scratch = np.empty(min(flat_num.size, DIV_SLICE), dtype=np.float64)
-    half, limit = float(den // 2), FLOAT_EXACT - den
+    limit = FLOAT_EXACT - den
     for s in range(0, flat_num.size, DIV_SLICE):
         a, into = flat_num[s : s + DIV_SLICE], flat_out[s : s + DIV_SLICE]
         if int(a.max()) > limit or int(a.min()) < -limit:
             _div_int(a, den, into)
-            continue
-        c = scratch[: a.size]
-        np.copysign(half, a, out=c)  # +h or -h, as a's sign (0: +h)
-        np.add(c, a, out=c)  # exact: integers below 2**52
-        np.divide(c, den, out=into, casting="unsafe")  # one rounding, then truncation
+        else:
+            _div_float(a, den, into, scratch)
     return result
+
+
+def _div_float(a: np.ndarray, den: int, into: np.ndarray, scratch: np.ndarray) -> None:
+    """div_nearest of flat int64 values with |a| + den <= 2**52 (the caller knows), into
+    `into` (a itself allowed), through float64 (`scratch`: at least a's size)."""
+    c = scratch[: a.size]
+    np.copysign(float(den // 2), a, out=c)  # +h or -h, as a's sign (0: +h)
+    np.add(c, a, out=c)  # exact: integers below 2**52
+    np.divide(c, den, out=into, casting="unsafe")  # one rounding, then truncation
 
 
 def _div_int(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -276,22 +282,26 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
     shape = terms[0][0].shape
     if any(v.shape != shape for v, _ in terms):
         raise ValueError(f"a weighted mean needs vectors of one shape, not {[v.shape for v, _ in terms]}")
-    for v, _ in terms:
-        _check(v)
     flat = [(v.reshape(-1), np.int64(w)) for v, w in terms]
     acc = np.empty(flat[0][0].size, dtype=np.int64)
     spare = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
+    scratch = np.empty(min(acc.size, MEAN_SLICE), dtype=np.float64)
+    total = sum(ws)
     for s in range(0, acc.size, MEAN_SLICE):  # a slice of every input at a time: it stays in cache
-        part = acc[s : s + MEAN_SLICE]
+        part, top = acc[s : s + MEAN_SLICE], 0
         for i, (v, w) in enumerate(flat):
             x = v[s : s + MEAN_SLICE]
+            top = max(top, _magnitude(x))  # every input's bound, checked here while in cache
             term = x if w == 1 else np.multiply(x, w, out=part if i == 0 else spare[: len(x)])
             if i == 0:
                 if term is x:
                     np.copyto(part, x)
             else:
                 np.add(part, term, out=part)
-        div_nearest(part, sum(ws), out=part)
+        if top * total + total <= FLOAT_EXACT and total & (total - 1):  # |sum| <= top * total
+            _div_float(part, total, part, scratch)
+        else:
+            div_nearest(part, total, out=part)
     return acc.reshape(shape)
 
 

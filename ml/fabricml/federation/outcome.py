@@ -21,7 +21,7 @@ from . import evidence, exact, fixedpoint, wire
 from .evidence import Assessment, History
 from .fixedpoint import Update
 from .payload import Screened
-from .reference import reference_direction
+from .reference import Direction, Reference
 from .rulebook import aggregate, parse
 from .rules.result import Aggregated
 from .training import next_global
@@ -64,9 +64,7 @@ def _seed(round_: int, units: list[Unit]) -> bytes:
     return h.digest()
 
 
-def _aggregate(
-    inputs: RoundInputs, units: list[Unit], reference: np.ndarray | None
-) -> tuple[Aggregated, str]:
+def _aggregate(inputs: RoundInputs, units: list[Unit], reference: Direction) -> tuple[Aggregated, str]:
     size = sum(a.size for a in inputs.global_model)
     if not units:
         return Aggregated(np.zeros(size, dtype=np.int64), []), "no usable update was revealed"
@@ -88,7 +86,8 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     usable, flags = evidence.screen(
         inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads, inputs.screened
     )
-    reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    found_reference = Reference(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    reference = found_reference.vector  # made only if a screening or the rule reads it
     flat = {k: exact.flatten(u) for k, u in usable.items()}
     units, products = voting_units_and_products(flat, inputs.samples, reference)
     result, fallback = _aggregate(inputs, units, reference)
@@ -101,4 +100,4 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     scores, weights, reasons = judged
     evidence.remember(history, inputs.round, inputs.updates, step, payloads, step_digest.result())
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat, gram)
-    return RoundOutcome(new_global, digest.result(), found, history, source)
+    return RoundOutcome(new_global, digest.result(), found, history, found_reference.source)

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import aggregation as classic
 from .exact import ONE, clip, cosine, fraction, lower_median, norm, weighted_mean
+from .reference import Direction, resolve
 from .rules.clipping import ITERATIONS, centered_clipping
 from .rules.mixing import bucketing, nearest_neighbour_mixing
 from .rules.result import Aggregated
@@ -75,7 +76,7 @@ def _median(vectors: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _base(
-    rule: Rule, vectors: Sequence[np.ndarray], samples: Sequence[int], reference: np.ndarray | None
+    rule: Rule, vectors: Sequence[np.ndarray], samples: Sequence[int], reference: Direction
 ) -> Aggregated:
     n = len(vectors)
     if rule.base == "fedavg":
@@ -93,7 +94,8 @@ def _base(
         chosen = classic.krum_selection([[v] for v in vectors], byzantine, keep)
         return Aggregated(weighted_mean([vectors[i] for i in chosen], [1] * len(chosen)),
                           [ONE if i in chosen else 0 for i in range(n)])  # fmt: skip
-    center = reference if reference is not None else _median(vectors)
+    center = resolve(reference)
+    center = center if center is not None else _median(vectors)
     if rule.base == "cc":
         return centered_clipping(vectors, center, rule.params[0] if rule.params else ITERATIONS)
     return trust_weighted(vectors, center)
@@ -103,15 +105,17 @@ def aggregate(
     rule: Rule,
     vectors: Sequence[np.ndarray],
     samples: Sequence[int],
-    reference: np.ndarray | None,
+    reference: Direction,
     seed: bytes,
 ) -> Aggregated:
     """Apply `rule` to one flat vector per voting unit (at least one). `reference` is the
-    round's agreed direction, if any; `seed` fixes the buckets."""
+    round's agreed direction, if any (or a callable that makes it: only rules that read it
+    call it); `seed` fixes the buckets."""
     if not vectors:
         raise ValueError("aggregation needs at least one update")
     if rule.gate:
-        direction = reference if reference is not None else _median(vectors)
+        direction = resolve(reference)
+        direction = direction if direction is not None else _median(vectors)
         along = [i for i, v in enumerate(vectors) if cosine(v, direction, ONE) > 0]
         kept = along or list(range(len(vectors)))  # none along it: the reference says nothing
         inner = aggregate(replace(rule, gate=False), [vectors[i] for i in kept], [samples[i] for i in kept],

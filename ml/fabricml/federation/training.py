@@ -106,7 +106,7 @@ def next_global(global_fp: Update, aggregate: Update) -> Update:
     an integer: x is converted to float64 as it is summed (exact below 2**53; beyond, it
     clips to B either way), clipped into float32 (clip and float32 rounding commute: both
     are monotone and +-B are float32s) and cast back to int64 (exact: |value| <= 2**32).
-    tests/unit/test_float_exactness.py compares both at ties, the clip and 2**24..2**60."""
+    tests/unit/test_outcome_work.py compares both at ties, the clip and 2**24..2**60."""
     bound = fixedpoint.CLIP * (1 << fixedpoint.SCALE_BITS)
     wide = np.empty(NEXT_GLOBAL_CHUNK, dtype=np.float64)
     narrow = np.empty(NEXT_GLOBAL_CHUNK, dtype=np.float32)

@@ -25,6 +25,7 @@ import numpy as np
 from .aggregation import coordinate_median
 from .exact import ONE, cosine, lower_median, weighted_mean
 from .gram import Gram
+from .reference import Direction, resolve
 
 NEAR_DUPLICATE_RATIO = 10
 MAX_UNIT_SAMPLES = 1 << 20  # a sample count is self-reported: bounded before any use
@@ -78,7 +79,7 @@ def _org_unit(identities: Sequence[Unit], direction: np.ndarray | None) -> Unit:
 
 
 def by_org(
-    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
 ) -> list[Unit]:
     """One unit per org, in org order: the mean of its identities that point along
     `reference`, else along the coordinate median over orgs of `org_estimate` (one entry
@@ -88,8 +89,10 @@ def by_org(
         bounded = max(1, min(MAX_UNIT_SAMPLES, int(samples.get(key, 1))))
         orgs.setdefault(org_of(key), []).append(Unit((key,), vectors[key], bounded))
     groups = [units for _, units in sorted(orgs.items())]
-    direction = reference
-    if direction is None and any(len(g) > 1 for g in groups):
+    if all(len(g) == 1 for g in groups):  # no org to screen: the direction is not needed
+        return [g[0] for g in groups]
+    direction = resolve(reference)
+    if direction is None:
         estimates = [org_estimate([u.vector for u in g]) for g in groups]
         direction = coordinate_median([[v] for v in estimates])[0]
     if direction is not None and not np.any(direction):
@@ -137,7 +140,7 @@ def unit_products(units: Sequence[Unit]) -> Gram:
 
 
 def voting_units(
-    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
 ) -> list[Unit]:
     """The round's voting units, in a canonical order (by their first member); identities
     are screened against `reference` (the round's agreed direction), if any."""
@@ -145,7 +148,7 @@ def voting_units(
 
 
 def voting_units_and_products(
-    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
 ) -> tuple[list[Unit], Gram]:
     """voting_units, and the Gram of the units before merging: a unit that merged with
     none is the same vector, so the outcome's Gram takes its square from it."""

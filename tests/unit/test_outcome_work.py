@@ -1,16 +1,22 @@
-"""The float64 shortcuts of the outcome's arithmetic give the same integers as the int64
-formulas they replace: exact.div_nearest (and the weighted means through it) and
-training.next_global, at random values and at every boundary of their proofs."""
+"""Less work per outcome, the same bits: the float64 shortcuts give the same integers as
+the int64 formulas they replace (exact.div_nearest and the weighted means through it,
+training.next_global) at random values and at every boundary of their proofs; the
+merge's products are reused by the outcome's Gram; the previous step is formed only when
+something reads it."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
-from fabricml.federation import exact, fixedpoint, gram, training, votes
+from fabricml.federation import exact, fixedpoint, gram, reference, training, votes
 from fabricml.federation.aggregation import WeightedMean
-from fabricml.federation.fixedpoint import MAX_TOTAL_WEIGHT
+from fabricml.federation.evidence import History
+from fabricml.federation.fixedpoint import MAX_TOTAL_WEIGHT, Update
 from fabricml.federation.gram import Gram
+from fabricml.federation.outcome import RoundInputs, compute_outcome
 
 INT64 = np.iinfo(np.int64)
 
@@ -177,3 +183,50 @@ def test_merge_with_products_merges_alike() -> None:
     for u in units:
         for w in units:
             assert products.squared_distance(u.vector, w.vector) == exact.squared_distance(u.vector, w.vector)
+
+
+def _round_inputs(rule: str, identities: int = 1) -> RoundInputs:
+    rng = np.random.default_rng(17)
+    shapes = [(30, 40), (40,)]
+    glob = [rng.integers(-(1 << 22), 1 << 22, s, dtype=np.int64) for s in shapes]
+    previous = [g - rng.integers(0, 1 << 16, g.shape, dtype=np.int64) for g in glob]
+    updates = {
+        f"Org{o}MSP/t{i}": [rng.integers(-(1 << 18), 1 << 18, s, dtype=np.int64) for s in shapes]
+        for o in range(1, 4)
+        for i in range(identities)
+    }
+    return RoundInputs(2, rule, glob, updates, {k: 10 for k in updates}, {}, History(), previous)
+
+
+@pytest.mark.parametrize(("rule", "identities", "made"), [("fedavg", 1, 0), ("fedavg", 2, 1), ("cc", 1, 1)])
+def test_the_previous_step_is_made_only_when_read(
+    monkeypatch: pytest.MonkeyPatch, rule: str, identities: int, made: int
+) -> None:
+    """Plain FedAvg over one identity per org never forms the previous step; a screening
+    of an org's identities or a rule centred on the reference forms it once; the outcome
+    is the one the eager reference gives."""
+    inputs = _round_inputs(rule, identities)
+    calls: list[int] = []
+    real = reference.previous_step
+
+    def counted(g: Update, p: Update | None) -> np.ndarray | None:
+        calls.append(1)
+        return real(g, p)
+
+    monkeypatch.setattr(reference, "previous_step", counted)
+    lazy = compute_outcome(inputs)
+    assert len(calls) == made and lazy.reference == "previous step"
+    monkeypatch.undo()
+    eager, source = reference.reference_direction(inputs.global_model, inputs.previous_global, {})
+    assert source == "previous step" and eager is not None
+    units = votes.voting_units(
+        {k: exact.flatten(u) for k, u in inputs.updates.items()}, inputs.samples, eager
+    )
+    lazy_units = votes.voting_units(
+        {k: exact.flatten(u) for k, u in inputs.updates.items()}, inputs.samples, lambda: eager
+    )
+    assert [(u.members, u.vector.tolist()) for u in units] == [
+        (u.members, u.vector.tolist()) for u in lazy_units
+    ]
+    unmoved = dataclasses.replace(inputs, previous_global=inputs.global_model)
+    assert compute_outcome(unmoved).reference == ""
