@@ -1,6 +1,7 @@
-"""Less work per outcome, the same bits: the float64 shortcuts give the same integers as
-the int64 formulas they replace (exact.div_nearest and the weighted means through it,
-training.next_global) at random values and at every boundary of their proofs; the
+"""Less work per outcome, the same bits: the shortcuts give the same integers as the
+formulas they replace (exact.div_nearest's one floor division and the weighted means
+through it, training.next_global through float32) at random values and at every boundary
+of their proofs; the
 merge's products are reused by the outcome's Gram; the previous step is formed only when
 something reads it."""
 
@@ -27,34 +28,64 @@ def _rounded(a: int, den: int) -> int:
     return q if a >= 0 else -q
 
 
-def _adversarial(den: int, rng: np.random.Generator) -> np.ndarray:
-    """Halves, their neighbours, and values at the float path's limit and just past it."""
-    h, limit = den // 2, exact.FLOAT_EXACT - den
+def _adversarial(den: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Halves, their neighbours and values up to the floor division's limit; and values
+    past it (where |a| + den // 2 wraps)."""
+    h = den // 2
+    limit = int(INT64.max) - h
     k = rng.integers(0, max(1, limit // den), 200).tolist()
     halves = [q * den + h + d for q in k for d in (-1, 0, 1)] + [q * den + d for q in k for d in (-1, 0, 1)]
-    edges = [0, 1, -1, h, h + 1, den, limit, limit - 1, limit - h, limit + 1, exact.FLOAT_EXACT, 2**53, 2**62]
-    values = [v for v in halves + edges if abs(v) < 2**63] + [INT64.max]
-    return np.array(values + [-v for v in values] + [INT64.min], dtype=np.int64)
+    edges = [0, 1, -1, h, h + 1, den - 1, den, limit, limit - 1, limit - h, 2**52, 2**53, 2**62]
+    inside = [v for v in halves + edges if abs(v) <= limit]
+    past = [v for v in (limit + 1, limit + h, int(INT64.max)) if v <= INT64.max]
+    return (
+        np.array(inside + [-v for v in inside], dtype=np.int64),
+        np.array(past + [-v for v in past] + [int(INT64.min)], dtype=np.int64),
+    )
 
 
-@pytest.mark.parametrize("den", [3, 5, 6, 7, 10, 300, 901, (1 << 24) + 1, 3 << 25, MAX_TOTAL_WEIGHT - 1,
-                                 MAX_TOTAL_WEIGHT + 1, (1 << 51) + 3, (1 << 52) + 1])  # fmt: skip
-def test_div_nearest_through_float_equals_int64(den: int) -> None:
+DENS = [2, 3, 4, 5, 6, 7, 10, 300, 901, 1 << 23, exact.ONE, (1 << 24) + 1, 3 << 25, MAX_TOTAL_WEIGHT - 1]
+DENS += [
+    MAX_TOTAL_WEIGHT,
+    MAX_TOTAL_WEIGHT + 1,
+    (1 << 51) + 3,
+    1 << 52,
+    (1 << 52) + 1,
+    1 << 62,
+    int(INT64.max),
+]
+
+
+@pytest.mark.parametrize("den", DENS)
+def test_div_nearest_by_one_floor_division_equals_int64(monkeypatch: pytest.MonkeyPatch, den: int) -> None:
+    """Values inside the limit take the floor division alone (no slice falls back) and equal
+    both _div_int and the rounded rational; values past it wrap as _div_int does."""
     rng = np.random.default_rng(den % 10007)
-    random = rng.integers(-(2**52), 2**52, 20_000, dtype=np.int64) >> rng.integers(0, 52, 20_000)
-    for num in (_adversarial(den, rng), random, np.sort(random)):
-        want = exact._div_int(num, den)
+    inside, past = _adversarial(den, rng)
+    random = rng.integers(INT64.min, INT64.max, 20_000, dtype=np.int64, endpoint=True) >> rng.integers(
+        0, 63, 20_000
+    )
+    random = random[np.abs(random.astype(np.float64)) < float(INT64.max - den // 2) / 2]
+    wrapped = [exact._div_int(x, den) for x in (inside, random, np.sort(random), past)]
+    real, fallbacks = exact._div_int, []
+
+    def counted(num: np.ndarray, d: int, out: np.ndarray | None = None) -> np.ndarray:
+        fallbacks.append(num.size)
+        return real(num, d, out)
+
+    monkeypatch.setattr(exact, "_div_int", counted)
+    for num, want in zip((inside, random, np.sort(random), past), wrapped, strict=True):
         assert exact.div_nearest(num, den).tolist() == want.tolist()
         into = num.copy()
         assert exact.div_nearest(into, den, out=into) is into and into.tolist() == want.tolist()
-    small = _adversarial(den, rng)
-    small = small[np.abs(small.astype(np.float64)) < 2**62]
-    assert exact.div_nearest(small, den).tolist() == [_rounded(a, den) for a in small.tolist()]
+    assert fallbacks == [past.size, past.size] or den > INT64.max // 2
+    monkeypatch.undo()
+    assert exact.div_nearest(inside, den).tolist() == [_rounded(a, den) for a in inside.tolist()]
 
 
-def test_div_nearest_slices_past_the_limit_take_int64() -> None:
-    """One slice holding a value past the float limit is divided in int64; its neighbours
-    in float64; both as the int64 formula, wrapping extremes included."""
+def test_div_nearest_slices_past_the_limit_wrap_alike() -> None:
+    """A slice holding a value past the limit takes the wrapping formula, its neighbours
+    the floor division: both as _div_int, wrapping extremes included."""
     rng = np.random.default_rng(7)
     num = rng.integers(-(2**40), 2**40, 3 * exact.DIV_SLICE + 5, dtype=np.int64)
     num[exact.DIV_SLICE + 9] = INT64.min

@@ -167,54 +167,55 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
     return 0 if den == 0 else scale * dot(a, b) // den
 
 
-FLOAT_EXACT = 1 << 52  # |num| + den at most this: num / den rounds exactly through float64
-DIV_SLICE = 1 << 15  # values a float64 division takes at a time: its scratch stays in cache
+DIV_SLICE = 1 << 15  # values div_nearest rounds at a time: its scratch stays in cache
 
 
 def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
     """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
     say, when the caller no longer needs it) receives the result.
 
-    A power of two shifts; otherwise each cache-sized slice whose values all have |a| + den
-    <= 2**52 (max and min checked) is divided in float64, the rest in int64 (_div_int).
-    Why float64 gives the same integers: with h = den // 2, the int64 path computes
-    sign(a) * floor((|a| + h) / den), which is trunc(c / den) for c = a + sign(a) * h
-    (a = 0: c = h < den, 0 either way). c and a are integers below 2**52 in magnitude, so
-    converting them and adding h exactly (copysign(h, a) + a) is exact. The quotient
-    q = c / den is then rounded once to f = fl(q) with |f - q| <= |q| * 2**-53 <
-    2**52 / den * 2**-53 = 1 / (2 * den). An integer k with q < k is at least 1 / den above
-    q, so f < k too (k > 0, q > 0 alike for -k): f lies strictly between the same two
-    integers as q, or equals q when q is one (integers below 2**52 are exact), and
-    truncation (the float64-to-int64 cast) gives trunc(q). tests/unit/test_outcome_work.py
-    compares both paths at the boundary."""
+    Each cache-sized slice whose values all have |a| + den // 2 <= 2**63 - 1 (max and min
+    checked) takes _div_floor, the rest (and anything not a contiguous int64 array) the
+    formula _div_int spells out, |a| + den // 2 wrapping as int64 does."""
     den = int(den)
     if den <= 0:
         raise ValueError(f"division by {den}")
     num = np.asarray(num)
     plain = num.dtype == np.int64 and num.ndim > 0 and num.flags.c_contiguous
-    plain = plain and (out is None or out.flags.c_contiguous)
-    if not den & (den - 1) or not plain or den >= FLOAT_EXACT:
+    if not plain or (out is not None and not out.flags.c_contiguous) or den > INT64_MAX:
         return _div_int(num, den, out)
     result = np.empty(num.shape, dtype=np.int64) if out is None else out
     flat_num, flat_out = num.reshape(-1), result.reshape(-1)
-    scratch = np.empty(min(flat_num.size, DIV_SLICE), dtype=np.float64)
-    limit = FLOAT_EXACT - den
+    scratch = np.empty(min(flat_num.size, DIV_SLICE), dtype=np.int64)
+    limit = INT64_MAX - den // 2
     for s in range(0, flat_num.size, DIV_SLICE):
         a, into = flat_num[s : s + DIV_SLICE], flat_out[s : s + DIV_SLICE]
         if int(a.max()) > limit or int(a.min()) < -limit:
             _div_int(a, den, into)
         else:
-            _div_float(a, den, into, scratch)
+            _div_floor(a, den, into, scratch)
     return result
 
 
-def _div_float(a: np.ndarray, den: int, into: np.ndarray, scratch: np.ndarray) -> None:
-    """div_nearest of flat int64 values with |a| + den <= 2**52 (the caller knows), into
-    `into` (a itself allowed), through float64 (`scratch`: at least a's size)."""
-    c = scratch[: a.size]
-    np.copysign(float(den // 2), a, out=c)  # +h or -h, as a's sign (0: +h)
-    np.add(c, a, out=c)  # exact: integers below 2**52
-    np.divide(c, den, out=into, casting="unsafe")  # one rounding, then truncation
+def _div_floor(a: np.ndarray, den: int, into: np.ndarray, scratch: np.ndarray) -> None:
+    """div_nearest of flat int64 values with |a| + den // 2 <= 2**63 - 1 (the caller
+    knows), into `into` (a itself allowed), as one floor division (a shift for a power of
+    two) of a + h, h = den // 2, less 1 where a < 0 and den is even.
+
+    Why it equals sign(a) * floor((|a| + h) / den): for a >= 0 it is that. For a < 0,
+    -floor((h - a) / den) = ceil((a - h) / den) = floor((a - h + den - 1) / den), and
+    -h + den - 1 is h - 1 for an even den, h for an odd one (den = 2h + 1). No sum
+    overflows: a + h <= 2**63 - 1, and a + h - 1 >= a for h >= 1. NumPy's int64 floor
+    division by a scalar is exact (and fast); the arithmetic right shift floors alike.
+    tests/unit/test_outcome_work.py compares it with _div_int at halves and the limit."""
+    half, t = den // 2, scratch[: a.size]
+    np.add(a, half, out=t)
+    if not den & 1:
+        t += a >> 63  # -1 where a < 0 (a temporary: `a` may be `into`, read once more below)
+    if den & (den - 1):
+        np.floor_divide(t, den, out=into)
+    else:
+        np.right_shift(t, den.bit_length() - 1, out=into)
 
 
 def _div_int(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -285,23 +286,21 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
     flat = [(v.reshape(-1), np.int64(w)) for v, w in terms]
     acc = np.empty(flat[0][0].size, dtype=np.int64)
     spare = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
-    scratch = np.empty(min(acc.size, MEAN_SLICE), dtype=np.float64)
+    scratch = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
     total = sum(ws)
     for s in range(0, acc.size, MEAN_SLICE):  # a slice of every input at a time: it stays in cache
-        part, top = acc[s : s + MEAN_SLICE], 0
+        part = acc[s : s + MEAN_SLICE]
         for i, (v, w) in enumerate(flat):
             x = v[s : s + MEAN_SLICE]
-            top = max(top, _magnitude(x))  # every input's bound, checked here while in cache
+            _check(x)  # every input's bound, checked here while in cache
             term = x if w == 1 else np.multiply(x, w, out=part if i == 0 else spare[: len(x)])
             if i == 0:
                 if term is x:
                     np.copyto(part, x)
             else:
                 np.add(part, term, out=part)
-        if top * total + total <= FLOAT_EXACT and total & (total - 1):  # |sum| <= top * total
-            _div_float(part, total, part, scratch)
-        else:
-            div_nearest(part, total, out=part)
+        # |sum| < 2**36 * MAX_WEIGHT_TOTAL = 2**62: _div_floor needs no further check
+        _div_floor(part, total, part, scratch)
     return acc.reshape(shape)
 
 
