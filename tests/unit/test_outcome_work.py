@@ -261,3 +261,71 @@ def test_the_previous_step_is_made_only_when_read(
     ]
     unmoved = dataclasses.replace(inputs, previous_global=inputs.global_model)
     assert compute_outcome(unmoved).reference == ""
+
+
+def test_the_step_feed_holds_exact_products_of_the_mean_it_was_shown() -> None:
+    """A weighted mean shows its slices to a StepFeed: the feed's Gram holds exactly
+    exact's products of the step with each unit and itself (values near 2**35 too, where
+    the limb path runs), and outcome_gram then computes nothing more."""
+    rng = np.random.default_rng(23)
+    size = 3 * exact.MEAN_SLICE + 17
+    units = [rng.integers(-(1 << 21), 1 << 21, size, dtype=np.int64) for _ in range(3)]
+    units[1][: exact.MEAN_SLICE] = rng.integers(-(1 << 35), 1 << 35, exact.MEAN_SLICE)
+    products = Gram(units)
+    feed = gram.StepFeed(units, products)
+    step = exact.weighted_mean(units, [3, 1, 2], feed)
+    fed = feed.gram(step)
+    assert fed is not None
+    for u in [step, *units]:
+        assert fed.dot(step, u) == exact.dot(step, u) and fed.sum_squares(u) == exact.sum_squares(u)
+    assert fed.magnitudes == [max(int(step.max()), -int(step.min())), *products.magnitudes]
+
+
+def test_the_step_feed_answers_none_unless_shown_exactly_the_step() -> None:
+    """Another vector, slices out of order, part of the step, or no slices at all: None
+    (outcome_gram then computes the products itself)."""
+    rng = np.random.default_rng(29)
+    units = [rng.integers(-(1 << 20), 1 << 20, 2 * exact.MEAN_SLICE + 5, dtype=np.int64) for _ in range(2)]
+    products = Gram(units)
+    feed = gram.StepFeed(units, products)
+    step = exact.weighted_mean(units, [1, 1], feed)
+    assert feed.gram(step.copy()) is None  # same values, another array
+    assert gram.StepFeed(units, products).gram(step) is None  # shown nothing
+    backwards = gram.StepFeed(units, products)
+    backwards(exact.MEAN_SLICE, step[exact.MEAN_SLICE : 2 * exact.MEAN_SLICE])
+    backwards(0, step[: exact.MEAN_SLICE])
+    assert backwards.gram(step) is None
+    partial = gram.StepFeed(units, products)
+    partial(0, step[: exact.MEAN_SLICE])
+    assert partial.gram(step) is None
+    assert gram.StepFeed(units, Gram([])).gram(step) is None  # no known bounds for the units
+
+
+@pytest.mark.parametrize(
+    "rule", ["fedavg", "median", "trust+cc", "trust+fedavg", "krum:0:2+normbound", "bucket:2+fedavg"]
+)
+def test_outcomes_with_and_without_the_feed_are_identical(monkeypatch: pytest.MonkeyPatch, rule: str) -> None:
+    """compute_outcome with the feed equals compute_outcome whose feed never completes."""
+    inputs = _round_inputs(rule)
+    made: list[bool] = []
+    real = gram.StepFeed.gram
+
+    def seen(self: gram.StepFeed, step: np.ndarray) -> Gram | None:
+        out = real(self, step)
+        made.append(out is not None)
+        return out
+
+    monkeypatch.setattr(gram.StepFeed, "gram", seen)
+    with_feed = compute_outcome(inputs)
+    assert made == [rule.rpartition("+")[2] not in ("median", "cc")]  # the rules ending in a mean
+    monkeypatch.setattr(gram.StepFeed, "gram", lambda self, step: None)
+    without = compute_outcome(inputs)
+    a, b = with_feed.assessment, without.assessment
+    assert with_feed.digest == without.digest
+    assert (a.scores, a.norms, a.distances, a.weights, a.reasons) == (
+        b.scores,
+        b.norms,
+        b.distances,
+        b.weights,
+        b.reasons,
+    )

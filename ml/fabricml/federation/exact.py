@@ -12,7 +12,7 @@ zero, so a negated input gives exactly the negated output."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -266,10 +266,16 @@ def clip(
     return scale(v, factor, out), factor
 
 
-def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:
+Slices = Callable[[int, np.ndarray], None]  # (start, final values there) of a vector being made
+
+
+def weighted_mean(
+    vectors: Sequence[np.ndarray], weights: Sequence[int], each_slice: Slices | None = None
+) -> np.ndarray:
     """sum(w * v) / sum(w), rounded to nearest; weights are non-negative integers, not all
     zero. Weights are shifted right (all by the same bits) until their total is at most
-    MAX_WEIGHT_TOTAL, so the int64 sum cannot overflow."""
+    MAX_WEIGHT_TOTAL, so the int64 sum cannot overflow. `each_slice` is shown every slice
+    of the result once it is final (while it and the inputs' slices are in cache)."""
     if len(vectors) != len(weights) or not vectors or any(w < 0 for w in weights) or not any(weights):
         raise ValueError("a weighted mean needs one non-negative weight per vector, not all zero")
     ws = list(weights)
@@ -301,6 +307,8 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
                 np.add(part, term, out=part)
         # |sum| < 2**36 * MAX_WEIGHT_TOTAL = 2**62: _div_floor needs no further check
         _div_floor(part, total, part, scratch)
+        if each_slice is not None:
+            each_slice(s, part)
     return acc.reshape(shape)
 
 

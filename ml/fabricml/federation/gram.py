@@ -105,6 +105,18 @@ class Gram:
         for i in range(n):  # beyond exact's range: exact answers (and refuses) itself
             self._usable[i] = self._usable[i] and self.magnitudes[i] < exact.MAX_ABS
 
+    @classmethod
+    def given(
+        cls, vectors: Sequence[np.ndarray], sums: dict[tuple[int, int], int], magnitudes: list[int]
+    ) -> Gram:
+        """A Gram of distinct vectors whose products (by position, i <= j) and magnitudes
+        were computed elsewhere, exactly (StepFeed)."""
+        g = cls([])
+        g.vectors, g.magnitudes, g._sums = list(vectors), list(magnitudes), dict(sums)
+        g._pairs = sorted(sums)
+        g._usable = [m < exact.MAX_ABS for m in magnitudes]
+        return g
+
     def _reuse(self, known: Gram) -> list[tuple[int, int]]:
         """Takes the products `known` holds (and the magnitudes of their vectors); returns
         the pairs left to compute."""
@@ -182,3 +194,49 @@ class Gram:
         if self.magnitudes[i] + self.magnitudes[j] >= exact.MAX_ABS:
             return exact.squared_distance(a, b)
         return self.sum_squares(a) + self.sum_squares(b) - 2 * known
+
+
+class StepFeed:
+    """The exact products of a vector made a slice at a time (the aggregate, its slices
+    shown in order by exact.weighted_mean's each_slice) with itself and with fixed vectors
+    (the units'), taken while the slices are in cache instead of in a pass of their own.
+    `gram(step)` holds them with the vectors' squares from `known`, or is None when the
+    slices shown were not exactly step's, whole and in order (another rule made it)."""
+
+    def __init__(self, vectors: Sequence[np.ndarray], known: Gram) -> None:
+        self.vectors, self.known = list(vectors), known
+        where = [known._index(v) for v in self.vectors]
+        # a bound per vector (its max |x|, from known), valid for every slice of it
+        self.bounds = [exact.MAX_ABS if i is None else known.magnitudes[i] for i in where]
+        self.sums = [0] * (len(self.vectors) + 1)  # with each vector, then with itself
+        self.at, self.magnitude, self.ok = 0, 0, bool(self.vectors)
+        self.owner: object = None
+
+    def __call__(self, start: int, part: np.ndarray) -> None:
+        if not self.ok or start != self.at or (self.owner is not None and part.base is not self.owner):
+            self.ok = False
+            return
+        m = _magnitude(part)
+        if m >= exact.MAX_ABS or max(self.bounds) >= exact.MAX_ABS:
+            self.ok = False  # exact refuses such values itself: let it, in outcome_gram
+            return
+        for k, v in enumerate(self.vectors):
+            self.sums[k] += _exact_dot(part, v[start : start + part.size], m, self.bounds[k])
+        self.sums[-1] += _exact_dot(part, part, m, m)
+        self.at, self.magnitude, self.owner = start + part.size, max(self.magnitude, m), part.base
+
+    def gram(self, step: np.ndarray) -> Gram | None:
+        whole = step.base if step.base is not None else step
+        if not self.ok or step.ndim != 1 or self.at != step.size or whole is not self.owner:
+            return None
+        distinct, sums, magnitudes = [step], {(0, 0): self.sums[-1]}, [self.magnitude]
+        for v, product in zip(self.vectors, self.sums, strict=False):
+            square, i = self.known._known(v, v), self.known._index(v)
+            if square is None or i is None:
+                return None
+            j = next((k for k, w in enumerate(distinct) if w is v), len(distinct))
+            if j == len(distinct):
+                distinct.append(v)
+                magnitudes.append(self.known.magnitudes[i])
+            sums[0, j], sums[j, j] = product, square
+        return Gram.given(distinct, sums, magnitudes)
