@@ -1,9 +1,8 @@
 """Less work per outcome, the same bits: the shortcuts give the same integers as the
 formulas they replace (exact.div_nearest's one floor division and the weighted means
 through it, training.next_global through float32) at random values and at every boundary
-of their proofs; the
-merge's products are reused by the outcome's Gram; the previous step is formed only when
-something reads it."""
+of their proofs; the merge's and the step's products are reused by the outcome's Gram;
+the previous step is formed only when something reads it; no check is weaker."""
 
 from __future__ import annotations
 
@@ -123,6 +122,19 @@ def test_weighted_means_equal_the_int64_division() -> None:
         sums = [sum(w * int(v[i]) for v, w in zip(vectors, weights, strict=True)) for i in range(size)]
         got = WeightedMean(weights).into(vectors, np.empty(len(vectors[0]), dtype=np.int64))
         assert got.tolist() == [_rounded(s, total) for s in sums]
+
+
+def test_weighted_mean_still_refuses_a_value_past_the_bound_in_any_slice() -> None:
+    """The bound check moved into the slices: a value of 2**36 (or int64's minimum) in the
+    last slice of one input is refused as before, by the same error."""
+    rng = np.random.default_rng(31)
+    for bad in (exact.MAX_ABS, -exact.MAX_ABS, int(INT64.min), int(INT64.max)):
+        vectors = [
+            rng.integers(-(1 << 20), 1 << 20, 2 * exact.MEAN_SLICE + 3, dtype=np.int64) for _ in range(3)
+        ]
+        vectors[2][-1] = bad
+        with pytest.raises(ValueError, match="2\\*\\*36"):
+            exact.weighted_mean(vectors, [1, 2, 3])
 
 
 def _next_global_cases(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
