@@ -223,8 +223,11 @@ def describe(
     return Assessment(scores, flagged, reasons, norms, distances, weights, fallback)
 
 
-def outcome_gram(units: Sequence[Unit], flat: Mapping[str, np.ndarray], step: np.ndarray) -> Gram:
+def outcome_gram(
+    units: Sequence[Unit], flat: Mapping[str, np.ndarray], step: np.ndarray, known: Gram | None = None
+) -> Gram:
     """Every product judge and describe take, in one pass: the squares of the units, the
-    usable updates and the step, and each of them with the step."""
+    usable updates and the step, and each of them with the step. `known`: products
+    computed before (votes.voting_units_and_products), not computed again."""
     vectors = [step, *(u.vector for u in units), *(flat[k] for k in sorted(flat))]
-    return Gram(vectors, [(0, i) for i in range(1, len(vectors))])
+    return Gram(vectors, [(0, i) for i in range(1, len(vectors))], known)

@@ -12,7 +12,7 @@ zero, so a negated input gives exactly the negated output."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -167,18 +167,67 @@ def cosine(a: np.ndarray, b: np.ndarray, scale: int) -> int:
     return 0 if den == 0 else scale * dot(a, b) // den
 
 
+DIV_SLICE = 1 << 15  # values div_nearest rounds at a time: its scratch stays in cache
+
+
 def div_nearest(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
     """num / den rounded to nearest, halves away from zero (den > 0). `out` (num itself,
-    say, when the caller no longer needs it) receives the result."""
+    say, when the caller no longer needs it) receives the result.
+
+    Each cache-sized slice whose values all have |a| + den // 2 <= 2**63 - 1 (max and min
+    checked) takes _div_floor, the rest (and anything not a contiguous int64 array) the
+    formula _div_int spells out, |a| + den // 2 wrapping as int64 does."""
     den = int(den)
     if den <= 0:
         raise ValueError(f"division by {den}")
+    num = np.asarray(num)
+    plain = num.dtype == np.int64 and num.ndim > 0 and num.flags.c_contiguous
+    if not plain or (out is not None and not out.flags.c_contiguous) or den > INT64_MAX:
+        return _div_int(num, den, out)
+    result = np.empty(num.shape, dtype=np.int64) if out is None else out
+    flat_num, flat_out = num.reshape(-1), result.reshape(-1)
+    scratch = np.empty(min(flat_num.size, DIV_SLICE), dtype=np.int64)
+    limit = INT64_MAX - den // 2
+    for s in range(0, flat_num.size, DIV_SLICE):
+        a, into = flat_num[s : s + DIV_SLICE], flat_out[s : s + DIV_SLICE]
+        if int(a.max()) > limit or int(a.min()) < -limit:
+            _div_int(a, den, into)
+        else:
+            _div_floor(a, den, into, scratch)
+    return result
+
+
+def _div_floor(a: np.ndarray, den: int, into: np.ndarray, scratch: np.ndarray) -> None:
+    """div_nearest of flat int64 values with |a| + den // 2 <= 2**63 - 1 (the caller
+    knows), into `into` (a itself allowed), as one floor division (a shift for a power of
+    two) of a + h, h = den // 2, less 1 where a < 0 and den is even.
+
+    Why it equals sign(a) * floor((|a| + h) / den): for a >= 0 it is that. For a < 0,
+    -floor((h - a) / den) = ceil((a - h) / den) = floor((a - h + den - 1) / den), and
+    -h + den - 1 is h - 1 for an even den, h for an odd one (den = 2h + 1). No sum
+    overflows: a + h <= 2**63 - 1, and a + h - 1 >= a for h >= 1. NumPy's int64 floor
+    division by a scalar is exact (and fast); the arithmetic right shift floors alike.
+    tests/unit/test_outcome_work.py compares it with _div_int at halves and the limit."""
+    half, t = den // 2, scratch[: a.size]
+    np.add(a, half, out=t)
+    if not den & 1:
+        t += a >> 63  # -1 where a < 0 (a temporary: `a` may be `into`, read once more below)
+    if den & (den - 1):
+        np.floor_divide(t, den, out=into)
+    else:
+        np.right_shift(t, den.bit_length() - 1, out=into)
+
+
+def _div_int(num: np.ndarray, den: int, out: np.ndarray | None = None) -> np.ndarray:
+    """div_nearest in int64 alone: sign(a) * ((|a| + den // 2) // den), a shift for a power
+    of two (an arithmetic shift floors exactly alike, faster); |a| + den // 2 wraps as
+    int64 does."""
     negative = np.asarray(num) < 0  # before `out` may overwrite num
     result: np.ndarray = np.abs(num, out=np.empty(np.shape(num), dtype=np.int64) if out is None else out)
     result += den // 2
     if den & (den - 1):
         result //= den
-    else:  # a power of two (ONE, in scale): an arithmetic shift floors exactly alike, faster
+    else:
         result >>= den.bit_length() - 1
     np.negative(result, out=result, where=negative)
     return result
@@ -217,10 +266,16 @@ def clip(
     return scale(v, factor, out), factor
 
 
-def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.ndarray:
+Slices = Callable[[int, np.ndarray], None]  # (start, final values there) of a vector being made
+
+
+def weighted_mean(
+    vectors: Sequence[np.ndarray], weights: Sequence[int], each_slice: Slices | None = None
+) -> np.ndarray:
     """sum(w * v) / sum(w), rounded to nearest; weights are non-negative integers, not all
     zero. Weights are shifted right (all by the same bits) until their total is at most
-    MAX_WEIGHT_TOTAL, so the int64 sum cannot overflow."""
+    MAX_WEIGHT_TOTAL, so the int64 sum cannot overflow. `each_slice` is shown every slice
+    of the result once it is final (while it and the inputs' slices are in cache)."""
     if len(vectors) != len(weights) or not vectors or any(w < 0 for w in weights) or not any(weights):
         raise ValueError("a weighted mean needs one non-negative weight per vector, not all zero")
     ws = list(weights)
@@ -234,22 +289,26 @@ def weighted_mean(vectors: Sequence[np.ndarray], weights: Sequence[int]) -> np.n
     shape = terms[0][0].shape
     if any(v.shape != shape for v, _ in terms):
         raise ValueError(f"a weighted mean needs vectors of one shape, not {[v.shape for v, _ in terms]}")
-    for v, _ in terms:
-        _check(v)
     flat = [(v.reshape(-1), np.int64(w)) for v, w in terms]
     acc = np.empty(flat[0][0].size, dtype=np.int64)
     spare = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
+    scratch = np.empty(min(acc.size, MEAN_SLICE), dtype=np.int64)
+    total = sum(ws)
     for s in range(0, acc.size, MEAN_SLICE):  # a slice of every input at a time: it stays in cache
         part = acc[s : s + MEAN_SLICE]
         for i, (v, w) in enumerate(flat):
             x = v[s : s + MEAN_SLICE]
+            _check(x)  # every input's bound, checked here while in cache
             term = x if w == 1 else np.multiply(x, w, out=part if i == 0 else spare[: len(x)])
             if i == 0:
                 if term is x:
                     np.copyto(part, x)
             else:
                 np.add(part, term, out=part)
-        div_nearest(part, sum(ws), out=part)
+        # |sum| < 2**36 * MAX_WEIGHT_TOTAL = 2**62: _div_floor needs no further check
+        _div_floor(part, total, part, scratch)
+        if each_slice is not None:
+            each_slice(s, part)
     return acc.reshape(shape)
 
 

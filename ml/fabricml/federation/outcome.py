@@ -20,12 +20,13 @@ import numpy as np
 from . import evidence, exact, fixedpoint, wire
 from .evidence import Assessment, History
 from .fixedpoint import Update
+from .gram import StepFeed
 from .payload import Screened
-from .reference import reference_direction
+from .reference import Direction, Reference
 from .rulebook import aggregate, parse
 from .rules.result import Aggregated
 from .training import next_global
-from .votes import Unit, voting_units
+from .votes import Unit, voting_units_and_products
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _seed(round_: int, units: list[Unit]) -> bytes:
 
 
 def _aggregate(
-    inputs: RoundInputs, units: list[Unit], reference: np.ndarray | None
+    inputs: RoundInputs, units: list[Unit], reference: Direction, feed: StepFeed | None = None
 ) -> tuple[Aggregated, str]:
     size = sum(a.size for a in inputs.global_model)
     if not units:
@@ -74,7 +75,7 @@ def _aggregate(
         rule = parse(inputs.rule)
         vectors, samples = [u.vector for u in units], [u.samples for u in units]
         seed = _seed(inputs.round, units) if rule.mixing == "bucket" else b""  # only buckets use it
-        return aggregate(rule, vectors, samples, reference, seed), ""
+        return aggregate(rule, vectors, samples, reference, seed, feed), ""
     except Exception as exc:  # any failure must degrade the same way in every org
         return Aggregated(np.zeros(size, dtype=np.int64), [0] * len(units)), f"rule {inputs.rule!r}: {exc}"
 
@@ -88,17 +89,20 @@ def compute_outcome(inputs: RoundInputs) -> RoundOutcome:
     usable, flags = evidence.screen(
         inputs.round, inputs.updates, history, inputs.invalid, shapes, payloads, inputs.screened
     )
-    reference, source = reference_direction(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    found_reference = Reference(inputs.global_model, inputs.previous_global, inputs.root_updates)
+    reference = found_reference.vector  # made only if a screening or the rule reads it
     flat = {k: exact.flatten(u) for k, u in usable.items()}
-    units = voting_units(flat, inputs.samples, reference)
-    result, fallback = _aggregate(inputs, units, reference)
+    units, products = voting_units_and_products(flat, inputs.samples, reference)
+    feed = StepFeed([u.vector for u in units], products)  # the step's products, as it is made
+    result, fallback = _aggregate(inputs, units, reference, feed)
     step = result.vector  # only read from here on: the hashing thread digests it meanwhile
     step_digest = wire.hasher().submit(fixedpoint.digest, [step])
     new_global = next_global(inputs.global_model, exact.views(step, inputs.global_model))
     digest = wire.hasher().submit(fixedpoint.digest, new_global)
-    gram = evidence.outcome_gram(units, flat, step)  # every norm and product below, in one pass
+    known = feed.gram(step) or products  # the feed's, unless the rule made the step otherwise
+    gram = evidence.outcome_gram(units, flat, step, known)  # every norm and product below, in one pass
     judged = evidence.judge(inputs.round, units, result.influence, step, flags, history, gram)
     scores, weights, reasons = judged
     evidence.remember(history, inputs.round, inputs.updates, step, payloads, step_digest.result())
     found = evidence.describe(usable, step, scores, weights, reasons, sorted(flags), fallback, flat, gram)
-    return RoundOutcome(new_global, digest.result(), found, history, source)
+    return RoundOutcome(new_global, digest.result(), found, history, found_reference.source)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import aggregation as classic
-from .exact import ONE, clip, cosine, fraction, lower_median, norm, weighted_mean
+from .exact import ONE, Slices, clip, cosine, fraction, lower_median, norm, weighted_mean
+from .reference import Direction, resolve
 from .rules.clipping import ITERATIONS, centered_clipping
 from .rules.mixing import bucketing, nearest_neighbour_mixing
 from .rules.result import Aggregated
@@ -75,13 +76,18 @@ def _median(vectors: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _base(
-    rule: Rule, vectors: Sequence[np.ndarray], samples: Sequence[int], reference: np.ndarray | None
+    rule: Rule,
+    vectors: Sequence[np.ndarray],
+    samples: Sequence[int],
+    reference: Direction,
+    each_slice: Slices | None = None,
 ) -> Aggregated:
     n = len(vectors)
     if rule.base == "fedavg":
         cap = lower_median(samples)  # a minority cannot raise the median: no one buys the aggregate
         weights = [max(1, min(s, cap)) for s in samples]
-        return Aggregated(weighted_mean(vectors, weights), [fraction(w, max(weights)) for w in weights])
+        mean = weighted_mean(vectors, weights, each_slice)
+        return Aggregated(mean, [fraction(w, max(weights)) for w in weights])
     if rule.base == "median" or (rule.base == "krum" and n < 3):
         return Aggregated(_median(vectors), _kept(vectors, n // 4))
     if rule.base == "trimmed":
@@ -91,9 +97,10 @@ def _base(
         byzantine = min(rule.params[0], n - 3)
         keep = max(1, min(rule.params[1], n - byzantine))
         chosen = classic.krum_selection([[v] for v in vectors], byzantine, keep)
-        return Aggregated(weighted_mean([vectors[i] for i in chosen], [1] * len(chosen)),
+        return Aggregated(weighted_mean([vectors[i] for i in chosen], [1] * len(chosen), each_slice),
                           [ONE if i in chosen else 0 for i in range(n)])  # fmt: skip
-    center = reference if reference is not None else _median(vectors)
+    center = resolve(reference)
+    center = center if center is not None else _median(vectors)
     if rule.base == "cc":
         return centered_clipping(vectors, center, rule.params[0] if rule.params else ITERATIONS)
     return trust_weighted(vectors, center)
@@ -103,19 +110,23 @@ def aggregate(
     rule: Rule,
     vectors: Sequence[np.ndarray],
     samples: Sequence[int],
-    reference: np.ndarray | None,
+    reference: Direction,
     seed: bytes,
+    each_slice: Slices | None = None,
 ) -> Aggregated:
     """Apply `rule` to one flat vector per voting unit (at least one). `reference` is the
-    round's agreed direction, if any; `seed` fixes the buckets."""
+    round's agreed direction, if any (or a callable that makes it: only rules that read it
+    call it); `seed` fixes the buckets. `each_slice` is shown the aggregate's slices once
+    final, by the rules that end in a weighted mean (fedavg, krum); the others ignore it."""
     if not vectors:
         raise ValueError("aggregation needs at least one update")
     if rule.gate:
-        direction = reference if reference is not None else _median(vectors)
+        direction = resolve(reference)
+        direction = direction if direction is not None else _median(vectors)
         along = [i for i, v in enumerate(vectors) if cosine(v, direction, ONE) > 0]
         kept = along or list(range(len(vectors)))  # none along it: the reference says nothing
         inner = aggregate(replace(rule, gate=False), [vectors[i] for i in kept], [samples[i] for i in kept],
-                          reference, seed)  # fmt: skip
+                          reference, seed, each_slice)  # fmt: skip
         influence = [0] * len(vectors)
         for i, inf in zip(kept, inner.influence, strict=True):
             influence[i] = inf
@@ -132,7 +143,7 @@ def aggregate(
     elif rule.mixing == "bucket":
         vectors, groups = bucketing(vectors, max(1, rule.bucket_size), seed)
     mixed_samples = [sum(samples[i] for i in g) for g in groups]
-    out = _base(rule, vectors, mixed_samples, reference)
+    out = _base(rule, vectors, mixed_samples, reference, each_slice)
     influence = [0] * len(factors)
     for g, inf in zip(groups, out.influence, strict=True):
         for i in g:

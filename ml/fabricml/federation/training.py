@@ -91,22 +91,52 @@ def global_parameters(global_fp: Update) -> list[np.ndarray]:
 def next_global(global_fp: Update, aggregate: Update) -> Update:
     """global + aggregate, passed through float32 so that the registered (float32) model
     encodes back to exactly this fixed-point model: the registry holds the truth.
-    Exactly fixedpoint.encode(global_parameters(global + aggregate)), a chunk at a time
-    with the intermediate values in place (no NaN can arise from integers this small)."""
+    Exactly fixedpoint.encode(global_parameters(global + aggregate)) (_next_global_before
+    spells that out), in three passes over a cache-sized chunk instead of nine.
+
+    Why: let x = g + a (int64, wrapping alike). The old formula takes y = fl64(x) / 2**24,
+    rounds it to float32, clips to +-CLIP, multiplies by 2**24 and rounds to an integer.
+    Where |x| <= B = CLIP * 2**24 = 2**32, fl64(x) = x, and rounding x * 2**-24 to float32
+    is rounding x to float32 and scaling by 2**-24 (a power of two, with every value in
+    float32's normal range: 2**-24 <= |y| <= 2**8), so the result is float32(x) times
+    2**-24 times 2**24: float32(x) itself, an integer (x is one, and rounding an integer to
+    24 significant bits leaves one), which rint keeps. Where |x| > B, y rounds to at least
+    CLIP in magnitude (rounding is monotone and CLIP is a float32), so the result is +-B,
+    which is float32(clip(x, -B, B)) too. Hence next = float32(clip(fl64(x), -B, B)) as
+    an integer: x is converted to float64 as it is summed (exact below 2**53; beyond, it
+    clips to B either way), clipped into float32 (clip and float32 rounding commute: both
+    are monotone and +-B are float32s) and cast back to int64 (exact: |value| <= 2**32).
+    tests/unit/test_outcome_work.py compares both at ties, the clip and 2**24..2**60."""
+    bound = fixedpoint.CLIP * (1 << fixedpoint.SCALE_BITS)
+    wide = np.empty(NEXT_GLOBAL_CHUNK, dtype=np.float64)
+    narrow = np.empty(NEXT_GLOBAL_CHUNK, dtype=np.float32)
     out = []
     for g, a in zip(global_fp, aggregate, strict=True):
         q = np.empty(np.shape(g), dtype=np.int64)
         gf, af, qf = np.asarray(g).reshape(-1), np.asarray(a).reshape(-1), q.reshape(-1)
         for i in range(0, qf.size, NEXT_GLOBAL_CHUNK):
-            x = np.add(gf[i : i + NEXT_GLOBAL_CHUNK], af[i : i + NEXT_GLOBAL_CHUNK], dtype=np.int64)
-            y = x.astype(np.float64)
-            y /= 1 << fixedpoint.SCALE_BITS  # fixedpoint.decode
-            z = y.astype(np.float32).astype(np.float64)  # global_parameters, then encode's float64
-            np.clip(z, -fixedpoint.CLIP, fixedpoint.CLIP, out=z)
-            z *= 1 << fixedpoint.SCALE_BITS
-            np.rint(z, out=z)
-            qf[i : i + NEXT_GLOBAL_CHUNK] = z
+            into = qf[i : i + NEXT_GLOBAL_CHUNK]
+            x, y = wide[: into.size], narrow[: into.size]
+            np.add(gf[i : i + NEXT_GLOBAL_CHUNK], af[i : i + NEXT_GLOBAL_CHUNK], out=x, dtype=np.int64,
+                   casting="unsafe")  # fmt: skip
+            np.clip(x, -bound, bound, out=y, casting="unsafe")
+            np.copyto(into, y, casting="unsafe")
         out.append(q)
+    return out
+
+
+def _next_global_before(global_fp: Update, aggregate: Update) -> Update:
+    """next_global as it was computed before (nine passes): kept for the test of equality."""
+    out = []
+    for g, a in zip(global_fp, aggregate, strict=True):
+        x = np.add(np.asarray(g).reshape(-1), np.asarray(a).reshape(-1), dtype=np.int64)
+        y = x.astype(np.float64)
+        y /= 1 << fixedpoint.SCALE_BITS  # fixedpoint.decode
+        z = y.astype(np.float32).astype(np.float64)  # global_parameters, then encode's float64
+        np.clip(z, -fixedpoint.CLIP, fixedpoint.CLIP, out=z)
+        z *= 1 << fixedpoint.SCALE_BITS
+        np.rint(z, out=z)
+        out.append(z.astype(np.int64).reshape(np.shape(g)))
     return out
 
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .aggregation import coordinate_median
-from .exact import ONE, cosine, lower_median, squared_distance, weighted_mean
+from .exact import ONE, cosine, lower_median, weighted_mean
+from .gram import Gram
+from .reference import Direction, resolve
 
 NEAR_DUPLICATE_RATIO = 10
 MAX_UNIT_SAMPLES = 1 << 20  # a sample count is self-reported: bounded before any use
@@ -77,7 +79,7 @@ def _org_unit(identities: Sequence[Unit], direction: np.ndarray | None) -> Unit:
 
 
 def by_org(
-    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
 ) -> list[Unit]:
     """One unit per org, in org order: the mean of its identities that point along
     `reference`, else along the coordinate median over orgs of `org_estimate` (one entry
@@ -87,8 +89,10 @@ def by_org(
         bounded = max(1, min(MAX_UNIT_SAMPLES, int(samples.get(key, 1))))
         orgs.setdefault(org_of(key), []).append(Unit((key,), vectors[key], bounded))
     groups = [units for _, units in sorted(orgs.items())]
-    direction = reference
-    if direction is None and any(len(g) > 1 for g in groups):
+    if all(len(g) == 1 for g in groups):  # no org to screen: the direction is not needed
+        return [g[0] for g in groups]
+    direction = resolve(reference)
+    if direction is None:
         estimates = [org_estimate([u.vector for u in g]) for g in groups]
         direction = coordinate_median([[v] for v in estimates])[0]
     if direction is not None and not np.any(direction):
@@ -103,12 +107,17 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def merge_near_duplicates(units: Sequence[Unit]) -> list[Unit]:
+def merge_near_duplicates(units: Sequence[Unit], products: Gram | None = None) -> list[Unit]:
+    """`products`: the units' Gram (unit_products), when the caller keeps it; its squared
+    distances are exact.squared_distance's, from one pass over the units."""
     n = len(units)
     if n < 2:
         return list(units)
+    gram = products if products is not None else unit_products(units)
     dist = {
-        (i, j): squared_distance(units[i].vector, units[j].vector) for i in range(n) for j in range(i + 1, n)
+        (i, j): gram.squared_distance(units[i].vector, units[j].vector)
+        for i in range(n)
+        for j in range(i + 1, n)
     }
     # The median over units of the distance to their nearest other unit: attackers far from
     # everyone cannot raise it (a median over all pairs they can, and make honest units look
@@ -125,9 +134,24 @@ def merge_near_duplicates(units: Sequence[Unit]) -> list[Unit]:
     return sorted((_merge(g) for g in groups.values()), key=lambda u: u.members)
 
 
+def unit_products(units: Sequence[Unit]) -> Gram:
+    """Every product of the units' vectors (squares and pairs), in one pass."""
+    return Gram([u.vector for u in units])
+
+
 def voting_units(
-    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
 ) -> list[Unit]:
     """The round's voting units, in a canonical order (by their first member); identities
     are screened against `reference` (the round's agreed direction), if any."""
-    return merge_near_duplicates(by_org(vectors, samples, reference))
+    return voting_units_and_products(vectors, samples, reference)[0]
+
+
+def voting_units_and_products(
+    vectors: Mapping[str, np.ndarray], samples: Mapping[str, int], reference: Direction = None
+) -> tuple[list[Unit], Gram]:
+    """voting_units, and the Gram of the units before merging: a unit that merged with
+    none is the same vector, so the outcome's Gram takes its square from it."""
+    units = by_org(vectors, samples, reference)
+    products = unit_products(units) if len(units) > 1 else Gram([])
+    return merge_near_duplicates(units, products), products
