@@ -91,10 +91,42 @@ def test_link_or_copy_copies_where_no_link_can_be_made(
 ) -> None:
     source = _file(tmp_path / "a", os.urandom(3 << 20))
 
-    def no_link(src: object, dst: object) -> None:
+    def no_link(src: object, dst: object, **kwargs: object) -> None:
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_link)
     link_or_copy(source, tmp_path / "b")
     assert sha256_bytes((tmp_path / "b").read_bytes()) == sha256_bytes(source.read_bytes())
     assert (tmp_path / "b").stat().st_ino != source.stat().st_ino
+
+
+def test_a_file_written_over_a_spare_is_its_owners_only(tmp_path: Path) -> None:
+    pool = Spares(tmp_path / ".spares")
+    spare = _file(tmp_path / "fetched.bin", b"x" * 1000)
+    spare.chmod(0o644)
+    pool.give(spare)
+    with new_file(tmp_path / "update.bin", pool, 1000) as f:
+        f.write(b"not revealed yet")
+    assert (tmp_path / "update.bin").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_link_an_empty_file_or_a_folder_entry_is_never_kept(tmp_path: Path) -> None:
+    pool = Spares(tmp_path / ".spares")
+    target = _file(tmp_path / "store-blob", b"served bytes")
+    (tmp_path / "symlink").symlink_to(target)
+    pool.give(tmp_path / "symlink")
+    pool.give(_file(tmp_path / "empty", b""))
+    assert not (tmp_path / "symlink").exists() and not (tmp_path / "empty").exists()
+    assert target.read_bytes() == b"served bytes"  # followed nowhere
+    assert not pool.take(tmp_path / "got", 1)
+
+
+def test_writes_killed_midway_become_spares_and_a_finished_task_clears_them(tmp_path: Path) -> None:
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    _file(folder / ".update-3.bin.k2j3h4", b"half an update")  # as a killed write left it
+    files = StateDir(folder)
+    assert not (folder / ".update-3.bin.k2j3h4").exists()
+    assert len(list(files.spares.folder.iterdir())) == 1
+    files.spares.clear()
+    assert not files.spares.folder.exists()

@@ -119,6 +119,7 @@ class Agent:
                 self.wake.clear()
                 try:
                     if self.step():
+                        self.files.spares.clear()  # done: nothing left to write over
                         break
                 except CommitError as exc:  # e.g. an MVCC conflict with another agent: look again
                     self.log(f"{exc}; trying again")

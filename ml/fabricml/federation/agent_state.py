@@ -126,6 +126,8 @@ class StateDir:
         self._writer: ThreadPoolExecutor | None = None
         self._writes: list[Future[None]] = []
         self.spares = Spares(directory / ".spares")  # files of past rounds, to write over
+        for unfinished in directory.glob(".*.bin.*"):  # a write killed midway (one agent per folder)
+            self.spares.give(unfinished)
         self.saved = AgentState()  # a copy of the state as state.json holds it: what a restart reads
 
     def load(self) -> AgentState:
@@ -198,6 +200,7 @@ def atomic_file(path: Path, spares: Spares | None, size: int) -> Iterator[Binary
     try:
         with new_file(Path(tmp), spares, size) as f:
             yield f
+            f.truncate()  # a spare's longer tail goes before the length is made durable
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -34,7 +34,12 @@ def retire(files: StateDir, state: AgentState) -> None:
             if (kind == "update" and round_ <= done) or (kind == "global" and model_gone):
                 files.give(entry)
         fetched = FETCHED.match(entry.name)
-        if fetched is not None and int(fetched.group(1)) <= done and entry.is_dir():
+        if (
+            fetched is not None
+            and int(fetched.group(1)) <= done
+            and entry.is_dir()
+            and not entry.is_symlink()
+        ):
             for part in entry.iterdir():
                 files.give(part)
             with contextlib.suppress(OSError):  # a file appeared meanwhile: next time

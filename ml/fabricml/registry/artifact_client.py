@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import os
 import re
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from .artifacts import ArtifactError
@@ -81,6 +82,19 @@ class _Transfer:
         self.offset += len(chunk)
         if self.progress:
             self.progress(self.offset, self.total)
+
+
+def _writer(out: BinaryIO, path: Path) -> Callable[[bytes], Any]:
+    """out.write, whose failure (a full disk) ends the fetch instead of counting as a
+    broken connection to try again."""
+
+    def write(chunk: bytes) -> None:
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise ArtifactError(f"writing {path}: {exc}") from exc
+
+    return write
 
 
 class ArtifactClient:
@@ -149,7 +163,7 @@ class ArtifactClient:
         if spares is not None and not partial.exists():
             return self._fetch_over(digest, dest, (progress, retry), spares, size)
         with partial.open("ab") as out:
-            transfer = _Transfer(digest, out.write, progress)
+            transfer = _Transfer(digest, _writer(out, partial), progress)
             if out.tell():  # what an earlier fetch left: hashed again, then continued
                 transfer.hash = _hash_of(partial)
                 transfer.offset = out.tell()
@@ -170,20 +184,28 @@ class ArtifactClient:
         past what this call wrote it holds the spare's old bytes); a broken fetch leaves
         what it got as `dest`.partial, as fetch_to does."""
         over = dest.with_name(dest.name + ".over")
-        with new_file(over, spares, size) as out:
-            transfer = _Transfer(digest, out.write, how[0])
-            try:
-                result = self._fetch(transfer, how[1])
-            except (FetchInterrupted, BlobRefused):
-                if transfer.offset:
-                    out.truncate()  # the bytes fetched so far, at the position after them
-                    over.replace(dest.with_name(dest.name + ".partial"))
-                else:
-                    spares.give(over)  # untouched: a spare still
-                raise
-            except BaseException:
+        untouched = False
+        try:
+            with new_file(over, spares, size) as out:
+                transfer = _Transfer(digest, _writer(out, over), how[0])
+                try:
+                    result = self._fetch(transfer, how[1])
+                except (FetchInterrupted, BlobRefused):
+                    untouched = not transfer.offset
+                    if not untouched:
+                        out.truncate()  # the bytes fetched so far, at the position after them
+                        out.flush()
+                        over.replace(dest.with_name(dest.name + ".partial"))
+                    raise
+                out.truncate()
+                out.flush()
+                os.fsync(out.fileno())  # the spare's old bytes must not come back after a crash
+        except BaseException:
+            if untouched:
+                spares.give(over)  # closed, unchanged: a spare still
+            else:
                 over.unlink(missing_ok=True)
-                raise
+            raise
         over.replace(dest)
         return result
 

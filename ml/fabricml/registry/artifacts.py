@@ -111,6 +111,7 @@ class ArtifactStore:
         tmp = self.root / f".incoming-{uuid.uuid4().hex}"  # os.link makes it, or fails
         link_or_copy(path, tmp)
         try:
+            os.chmod(tmp, 0o600)  # as every blob (and the caller's file, the same inode)
             digest = sha256_file(tmp)  # of the linked bytes: what the store will serve
             dest = self.path(digest)
             if dest.is_file():

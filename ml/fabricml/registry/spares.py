@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +36,15 @@ class Spares:
 
     def give(self, path: Path) -> None:
         """`path`'s bytes are no longer needed: keep the file to write over, or delete it
-        (when it has another link, or enough spares are kept)."""
+        (when it has another link, is empty or not a plain file, or enough spares are
+        kept)."""
         with self._lock:
             try:
-                info = path.stat()
+                info = path.lstat()  # a symbolic link is removed, never followed
             except FileNotFoundError:
                 return
-            if info.st_nlink > 1 or len(self._sizes()) >= self.limit:
+            plain = stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_size > 0
+            if not plain or len(self._sizes()) >= self.limit:
                 path.unlink(missing_ok=True)
                 return
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -80,22 +83,42 @@ class Spares:
                         sizes[Path(entry.path)] = info.st_size
         return sizes
 
+    def clear(self) -> None:
+        """Delete every spare (the task is done: they were only pages to write over)."""
+        with self._lock:
+            for spare in self._sizes():
+                spare.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
+
 
 @contextlib.contextmanager
 def new_file(path: Path, spares: Spares | None, size: int) -> Iterator[BinaryIO]:
-    """`path` opened for writing from its first byte: a spare written over when there is
-    one (cut to what was written at the end), else a new file."""
-    over = spares is not None and spares.take(path, size)
-    with path.open("r+b" if over else "wb") as f:
-        yield f
-        f.truncate()
+    """`path` opened for writing from its first byte, readable by its owner only: a spare
+    written over when there is one (cut to what was written at the end: call truncate()
+    before an fsync), else a new file."""
+    f = _over(path) if spares is not None and spares.take(path, size) else None
+    with f or path.open("wb") as out:
+        os.fchmod(out.fileno(), 0o600)  # a spare's mode was another file's
+        yield out
+        out.truncate()
+
+
+def _over(path: Path) -> BinaryIO | None:
+    """A spare moved to `path`, opened to write over; None (and the spare gone) if it
+    cannot be."""
+    try:
+        return path.open("r+b")
+    except OSError:
+        path.unlink(missing_ok=True)
+        return None
 
 
 def link_or_copy(source: Path, dest: Path) -> None:
     """`dest` names the bytes of `source`: a hard link where the filesystem allows one
     (no page is written), else a copy."""
     try:
-        os.link(source, dest)
+        os.link(source, dest, follow_symlinks=False)
     except OSError:
         with source.open("rb") as src, dest.open("wb") as out:
             while chunk := src.read(1 << 20):
