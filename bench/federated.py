@@ -508,11 +508,8 @@ def update_bytes(state: Path, committed: list[str], orgs: int, rounds: int) -> d
     """Update bytes as the authors' stores serve them (the agents give their copies of
     past rounds away): the mean committed update, and per participant per round the bytes
     that crossed the network, sent (= received): each update goes once to each other org."""
-    sizes = []
-    for digest in committed:
-        held = next(state.glob(f"**/sha256/{digest[:2]}/{digest}"), None)
-        if held is not None:
-            sizes.append(held.stat().st_size)
+    held = {blob.name: blob.stat().st_size for blob in state.glob("**/sha256/*/*")}  # every store
+    sizes = [held[digest] for digest in committed if digest in held]
     return {
         "updates": float(len(sizes)),
         "meanUpdate": statistics.mean(sizes) if sizes else float("nan"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import threading
 from collections.abc import Iterator
@@ -120,6 +121,4 @@ def link_or_copy(source: Path, dest: Path) -> None:
     try:
         os.link(source, dest, follow_symlinks=False)
     except OSError:
-        with source.open("rb") as src, dest.open("wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
+        shutil.copyfile(source, dest)
